@@ -1,0 +1,146 @@
+"""The `rasp` command.  Exit codes: 0 success, 1 a failed verification, 2 a user error.
+
+This is the one layer that wires the language (`rasp`) to the compiler and the Turing machine
+tools; the language core itself never imports `compiler`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rasp import ir
+from rasp.display import selector_matrix
+from rasp.errors import RaspError
+from rasp.interpreter import evaluate
+from rasp.session import Session
+from rasp.values import format_sequence
+
+USER_ERROR = 2
+
+
+class UsageError(RaspError):
+    """A command-line request that cannot be carried out (bad option value, missing name)."""
+
+
+def parse_input(text: str) -> Any:
+    """`--input` text: a JSON list (`[1, 2, 3]`) is a list of atoms, anything else a string of
+    one-character tokens; `a b c` with spaces is split into multi-character tokens."""
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            value = json.loads(stripped)
+        except json.JSONDecodeError as error:
+            raise UsageError(f"--input looks like a JSON list but is not one: {error.msg}") from None
+        if not isinstance(value, list):
+            raise UsageError("--input JSON must be a list of atoms")
+        return value
+    if " " in stripped:
+        return stripped.split()
+    return text
+
+
+def load_program(path: str | Path) -> Session:
+    """A session with the file at `path` run in it."""
+    session = Session()
+    session.run_file(path)
+    return session
+
+
+def program_nodes(path: str | Path) -> dict[str, ir.Node]:
+    """The s-ops and selectors a file binds at top level, by name (for the compiler's CLI)."""
+    session = load_program(path)
+    return {name: value for name, value in session.globals.bindings.items() if isinstance(value, ir.Node)}
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    session = load_program(args.file)
+    example = parse_input(args.input) if args.input is not None else session.sop_example
+    names = args.names or [
+        name for name, value in session.globals.bindings.items() if isinstance(value, ir.Node) and name != "out"
+    ]
+    outputs: dict[str, Any] = {}
+    for name in names:
+        try:
+            node = session[name]
+        except KeyError:
+            raise UsageError(f"{args.file} binds no name {name!r}") from None
+        if not isinstance(node, ir.Node):
+            raise UsageError(f"{name} is not an s-op or selector (it is {type(node).__name__})")
+        outputs[name] = (node, evaluate(node, example, causal=args.causal))
+    if args.json:
+        print(json.dumps({"input": example, "outputs": {n: v for n, (_, v) in outputs.items()}}))
+        return 0
+    print(f"input: {example!r}")
+    for name, (node, value) in outputs.items():
+        if isinstance(node, ir.Selector):
+            print(f"{name}:")
+            print("\n".join(selector_matrix(example, value)))
+        else:
+            print(f"{name} = {format_sequence(value)}")
+    return 0
+
+
+def _command_repl(args: argparse.Namespace) -> int:
+    from rasp.repl import run_repl
+
+    return run_repl(args.files)
+
+
+def build_parser(extensions: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rasp",
+        description="RASP, the programming language of transformers: run, compile, verify.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    repl = commands.add_parser("repl", help="start the interactive REPL (the default)")
+    repl.add_argument("files", nargs="*", metavar="FILE", help="files to load first")
+    repl.set_defaults(handler=_command_repl)
+
+    run = commands.add_parser("run", help="run a RASP file and print its s-ops on an input")
+    run.add_argument("file", metavar="FILE")
+    run.add_argument("names", nargs="*", metavar="NAME", help="s-ops to print (default: all top-level ones)")
+    run.add_argument("--input", "-i", help='the input: "hello", "a b c" or a JSON list such as [1,2,3]')
+    run.add_argument("--causal", action="store_true", help="evaluate causally (key <= query)")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.set_defaults(handler=_command_run)
+
+    for extend in extensions:
+        extend(commands)
+    return parser
+
+
+def _extensions() -> list[Callable[[Any], None]]:
+    """Subcommands that live outside the language core: the compiler and Turing machines."""
+    extensions: list[Callable[[Any], None]] = []
+    from compiler.cli import register as register_compiler
+
+    extensions.append(lambda commands: register_compiler(commands, program_nodes))
+    from rasp.turing.cli import register as register_turing
+
+    extensions.append(register_turing)
+    return extensions
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser(_extensions())
+    args = parser.parse_args(argv)
+    if args.command is None:
+        return _command_repl(argparse.Namespace(files=[]))
+    try:
+        return args.handler(args)
+    except RaspError as error:
+        print(str(error), file=sys.stderr)
+        return USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

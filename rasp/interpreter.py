@@ -1,0 +1,321 @@
+"""The vectorised numpy interpreter: the specification every other engine must reproduce.
+
+A selector evaluates to a boolean matrix (rows are queries, columns keys); comparisons are done
+on integer codes of the values, so even string keys cost one numpy broadcast.  Aggregates count
+each row's selection and average with a matrix product, a few hundred rows at a time so that
+memory stays bounded at long lengths.
+
+Evaluation works on a range of query rows `[start, n)`: a full evaluation is the range `[0, n)`,
+and a causal program can be extended one token at a time (`IncrementalEvaluator`), computing only
+the new row of every node, because in causal evaluation earlier positions never see later ones.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from rasp import ir
+from rasp.errors import RaspError, RaspEvaluationError, RaspTypeError
+from rasp.values import is_number, read_token, type_name
+
+#: Rows averaged per matrix product: bounds temporary memory to ROW_CHUNK * length floats.
+ROW_CHUNK = 512
+
+Values = list[Any]
+Matrix = np.ndarray
+
+
+def normalise_input(tokens: Any) -> list[Any]:
+    """A string is a sequence of one-character tokens; any other iterable is taken as is."""
+    if isinstance(tokens, str):
+        return list(tokens)
+    if isinstance(tokens, ir.Node):
+        raise RaspTypeError(f"input must be a string or a list of atoms, got the s-op {tokens.label}")
+    try:
+        return list(tokens)
+    except TypeError:
+        raise RaspTypeError(f"input must be a string or a list of atoms, got: {tokens!r}") from None
+
+
+def _fail(node: ir.Node, message: str) -> RaspEvaluationError:
+    return RaspEvaluationError(f"{message} (in {node.label})", node.origin)
+
+
+# ------------------------------------------------------------------------- selector comparisons
+
+
+def _codes(values: list[Any], node: ir.Node, ordered: bool) -> tuple[np.ndarray, int]:
+    """Integer codes that preserve equality (and order, when `ordered`) among `values`."""
+    if ordered:
+        try:
+            distinct = sorted(set(values))
+        except TypeError:
+            kinds = sorted({type_name(v) for v in values})
+            raise _fail(node, f"cannot order values of different types ({', '.join(kinds)})") from None
+        code_of = {}
+        rank = -1
+        previous = object()
+        for value in distinct:
+            if not (rank >= 0 and value == previous):
+                rank += 1
+            code_of[value] = rank
+            previous = value
+    else:
+        code_of = {}
+        for value in values:
+            code_of.setdefault(value, len(code_of))
+    return np.fromiter((code_of[v] for v in values), dtype=np.int64, count=len(values)), len(code_of)
+
+
+_NUMPY_COMPARE = {
+    "==": np.equal,
+    "!=": np.not_equal,
+    "<": np.less,
+    ">": np.greater,
+    "<=": np.less_equal,
+    ">=": np.greater_equal,
+}
+
+
+def compare_matrix(node: ir.Select, keys: Values, queries: Values) -> Matrix:
+    """M[i, j] = keys[j] OP queries[i] for every query row i and key column j."""
+    if all(is_number(v) or isinstance(v, bool) for v in keys) and all(
+        is_number(v) or isinstance(v, bool) for v in queries
+    ):
+        key_array = np.asarray(keys, dtype=np.float64 if _has_float(keys, queries) else np.int64)
+        query_array = np.asarray(queries, dtype=key_array.dtype)
+    else:
+        codes, _ = _codes(list(keys) + list(queries), node, ordered=node.op not in ("==", "!="))
+        key_array, query_array = codes[: len(keys)], codes[len(keys) :]
+    return _NUMPY_COMPARE[node.op](key_array[None, :], query_array[:, None])
+
+
+def _has_float(*sequences: Values) -> bool:
+    return any(isinstance(v, float) for seq in sequences for v in seq)
+
+
+# --------------------------------------------------------------------------------- aggregation
+
+
+def aggregate_rows(node: ir.Aggregate, selection: Matrix, values: Values) -> Values:
+    """Apply the aggregate rules to every row of `selection` over `values`."""
+    counts = selection.sum(axis=1)
+    result: Values = [node.default] * len(counts)
+    single = np.flatnonzero(counts == 1)
+    if len(single):
+        chosen = selection[single].argmax(axis=1)
+        for row, column in zip(single.tolist(), chosen.tolist()):
+            result[row] = values[column]
+    several = np.flatnonzero(counts >= 2)
+    if len(several):
+        numeric = np.fromiter((is_number(v) for v in values), dtype=bool, count=len(values))
+        rows = selection[several]
+        if not numeric.all():
+            bad_rows = (rows & ~numeric[None, :]).any(axis=1)
+            if bad_rows.any():
+                row = int(several[bad_rows.argmax()])
+                column = int((selection[row] & ~numeric).argmax())
+                raise _fail(
+                    node,
+                    f"aggregate averages several values at position {row}, but {values[column]!r} "
+                    f"({type_name(values[column])}) is not a number",
+                )
+        weights = np.asarray([v if ok else 0 for v, ok in zip(values, numeric)], dtype=np.float64)
+        means: list[float] = []
+        for begin in range(0, len(several), ROW_CHUNK):
+            block = rows[begin : begin + ROW_CHUNK]
+            means.extend((block.astype(np.float64) @ weights / block.sum(axis=1)).tolist())
+        for row, mean in zip(several.tolist(), means):
+            result[row] = mean
+    return result
+
+
+# ---------------------------------------------------------------------------- the evaluator
+
+
+class _RowEvaluation:
+    """Evaluates the nodes of a graph for query rows [start, n), given earlier rows' values."""
+
+    def __init__(self, tokens: list[Any], start: int, causal: bool, history: dict[int, Values]):
+        self.tokens = tokens
+        self.n = len(tokens)
+        self.start = start
+        self.causal = causal
+        self.history = history  # node uid -> values at positions < start (s-ops only)
+        self.rows = self.n - start
+
+    def full_values(self, node: ir.SOp, new: Values) -> Values:
+        """Values at every position 0..n-1: remembered ones, then the new rows."""
+        earlier = self.history.get(node.uid)
+        return earlier + new if earlier else new
+
+    def causal_mask(self) -> Matrix:
+        return np.arange(self.n)[None, :] <= np.arange(self.start, self.n)[:, None]
+
+    def sop(self, node: ir.SOp, inputs: list[Any]) -> Values:
+        if isinstance(node, ir.Tokens):
+            try:
+                return [read_token(t, node.kind) for t in self.tokens[self.start :]]
+            except (TypeError, ValueError) as error:
+                raise _fail(node, f"cannot read the input as tokens_{node.kind}: {error}") from None
+        if isinstance(node, ir.Indices):
+            return list(range(self.start, self.n))
+        if isinstance(node, ir.Length):
+            if self.causal:
+                return list(range(self.start + 1, self.n + 1))
+            return [self.n] * self.rows
+        if isinstance(node, ir.Full):
+            return [node.value] * self.rows
+        if isinstance(node, ir.Map):
+            return self._apply(node, node.fn, [inputs[0]])
+        if isinstance(node, ir.SequenceMap):
+            return self._apply(node, node.fn, inputs)
+        if isinstance(node, ir.Aggregate):
+            selection, values = inputs
+            return aggregate_rows(node, selection, self.full_values(node.sop, values))
+        if isinstance(node, ir.SelectorWidth):
+            return selection_counts(inputs[0])
+        raise TypeError(f"unknown s-op node {type(node).__name__}")
+
+    def selector(self, node: ir.Selector, inputs: list[Any]) -> Matrix:
+        if isinstance(node, ir.Select):
+            keys = self.full_values(node.keys, inputs[0])
+            selection = compare_matrix(node, keys, inputs[1])
+        elif isinstance(node, ir.SelectorAnd):
+            selection = inputs[0] & inputs[1]
+        elif isinstance(node, ir.SelectorOr):
+            selection = inputs[0] | inputs[1]
+        elif isinstance(node, ir.SelectorNot):
+            selection = ~inputs[0]
+        else:
+            raise TypeError(f"unknown selector node {type(node).__name__}")
+        if self.causal:
+            selection = selection & self.causal_mask()
+        return selection
+
+    def _apply(self, node: ir.Node, fn: Any, columns: list[Values]) -> Values:
+        try:
+            return [fn(*args) for args in zip(*columns)]
+        except RaspError as error:
+            raise error.at(node.origin)
+        except (TypeError, ValueError, ZeroDivisionError, KeyError, IndexError, OverflowError) as error:
+            raise _fail(node, f"{getattr(node, 'description', 'map')} failed: {error}") from None
+
+
+def selection_counts(selection: Matrix) -> Values:
+    return selection.sum(axis=1).tolist()
+
+
+def _run(
+    root: ir.Node,
+    tokens: list[Any],
+    start: int,
+    causal: bool,
+    history: dict[int, Values],
+    known: dict[int, Any] | None = None,
+) -> dict[int, Any]:
+    """Values of every node for rows [start, n); selector matrices are dropped after last use.
+    `known` holds s-op values already computed on the same rows (memoised), which are reused."""
+    known = known or {}
+    order = list(ir.walk(root, stop=lambda node: node.uid in known))
+    uses: dict[int, int] = {}
+    for node in order:
+        for child in () if node.uid in known else node.children:
+            uses[child.uid] = uses.get(child.uid, 0) + 1
+    run = _RowEvaluation(tokens, start, causal, history)
+    results: dict[int, Any] = {}
+    for node in order:
+        if node.uid in known:
+            results[node.uid] = known[node.uid]
+            continue
+        inputs = [results[child.uid] for child in node.children]
+        if isinstance(node, ir.Selector):
+            results[node.uid] = run.selector(node, inputs)
+        else:
+            results[node.uid] = run.sop(node, inputs)
+        for child in node.children:
+            uses[child.uid] -= 1
+            if uses[child.uid] == 0 and isinstance(child, ir.Selector):
+                del results[child.uid]
+    return results
+
+
+class Interpreter:
+    """Evaluates nodes on inputs, remembering the s-op values of the last few inputs."""
+
+    def __init__(self, memory: int = 16):
+        self.memory = memory
+        self._cache: OrderedDict[tuple[Any, ...], dict[int, Any]] = OrderedDict()
+
+    def evaluate(self, node: ir.Node, tokens: Any, causal: bool = False) -> Any:
+        """An s-op's values as a list, or a selector's matrix as a list of rows of bools."""
+        token_list = normalise_input(tokens)
+        key = (causal, *(_hashable(t) for t in token_list))
+        cached = self._cache.get(key)
+        if cached is not None and node.uid in cached:
+            self._cache.move_to_end(key)
+            return _export(node, cached[node.uid])
+        store = self._cache.setdefault(key, {})
+        results = _run(node, token_list, 0, causal, {}, store)
+        store.update({uid: value for uid, value in results.items() if isinstance(value, list)})
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.memory:
+            self._cache.popitem(last=False)
+        return _export(node, results[node.uid])
+
+    def evaluate_array(self, node: ir.Selector, tokens: Any, causal: bool = False) -> Matrix:
+        """A selector's boolean matrix as a numpy array (for display and drawing)."""
+        return _run(node, normalise_input(tokens), 0, causal, {})[node.uid]
+
+
+def _hashable(token: Any) -> Any:
+    return (type(token).__name__, token) if not isinstance(token, list) else ("list", tuple(token))
+
+
+def _export(node: ir.Node, value: Any) -> Any:
+    if isinstance(node, ir.Selector):
+        return value.tolist()
+    return list(value)
+
+
+_default = Interpreter()
+
+
+def evaluate(node: ir.Node, tokens: Any, causal: bool = False) -> Any:
+    """Evaluate `node` on `tokens` with the shared default interpreter."""
+    return _default.evaluate(node, tokens, causal=causal)
+
+
+class IncrementalEvaluator:
+    """Causal evaluation one token at a time: each appended token costs one new row per node.
+
+    In causal evaluation the value at position i depends only on tokens 0..i, so the values
+    already computed never change; `append` computes the new position of every s-op from the
+    remembered columns (keys of selects, values of aggregates) and the new token."""
+
+    def __init__(self, root: ir.SOp):
+        self.root = root
+        self.tokens: list[Any] = []
+        self.history: dict[int, Values] = {}
+
+    def extend(self, tokens: Sequence[Any]) -> Values:
+        """Append several tokens at once; returns the root's values at the new positions."""
+        start = len(self.tokens)
+        self.tokens.extend(tokens)
+        results = _run(self.root, self.tokens, start, True, self.history)
+        for uid, values in results.items():
+            if isinstance(values, list):
+                self.history.setdefault(uid, []).extend(values)
+        return results[self.root.uid]
+
+    def append(self, token: Any) -> Any:
+        """Append one token; returns the root's value at its position."""
+        return self.extend([token])[0]
+
+    @property
+    def outputs(self) -> Values:
+        return list(self.history.get(self.root.uid, []))

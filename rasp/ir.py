@@ -1,0 +1,324 @@
+"""The graph IR: immutable s-op and selector nodes that both the interpreter and the compiler read.
+
+Every RASP value that depends on the input is a node of a DAG.  Nodes never change after they are
+built; analyses (value sets, encodings, layers) are kept in tables keyed by node.  Nodes hash and
+compare by identity, so they can be dictionary keys, and arithmetic operators on s-ops build new
+nodes (Python code can write `indices + 1` as in RASP).
+
+Node kinds:
+- `Tokens(kind)`, `Indices()`, `Length()`: the primitives (`length` is kept as a primitive so
+  that the compiler can lower it specially; it behaves like the library definition).
+- `Full(value)`: a constant s-op (an atom used where an s-op is needed, e.g. `select(1, 1, ==)`).
+- `Map(fn, inner)`, `SequenceMap(fn, inputs)`: elementwise functions of one or several s-ops.
+- `Select(keys, queries, op)`, `SelectorAnd`, `SelectorOr`, `SelectorNot`: selectors.
+- `Aggregate(selector, sop, default)`, `SelectorWidth(selector)`: the attention operations.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from rasp.errors import Location
+
+#: Comparison operators of `select`, with the predicate `key OP query` they stand for.
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda key, query: key == query,
+    "!=": lambda key, query: key != query,
+    "<": lambda key, query: key < query,
+    ">": lambda key, query: key > query,
+    "<=": lambda key, query: key <= query,
+    ">=": lambda key, query: key >= query,
+}
+
+#: How the `tokens_*` variants read one input token.
+TOKEN_KINDS = ("str", "int", "float", "bool", "asis")
+
+_ids = itertools.count()
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """Base of every IR node.  `name` is the RASP variable it was bound to (if any), `origin` the
+    source position of the expression that built it (for compile errors)."""
+
+    name: str | None = field(default=None, kw_only=True)
+    origin: Location | None = field(default=None, kw_only=True, repr=False)
+    uid: int = field(default_factory=lambda: next(_ids), kw_only=True, repr=False)
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return ()
+
+    @property
+    def label(self) -> str:
+        """A name unique within a graph: the bound name if any, else kind and id."""
+        return self.name if self.name else f"{type(self).__name__.lower()}_{self.uid}"
+
+    def named(self, name: str) -> Node:
+        """A copy of this node bound to `name` (nodes are immutable, so naming copies).
+        The copy gets a fresh uid, so the compiler and display see distinct labels."""
+        return replace(self, name=name, uid=next(_ids))
+
+    def with_origin(self, origin: Location | None) -> Node:
+        return self if origin is None or self.origin is not None else replace(self, origin=origin)
+
+
+class SOp(Node):
+    """A sequence operation: one value per input position."""
+
+    def __call__(self, tokens: Any, causal: bool = False) -> list[Any]:
+        from rasp.interpreter import evaluate
+
+        return evaluate(self, tokens, causal=causal)
+
+    # Python-side sugar so that programs can be built without the parser.
+    def __add__(self, other: Any) -> SOp:
+        return binary("+", self, other)
+
+    def __radd__(self, other: Any) -> SOp:
+        return binary("+", other, self)
+
+    def __sub__(self, other: Any) -> SOp:
+        return binary("-", self, other)
+
+    def __rsub__(self, other: Any) -> SOp:
+        return binary("-", other, self)
+
+    def __mul__(self, other: Any) -> SOp:
+        return binary("*", self, other)
+
+    def __rmul__(self, other: Any) -> SOp:
+        return binary("*", other, self)
+
+    def __truediv__(self, other: Any) -> SOp:
+        return binary("/", self, other)
+
+    def __rtruediv__(self, other: Any) -> SOp:
+        return binary("/", other, self)
+
+    def __mod__(self, other: Any) -> SOp:
+        return binary("%", self, other)
+
+    def __neg__(self) -> SOp:
+        from rasp.operators import build_unary
+
+        return build_unary("-", self)
+
+
+class Selector(Node):
+    """A selection pattern: one boolean per (query, key) pair."""
+
+    def __call__(self, tokens: Any, causal: bool = False) -> list[list[bool]]:
+        from rasp.interpreter import evaluate
+
+        return evaluate(self, tokens, causal=causal)
+
+    def __and__(self, other: Selector) -> Selector:
+        return SelectorAnd(self, other)
+
+    def __or__(self, other: Selector) -> Selector:
+        return SelectorOr(self, other)
+
+    def __invert__(self) -> Selector:
+        return SelectorNot(self)
+
+
+@dataclass(frozen=True, eq=False)
+class Tokens(SOp):
+    """The input tokens, read according to `kind` (one of TOKEN_KINDS)."""
+
+    kind: str = "str"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"tokens_{self.kind}"
+
+
+@dataclass(frozen=True, eq=False)
+class Indices(SOp):
+    """The position of each token, from 0."""
+
+    @property
+    def label(self) -> str:
+        return self.name or "indices"
+
+
+@dataclass(frozen=True, eq=False)
+class Length(SOp):
+    """The number of tokens, at every position (in causal evaluation: the prefix length)."""
+
+    @property
+    def label(self) -> str:
+        return self.name or "length"
+
+
+@dataclass(frozen=True, eq=False)
+class Full(SOp):
+    """The same atom at every position."""
+
+    value: Any
+
+
+@dataclass(frozen=True, eq=False)
+class Map(SOp):
+    """`fn` applied to each value of `inner`.
+
+    `description` is a readable form of `fn` (`x + 1`).  `affine`, when set to (a, b), promises
+    fn(x) == a * x + b for every numeric x: the compiler then needs no MLP for it."""
+
+    fn: Callable[[Any], Any] = field(repr=False)
+    inner: SOp
+    description: str = "map"
+    affine: tuple[float, float] | None = None
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return (self.inner,)
+
+
+@dataclass(frozen=True, eq=False)
+class SequenceMap(SOp):
+    """`fn` applied position by position to the values of several s-ops.
+
+    `linear`, when set to coefficients (c1, ..., ck), promises fn(x1..xk) == sum(ci * xi)
+    on numbers."""
+
+    fn: Callable[..., Any] = field(repr=False)
+    inputs: tuple[SOp, ...]
+    description: str = "sequence_map"
+    linear: tuple[float, ...] | None = None
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return self.inputs
+
+
+@dataclass(frozen=True, eq=False)
+class Select(Selector):
+    """Query position i selects key position j when `keys[j] op queries[i]`."""
+
+    keys: SOp
+    queries: SOp
+    op: str
+
+    def __post_init__(self) -> None:
+        if self.op not in COMPARISONS:
+            raise ValueError(f"unknown comparison {self.op!r}; expected one of {', '.join(COMPARISONS)}")
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return (self.keys, self.queries)
+
+
+@dataclass(frozen=True, eq=False)
+class SelectorAnd(Selector):
+    left: Selector
+    right: Selector
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True, eq=False)
+class SelectorOr(Selector):
+    left: Selector
+    right: Selector
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True, eq=False)
+class SelectorNot(Selector):
+    inner: Selector
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return (self.inner,)
+
+
+@dataclass(frozen=True, eq=False)
+class Aggregate(SOp):
+    """Per query row: no key selected gives `default`; one selected copies its value; several
+    give their mean (then every selected value must be a number)."""
+
+    selector: Selector
+    sop: SOp
+    default: Any = 0
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return (self.selector, self.sop)
+
+
+@dataclass(frozen=True, eq=False)
+class SelectorWidth(SOp):
+    """The number of keys each query selects."""
+
+    selector: Selector
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return (self.selector,)
+
+
+def walk(root: Node, stop: Callable[[Node], bool] = lambda node: False) -> Iterator[Node]:
+    """Every node reachable from `root`, each once, children before parents; the children of
+    a node for which `stop` is true are not visited (unless reachable another way)."""
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            yield node
+            continue
+        if node.uid in seen:
+            continue
+        seen.add(node.uid)
+        stack.append((node, True))
+        if not stop(node):
+            stack.extend((child, False) for child in reversed(node.children) if child.uid not in seen)
+
+
+# ---------------------------------------------------------------- builders for the Python API
+
+tokens = Tokens(kind="str")
+indices = Indices()
+length = Length()
+
+
+def as_sop(value: Any) -> SOp:
+    """An s-op for `value`: s-ops pass through, atoms become constant s-ops."""
+    return value if isinstance(value, SOp) else Full(value=value)
+
+
+def select(keys: Any, queries: Any, op: str) -> Select:
+    return Select(keys=as_sop(keys), queries=as_sop(queries), op=op)
+
+
+def aggregate(selector: Selector, sop: Any, default: Any = 0) -> Aggregate:
+    return Aggregate(selector=selector, sop=as_sop(sop), default=default)
+
+
+def selector_width(selector: Selector) -> SelectorWidth:
+    return SelectorWidth(selector=selector)
+
+
+def map_sop(fn: Callable[[Any], Any], sop: SOp, description: str = "map") -> Map:
+    return Map(fn=fn, inner=sop, description=description)
+
+
+def sequence_map(fn: Callable[..., Any], *sops: Any, description: str = "sequence_map") -> SequenceMap:
+    return SequenceMap(fn=fn, inputs=tuple(as_sop(s) for s in sops), description=description)
+
+
+def binary(op: str, left: Any, right: Any) -> SOp:
+    """`left op right` where at least one side is an s-op, with RASP's operator semantics."""
+    from rasp.operators import build_binary
+
+    return build_binary(op, left, right)

@@ -1,0 +1,88 @@
+"""Atoms: what counts as a number, how input tokens are read, and how values are displayed.
+
+The display follows the original RASP REPL: floats to 3 places, bools as T/F, strings bare, a
+sequence whose values are all equal as `[v]*n`, and the sequence's type in brackets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def is_number(value: Any) -> bool:
+    """Ints and floats are numbers; bools are not (a mean over bools is an error)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def type_name(value: Any) -> str:
+    """The RASP name of an atom's type."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "dict"
+    return type(value).__name__
+
+
+def read_token(token: Any, kind: str) -> Any:
+    """One input token as `tokens_<kind>` sees it."""
+    if kind == "str":
+        return token if isinstance(token, str) else str(token)
+    if kind == "int":
+        return int(token)
+    if kind == "float":
+        return float(token)
+    if kind == "bool":
+        if isinstance(token, str):
+            if token in ("T", "True", "true", "1"):
+                return True
+            if token in ("F", "False", "false", "0"):
+                return False
+            raise ValueError(f"{token!r} is not a bool (T/F, True/False, 1/0)")
+        return bool(token)
+    return token
+
+
+def sequence_type(values: list[Any]) -> str:
+    """The type a sequence shows in brackets: ints, floats, bools or strings."""
+    kinds = {type_name(v) for v in values}
+    if not kinds:
+        return "empty"
+    if kinds <= {"int", "float"}:
+        return "floats" if "float" in kinds else "ints"
+    if len(kinds) == 1:
+        return kinds.pop() + "s"
+    return "mixed"
+
+
+def format_atom(value: Any) -> str:
+    """An atom inside a displayed sequence."""
+    if isinstance(value, bool):
+        return "T" if value else "F"
+    if isinstance(value, float):
+        return str(round(value, 3))
+    return str(value)
+
+
+def format_sequence(values: list[Any]) -> str:
+    """`[1, 2, 3] (ints)`, or `[5]*3 (ints)` when every value is the same."""
+    kind = sequence_type(values)
+    if len(values) > 1 and all(type(v) is type(values[0]) and v == values[0] for v in values):
+        body = f"[{format_atom(values[0])}]*{len(values)}"
+    else:
+        body = "[" + ", ".join(format_atom(v) for v in values) + "]"
+    return f"{body} ({kind})"
+
+
+def format_value(value: Any) -> str:
+    """A plain RASP value (atom, list, dict) the way the REPL shows it."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
