@@ -105,7 +105,9 @@ class Display:
             return self._container(name, value, tabs, first_prefix)
         return [_line(prefix, first_prefix, "   value:", f"{name} =", format_value(value))]
 
-    def _container(self, name: str | None, value: list[Any] | dict[Any, Any], tabs: int, first_prefix: str) -> list[str]:
+    def _container(
+        self, name: str | None, value: list[Any] | dict[Any, Any], tabs: int, first_prefix: str
+    ) -> list[str]:
         prefix = "\t" * tabs
         kind = "list" if isinstance(value, list) else "dict"
         head = f"   {kind}: " + (f"{name} = " if name is not None else "")

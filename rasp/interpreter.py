@@ -20,7 +20,7 @@ import numpy as np
 
 from rasp import ir
 from rasp.errors import RaspError, RaspEvaluationError, RaspTypeError
-from rasp.values import is_number, read_token, type_name
+from rasp.values import is_number, read_token, sequence_type, type_name
 
 #: Rows averaged per matrix product: bounds temporary memory to ROW_CHUNK * length floats.
 ROW_CHUNK = 512
@@ -30,15 +30,17 @@ Matrix = np.ndarray
 
 
 def normalise_input(tokens: Any) -> list[Any]:
-    """A string is a sequence of one-character tokens; any other iterable is taken as is."""
-    if isinstance(tokens, str):
-        return list(tokens)
+    """A string is a sequence of one-character tokens; any other non-empty iterable (a list,
+    or a dict's keys) is taken as is."""
     if isinstance(tokens, ir.Node):
-        raise RaspTypeError(f"input must be a string or a list of atoms, got the s-op {tokens.label}")
+        raise RaspTypeError(f"RASP sequences/selectors expect non-empty iterables, got the s-op {tokens.label}")
     try:
-        return list(tokens)
+        token_list = list(tokens)
     except TypeError:
-        raise RaspTypeError(f"input must be a string or a list of atoms, got: {tokens!r}") from None
+        token_list = []
+    if not token_list:
+        raise RaspTypeError(f"RASP sequences/selectors expect non-empty iterables, got: {tokens!r}")
+    return token_list
 
 
 def _fail(node: ir.Node, message: str) -> RaspEvaluationError:
@@ -102,7 +104,11 @@ def _has_float(*sequences: Values) -> bool:
 
 
 def aggregate_rows(node: ir.Aggregate, selection: Matrix, values: Values) -> Values:
-    """Apply the aggregate rules to every row of `selection` over `values`."""
+    """Apply the aggregate rules to every row of `selection` over `values`.
+
+    As in the original, a row that selects several positions needs the whole value sequence
+    to be numeric (ints, floats, or ints mixed with bools), and its mean is the position-order
+    sum divided by the count, always a float."""
     counts = selection.sum(axis=1)
     result: Values = [node.default] * len(counts)
     single = np.flatnonzero(counts == 1)
@@ -112,26 +118,27 @@ def aggregate_rows(node: ir.Aggregate, selection: Matrix, values: Values) -> Val
             result[row] = values[column]
     several = np.flatnonzero(counts >= 2)
     if len(several):
-        numeric = np.fromiter((is_number(v) for v in values), dtype=bool, count=len(values))
-        rows = selection[several]
-        if not numeric.all():
-            bad_rows = (rows & ~numeric[None, :]).any(axis=1)
-            if bad_rows.any():
-                row = int(several[bad_rows.argmax()])
-                column = int((selection[row] & ~numeric).argmax())
-                raise _fail(
-                    node,
-                    f"aggregate averages several values at position {row}, but {values[column]!r} "
-                    f"({type_name(values[column])}) is not a number",
-                )
-        weights = np.asarray([v if ok else 0 for v, ok in zip(values, numeric)], dtype=np.float64)
-        means: list[float] = []
-        for begin in range(0, len(several), ROW_CHUNK):
-            block = rows[begin : begin + ROW_CHUNK]
-            means.extend((block.astype(np.float64) @ weights / block.sum(axis=1)).tolist())
-        for row, mean in zip(several.tolist(), means):
+        kind = sequence_type(values)
+        if kind not in ("ints", "floats"):
+            shown = ", ".join(repr(v) for v in values[:12]) + (", ..." if len(values) > 12 else "")
+            raise _fail(node, f"asked to average multiple values, but they are non-numbers: [{shown}]")
+        for row, mean in zip(several.tolist(), _means(selection[several], values, kind)):
             result[row] = mean
     return result
+
+
+def _means(rows: Matrix, values: Values, kind: str) -> list[float]:
+    """Row means with the original's arithmetic: exact integer sums for ints (a matrix product
+    in int64), the sequential Python sum for floats (so rounding is the same)."""
+    if kind == "ints":
+        weights = np.asarray(values, dtype=np.int64)
+        means: list[float] = []
+        for begin in range(0, len(rows), ROW_CHUNK):
+            block = rows[begin : begin + ROW_CHUNK]
+            sums = block.astype(np.int64) @ weights
+            means.extend(int(total) * 1.0 / int(count) for total, count in zip(sums, block.sum(axis=1)))
+        return means
+    return [sum(values[j] for j in np.flatnonzero(row).tolist()) * 1.0 / int(row.sum()) for row in rows]
 
 
 # ---------------------------------------------------------------------------- the evaluator
@@ -237,11 +244,23 @@ def _run(
             results[node.uid] = run.selector(node, inputs)
         else:
             results[node.uid] = run.sop(node, inputs)
+            _check_types(node, results[node.uid], history.get(node.uid))
         for child in node.children:
             uses[child.uid] -= 1
             if uses[child.uid] == 0 and isinstance(child, ir.Selector):
                 del results[child.uid]
     return results
+
+
+def _check_types(node: ir.Node, new: Values, earlier: Values | None) -> None:
+    """Every s-op value must be a sequence of atoms of one kind (strings, or numbers and
+    bools), as the original requires.  One earlier value stands for all of them: they were
+    checked when they were computed."""
+    try:
+        sequence_type(new + earlier[:1] if earlier else new)
+    except RaspError as error:
+        error.message = f"{error.message} (in {node.label})"
+        raise error.at(node.origin)
 
 
 class Interpreter:

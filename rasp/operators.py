@@ -29,6 +29,18 @@ def _logical_or(left: Any, right: Any) -> Any:
     return left or right
 
 
+def _both(left: Any, right: Any) -> bool:
+    return bool(left) and bool(right)
+
+
+def _either(left: Any, right: Any) -> bool:
+    return bool(left) or bool(right)
+
+
+#: On s-ops, `and` and `or` give bools position by position (on atoms they return an operand).
+ELEMENTWISE_LOGIC = {"and": _both, "or": _either}
+
+
 BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add,
     "-": operator.sub,
@@ -81,26 +93,22 @@ def _affine(op: str, sop_on_left: bool, constant: Any) -> tuple[float, float] | 
 
 def build_binary(op: str, left: Any, right: Any) -> Any:
     """`left op right`: an atom, an s-op node, or a selector node."""
-    fn = BINARY[op]
     if isinstance(left, ir.Selector) or isinstance(right, ir.Selector):
-        if op not in ("and", "or") or not (isinstance(left, ir.Selector) and isinstance(right, ir.Selector)):
-            raise RaspTypeError(
-                f"'{op}' cannot combine {_describe(left)} and {_describe(right)}: selectors combine only "
-                "with selectors, through 'and' and 'or'"
-            )
+        if op not in ("and", "or"):
+            raise RaspTypeError(f"Cannot apply {op} to selector(s)", hint="selectors combine with and, or, not")
+        if not (isinstance(left, ir.Selector) and isinstance(right, ir.Selector)):
+            raise RaspTypeError("Cannot apply and/or between selector and non-selector")
         return ir.SelectorAnd(left, right) if op == "and" else ir.SelectorOr(left, right)
+    on_sops = isinstance(left, ir.SOp) or isinstance(right, ir.SOp)
+    fn = ELEMENTWISE_LOGIC[op] if on_sops and op in ELEMENTWISE_LOGIC else BINARY[op]
     description = f"{_describe(left)} {op} {_describe(right)}"
     if isinstance(left, ir.SOp) and isinstance(right, ir.SOp):
         linear = {"+": (1, 1), "-": (1, -1)}.get(op)
         return ir.SequenceMap(fn=fn, inputs=(left, right), description=description, linear=linear)
     if isinstance(left, ir.SOp):
-        return ir.Map(
-            fn=lambda x: fn(x, right), inner=left, description=description, affine=_affine(op, True, right)
-        )
+        return ir.Map(fn=lambda x: fn(x, right), inner=left, description=description, affine=_affine(op, True, right))
     if isinstance(right, ir.SOp):
-        return ir.Map(
-            fn=lambda x: fn(left, x), inner=right, description=description, affine=_affine(op, False, left)
-        )
+        return ir.Map(fn=lambda x: fn(left, x), inner=right, description=description, affine=_affine(op, False, left))
     return fn(left, right)
 
 

@@ -72,8 +72,17 @@ def _hint(found: str, expected_names: set[str]) -> str | None:
     readable = {_TERMINAL_NAMES.get(n, n) for n in expected_names}
     if "';'" in readable and found not in (";",):
         return "statements end with ';' (except def and for blocks, and REPL commands)"
-    if expected_names and {n for n in expected_names} <= {"EQUAL", "NOTEQUAL", "LESSTHAN", "MORETHAN", "__ANON_0",
-                                                           "__ANON_1", "__ANON_2", "__ANON_3", "__ANON_4"}:
+    if expected_names and {n for n in expected_names} <= {
+        "EQUAL",
+        "NOTEQUAL",
+        "LESSTHAN",
+        "MORETHAN",
+        "__ANON_0",
+        "__ANON_1",
+        "__ANON_2",
+        "__ANON_3",
+        "__ANON_4",
+    }:
         return "select's third argument is one of == != < > <= >="
     if found == "!=":
         return "'!=' is only a select comparison; write 'not (a == b)' instead"
@@ -89,9 +98,7 @@ def parse(source: str, file: str | None = None) -> Tree:
     except UnexpectedInput as error:
         line = getattr(error, "line", 1) or 1
         column = getattr(error, "column", 1) or 1
-        if isinstance(error, UnexpectedEOF) or (
-            isinstance(error, UnexpectedToken) and error.token.type == "$END"
-        ):
+        if isinstance(error, UnexpectedEOF) or (isinstance(error, UnexpectedToken) and error.token.type == "$END"):
             line, column = len(lines) or 1, (len(lines[-1]) + 1) if lines else 1
             expected = getattr(error, "expected", set()) or set()
             message = f"unexpected end of input; expected {_expected(set(expected), parser)}"
@@ -102,9 +109,7 @@ def parse(source: str, file: str | None = None) -> Tree:
             message = f"unexpected character {char!r}"
             if allowed:
                 message += f"; expected {_expected(allowed, parser)}"
-            hint = _hint(char, allowed) or (
-                "strings use double quotes" if char == "'" else None
-            )
+            hint = _hint(char, allowed) or ("strings use double quotes" if char == "'" else None)
         else:
             assert isinstance(error, UnexpectedToken)
             found = str(error.token)

@@ -22,19 +22,46 @@ from rasp.operators import build_binary, build_unary
 from rasp.parser import parse
 from rasp.values import format_value
 
-#: Names the language defines that programs may read but never rebind.
+#: Names no scope may rebind: the language's constants and the original's reserved words.
+#: (`out` is written only by expression statements.)
 RESERVED = frozenset(
-    {"tokens_str", "tokens_int", "tokens_float", "tokens_bool", "tokens_asis", "indices", "length", "True",
-     "False"}
+    {
+        "tokens_str",
+        "tokens_int",
+        "tokens_float",
+        "tokens_bool",
+        "tokens_asis",
+        "indices",
+        "True",
+        "False",
+        "if",
+        "else",
+        "not",
+        "and",
+        "or",
+        "out",
+        "def",
+        "return",
+        "range",
+        "for",
+        "in",
+        "zip",
+        "len",
+        "get",
+    }
 )
 
 
 class Environment:
-    """A scope: a dictionary of bindings and the enclosing scope (lexical scoping)."""
+    """A scope: a dictionary of bindings and the enclosing scope (lexical scoping).
 
-    def __init__(self, parent: Environment | None = None, name: str = "") -> None:
+    `reserved` names cannot be assigned here; the console scope also reserves the standard
+    library's names, which functions and loaded files may still shadow locally."""
+
+    def __init__(self, parent: Environment | None = None, name: str = "", reserved: frozenset[str] = RESERVED):
         self.parent = parent
         self.name = name
+        self.reserved = reserved
         self.bindings: dict[str, Any] = {}
 
     def lookup(self, name: str) -> Any:
@@ -43,11 +70,13 @@ class Environment:
             if name in scope.bindings:
                 return scope.bindings[name]
             scope = scope.parent
-        raise RaspNameError(f"undefined variable: {name}", hint="assign it before use, or load the file that defines it")
+        raise RaspNameError(
+            f"Undefined variable: {name}", hint="assign it before use, or load the file that defines it"
+        )
 
     def assign(self, name: str, value: Any) -> None:
-        if name in RESERVED:
-            raise RaspNameError(f"cannot assign to reserved name: {name}")
+        if name in self.reserved:
+            raise RaspNameError(f"Cannot set reserved name: {name}")
         self.bindings[name] = value
 
 
@@ -63,7 +92,7 @@ class Function:
     source: Runtime = field(repr=False)
 
     def __str__(self) -> str:
-        return f"function: {self.name}({', '.join(self.params)})"
+        return f"{self.closure.name} function: {self.name}({', '.join(self.params)})"
 
 
 @dataclass(frozen=True)
@@ -87,10 +116,6 @@ class Applied:
     value: Any
 
 
-class Returned(tuple):
-    """The values of a `return a, b;`: several values that only a multi-assignment unpacks."""
-
-
 @dataclass(frozen=True)
 class Result:
     """What a statement produced, for the REPL to show: a named binding or an expression value."""
@@ -108,6 +133,7 @@ class ReplCommand:
     def toggle_examples(self, subset: str, on: bool) -> None: ...
     def toggle_full_display(self, on: bool) -> None: ...
     def exit(self) -> None: ...
+    def check_on_example(self, node: ir.Node) -> None: ...
 
 
 _BINARY_RULES = ("binary",)
@@ -157,6 +183,12 @@ class Runtime:
         return self.lines[location.line - 1]
 
     def _locate(self, error: RaspError, tree: Tree | Token) -> RaspError:
+        """Give the error this statement's position, unless it already names a deeper one
+        (then only add that position's source line, when it is in this text)."""
+        if error.location is not None:
+            if error.source_line is None and error.location.file == self.file:
+                error.source_line = self._source_line(error.location)
+            return error
         location = _location(tree, self.file)
         return error.at(location, self._source_line(location))
 
@@ -178,37 +210,54 @@ class Runtime:
         return handler(tree, env)
 
     def stmt_expr_statement(self, tree: Tree, env: Environment) -> list[Result]:
-        value = self.expr(tree.children[0], env)
+        """An expression's value is bound to `out`, and shown under that name (or under the
+        variable's own name when the expression is just a variable)."""
+        expression = tree.children[0]
+        value = self.checked(self.expr(expression, env))
+        if isinstance(value, Applied):
+            return [Result(None, value)]
+        shown = str(expression.children[0]) if expression.data == "name" else "out"
+        env.bindings["out"] = value.named("out") if isinstance(value, ir.Node) and shown == "out" else value
+        return [Result(shown, value)]
+
+    def checked(self, value: Any) -> Any:
+        """Like the original, try every new s-op or selector on the running example, so that a
+        program that cannot work fails at the statement that builds it."""
         if isinstance(value, ir.Node):
-            value = value.named("out")
-            env.assign("out", value)
-            return [Result("out", value)]
-        return [Result(None, value)]
+            self.commands.check_on_example(value)
+        return value
 
     def stmt_assign(self, tree: Tree, env: Environment) -> list[Result]:
         targets_tree, exprs_tree = tree.children
         names = [str(token) for token in targets_tree.children]
-        values = [self.expr(child, env) for child in exprs_tree.children]
-        if len(values) == 1 and isinstance(values[0], Returned):
-            values = list(values[0])
+        values = [self.checked(self.expr(child, env)) for child in exprs_tree.children]
+        if len(names) == 1 and len(values) > 1:
+            values = [values]
+        elif len(names) > 1 and len(values) == 1:
+            values = self._unpack(values[0], len(names))
         if len(values) != len(names):
-            raise RaspTypeError(
-                f"expected {len(names)} values to assign to {', '.join(names)}, got {len(values)}"
-            )
+            raise RaspTypeError(f"expected {len(names)} values, but got: {len(values)}")
         results = []
         for name, value in zip(names, values):
-            if isinstance(value, Returned):
-                raise RaspTypeError(f"a function returning {len(value)} values cannot be assigned to one name")
             if isinstance(value, ir.Node):
                 value = value.named(name)
             env.assign(name, value)
             results.append(Result(name, value))
         return results
 
+    @staticmethod
+    def _unpack(value: Any, count: int) -> list[Any]:
+        if isinstance(value, (list, str, dict)):
+            items = list(value)
+            if len(items) != count:
+                raise RaspTypeError(f"expected {count} values, but got: {len(items)}")
+            return items
+        raise RaspTypeError(f"expected {count} values, but got one: {_describe(value)}")
+
     def stmt_draw(self, tree: Tree, env: Environment) -> list[Result]:
         target = self.expr(tree.children[0], env)
         if not isinstance(target, ir.SOp):
-            raise RaspTypeError(f"draw expects an s-op, got: {_describe(target)}")
+            raise RaspTypeError(f"draw expects unfinished sequence, got: {_describe(target)}")
         example = self.expr(tree.children[1], env) if tree.children[1] is not None else None
         return [Result(None, (target, example), kind="draw")]
 
@@ -231,7 +280,7 @@ class Runtime:
         targets_tree, iterable_tree, *body = tree.children
         names = [str(t) for t in targets_tree.children]
         iterable = self.expr(iterable_tree, env)
-        for item in self._iterate(iterable):
+        for item in self._iterate(iterable, "for loop needs to iterate"):
             self._bind_iteration(names, item, env)
             self.execute(body, env)
         return []
@@ -264,21 +313,24 @@ class Runtime:
     # ----------------------------------------------------------------------- iteration
 
     @staticmethod
-    def _iterate(iterable: Any) -> list[Any]:
-        if isinstance(iterable, dict):
-            return list(iterable.keys())
-        if isinstance(iterable, (list, str)):
+    def _iterate(iterable: Any, what: str) -> list[Any]:
+        if isinstance(iterable, (list, dict)):
             return list(iterable)
-        raise RaspTypeError(f"can only iterate over lists and dicts, got: {_describe(iterable)}")
+        raise RaspTypeError(f"{what} over a list or dict, but got: {_describe(iterable)}")
 
     @staticmethod
     def _bind_iteration(names: list[str], item: Any, env: Environment) -> None:
         if len(names) == 1:
             env.assign(names[0], item)
             return
-        if not isinstance(item, list) or len(item) != len(names):
-            raise RaspTypeError(f"cannot unpack {_describe(item)} into {len(names)} names ({', '.join(names)})")
-        for name, value in zip(names, item):
+        if not isinstance(item, (list, str, dict)):
+            raise RaspTypeError(
+                f"iterating with multiple iterator names, but got single iterator value: {_describe(item)}"
+            )
+        values = list(item)
+        if len(values) != len(names):
+            raise RaspTypeError(f"iterating with {len(names)} names but got {len(values)} values ( {item!r} )")
+        for name, value in zip(names, values):
             env.assign(name, value)
 
     # ----------------------------------------------------------------------- expressions
@@ -303,17 +355,14 @@ class Runtime:
 
     def ex_list(self, tree: Tree, env: Environment) -> list[Any]:
         exprs = tree.children[0]
-        return [] if exprs is None else [self._plain(self.expr(child, env)) for child in exprs.children]
+        return [] if exprs is None else [self.expr(child, env) for child in exprs.children]
 
     def ex_dict(self, tree: Tree, env: Environment) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
         for pair in tree.children:
             if pair is None:
                 continue
-            key = self.expr(pair.children[0], env)
-            if not _is_atom(key):
-                raise RaspTypeError(f"dict keys must be atoms, got: {_describe(key)}")
-            result[key] = self._plain(self.expr(pair.children[1], env))
+            result[self._key(self.expr(pair.children[0], env))] = self.expr(pair.children[1], env)
         return result
 
     def ex_list_comprehension(self, tree: Tree, env: Environment) -> list[Any]:
@@ -321,9 +370,11 @@ class Runtime:
         names = [str(t) for t in targets_tree.children]
         scope = Environment(env, "comprehension")
         result = []
-        for item in self._iterate(self.expr(iterable_tree, env)):
+        for item in self._iterate(
+            self.expr(iterable_tree, env), "list comprehension should have got a list or dict to loop"
+        ):
             self._bind_iteration(names, item, scope)
-            result.append(self._plain(self.expr(value_tree, scope)))
+            result.append(self.expr(value_tree, scope))
         return result
 
     def ex_dict_comprehension(self, tree: Tree, env: Environment) -> dict[Any, Any]:
@@ -331,19 +382,18 @@ class Runtime:
         names = [str(t) for t in targets_tree.children]
         scope = Environment(env, "comprehension")
         result = {}
-        for item in self._iterate(self.expr(iterable_tree, env)):
+        for item in self._iterate(
+            self.expr(iterable_tree, env), "dict comprehension should have got a list or dict to loop"
+        ):
             self._bind_iteration(names, item, scope)
-            key = self.expr(key_tree, scope)
-            if not _is_atom(key):
-                raise RaspTypeError(f"dict keys must be atoms, got: {_describe(key)}")
-            result[key] = self._plain(self.expr(value_tree, scope))
+            result[self._key(self.expr(key_tree, scope))] = self.expr(value_tree, scope)
         return result
 
     @staticmethod
-    def _plain(value: Any) -> Any:
-        if isinstance(value, Returned):
-            raise RaspTypeError("a function returning several values cannot be used as one value")
-        return value
+    def _key(key: Any) -> Any:
+        if not _is_atom(key):
+            raise RaspTypeError(f"dictionary keys can only be atoms, but instead got: {_describe(key)}")
+        return key
 
     def ex_select(self, tree: Tree, env: Environment) -> ir.Select:
         _, keys_tree, queries_tree, op_tree = tree.children
@@ -368,21 +418,29 @@ class Runtime:
 
     def ex_range(self, tree: Tree, env: Environment) -> list[int]:
         args = [self.expr(child, env) for child in tree.children[1].children]
-        if not 1 <= len(args) <= 3 or not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
-            raise RaspTypeError(f"range expects 1 to 3 ints, got: {', '.join(_describe(a) for a in args)}")
+        if not 1 <= len(args) <= 3:
+            raise RaspTypeError(f"wrong number of inputs to range, expected: 1, 2, or 3, got: {len(args)}")
+        if not all(isinstance(a, int) for a in args):
+            raise RaspTypeError(f"range expects all integer inputs, but got: {_describe(args)}")
         return list(range(*args))
 
     def ex_zip(self, tree: Tree, env: Environment) -> list[list[Any]]:
         args = [self.expr(child, env) for child in tree.children[1].children]
-        for arg in args:
+        for position, arg in enumerate(args, start=1):
             if not isinstance(arg, list):
-                raise RaspTypeError(f"zip expects lists, got: {_describe(arg)}")
+                raise RaspTypeError(
+                    f"attempting to zip lists, but {position} -th element is not list: {_describe(arg)}"
+                )
+            if len(arg) != len(args[0]):
+                raise RaspTypeError(
+                    f"attempting to zip lists of length {len(args[0])} , but {position} -th list has length {len(arg)}"
+                )
         return [list(items) for items in zip(*args)]
 
     def ex_len(self, tree: Tree, env: Environment) -> int:
         value = self.expr(tree.children[1], env)
-        if not isinstance(value, (list, dict, str)):
-            raise RaspTypeError(f"len expects a list or dict, got: {_describe(value)}")
+        if not isinstance(value, list):
+            raise RaspTypeError(f"attempting to compute length of non-list: {_describe(value)}")
         return len(value)
 
     def ex_builtin_unary(self, tree: Tree, env: Environment) -> Any:
@@ -394,79 +452,123 @@ class Runtime:
 
     def ex_unary(self, tree: Tree, env: Environment) -> Any:
         op = str(tree.children[0].children[0])
-        operand = self._plain(self.expr(tree.children[1], env))
+        operand = self.expr(tree.children[1], env)
         return self._operate(lambda: build_unary(op, operand), tree, op, operand)
 
     def ex_binary(self, tree: Tree, env: Environment) -> Any:
         left_tree, op_tree, right_tree = tree.children
         op = str(op_tree.children[0])
-        left, right = self._plain(self.expr(left_tree, env)), self._plain(self.expr(right_tree, env))
+        left, right = self.expr(left_tree, env), self.expr(right_tree, env)
         return self._operate(lambda: build_binary(op, left, right), tree, op, left, right)
 
     def _operate(self, build: Callable[[], Any], tree: Tree, op: str, *operands: Any) -> Any:
         for operand in operands:
-            if not (isinstance(operand, ir.Node) or _is_atom(operand)) and op not in ("==",):
+            if isinstance(operand, (Function, Builtin, Applied)):
                 raise RaspTypeError(f"'{op}' does not apply to {_describe(operand)}")
         try:
             result = build()
         except RaspError:
             raise
         except (TypeError, ValueError, ZeroDivisionError, OverflowError) as error:
-            shown = f" {op} ".join(_describe(o) for o in operands) if len(operands) == 2 else f"{op} {_describe(operands[0])}"
+            shown = (
+                f" {op} ".join(_describe(o) for o in operands)
+                if len(operands) == 2
+                else f"{op} {_describe(operands[0])}"
+            )
             raise RaspTypeError(f"cannot compute {shown}: {error}") from None
         if isinstance(result, ir.Node):
             return result.with_origin(_location(tree, self.file))
         return result
 
     def ex_conditional(self, tree: Tree, env: Environment) -> Any:
-        when_true, condition, when_false = (self._plain(self.expr(child, env)) for child in tree.children)
+        """With an atom condition only the chosen branch is evaluated (which is what lets a
+        recursive function stop); with an s-op condition the choice is made per position."""
+        true_tree, condition_tree, false_tree = tree.children
+        condition = self.expr(condition_tree, env)
+        if not isinstance(condition, ir.Node):
+            return self.expr(true_tree if condition else false_tree, env)
+        when_true, when_false = self.expr(true_tree, env), self.expr(false_tree, env)
         operands = (condition, when_true, when_false)
         if any(isinstance(o, ir.Selector) for o in operands):
             raise RaspTypeError("'if else' does not apply to selectors")
-        if any(isinstance(o, ir.SOp) for o in operands):
+        if all(isinstance(o, ir.SOp) or _is_atom(o) for o in operands):
             return ir.SequenceMap(
                 fn=lambda c, a, b: a if c else b,
                 inputs=(ir.as_sop(condition), ir.as_sop(when_true), ir.as_sop(when_false)),
                 description=f"{_describe(when_true)} if {_describe(condition)} else {_describe(when_false)}",
                 origin=_location(tree, self.file),
             )
-        return when_true if condition else when_false
+        raise RaspTypeError(
+            f"'if else' over s-ops needs atoms or s-ops in both branches, got: "
+            f"{_describe(when_true)} and {_describe(when_false)}"
+        )
 
     def ex_contains(self, tree: Tree, env: Environment) -> Any:
-        item, container = (self._plain(self.expr(child, env)) for child in tree.children)
+        item, container = (self.expr(child, env) for child in tree.children)
         origin = _location(tree, self.file)
-        if isinstance(item, ir.SOp) and isinstance(container, (list, dict)):
+        if isinstance(item, ir.SOp):
+            if not isinstance(container, list):
+                raise RaspTypeError(
+                    f'"[s-op] in X" expects X to be list of atoms, but got non-list: {_describe(container)}'
+                )
+            if not all(_is_atom(v) for v in container):
+                raise RaspTypeError(
+                    f'"[s-op] in X" expects X to be list of atoms, but got list with values: {_describe(container)}'
+                )
             members = list(container)
-            return ir.Map(fn=lambda v: v in members, inner=item, description=f"{item.label} in {members}",
-                          origin=origin)
+            return ir.Map(
+                fn=lambda v: v in members, inner=item, description=f"{item.label} in {members}", origin=origin
+            )
         if _is_atom(item) and isinstance(container, ir.SOp):
-            found = ir.Map(fn=lambda v: 1 if v == item else 0, inner=container,
-                           description=f"indicator({container.label} == {format_value(item)})")
+            found = ir.Map(
+                fn=lambda v: 1 if v == item else 0,
+                inner=container,
+                description=f"indicator({container.label} == {format_value(item)})",
+            )
             share = ir.aggregate(ir.select(1, 1, "=="), found)
-            return ir.Map(fn=lambda v: v > 0, inner=share, description=f"{format_value(item)} in {container.label}",
-                          origin=origin)
-        if _is_atom(item) and isinstance(container, (list, dict, str)):
-            return item in container
-        raise RaspTypeError(f"'in' cannot test {_describe(item)} in {_describe(container)}")
+            return ir.Map(
+                fn=lambda v: v > 0, inner=share, description=f"{format_value(item)} in {container.label}", origin=origin
+            )
+        if _is_atom(item):
+            if isinstance(container, list):
+                return item in container
+            raise RaspTypeError(f'"[atom] in X" expects X to be list or s-op, but got: {_describe(container)}')
+        raise RaspTypeError(f'"A in X" expects A to be s-op or atom, but got A: {_describe(item)}')
 
     def ex_index(self, tree: Tree, env: Environment) -> Any:
-        indexable, index = (self._plain(self.expr(child, env)) for child in tree.children)
-        if isinstance(index, ir.SOp):
-            if not isinstance(indexable, (list, dict)):
-                raise RaspTypeError(f"an s-op can only index a list or dict, got: {_describe(indexable)}")
-            return ir.Map(fn=lambda v: lookup(indexable, v), inner=index,
-                          description=f"{_describe(indexable)}[{index.label}]", origin=_location(tree, self.file))
+        indexable, index = (self.expr(child, env) for child in tree.children)
+        origin = _location(tree, self.file)
+        if isinstance(indexable, ir.SOp):
+            return self._sop_at(indexable, index, env).with_origin(origin)
+        if isinstance(index, ir.SOp) and isinstance(indexable, (list, dict, str)):
+            return ir.Map(
+                fn=lambda v: lookup(indexable, v),
+                inner=index,
+                description=f"{_describe(indexable)}[{index.label}]",
+                origin=origin,
+            )
         if isinstance(indexable, (list, dict, str)):
             return lookup(indexable, index)
-        raise RaspTypeError(f"cannot index {_describe(indexable)}")
+        raise RaspTypeError(
+            f"can only index into a list, dict, string, or sequence, but instead got: {_describe(indexable)}"
+        )
+
+    @staticmethod
+    def _sop_at(sop: ir.SOp, index: Any, env: Environment) -> ir.SOp:
+        """`s[i]`: the value at position i (from the end when negative) at every position,
+        0 where there is no such position."""
+        if not isinstance(index, int):
+            raise RaspTypeError(f"index into sequence has to be integer, got: {_describe(index)}")
+        where = index if index >= 0 else env.lookup("length") + index
+        return ir.aggregate(ir.select(ir.indices, where, "=="), sop)
 
     def ex_call(self, tree: Tree, env: Environment) -> Any:
-        callee = self._plain(self.expr(tree.children[0], env))
+        callee = self.expr(tree.children[0], env)
         args_tree = tree.children[1]
-        args = [] if args_tree is None else [self._plain(self.expr(c, env)) for c in args_tree.children]
+        args = [] if args_tree is None else [self.expr(c, env) for c in args_tree.children]
         if isinstance(callee, ir.Node):
             if len(args) != 1:
-                raise RaspTypeError(f"{callee.label} is applied to one input, got {len(args)} arguments")
+                raise RaspTypeError(f"wrong number of args for evaluate unfinished- expected: 1, got: {len(args)}.")
             value = evaluate(callee, args[0])
             return Applied(callee, args[0], value)
         if isinstance(callee, (Function, Builtin)):
@@ -477,29 +579,39 @@ class Runtime:
             if isinstance(callee, Builtin):
                 result = callee.fn(*args)
                 return result.with_origin(_location(tree, self.file)) if isinstance(result, ir.Node) else result
-            return self.call(callee, args)
+            result = self.call(callee, args)
+            if isinstance(result, ir.Node):
+                return result.named(f"{callee.name}({' , '.join(_describe(a) for a in args)})")
+            return result
         raise RaspTypeError(f"{_describe(callee)} is not a function")
 
     def call(self, function: Function, args: list[Any]) -> Any:
-        scope = Environment(function.closure, function.name)
+        """A fresh scope under the function's defining scope; several return values come back
+        as a list (which a multi-assignment unpacks)."""
+        scope = Environment(function.closure, function.closure.name + "'")
         for name, value in zip(function.params, args):
-            scope.bindings[name] = value
+            scope.assign(name, value)
         runtime = function.source
         runtime.execute(function.body, scope)
-        values = [runtime.expr(child, scope) for child in function.returns.children]
-        return values[0] if len(values) == 1 else Returned(values)
+        values = [runtime.checked(runtime.expr(child, scope)) for child in function.returns.children]
+        return values[0] if len(values) == 1 else values
 
 
 def lookup(container: list[Any] | dict[Any, Any] | str, index: Any) -> Any:
     """`container[index]` with RASP's error messages."""
     if isinstance(container, dict):
-        if not _is_atom(index) or index not in container:
+        if not _is_atom(index):
+            raise RaspTypeError(
+                f"index into dict has to be s-op or atom (i.e., string, int, float, bool), got: {_describe(index)}"
+            )
+        if index not in container:
             raise RaspEvaluationError(f"index [ {format_value(index)} ] not in dict.")
         return container[index]
-    if not isinstance(index, int) or isinstance(index, bool):
-        raise RaspTypeError(f"list index must be an int, got: {format_value(index)}")
+    kind = "string" if isinstance(container, str) else "list"
+    if not isinstance(index, int):
+        raise RaspTypeError(f"index into {kind} has to be s-op or integer, got: {_describe(index)}")
     if not -len(container) <= index < len(container):
-        raise RaspEvaluationError(f"index {index} out of range for a list of length {len(container)}")
+        raise RaspEvaluationError(f"index {index} out of range for {kind} of length {len(container)}")
     return container[index]
 
 
@@ -514,7 +626,9 @@ def load_path(name: str, base: Path | None) -> Path:
             path = folder / candidate
             if path.is_file():
                 return path
-    raise RaspEvaluationError(f"could not find file: {candidates[0]}", hint="load paths are relative to the loading file")
+    raise RaspEvaluationError(
+        f"could not find file: {candidates[0]}", hint="load paths are relative to the loading file"
+    )
 
 
 def parse_file(path: Path) -> tuple[str, Tree]:

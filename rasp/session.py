@@ -14,9 +14,10 @@ from lark import Tree
 
 from rasp import ir
 from rasp.errors import RaspError, RaspTypeError
+from rasp.interpreter import evaluate
 from rasp.parser import parse
 from rasp.programs import program_path
-from rasp.runtime import Builtin, Environment, ReplCommand, Result, Runtime, load_path
+from rasp.runtime import RESERVED, Builtin, Environment, ReplCommand, Result, Runtime, load_path
 
 #: The running example every session starts with, as in the original REPL.
 DEFAULT_EXAMPLE = "hello"
@@ -63,14 +64,20 @@ class Session(ReplCommand):
     [1, 1, 2, 2, 1]
     """
 
-    def __init__(self, stdlib: bool = True) -> None:
+    def __init__(self, stdlib: bool = True, check_examples: bool = True) -> None:
+        """`check_examples`: try every new s-op and selector on the running example, as the
+        original does (so `tokens_int` fails while the example is "hello").  Tools that build
+        programs for other inputs (the Turing machine runner) turn it off."""
+        self.check_examples = False
         self.builtins = Environment(name="builtins")
         self.builtins.bindings.update(_builtin_bindings())
-        self.base = Environment(self.builtins, "base")
+        self.base = Environment(self.builtins, "stdlib")
         if stdlib:
             source, tree = _parsed_stdlib()
             Runtime("stdlib.rasp", source, self, self._load).execute(tree.children, self.base)
-        self.globals = Environment(self.base, "console")
+        library_names = frozenset(self.base.bindings) | frozenset(self.builtins.bindings) - {"tokens"}
+        self.globals = Environment(self.base, "console", RESERVED | library_names)
+        self.check_examples = check_examples
         self.sop_example: Any = DEFAULT_EXAMPLE
         self.selector_example: Any = DEFAULT_EXAMPLE
         self.show_sop_examples = True
@@ -129,7 +136,7 @@ class Session(ReplCommand):
         path = load_path(name, base)
         source = path.read_text(encoding="utf-8")
         tree = parse(source, str(path))
-        scope = Environment(self.base, str(path))
+        scope = Environment(self.base, name)
         Runtime(str(path), source, self, self._load).execute(tree.children, scope)
         for key, value in scope.bindings.items():
             if not key.startswith("_") and key != "out":
@@ -159,6 +166,18 @@ class Session(ReplCommand):
 
     def toggle_full_display(self, on: bool) -> None:
         self.full_display = on
+
+    def check_on_example(self, node: ir.Node) -> None:
+        if not self.check_examples:
+            return
+        try:
+            evaluate(node, self.sop_example)
+        except RaspError as error:
+            error.hint = error.hint or (
+                f"the statement was tried on the running example {self.sop_example!r}; "
+                "use `set example ...` to give one that suits the program"
+            )
+            raise
 
     def exit(self) -> None:
         self.exit_requested = True

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rasp.errors import RaspEvaluationError
+
 
 def is_number(value: Any) -> bool:
     """Ints and floats are numbers; bools are not (a mean over bools is an error)."""
@@ -32,7 +34,8 @@ def type_name(value: Any) -> str:
 
 
 def read_token(token: Any, kind: str) -> Any:
-    """One input token as `tokens_<kind>` sees it."""
+    """One input token as `tokens_<kind>` sees it: Python's str, int, float or bool of it (so
+    `tokens_bool` reads every non-empty string as true), or the token itself for `asis`."""
     if kind == "str":
         return token if isinstance(token, str) else str(token)
     if kind == "int":
@@ -40,26 +43,31 @@ def read_token(token: Any, kind: str) -> Any:
     if kind == "float":
         return float(token)
     if kind == "bool":
-        if isinstance(token, str):
-            if token in ("T", "True", "true", "1"):
-                return True
-            if token in ("F", "False", "false", "0"):
-                return False
-            raise ValueError(f"{token!r} is not a bool (T/F, True/False, 1/0)")
         return bool(token)
     return token
 
 
 def sequence_type(values: list[Any]) -> str:
-    """The type a sequence shows in brackets: ints, floats, bools or strings."""
+    """The type a sequence shows in brackets, as the original decides it: strings, bools, ints
+    (bools count as ints when mixed with them) or floats (any float among numbers).
+
+    Raises RaspEvaluationError for a sequence that mixes strings with other atoms, or holds
+    something that is not an atom: the original refuses to build such a sequence."""
     kinds = {type_name(v) for v in values}
-    if not kinds:
-        return "empty"
-    if kinds <= {"int", "float"}:
-        return "floats" if "float" in kinds else "ints"
-    if len(kinds) == 1:
-        return kinds.pop() + "s"
-    return "mixed"
+    if kinds <= {"string"}:
+        return "strings"
+    if kinds == {"bool"}:
+        return "bools"
+    if kinds <= {"int", "bool"}:
+        return "ints"
+    if kinds <= {"int", "bool", "float"}:
+        return "floats"
+    shown = ", ".join(repr(v) for v in values[:12]) + (", ..." if len(values) > 12 else "")
+    if kinds <= {"int", "bool", "float", "string"}:
+        raise RaspEvaluationError(f"attempted to create sequence with vals of different types: [{shown}]")
+    raise RaspEvaluationError(
+        f"attempted to create sequence with illegal val types (vals must be bool, float, int or string): [{shown}]"
+    )
 
 
 def format_atom(value: Any) -> str:
@@ -74,7 +82,7 @@ def format_atom(value: Any) -> str:
 def format_sequence(values: list[Any]) -> str:
     """`[1, 2, 3] (ints)`, or `[5]*3 (ints)` when every value is the same."""
     kind = sequence_type(values)
-    if len(values) > 1 and all(type(v) is type(values[0]) and v == values[0] for v in values):
+    if len(values) > 1 and len(set(values)) == 1:
         body = f"[{format_atom(values[0])}]*{len(values)}"
     else:
         body = "[" + ", ".join(format_atom(v) for v in values) + "]"

@@ -116,7 +116,9 @@ class Machine:
         if self.blank not in self.symbols:
             raise MachineSpecError(f"blank {self.blank!r} is not one of the symbols {_listing(self.symbols)}")
         if self.start not in self.states:
-            raise MachineSpecError(f"start state {self.start!r} is not one of the states {_listing(self.states)}")
+            raise MachineSpecError(
+                f"start state {self.start!r} is not one of the states {_listing(self.states)}"
+            )
         for name in sorted(self.halting):
             if name not in self.states:
                 raise MachineSpecError(
@@ -148,7 +150,9 @@ class Machine:
 
         def fail(message: str, group: int, column: int = 0) -> MachineSpecError:
             at = Location(None, 1, offsets[group] + column + 1)
-            return MachineSpecError(f"group {group + 1} (state {letters[group]}): {message}", at, source_line=source)
+            return MachineSpecError(
+                f"group {group + 1} (state {letters[group]}): {message}", at, source_line=source
+            )
 
         if width == 0 or width % 3 or width // 3 > _MAX_BB_SYMBOLS:
             raise fail(
@@ -215,7 +219,9 @@ class Machine:
             raise MachineSpecError(f"unknown key {unknown[0]!r}; the keys are {_listing(_JSON_KEYS)}")
         missing = [key for key in _JSON_REQUIRED if key not in spec]
         if missing:
-            raise MachineSpecError(f"missing key {missing[0]!r}; required keys are {_listing(_JSON_REQUIRED)}")
+            raise MachineSpecError(
+                f"missing key {missing[0]!r}; required keys are {_listing(_JSON_REQUIRED)}"
+            )
         states = _string_list(spec["states"], "states")
         symbols = _string_list(spec["symbols"], "symbols")
         halting = _string_list(spec.get("halting", []), "halting")
@@ -225,7 +231,9 @@ class Machine:
                 raise MachineSpecError(f"{key} must be a string, got {value!r}")
         rows = spec["transitions"]
         if not isinstance(rows, list):
-            raise MachineSpecError(f"transitions must be a list of [state, read, write, move, next], got {rows!r}")
+            raise MachineSpecError(
+                f"transitions must be a list of [state, read, write, move, next], got {rows!r}"
+            )
         # Build with no transitions first: that validates the names, which the rows are checked against.
         bare = cls(states, symbols, blank, start, frozenset(halting), {})
         transitions: dict[tuple[str, str], Transition] = {}
@@ -233,13 +241,16 @@ class Machine:
         for index, row in enumerate(rows):
             where = f"transitions[{index}]"
             if not (isinstance(row, list) and len(row) == 5 and all(isinstance(item, str) for item in row)):
-                raise MachineSpecError(f"{where} must be a list of 5 strings [state, read, write, move, next], got {row!r}")
+                raise MachineSpecError(
+                    f"{where} must be a list of 5 strings [state, read, write, move, next], got {row!r}"
+                )
             state, read, write, move, target = row
             entry = Transition(write, move, target)
             _check_entry(bare, state, read, entry, where)
             if (state, read) in first_row:
                 raise MachineSpecError(
-                    f"{where} defines ({state}, {read}) again; transitions[{first_row[state, read]}] already did"
+                    f"{where} defines ({state}, {read}) again; "
+                    f"transitions[{first_row[state, read]}] already did"
                 )
             first_row[state, read] = index
             transitions[state, read] = entry
@@ -344,10 +355,13 @@ def _check_names(names: tuple[str, ...], key: str, kind: str) -> None:
             raise MachineSpecError(f"{where}: {kind} name {name!r} contains whitespace; trace tokens cannot")
         if name in RESERVED:
             raise MachineSpecError(
-                f"{where}: {kind} name {name!r} is reserved by the trace format ({_listing(sorted(RESERVED))})"
+                f"{where}: {kind} name {name!r} is reserved by the trace format "
+                f"({_listing(sorted(RESERVED))})"
             )
         if name in first:
-            raise MachineSpecError(f"{where}: {kind} {name!r} is listed twice ({key}[{first[name]}] and {where})")
+            raise MachineSpecError(
+                f"{where}: {kind} {name!r} is listed twice ({key}[{first[name]}] and {where})"
+            )
         first[name] = index
 
 

@@ -108,7 +108,9 @@ def simulate(
     max_steps: int = DEFAULT_MAX_STEPS,
     record: bool = True,
 ) -> Run:
-    """Run `machine` on `tape` for at most `max_steps` transitions.
+    """Run `machine` on the input cells `tape` for at most `max_steps` transitions.
+
+    A `str` tape is one cell per character; cells must be machine symbols (else TapeError).
 
     With `record=True` every configuration is kept (and built by `step`); with `record=False`
     only the outcome is, and the run takes constant work per step.

@@ -67,19 +67,25 @@ def parse_trace(tokens: Tokens, machine: Machine) -> tuple[list[Configuration], 
             begin = position + 1
         elif token == END:
             if position > begin:
-                raise TraceError(f"{END!r} inside configuration C{index}; it may only follow {SEP!r}", position)
+                raise TraceError(
+                    f"{END!r} inside configuration C{index}; it may only follow {SEP!r}", position
+                )
             if position != len(tokens) - 1:
-                raise TraceError(f"{END!r} must be the last token, but {tokens[position + 1]!r} follows", position + 1)
+                raise TraceError(
+                    f"{END!r} must be the last token, but {tokens[position + 1]!r} follows", position + 1
+                )
             return configurations, True
         elif token == START:
             raise TraceError(f"{START!r} may only open the trace (found in configuration C{index})", position)
         elif token not in machine.states and token not in machine.symbols:
             raise TraceError(
-                f"{token!r} in configuration C{index} is neither a state nor a symbol of the machine", position
+                f"{token!r} in configuration C{index} is neither a state nor a symbol of the machine",
+                position,
             )
     if begin < len(tokens):
         raise TraceError(
-            f"configuration C{len(configurations)} (from position {begin}) is not closed by {SEP!r}", len(tokens)
+            f"configuration C{len(configurations)} (from position {begin}) is not closed by {SEP!r}",
+            len(tokens),
         )
     return configurations, False
 
@@ -124,7 +130,7 @@ def first_divergence(expected: Tokens, actual: Tokens) -> int | None:
     """The first position where the two traces differ, counting a missing token as a difference;
     None when they are identical."""
     expected, actual = _token_list(expected), _token_list(actual)
-    for position, (want, got) in enumerate(zip(expected, actual)):
+    for position, (want, got) in enumerate(zip(expected, actual, strict=False)):
         if want != got:
             return position
     return None if len(expected) == len(actual) else min(len(expected), len(actual))
@@ -208,7 +214,9 @@ def _configuration(tokens: list[str], begin: int, end: int, machine: Machine, in
         )
     at = states[0]
     if at == end - 1:
-        raise TraceError(f"state {tokens[at]!r} ends configuration C{index}; it must precede the scanned cell", end)
+        raise TraceError(
+            f"state {tokens[at]!r} ends configuration C{index}; it must precede the scanned cell", end
+        )
     return Configuration(tuple(tokens[begin:at]), tokens[at], tuple(tokens[at + 1 : end]))
 
 

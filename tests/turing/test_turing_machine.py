@@ -97,7 +97,9 @@ def test_to_json_round_trip_of_a_named_machine() -> None:
     )
 
 
-@given(st.integers(1, 6), st.integers(1, 4), st.integers(0, 10**6), st.booleans(), st.sampled_from([0, 0.2, 1]))
+@given(
+    st.integers(1, 6), st.integers(1, 4), st.integers(0, 10**6), st.booleans(), st.sampled_from([0, 0.2, 1])
+)
 def test_random_machines_round_trip_through_both_forms(n_states, n_symbols, seed, n_moves, share) -> None:
     machine = random_machine(n_states, n_symbols, seed, halt_share=share, allow_n_moves=n_moves)
     assert Machine.from_text(machine.to_text()) == machine
@@ -115,6 +117,15 @@ def test_machines_are_hashable_and_read_only() -> None:
 def test_to_text_refuses_named_machines() -> None:
     with pytest.raises(MachineSpecError, match="no busy-beaver notation: the symbols"):
         Machine.from_json(INCREMENT).to_text()
+    bb_like = {"states": ["A", "B", "Z"], "symbols": ["0", "1"], "blank": "0", "start": "A", "halting": ["Z"]}
+    entry = ["A", "0", "1", "R", "B"]
+    with pytest.raises(MachineSpecError, match="halting state.*Z are never entered"):
+        Machine.from_json({**bb_like, "transitions": [entry]}).to_text()
+    with pytest.raises(MachineSpecError, match="with start state A"):
+        Machine.from_json({**bb_like, "start": "B", "transitions": [entry]}).to_text()
+    assert Machine.from_json({**bb_like, "transitions": [entry, ["B", "1", "0", "L", "Z"]]}).to_text() == (
+        "1RB---_---0LZ"
+    )
 
 
 def test_load_machine_accepts_all_three_forms(tmp_path) -> None:
@@ -158,15 +169,28 @@ BAD_SPECS = [
     (_json_with(states=["right", "carry", "done", "1"]), ["'1' is both a state and a symbol"]),
     (_json_with(blank="B"), ["blank 'B'", "_, 0, 1"]),
     (_json_with(halting=["stop"]), ["halting state 'stop'"]),
-    (_json_with(transitions=[["right", "x", "0", "R", "right"]]), ["transitions[0]", "read symbol 'x'", "_, 0, 1"]),
-    (_json_with(transitions=[["right", "0", "0", "R", "right"], ["right", "1", "1", "U", "right"]]),
-     ["transitions[1]", "move 'U'", "L, R, N"]),
+    (
+        _json_with(transitions=[["right", "x", "0", "R", "right"]]),
+        ["transitions[0]", "read symbol 'x'", "_, 0, 1"],
+    ),
+    (
+        _json_with(transitions=[["right", "0", "0", "R", "right"], ["right", "1", "1", "U", "right"]]),
+        ["transitions[1]", "move 'U'", "L, R, N"],
+    ),
     (_json_with(transitions=[["right", "0", "7", "R", "right"]]), ["transitions[0]", "write symbol '7'"]),
-    (_json_with(transitions=[["right", "0", "0", "R", "nowhere"]]), ["transitions[0]", "next state 'nowhere'"]),
+    (
+        _json_with(transitions=[["right", "0", "0", "R", "nowhere"]]),
+        ["transitions[0]", "next state 'nowhere'"],
+    ),
     (_json_with(transitions=[["wrong", "0", "0", "R", "right"]]), ["transitions[0]", "state 'wrong'"]),
-    (_json_with(transitions=[["right", "0", "0", "R", "right"], ["right", "0", "1", "L", "carry"]]),
-     ["transitions[1]", "(right, 0) again", "transitions[0]"]),
-    (_json_with(transitions=[["done", "0", "0", "R", "right"]]), ["transitions[0]", "'done' is a halting state"]),
+    (
+        _json_with(transitions=[["right", "0", "0", "R", "right"], ["right", "0", "1", "L", "carry"]]),
+        ["transitions[1]", "(right, 0) again", "transitions[0]"],
+    ),
+    (
+        _json_with(transitions=[["done", "0", "0", "R", "right"]]),
+        ["transitions[0]", "'done' is a halting state"],
+    ),
     (_json_with(transitions=[["right", "0", "0", "R"]]), ["transitions[0]", "5 strings"]),
     (_json_with(start=None), ["missing key 'start'"]),
     (json.dumps({**INCREMENT, "transition": []}), ["unknown key 'transition'"]),

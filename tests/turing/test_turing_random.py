@@ -46,17 +46,21 @@ def test_halt_share_zero_gives_a_total_table_and_one_gives_no_working_entry() ->
         assert all(entry.next == "Z" for entry in stopping.transitions.values())
 
 
-def test_halt_share_is_roughly_respected() -> None:
-    entries = halting = 0
+def test_halt_share_is_roughly_respected_and_halting_entries_split_evenly() -> None:
+    entries = missing = to_halt = 0
     for seed in range(200):
         machine = random_machine(5, 2, seed, halt_share=0.3)
         entries += 10
-        halting += 10 - sum(entry.next != "Z" for entry in machine.transitions.values())
-    assert 0.25 < halting / entries < 0.35
+        missing += 10 - len(machine.transitions)
+        to_halt += sum(entry.next == "Z" for entry in machine.transitions.values())
+    assert 0.25 < (missing + to_halt) / entries < 0.35
+    assert 0.4 < missing / (missing + to_halt) < 0.6
 
 
 def test_n_moves_appear_only_when_allowed() -> None:
-    moves = {entry.move for seed in range(20) for entry in random_machine(4, 3, seed, 0, True).transitions.values()}
+    moves = {
+        entry.move for seed in range(20) for entry in random_machine(4, 3, seed, 0, True).transitions.values()
+    }
     assert moves == {"L", "R", "N"}
 
 

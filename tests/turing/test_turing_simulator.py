@@ -263,4 +263,4 @@ def test_fast_and_recorded_runs_agree(n_states, n_symbols, seed, length, budget,
     assert slow.halted or slow.steps == budget
     # The written tape never shrinks and grows by at most one cell a step.
     sizes = [len(config.left) + len(config.right) for config in slow.configurations]
-    assert all(0 <= after - before <= 1 for before, after in zip(sizes, sizes[1:]))
+    assert all(0 <= after - before <= 1 for before, after in zip(sizes, sizes[1:], strict=False))

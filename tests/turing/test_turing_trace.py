@@ -53,7 +53,14 @@ def test_parse_the_design_example() -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.integers(1, 4), st.integers(1, 3), st.integers(0, 10**9), st.integers(0, 6), st.integers(0, 40), st.booleans())
+@given(
+    st.integers(1, 4),
+    st.integers(1, 3),
+    st.integers(0, 10**9),
+    st.integers(0, 6),
+    st.integers(0, 40),
+    st.booleans(),
+)
 def test_parse_inverts_encode(n_states, n_symbols, seed, length, budget, n_moves) -> None:
     machine = random_machine(n_states, n_symbols, seed, halt_share=0.2, allow_n_moves=n_moves)
     run = simulate(machine, random_tape(machine, length, seed), budget)
@@ -117,12 +124,14 @@ def test_first_divergence() -> None:
     assert first_divergence("$ A 0 |", "$ A 1 |") == 2
 
 
-def _caret_token(report: str) -> str:
-    """The token the caret on the report's last line points at, in the 'actual' line above it."""
+def _caret_target(report: str) -> tuple[int, str]:
+    """(index, token) of the token the caret on the report's last line points at, in the
+    configuration shown on the 'actual' line above it."""
     *_, actual, caret = report.splitlines()
     column = caret.index("^")
     assert actual[column] != " " and actual[column - 1] == " "
-    return actual[column:].split()[0]
+    shown = actual.index(": ") + 2
+    return len(actual[shown:column].split()), actual[column:].split()[0]
 
 
 def test_describe_a_wrong_token_inside_a_configuration() -> None:
@@ -135,7 +144,7 @@ def test_describe_a_wrong_token_inside_a_configuration() -> None:
     assert "previous C2: A 1 1" in report
     assert "(A, 1) -> (1, L, B)" in report
     assert "expected C3: B 0 1 1 |" in report
-    assert _caret_token(report) == "0"
+    assert _caret_target(report) == (2, "0")
 
 
 def test_describe_a_missing_end_marker_and_an_early_stop() -> None:
@@ -143,9 +152,9 @@ def test_describe_a_missing_end_marker_and_an_early_stop() -> None:
     report = describe_divergence(BB2_TRACE, running_on, BB2)
     assert "after the last configuration C6" in report and "expected '#', got '1'" in report
     assert "(Z, 1) halts there: a halting state" in report
-    assert _caret_token(report) == "1"
-    stopped = describe_divergence(BB2_TRACE, BB2_TRACE[:7], BB2)
-    assert "position 7, token 2 of configuration C1: expected '0', got the end of the trace" in stopped
+    assert _caret_target(report) == (0, "1")
+    stopped = describe_divergence(BB2_TRACE, BB2_TRACE[:6], BB2)
+    assert "position 6, token 2 of configuration C1: expected '0', got the end of the trace" in stopped
 
 
 def test_describe_agreement_and_a_wrong_start() -> None:
