@@ -62,30 +62,24 @@ def _describe_terminal(name: str, parser: Lark) -> str:
 
 
 def _expected(names: set[str], parser: Lark) -> str:
+    """What the parser would have accepted, in words: a short list, or its gist when long."""
     readable = sorted({_describe_terminal(name, parser) for name in names})
-    if len(readable) > 8:
-        return "an expression or statement (one of " + ", ".join(readable[:8]) + ", ...)"
-    return " or ".join(readable) if len(readable) <= 2 else "one of " + ", ".join(readable)
+    if len(readable) <= 8:
+        return " or ".join(readable) if len(readable) <= 2 else "one of " + ", ".join(readable)
+    if "RETURN" in names:
+        return "'return' or another statement"
+    if "ID" in names and "SEMICOLON" not in names:
+        return "an expression (a name, number, string, list, or one of " + ", ".join(readable[:6]) + ", ...)"
+    return "an operator, ';' or another continuation (one of " + ", ".join(readable[:8]) + ", ...)"
 
 
 def _hint(found: str, expected_names: set[str]) -> str | None:
-    readable = {_TERMINAL_NAMES.get(n, n) for n in expected_names}
-    if "';'" in readable and found not in (";",):
-        return "statements end with ';' (except def and for blocks, and REPL commands)"
-    if expected_names and {n for n in expected_names} <= {
-        "EQUAL",
-        "NOTEQUAL",
-        "LESSTHAN",
-        "MORETHAN",
-        "__ANON_0",
-        "__ANON_1",
-        "__ANON_2",
-        "__ANON_3",
-        "__ANON_4",
-    }:
-        return "select's third argument is one of == != < > <= >="
     if found == "!=":
-        return "'!=' is only a select comparison; write 'not (a == b)' instead"
+        return "'!=' is only a select comparison; elsewhere write 'not (a == b)'"
+    if "RETURN" in expected_names:
+        return "a def body ends with 'return ...;'"
+    if "SEMICOLON" in expected_names and found != ";":
+        return "statements end with ';' (except def and for blocks, and REPL commands)"
     return None
 
 

@@ -213,24 +213,27 @@ class Runtime:
         """An expression's value is bound to `out`, and shown under that name (or under the
         variable's own name when the expression is just a variable)."""
         expression = tree.children[0]
-        value = self.checked(self.expr(expression, env))
+        value = self.checked(self.expr(expression, env), expression)
         if isinstance(value, Applied):
             return [Result(None, value)]
         shown = str(expression.children[0]) if expression.data == "name" else "out"
         env.bindings["out"] = value.named("out") if isinstance(value, ir.Node) and shown == "out" else value
         return [Result(shown, value)]
 
-    def checked(self, value: Any) -> Any:
+    def checked(self, value: Any, tree: Tree) -> Any:
         """Like the original, try every new s-op or selector on the running example, so that a
         program that cannot work fails at the statement that builds it."""
         if isinstance(value, ir.Node):
-            self.commands.check_on_example(value)
+            try:
+                self.commands.check_on_example(value)
+            except RaspError as error:
+                raise self._locate(error, tree)
         return value
 
     def stmt_assign(self, tree: Tree, env: Environment) -> list[Result]:
         targets_tree, exprs_tree = tree.children
         names = [str(token) for token in targets_tree.children]
-        values = [self.checked(self.expr(child, env)) for child in exprs_tree.children]
+        values = [self.checked(self.expr(child, env), child) for child in exprs_tree.children]
         if len(names) == 1 and len(values) > 1:
             values = [values]
         elif len(names) > 1 and len(values) == 1:
@@ -593,7 +596,7 @@ class Runtime:
             scope.assign(name, value)
         runtime = function.source
         runtime.execute(function.body, scope)
-        values = [runtime.checked(runtime.expr(child, scope)) for child in function.returns.children]
+        values = [runtime.checked(runtime.expr(child, scope), child) for child in function.returns.children]
         return values[0] if len(values) == 1 else values
 
 

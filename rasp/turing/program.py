@@ -1,0 +1,76 @@
+"""The Turing Program in RASP: `programs/turing_machine.rasp` with a machine bound into it.
+
+The program text is the same for every machine; the machine enters as plain RASP values bound
+in a fresh session before the text runs (`machine_bindings` documents each name).  The result is
+the s-op `next_token`, to be evaluated causally on a prefix of the machine's trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasp import ir
+from rasp.programs import program_path
+from rasp.session import Session
+from rasp.turing.machine import Machine
+from rasp.turing.tokens import RESERVED
+
+PROGRAM = "turing_machine.rasp"
+"""The shipped program's file name (see `rasp.programs.program_path`)."""
+
+OUTPUT = "next_token"
+"""The s-op the program defines as its output."""
+
+
+def rule_key(state: str, symbol: str) -> str:
+    """How the program keys its tables: `state + " " + symbol` (names never contain spaces)."""
+    return f"{state} {symbol}"
+
+
+def machine_bindings(machine: Machine) -> dict[str, Any]:
+    """The RASP values the program reads, by name.
+
+    The transition dicts are total over every (state, symbol) pair: RASP evaluates a dict
+    lookup at every position, and a compiler tabulates it over every value its input can take,
+    so a missing key would be an error even where the result is unused.  Where the machine halts
+    (a halting state, or an undefined entry) `tm_halts` says so and the other tables hold the
+    step that changes nothing (same symbol, move N, same state).
+    """
+    write: dict[str, str] = {}
+    move: dict[str, str] = {}
+    next_state: dict[str, str] = {}
+    halts: dict[str, bool] = {}
+    for state in machine.states:
+        for symbol in machine.symbols:
+            key = rule_key(state, symbol)
+            entry = machine.transition(state, symbol)
+            halts[key] = entry is None  # halting states have no entries (Machine validates that)
+            write[key], move[key], next_state[key] = entry or (symbol, "N", state)
+    return {
+        "tm_vocab": [*sorted(RESERVED), *machine.symbols, *machine.states],
+        "tm_states": list(machine.states),
+        "tm_symbols": list(machine.symbols),
+        "tm_blank": machine.blank,
+        "tm_start": machine.start,
+        "tm_write": write,
+        "tm_move": move,
+        "tm_next": next_state,
+        "tm_halts": halts,
+    }
+
+
+def program_session(machine: Machine) -> Session:
+    """A session with `machine` bound and the Turing Program run in it."""
+    session = Session()
+    for name, value in machine_bindings(machine).items():
+        session.bind(name, value)
+    path = program_path(PROGRAM)
+    session.run(path.read_text(encoding="utf-8"), str(path))
+    return session
+
+
+def next_token_sop(machine: Machine) -> ir.SOp:
+    """The program's output s-op for `machine`: the next trace token at every position."""
+    node = program_session(machine)[OUTPUT]
+    assert isinstance(node, ir.SOp), f"{PROGRAM} must bind {OUTPUT} to an s-op"
+    return node
