@@ -1,0 +1,414 @@
+"""The program library (`programs/lib/`): each program against an independent Python reference.
+
+Every program is checked on generated inputs (lengths 1..12 over its vocabulary), on a few cases
+worked out by hand, through the `rasp run` command, and for the size its header claims: the
+layers and heads are recomputed here from the program's dependency graph, with the counting
+rules of `programs/lib/README.md`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rasp import ir
+from rasp.interpreter import IncrementalEvaluator, evaluate
+from rasp.session import Session
+
+Cli = Callable[[list[str]], int]  # the `rasp_cli` fixture (conftest.py)
+LIB = Path(__file__).resolve().parents[2] / "programs" / "lib"
+FILLER = "_"
+MAX_LEN = 12
+
+SETTINGS = settings(max_examples=30, derandomize=True, deadline=None)
+
+
+# --------------------------------------------------------------------------- reference versions
+
+
+def ref_length(x: list[Any]) -> list[int]:
+    return [len(x)] * len(x)
+
+
+def ref_reverse(x: list[Any]) -> list[Any]:
+    return [x[len(x) - 1 - i] for i in range(len(x))]
+
+
+def ref_histogram(x: list[Any]) -> list[int]:
+    return [sum(1 for other in x if other == token) for token in x]
+
+
+def ref_double_histogram(x: list[Any]) -> list[int]:
+    counts = Counter(x)
+    return [len({t for t in counts if counts[t] == counts[token]}) for token in x]
+
+
+def ref_sort(x: list[int]) -> list[int]:
+    return sorted(x)
+
+
+def ref_sort_by_frequency(x: list[Any]) -> list[Any]:
+    counts = Counter(x)
+    return [token for _, _, token in sorted((-counts[t], i, t) for i, t in enumerate(x))]
+
+
+def ref_most_frequent(x: list[Any]) -> list[Any]:
+    counts = Counter(x)
+    first_seen = {}
+    for i, token in enumerate(x):
+        first_seen.setdefault(token, i)
+    distinct = sorted(first_seen, key=lambda t: (-counts[t], first_seen[t]))
+    return distinct + [FILLER] * (len(x) - len(distinct))
+
+
+def _classify(prefix: list[str], pairs: dict[str, str]) -> str:
+    """T/P/F for one prefix, with a stack: `pairs` maps each closing bracket to its opening one."""
+    stack: list[str] = []
+    for token in prefix:
+        if token in pairs:
+            if not stack or stack[-1] != pairs[token]:
+                return "F"
+            stack.pop()
+        else:
+            stack.append(token)
+    return "P" if stack else "T"
+
+
+def ref_dyck1(x: list[str]) -> list[str]:
+    return [_classify(x[: i + 1], {")": "("}) for i in range(len(x))]
+
+
+def ref_dyck2(x: list[str]) -> list[str]:
+    return [_classify(x[: i + 1], {")": "(", "}": "{"}) for i in range(len(x))]
+
+
+def ref_frac_prevs(x: list[str]) -> list[float]:
+    return [x[: i + 1].count("x") / (i + 1) for i in range(len(x))]
+
+
+def ref_pair_balance(x: list[str]) -> list[float]:
+    return [(x[: i + 1].count("(") - x[: i + 1].count(")")) / (i + 1) for i in range(len(x))]
+
+
+def ref_shift(x: list[Any]) -> list[Any]:
+    return [FILLER] + x[:-1]
+
+
+def ref_detect_pattern(x: list[str]) -> list[bool]:
+    return [i >= 2 and x[i - 2 : i + 1] == ["a", "b", "c"] for i in range(len(x))]
+
+
+def ref_count(x: list[str]) -> list[int]:
+    return [x.count("a")] * len(x)
+
+
+# ------------------------------------------------------------------------------- input spaces
+
+
+def words(alphabet: str) -> st.SearchStrategy[list[str]]:
+    return st.lists(st.sampled_from(list(alphabet)), min_size=1, max_size=MAX_LEN)
+
+
+def bracket_words(pairs: str) -> st.SearchStrategy[list[str]]:
+    """Bracket sequences over `pairs` ("()" or "(){}"): half of them arbitrary (most fail early),
+    half valid prefixes built with a stack (pending or balanced), so that every verdict occurs."""
+    kinds = len(pairs) // 2
+
+    def valid_prefix(moves: list[int]) -> list[str]:
+        stack: list[int] = []
+        out = []
+        for move in moves:
+            if move >= kinds and stack:
+                out.append(pairs[2 * stack.pop() + 1])
+            else:
+                kind = move % kinds
+                stack.append(kind)
+                out.append(pairs[2 * kind])
+        return out
+
+    built = st.lists(st.integers(0, 2 * kinds), min_size=1, max_size=MAX_LEN).map(valid_prefix)
+    return st.one_of(words(pairs), built)
+
+
+class Program:
+    def __init__(
+        self,
+        file: str,
+        output: str,
+        reference: Callable[[list[Any]], list[Any]],
+        inputs: st.SearchStrategy[list[Any]],
+        causal: bool = False,
+        approx: bool = False,
+    ) -> None:
+        self.file = file
+        self.output = output
+        self.reference = reference
+        self.inputs = inputs
+        self.causal = causal  # the value at i depends only on tokens 0..i
+        self.approx = approx  # numbers compared with a tolerance
+
+    def __repr__(self) -> str:
+        return self.file
+
+
+PROGRAMS = [
+    Program("length", "seq_length", ref_length, words("abc")),
+    Program("reverse", "reverse", ref_reverse, words("abcdefgh")),
+    Program("histogram", "histogram", ref_histogram, words("abcd")),
+    Program("double_histogram", "double_histogram", ref_double_histogram, words("abcdef")),
+    Program(
+        "sort_unique", "sort_unique", ref_sort, st.lists(st.integers(0, 15), min_size=1, max_size=MAX_LEN, unique=True)
+    ),
+    Program("sort", "sorted", ref_sort, st.lists(st.integers(0, 9), min_size=1, max_size=MAX_LEN)),
+    Program("sort_by_frequency", "sort_by_frequency", ref_sort_by_frequency, words("abcd")),
+    Program("most_frequent", "most_frequent", ref_most_frequent, words("abcde")),
+    Program("dyck1", "dyck1", ref_dyck1, bracket_words("()"), causal=True),
+    Program("dyck2", "dyck2", ref_dyck2, bracket_words("(){}"), causal=True),
+    Program("frac_prevs", "frac_prevs", ref_frac_prevs, words("abx"), causal=True, approx=True),
+    Program("pair_balance", "pair_balance", ref_pair_balance, words("()ab"), causal=True, approx=True),
+    Program("shift", "shifted", ref_shift, words("abcd"), causal=True),
+    Program("detect_pattern", "detect_pattern", ref_detect_pattern, words("abc"), causal=True),
+    Program("count", "count_a", ref_count, words("abc")),
+]
+BY_FILE = {program.file: program for program in PROGRAMS}
+
+
+@cache
+def output_of(file: str) -> ir.SOp:
+    session = Session()
+    session.run_file(LIB / f"{file}.rasp")
+    node = session[BY_FILE[file].output]
+    assert isinstance(node, ir.SOp)
+    return node
+
+
+def check(program: Program, tokens: list[Any], got: list[Any]) -> None:
+    expected = program.reference(tokens)
+    if program.approx:
+        assert got == pytest.approx(expected, abs=1e-9), tokens
+    else:
+        assert got == expected, tokens
+        assert [type(v) for v in got] == [type(v) for v in expected], tokens
+
+
+# ------------------------------------------------------------------------ generated inputs
+
+
+def test_every_file_is_tested() -> None:
+    assert sorted(path.stem for path in LIB.glob("*.rasp")) == sorted(BY_FILE)
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=str)
+def test_against_reference(program: Program) -> None:
+    node = output_of(program.file)
+
+    @SETTINGS
+    @given(program.inputs)
+    def agrees(tokens: list[Any]) -> None:
+        check(program, tokens, evaluate(node, tokens))
+
+    agrees()
+
+
+CAUSAL = [program for program in PROGRAMS if program.causal]
+
+
+@pytest.mark.parametrize("program", CAUSAL, ids=str)
+def test_causal_evaluation_agrees(program: Program) -> None:
+    """Prefix programs give the same values under the causal mask, and token by token."""
+    node = output_of(program.file)
+
+    @SETTINGS
+    @given(program.inputs)
+    def agrees(tokens: list[Any]) -> None:
+        check(program, tokens, evaluate(node, tokens, causal=True))
+        incremental = IncrementalEvaluator(node)
+        check(program, tokens, [incremental.append(token) for token in tokens])
+
+    agrees()
+
+
+def test_causal_length_is_the_prefix_length() -> None:
+    assert evaluate(output_of("length"), "hello", causal=True) == [1, 2, 3, 4, 5]
+
+
+# --------------------------------------------------------------------------- worked by hand
+
+HAND_CASES = [
+    ("length", "abcd", [4, 4, 4, 4]),
+    ("reverse", "hello", ["o", "l", "l", "e", "h"]),
+    ("histogram", "hello", [1, 1, 2, 2, 1]),
+    ("histogram", "abac", [2, 1, 2, 1]),
+    ("double_histogram", "aaabbccdef", [1, 1, 1, 2, 2, 2, 2, 3, 3, 3]),
+    ("double_histogram", "hello", [3, 3, 1, 1, 3]),
+    ("sort_unique", [3, 1, 2], [1, 2, 3]),
+    ("sort_unique", "9402", [0, 2, 4, 9]),
+    ("sort", [3, 1, 3, 0], [0, 1, 3, 3]),
+    ("sort", "5151", [1, 1, 5, 5]),
+    ("sort_by_frequency", "2421", ["2", "2", "4", "1"]),
+    ("sort_by_frequency", "abbccc", ["c", "c", "c", "b", "b", "a"]),
+    ("sort_by_frequency", "hello", ["l", "l", "h", "e", "o"]),
+    ("sort_by_frequency", "abab", ["a", "b", "a", "b"]),
+    ("most_frequent", "hello", ["l", "h", "e", "o", "_"]),
+    ("most_frequent", "abbccc", ["c", "b", "a", "_", "_", "_"]),
+    ("most_frequent", "baab", ["b", "a", "_", "_"]),
+    ("dyck1", "(()", ["P", "P", "P"]),
+    ("dyck1", "())(", ["P", "T", "F", "F"]),
+    ("dyck1", "(())()", ["P", "P", "P", "T", "P", "T"]),
+    ("dyck1", ")(", ["F", "F"]),
+    ("dyck2", "({})", ["P", "P", "P", "T"]),
+    ("dyck2", "({)}", ["P", "P", "F", "F"]),
+    ("dyck2", "(){", ["P", "T", "P"]),
+    ("dyck2", "}", ["F"]),
+    ("dyck2", "{()}{}", ["P", "P", "P", "T", "P", "T"]),
+    ("dyck2", "(()}", ["P", "P", "P", "F"]),
+    ("dyck2", "({}{)", ["P", "P", "P", "P", "F"]),
+    ("frac_prevs", "xaxb", [1, 0.5, 2 / 3, 0.5]),
+    ("pair_balance", "(()", [1, 1, 1 / 3]),
+    ("pair_balance", "())", [1, 0, -1 / 3]),
+    ("shift", "hello", ["_", "h", "e", "l", "l"]),
+    ("detect_pattern", "abcabc", [False, False, True, False, False, True]),
+    ("detect_pattern", "aabcc", [False, False, False, True, False]),
+    ("detect_pattern", "bc", [False, False]),
+    ("count", "banana", [3, 3, 3, 3, 3, 3]),
+    ("count", "xyz", [0, 0, 0]),
+]
+
+
+@pytest.mark.parametrize(("file", "tokens", "expected"), HAND_CASES)
+def test_hand_checked(file: str, tokens: Any, expected: list[Any]) -> None:
+    got = evaluate(output_of(file), tokens)
+    assert got == pytest.approx(expected) if BY_FILE[file].approx else got == expected
+
+
+# ------------------------------------------------------------------------------------ headers
+
+
+def header(file: str) -> dict[str, str]:
+    """The `# Key: value` fields of the comment block a file starts with."""
+    fields: dict[str, str] = {}
+    key = None
+    for line in (LIB / f"{file}.rasp").read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        match = re.match(r"#\s*(Task|Vocabulary|Output|Size):\s*(.*)", line)
+        if match:
+            key = match.group(1)
+            fields[key] = match.group(2)
+        elif key and line.startswith("#   "):
+            fields[key] += " " + line.lstrip("# ")
+        else:
+            key = None
+    return fields
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=str)
+def test_header_describes_the_program(program: Program) -> None:
+    fields = header(program.file)
+    assert set(fields) == {"Task", "Vocabulary", "Output", "Size"}
+    assert fields["Output"].startswith(f"`{program.output}`")
+
+
+def graph_size(root: ir.Node) -> tuple[int, int]:
+    """(layers, heads) by the rules of programs/lib/README.md.  Sublayers are numbered from 1:
+    odd ones are attention, even ones MLPs, 0 is the embedding; a node's number is where its
+    value is first available."""
+    where: dict[int, int] = {}
+    heads = 0
+
+    def next_attention(after: int) -> int:
+        return after + 1 if after % 2 == 0 else after + 2
+
+    for node in ir.walk(root):
+        after = max((where[child.uid] for child in node.children), default=0)
+        if isinstance(node, (ir.Tokens, ir.Indices, ir.Full)):
+            spot = 0
+        elif isinstance(node, ir.Length):
+            heads += 1
+            spot = 2
+        elif isinstance(node, ir.Selector):
+            spot = after
+        elif isinstance(node, ir.Aggregate):
+            heads += 1
+            spot = next_attention(after)
+        elif isinstance(node, ir.SelectorWidth):
+            heads += 1
+            spot = next_attention(after) + 1
+        elif (isinstance(node, ir.Map) and node.affine is not None) or (
+            isinstance(node, ir.SequenceMap) and node.linear is not None
+        ):
+            spot = after
+        elif isinstance(node, (ir.Map, ir.SequenceMap)):
+            spot = max(2, after + after % 2)
+        else:
+            raise TypeError(f"unexpected node {node!r}")
+        where[node.uid] = spot
+    return (where[root.uid] + 1) // 2, heads
+
+
+def test_graph_size_counts_by_the_rules() -> None:
+    """The counter itself, on graphs whose size is plain."""
+    same = ir.select(ir.tokens, ir.tokens, "==")
+    assert graph_size(ir.selector_width(same)) == (1, 1)
+    is_x = ir.binary("==", ir.tokens, "x")
+    assert graph_size(is_x) == (1, 0)
+    to_number = ir.map_sop(lambda v: 1 if v else 0, is_x)
+    assert graph_size(ir.aggregate(same, to_number)) == (2, 1)
+    flipped = ir.aggregate(ir.select(ir.indices, ir.length - ir.indices - 1, "=="), ir.tokens)
+    assert graph_size(flipped) == (2, 2)
+    moved = ir.aggregate(ir.select(ir.indices, ir.indices + 1, "=="), ir.tokens)
+    assert graph_size(moved) == (1, 1)
+    assert graph_size(ir.aggregate(ir.select(moved, moved, "=="), ir.indices)) == (2, 2)
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=str)
+def test_size_in_header_matches_the_graph(program: Program) -> None:
+    match = re.match(r"(\d+) layers?, (\d+) heads?\b", header(program.file)["Size"])
+    assert match, header(program.file)["Size"]
+    claimed = (int(match.group(1)), int(match.group(2)))
+    assert graph_size(output_of(program.file)) == claimed
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+CLI_INPUTS = {
+    "sort_unique": ("[12, 3, 7]", [12, 3, 7]),
+    "sort": ("[4, 1, 4, 0, 1]", [4, 1, 4, 0, 1]),
+    "dyck1": ("(()))(", list("(()))(")),
+    "dyck2": ("{(})", list("{(})")),
+    "frac_prevs": ("xxax", list("xxax")),
+    "pair_balance": ("(a))", list("(a))")),
+    "detect_pattern": ("xabcab", list("xabcab")),
+}
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=str)
+def test_cli_run(program: Program, rasp_cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    text, tokens = CLI_INPUTS.get(program.file, ("abracadabra", list("abracadabra")))
+    code = rasp_cli(["run", str(LIB / f"{program.file}.rasp"), program.output, "--input", text, "--json"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert list(printed["outputs"]) == [program.output]
+    check(program, tokens, printed["outputs"][program.output])
+
+
+def test_cli_run_prints_the_output(rasp_cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    assert rasp_cli(["run", str(LIB / "reverse.rasp"), "--input", "hello"]) == 0
+    printed = capsys.readouterr().out
+    assert "input: 'hello'" in printed.splitlines()
+    assert "reverse = [o, l, l, e, h] (strings)" in printed.splitlines()
+
+
+def test_cli_run_causal(rasp_cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    assert rasp_cli(["run", str(LIB / "length.rasp"), "seq_length", "--input", "abc", "--causal", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["outputs"] == {"seq_length": [1, 2, 3]}
