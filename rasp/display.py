@@ -3,6 +3,7 @@ so that transcripts from the original and from this toolkit read alike."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasp import ir
@@ -48,7 +49,7 @@ def full_sequence(example: Any, values: list[Any], prefix: str = "") -> list[str
         return " ".join(" " * (width - len(c)) + c for c in cells)
 
     return [
-        _line(prefix, "\t\tinput:  ", row(inputs), "\t", f"({sequence_type(list(example))})"),
+        _line(prefix, "\t\tinput:  ", row(inputs), "\t", "(strings)"),
         _line(prefix, "\t\toutput: ", row(outputs), "\t", f"({sequence_type(values)})"),
     ]
 
@@ -62,9 +63,19 @@ class Display:
     def render(self, result: Result) -> list[str]:
         if result.kind == "example":
             return [f"\t{result.name} example: {_example_text(result.value)}"]
+        if result.kind == "draw":
+            return self._draw(*result.value)
         if result.name is None:
             return self._just_value(result.value)
         return self._named(result.name, result.value)
+
+    def _draw(self, sop: ir.SOp, example: Any) -> list[str]:
+        """`draw(sop, input);`: the picture goes to `<label>.png` in the current folder."""
+        from rasp.draw import draw_program
+
+        example = self.session.sop_example if example is None else example
+        path = draw_program(sop, example, re.sub(r"[^\w.-]", "_", sop.label) + ".png")
+        return [f"\t drew {sop.label} on {_example_text(example)} to {path}"]
 
     def _just_value(self, value: Any) -> list[str]:
         if value is None:
@@ -72,7 +83,7 @@ class Display:
         if isinstance(value, Applied):
             if isinstance(value.node, ir.Selector):
                 return ["\t = ", *selector_matrix(value.input, value.value)]
-            if self.session.full_display and len(set(map(repr, value.value))) > 1:
+            if self.session.full_display and len(set(value.value)) > 1:
                 return ["\t = ", *full_sequence(value.input, value.value)]
             return [_line("\t = ", format_sequence(value.value))]
         return [_line("\t = ", format_value(value).replace("\n", "\n\t\t\t"))]
@@ -86,9 +97,19 @@ class Display:
                 example = session.sop_example
                 values = evaluate(value, example)
                 call = f"{name}({_example_text(example)}) ="
-                if session.full_display and len(set(map(repr, values))) > 1:
+                if session.full_display and len(set(values)) > 1:
                     lines.append(_line(prefix, "\t Example:", call))
                     lines.extend(full_sequence(session.selector_example, values, prefix))
+                elif session.full_display:
+                    lines.append(
+                        _line(
+                            prefix,
+                            "\t Example:",
+                            call,
+                            format_sequence(values),
+                            "[skipped full display: identical values]",
+                        )
+                    )
                 else:
                     lines.append(_line(prefix, "\t Example:", call, format_sequence(values)))
             return lines
@@ -103,7 +124,9 @@ class Display:
             return [_line(prefix, first_prefix, "   " + str(value))]
         if isinstance(value, (list, dict)):
             return self._container(name, value, tabs, first_prefix)
-        return [_line(prefix, first_prefix, "   value:", f"{name} =", format_value(value))]
+        if isinstance(value, Applied):
+            value = _applied_text(value)
+        return [_line(prefix, "   value:", f"{name} = ", value if isinstance(value, _Shown) else format_value(value))]
 
     def _container(
         self, name: str | None, value: list[Any] | dict[Any, Any], tabs: int, first_prefix: str
@@ -129,4 +152,14 @@ class Display:
             return self._named(value.label, value, tabs, first_prefix)
         if isinstance(value, (list, dict)):
             return self._container(None, value, tabs, first_prefix)
-        return [_line("\t" * tabs, first_prefix, "   value:", format_value(value))]
+        return [_line("\t" * tabs, "   value:", "", format_value(value))]
+
+
+class _Shown(str):
+    """Text already formatted for display (an applied s-op's values)."""
+
+
+def _applied_text(value: Applied) -> _Shown:
+    if isinstance(value.node, ir.Selector):
+        return _Shown(repr(value.value))
+    return _Shown(format_sequence(value.value))

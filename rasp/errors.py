@@ -75,11 +75,12 @@ class RaspSyntaxError(RaspError):
 
 
 class RaspNameError(RaspError):
-    """A name is unbound, reserved, or a function got the wrong number of arguments."""
+    """A name is unbound, or reserved and cannot be assigned."""
 
 
 class RaspTypeError(RaspError):
-    """An operation got a value of the wrong kind (an s-op where an atom is needed, ...)."""
+    """An operation got a value of the wrong kind (an s-op where an atom is needed, ...), or a
+    function the wrong number of arguments."""
 
 
 class RaspEvaluationError(RaspError):

@@ -20,7 +20,7 @@ import numpy as np
 
 from rasp import ir
 from rasp.errors import RaspError, RaspEvaluationError, RaspTypeError
-from rasp.values import is_number, read_token, sequence_type, type_name
+from rasp.values import read_token, sequence_type, type_name
 
 #: Rows averaged per matrix product: bounds temporary memory to ROW_CHUNK * length floats.
 ROW_CHUNK = 512
@@ -85,15 +85,18 @@ _NUMPY_COMPARE = {
 
 def compare_matrix(node: ir.Select, keys: Values, queries: Values) -> Matrix:
     """M[i, j] = keys[j] OP queries[i] for every query row i and key column j."""
-    if all(is_number(v) or isinstance(v, bool) for v in keys) and all(
-        is_number(v) or isinstance(v, bool) for v in queries
-    ):
+    if _machine_numbers(keys) and _machine_numbers(queries):
         key_array = np.asarray(keys, dtype=np.float64 if _has_float(keys, queries) else np.int64)
         query_array = np.asarray(queries, dtype=key_array.dtype)
     else:
         codes, _ = _codes(list(keys) + list(queries), node, ordered=node.op not in ("==", "!="))
         key_array, query_array = codes[: len(keys)], codes[len(keys) :]
     return _NUMPY_COMPARE[node.op](key_array[None, :], query_array[:, None])
+
+
+def _machine_numbers(values: Values) -> bool:
+    """Numbers (or bools) that numpy compares exactly: ints within 2**53, any floats."""
+    return all(isinstance(v, float) or (isinstance(v, int) and -(2**53) <= v <= 2**53) for v in values)
 
 
 def _has_float(*sequences: Values) -> bool:
@@ -122,15 +125,20 @@ def aggregate_rows(node: ir.Aggregate, selection: Matrix, values: Values) -> Val
         if kind not in ("ints", "floats"):
             shown = ", ".join(repr(v) for v in values[:12]) + (", ..." if len(values) > 12 else "")
             raise _fail(node, f"asked to average multiple values, but they are non-numbers: [{shown}]")
-        for row, mean in zip(several.tolist(), _means(selection[several], values, kind)):
+        try:
+            means = _means(selection[several], values, kind)
+        except OverflowError as error:
+            raise _fail(node, f"the mean overflows: {error}") from None
+        for row, mean in zip(several.tolist(), means):
             result[row] = mean
     return result
 
 
 def _means(rows: Matrix, values: Values, kind: str) -> list[float]:
     """Row means with the original's arithmetic: exact integer sums for ints (a matrix product
-    in int64), the sequential Python sum for floats (so rounding is the same)."""
-    if kind == "ints":
+    in int64 while no overflow is possible), else the sequential Python sum (so floats round
+    the same way)."""
+    if kind == "ints" and all(abs(v) < 2**40 for v in values):
         weights = np.asarray(values, dtype=np.int64)
         means: list[float] = []
         for begin in range(0, len(rows), ROW_CHUNK):

@@ -246,6 +246,7 @@ class Runtime:
                 value = value.named(name)
             env.assign(name, value)
             results.append(Result(name, value))
+        env.bindings["out"] = values[-1]  # as in the original, the last value computed
         return results
 
     @staticmethod
@@ -291,6 +292,8 @@ class Runtime:
     def stmt_set_example(self, tree: Tree, env: Environment) -> list[Result]:
         subset = str(tree.children[0]) if tree.children[0] is not None else "both"
         value = self.expr(tree.children[1], env)
+        if isinstance(value, dict):
+            value = list(value)
         if not isinstance(value, (str, list)):
             raise RaspTypeError(f"example not iterable: {_describe(value)}", hint='e.g. set example "hello"')
         self.commands.set_example(subset, value)

@@ -124,8 +124,8 @@ class Session(ReplCommand):
         self.globals.assign(name, value.named(name) if isinstance(value, ir.Node) else value)
 
     def user_names(self) -> list[str]:
-        """Names bound by the user's own statements, in order of first binding."""
-        return list(self.globals.bindings)
+        """Names bound by the user's own statements, in order of first binding (not `out`)."""
+        return [name for name in self.globals.bindings if name != "out"]
 
     # ------------------------------------------------------------------------- loading
 

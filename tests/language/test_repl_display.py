@@ -44,8 +44,8 @@ def test_sop_and_value_display() -> None:
     assert out == [
         "     s-op: x",
         ' \t Example: x("hello") = [1, 2, 3, 4, 5] (ints)',
-        "     value: n = 3",
-        '     value: w = "hi"',
+        "    value: n =  3",
+        '    value: w =  "hi"',
         "     list: l = [1, 2]",
     ]
 
@@ -71,7 +71,7 @@ def test_multi_line_statements_wait_for_the_end() -> None:
     out = repl.feed("}")
     assert out == ["     stdlib function: f(x)".replace("stdlib", "console")]
     assert repl.prompt == ">> "
-    assert feed_all(repl, "y = f(1);") == ["     value: y = 2"]
+    assert feed_all(repl, "y = f(1);") == ["    value: y =  2"]
 
 
 def test_application_and_examples_commands() -> None:
@@ -80,6 +80,23 @@ def test_application_and_examples_commands() -> None:
     assert out[-3:] == ["\t =  [2, 2, 1] (ints)", '\ts-op example: "hello"', '\tselector example: "hello"']
     out = feed_all(repl, "examples off\nz = indices;")
     assert out == ["     s-op: z"]
+
+
+def test_identical_values_skip_the_full_display() -> None:
+    repl = Repl()
+    out = feed_all(repl, "full seq display on\nk = indices * 0;")
+    assert out[-1] == ' \t Example: k("hello") = [0]*5 (ints) [skipped full display: identical values]'
+
+
+def test_applied_values_can_be_assigned() -> None:
+    repl = Repl()
+    assert feed_all(repl, 'x = indices("ab");') == ["    value: x =  [0, 1] (ints)"]
+
+
+def test_names_starting_with_keywords_are_names() -> None:
+    repl = Repl()
+    assert feed_all(repl, "exitcode = 5;\nselector_count = 2;\nonly = 1;") == [
+        "    value: exitcode =  5", "    value: selector_count =  2", "    value: only =  1"]
 
 
 def test_full_sequence_display() -> None:
@@ -97,11 +114,11 @@ def test_errors_are_reported_and_the_repl_goes_on() -> None:
     repl = Repl()
     out = feed_all(repl, "y = nothing;\nz = 2;")
     assert out[0].startswith("\t!! <console>:1:5: RaspNameError: Undefined variable: nothing")
-    assert out[-1] == "     value: z = 2"
+    assert out[-1] == "    value: z =  2"
 
 
 def test_run_repl_reads_until_exit() -> None:
     stdout = io.StringIO()
     assert run_repl(stdin=io.StringIO("a = 1;\nexit\nb = 2;\n"), stdout=stdout) == 0
     text = stdout.getvalue()
-    assert "     value: a = 1" in text and "value: b" not in text
+    assert "    value: a =  1" in text and "value: b" not in text
