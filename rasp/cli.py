@@ -91,6 +91,40 @@ def _command_repl(args: argparse.Namespace) -> int:
     return run_repl(args.files)
 
 
+# ----------------------------------------------------------------------- `rasp draw` (pictures)
+
+
+def _command_draw(args: argparse.Namespace) -> int:
+    from rasp.draw import draw_program
+
+    session = load_program(args.file)
+    example = parse_input(args.input) if args.input is not None else session.sop_example
+    try:
+        node = session[args.name]
+    except KeyError:
+        raise UsageError(f"{args.file} binds no name {args.name!r}") from None
+    if not isinstance(node, ir.SOp):
+        raise UsageError(f"{args.name} is not an s-op (it is {type(node).__name__}); draw pictures an s-op's program")
+    path = draw_program(node, example, args.output or f"{args.name}.png", causal=args.causal)
+    print(f"wrote {path}")
+    return 0
+
+
+def _add_draw_command(commands: Any) -> None:
+    draw = commands.add_parser(
+        "draw", help="draw an s-op's selectors and values, layer by layer, to an image (needs the viz extra)"
+    )
+    draw.add_argument("file", metavar="FILE")
+    draw.add_argument("name", metavar="NAME", help="the s-op to draw")
+    draw.add_argument("--input", "-i", help='the input: "hello", "a b c" or a JSON list such as [1,2,3]')
+    draw.add_argument("--output", "-o", metavar="PATH", help="the image file (default NAME.png; format from suffix)")
+    draw.add_argument("--causal", action="store_true", help="evaluate causally (key <= query)")
+    draw.set_defaults(handler=_command_draw)
+
+
+# --------------------------------------------------------------------------------------------
+
+
 def build_parser(extensions: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rasp",
@@ -109,6 +143,8 @@ def build_parser(extensions: Sequence[Callable[[Any], None]] = ()) -> argparse.A
     run.add_argument("--causal", action="store_true", help="evaluate causally (key <= query)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.set_defaults(handler=_command_run)
+
+    _add_draw_command(commands)
 
     for extend in extensions:
         extend(commands)
