@@ -50,12 +50,9 @@ def shell_commands(path: Path) -> list[tuple[list[str], int]]:
             for part in line.split("&&"):
                 part = part.strip()
                 if part.startswith("rasp "):
-                    expected = 0
                     match = re.search(r"#\s*exits\s+(\d)", part)
-                    if match:
-                        expected = int(match.group(1))
-                    command = part.split("#")[0] if "#" in part and not part.count('"#') else part
-                    commands.append((shlex.split(command)[1:], expected))
+                    expected = int(match.group(1)) if match else 0
+                    commands.append((shlex.split(part, comments=True)[1:], expected))
     return commands
 
 

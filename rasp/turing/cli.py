@@ -1,0 +1,218 @@
+"""`rasp tm run` and `rasp tm verify`: Turing machines through an engine, checked against the
+reference simulator (`rasp tm plot` comes from rasp.turing.plot).  Exit codes as for every `rasp`
+command: 0 agreement, 1 a mismatch, 2 a user error (a `RaspError`, which `rasp.cli.main`
+reports)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from rasp.cli import UsageError
+from rasp.turing.machine import Machine, MachineSpecError, load_machine
+from rasp.turing.plot import add_plot_command, parse_tape
+from rasp.turing.runner import ENGINES, TraceRun, engine_named, random_cases, run_machine
+from rasp.turing.simulator import DEFAULT_MAX_STEPS
+from rasp.turing.tokens import SEP
+from rasp.turing.trace import render_trace
+
+MISMATCH = 1
+SHOWN_MISMATCHES = 3
+"""How many mismatch reports `tm verify` prints in full (all are in its --json)."""
+
+
+def register(commands: Any) -> None:
+    """Add `tm run`, `tm verify` and `tm plot` (rasp.turing.plot) to the `rasp` command's subparsers."""
+    tm = commands.add_parser("tm", help="Turing machines: run one through an engine, or verify an engine")
+    sub = tm.add_subparsers(dest="tm_command", metavar="COMMAND", required=True)
+    engines = ", ".join(ENGINES)
+
+    run = sub.add_parser("run", help="run a machine through an engine and check its trace against the reference")
+    run.add_argument("spec", metavar="SPEC", help="busy-beaver notation (1RB1LB_1LA1RZ), JSON text, or a .json file")
+    run.add_argument(
+        "--input", "-i", default="", metavar="TAPE",
+        help='the input tape: space-separated symbols ("a b c"), one symbol, or one character a cell ("0110")',
+    )
+    run.add_argument("--engine", default="reference", help=f"one of {engines} (default: reference)")
+    run.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, help="step budget (default: %(default)s)")
+    run.add_argument("--max-tokens", type=int, help="stop once the trace has this many tokens")
+    run.add_argument("--trace", action="store_true", help="show the generated trace, one configuration a line")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.set_defaults(handler=command_run)
+
+    verify = sub.add_parser("verify", help="run an engine on random machines and compare every token")
+    verify.add_argument("--random", type=int, required=True, metavar="N", help="how many machines")
+    verify.add_argument("--states", type=int, required=True, metavar="Q", help="states per machine")
+    verify.add_argument("--symbols", type=int, required=True, metavar="S", help="symbols per machine")
+    verify.add_argument("--max-steps", type=int, required=True, metavar="T", help="step budget per machine")
+    verify.add_argument("--seed", type=int, default=0, metavar="K", help="seed of the machines and tapes")
+    verify.add_argument("--engine", default="interpreter", help=f"one of {engines} (default: interpreter)")
+    verify.add_argument("--n-moves", action="store_true", help="let the machines also stay put (move N)")
+    verify.add_argument("--max-tape", type=int, default=4, help="input tapes have 0 to this many cells")
+    verify.add_argument("--json", action="store_true", help="print one JSON object")
+    verify.set_defaults(handler=command_verify)
+
+    add_plot_command(sub)
+
+
+def _non_negative(value: int | None, option: str) -> None:
+    if value is not None and value < 0:
+        raise UsageError(f"{option} must be >= 0, got {value}")
+
+
+def machine_text(machine: Machine) -> str:
+    """The shortest form that reads back: busy-beaver notation when there is one, else JSON."""
+    try:
+        return machine.to_text()
+    except MachineSpecError:
+        return machine.to_json()
+
+
+# ----------------------------------------------------------------------------- tm run
+
+
+def run_summary(run: TraceRun) -> dict[str, Any]:
+    """The JSON object of `tm run`: the final configuration the engine reached and the check.
+    The configuration fields are None when the generated trace is malformed there."""
+    final = run.final_configuration()
+    summary: dict[str, Any] = {
+        "engine": run.engine,
+        "machine": machine_text(run.machine),
+        "input": list(run.tape),
+        "halted": run.halted,
+        "steps": run.tokens.count(SEP) - 1,
+        "state": None,
+        "tape": None,
+        "head": None,
+        "nonblank": None,
+        "trace_tokens": len(run.tokens),
+        "matches_reference": run.matches,
+        "divergence": run.divergence,
+        "report": run.report() or None,
+        "seconds": round(run.seconds, 6),
+    }
+    if final is not None:
+        cells = final.left + final.right
+        summary.update(
+            state=final.state,
+            tape=" ".join(cells),
+            head=len(final.left),
+            nonblank=sum(cell != run.machine.blank for cell in cells),
+        )
+    return summary
+
+
+def command_run(args: argparse.Namespace) -> int:
+    _non_negative(args.max_steps, "--max-steps")
+    _non_negative(args.max_tokens, "--max-tokens")
+    machine = load_machine(args.spec)
+    engine = engine_named(args.engine)
+    run = run_machine(engine, machine, parse_tape(args.input, machine), args.max_steps, args.max_tokens)
+    summary = run_summary(run)
+    if args.json:
+        if args.trace:
+            summary["trace"] = " ".join(run.tokens)
+        print(json.dumps(summary))
+        return 0 if run.matches else MISMATCH
+    console = Console(highlight=False)
+    if args.trace:
+        console.print(render_trace(run.tokens, machine), markup=False)
+    if summary["state"] is not None:
+        cells = summary["tape"].split()
+        cells[summary["head"]] = f"[{cells[summary['head']]}]"
+        console.print(f"state {summary['state']}  tape {' '.join(cells)}  nonblank {summary['nonblank']}", markup=False)
+    ending = "halted" if run.halted else "did not halt (budget)"
+    console.print(
+        f"{ending} after {summary['steps']} steps; {len(run.tokens)} trace tokens from the {run.engine} engine "
+        f"in {run.seconds:.3f} s",
+        markup=False,
+    )
+    if run.matches:
+        console.print("matches the reference trace")
+        return 0
+    console.print(run.report(), markup=False)
+    return MISMATCH
+
+
+# -------------------------------------------------------------------------- tm verify
+
+
+def command_verify(args: argparse.Namespace) -> int:
+    for value, option in ((args.random, "--random"), (args.max_steps, "--max-steps"), (args.max_tape, "--max-tape")):
+        _non_negative(value, option)
+    engine = engine_named(args.engine)
+    cases = random_cases(args.random, args.states, args.symbols, args.seed, args.n_moves, args.max_tape)
+    runs: list[TraceRun] = []
+    start = time.perf_counter()
+    errors = Console(stderr=True)
+    progress = Progress(
+        TextColumn(f"verifying the {engine.name} engine"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=True,
+        disable=args.json or not errors.is_terminal,
+    )
+    with progress:
+        task = progress.add_task("machines", total=args.random)
+        for machine, tape in cases:
+            runs.append(run_machine(engine, machine, tape, args.max_steps))
+            progress.advance(task)
+    seconds = time.perf_counter() - start
+    mismatches = [run for run in runs if not run.matches]
+    tokens = sum(len(run.tokens) for run in runs)
+    halted = sum(run.halted for run in runs)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "engine": engine.name,
+                    "machines": len(runs),
+                    "halted": halted,
+                    "budget_exhausted": len(runs) - halted,
+                    "tokens": tokens,
+                    "seconds": round(seconds, 6),
+                    "mismatches": [
+                        {
+                            "machine": machine_text(run.machine),
+                            "input": list(run.tape),
+                            "divergence": run.divergence,
+                            "report": run.report(),
+                        }
+                        for run in mismatches
+                    ],
+                }
+            )
+        )
+        return MISMATCH if mismatches else 0
+    console = Console(highlight=False)
+    table = Table(title=f"{engine.name} engine vs reference: {args.states} states, {args.symbols} symbols")
+    table.add_column("machines", justify="right")
+    table.add_column("halted", justify="right")
+    table.add_column("budget reached", justify="right")
+    table.add_column("trace tokens", justify="right")
+    table.add_column("tokens/s", justify="right")
+    table.add_column("mismatches", justify="right", style="red" if mismatches else "green")
+    table.add_row(
+        str(len(runs)),
+        str(halted),
+        str(len(runs) - halted),
+        str(tokens),
+        f"{tokens / seconds:,.0f}" if seconds > 0 else "-",
+        str(len(mismatches)),
+    )
+    console.print(table)
+    for run in mismatches[:SHOWN_MISMATCHES]:
+        again = f"rasp tm run '{machine_text(run.machine)}' --input '{' '.join(run.tape)}' --engine {run.engine}"
+        console.print(f"\nmismatch: {again} --max-steps {args.max_steps}", markup=False)
+        console.print(run.report(), markup=False)
+    if len(mismatches) > SHOWN_MISMATCHES:
+        console.print(f"\n... and {len(mismatches) - SHOWN_MISMATCHES} more (see --json)")
+    return MISMATCH if mismatches else 0
