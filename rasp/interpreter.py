@@ -83,24 +83,25 @@ _NUMPY_COMPARE = {
 }
 
 
-def compare_matrix(node: ir.Select, keys: Values, queries: Values) -> Matrix:
-    """M[i, j] = keys[j] OP queries[i] for every query row i and key column j."""
-    if _machine_numbers(keys) and _machine_numbers(queries):
-        key_array = np.asarray(keys, dtype=np.float64 if _has_float(keys, queries) else np.int64)
-        query_array = np.asarray(queries, dtype=key_array.dtype)
-    else:
+def compare_matrix(node: ir.Select, keys: Values, queries: Values, key_array: np.ndarray | None = None) -> Matrix:
+    """M[i, j] = keys[j] OP queries[i] for every query row i and key column j.
+
+    Numbers are compared as float64 (exact for ints within 2**53); anything else through codes.
+    `key_array`, when given, is `keys` already as float64 (incremental evaluation keeps it)."""
+    if key_array is None:
+        key_array = numeric_array(keys)
+    query_array = numeric_array(queries) if key_array is not None else None
+    if key_array is None or query_array is None:
         codes, _ = _codes(list(keys) + list(queries), node, ordered=node.op not in ("==", "!="))
         key_array, query_array = codes[: len(keys)], codes[len(keys) :]
     return _NUMPY_COMPARE[node.op](key_array[None, :], query_array[:, None])
 
 
-def _machine_numbers(values: Values) -> bool:
-    """Numbers (or bools) that numpy compares exactly: ints within 2**53, any floats."""
-    return all(isinstance(v, float) or (isinstance(v, int) and -(2**53) <= v <= 2**53) for v in values)
-
-
-def _has_float(*sequences: Values) -> bool:
-    return any(isinstance(v, float) for seq in sequences for v in seq)
+def numeric_array(values: Values) -> np.ndarray | None:
+    """`values` as float64 when that is exact (numbers and bools, ints within 2**53), else None."""
+    if all(isinstance(v, float) or (isinstance(v, int) and -(2**53) <= v <= 2**53) for v in values):
+        return np.asarray(values, dtype=np.float64)
+    return None
 
 
 # --------------------------------------------------------------------------------- aggregation
@@ -152,21 +153,38 @@ def _means(rows: Matrix, values: Values, kind: str) -> list[float]:
 # ---------------------------------------------------------------------------- the evaluator
 
 
+class _Memory:
+    """What a causal evaluation keeps between extensions: every s-op's values so far, and the
+    numeric select keys as float64 arrays (so a new row costs numpy work, not Python work)."""
+
+    def __init__(self) -> None:
+        self.values: dict[int, Values] = {}
+        self.keys: dict[int, np.ndarray | None] = {}
+
+    def key_array(self, node: ir.SOp) -> np.ndarray | None:
+        values = self.values[node.uid]
+        array = self.keys.get(node.uid, np.empty(0))
+        if array is not None and len(array) < len(values):
+            tail = numeric_array(values[len(array) :])
+            array = None if tail is None else np.concatenate([array, tail])
+            self.keys[node.uid] = array
+        return array
+
+
 class _RowEvaluation:
     """Evaluates the nodes of a graph for query rows [start, n), given earlier rows' values."""
 
-    def __init__(self, tokens: list[Any], start: int, causal: bool, history: dict[int, Values]):
+    def __init__(self, tokens: list[Any], start: int, causal: bool, memory: _Memory):
         self.tokens = tokens
         self.n = len(tokens)
         self.start = start
         self.causal = causal
-        self.history = history  # node uid -> values at positions < start (s-ops only)
+        self.memory = memory  # every s-op's values at positions 0..n-1 once computed
         self.rows = self.n - start
 
-    def full_values(self, node: ir.SOp, new: Values) -> Values:
-        """Values at every position 0..n-1: remembered ones, then the new rows."""
-        earlier = self.history.get(node.uid)
-        return earlier + new if earlier else new
+    def full_values(self, node: ir.SOp) -> Values:
+        """An input's values at every position 0..n-1 (remembered ones, then the new rows)."""
+        return self.memory.values[node.uid]
 
     def causal_mask(self) -> Matrix:
         return np.arange(self.n)[None, :] <= np.arange(self.start, self.n)[:, None]
@@ -190,16 +208,16 @@ class _RowEvaluation:
         if isinstance(node, ir.SequenceMap):
             return self._apply(node, node.fn, inputs)
         if isinstance(node, ir.Aggregate):
-            selection, values = inputs
-            return aggregate_rows(node, selection, self.full_values(node.sop, values))
+            return aggregate_rows(node, inputs[0], self.full_values(node.sop))
         if isinstance(node, ir.SelectorWidth):
             return selection_counts(inputs[0])
         raise TypeError(f"unknown s-op node {type(node).__name__}")
 
     def selector(self, node: ir.Selector, inputs: list[Any]) -> Matrix:
         if isinstance(node, ir.Select):
-            keys = self.full_values(node.keys, inputs[0])
-            selection = compare_matrix(node, keys, inputs[1])
+            keys = self.full_values(node.keys)
+            key_array = self.memory.key_array(node.keys) if self.start else None
+            selection = compare_matrix(node, keys, inputs[1], key_array)
         elif isinstance(node, ir.SelectorAnd):
             selection = inputs[0] & inputs[1]
         elif isinstance(node, ir.SelectorOr):
@@ -230,7 +248,7 @@ def _run(
     tokens: list[Any],
     start: int,
     causal: bool,
-    history: dict[int, Values],
+    memory: _Memory,
     known: dict[int, Any] | None = None,
 ) -> dict[int, Any]:
     """Values of every node for rows [start, n); selector matrices are dropped after last use.
@@ -241,18 +259,21 @@ def _run(
     for node in order:
         for child in () if node.uid in known else node.children:
             uses[child.uid] = uses.get(child.uid, 0) + 1
-    run = _RowEvaluation(tokens, start, causal, history)
+    run = _RowEvaluation(tokens, start, causal, memory)
     results: dict[int, Any] = {}
     for node in order:
         if node.uid in known:
-            results[node.uid] = known[node.uid]
+            results[node.uid] = memory.values[node.uid] = known[node.uid]
             continue
         inputs = [results[child.uid] for child in node.children]
         if isinstance(node, ir.Selector):
             results[node.uid] = run.selector(node, inputs)
         else:
-            results[node.uid] = run.sop(node, inputs)
-            _check_types(node, results[node.uid], history.get(node.uid))
+            new = run.sop(node, inputs)
+            earlier = memory.values.setdefault(node.uid, [])
+            _check_types(node, new, earlier)
+            earlier.extend(new)
+            results[node.uid] = new
         for child in node.children:
             uses[child.uid] -= 1
             if uses[child.uid] == 0 and isinstance(child, ir.Selector):
@@ -287,7 +308,7 @@ class Interpreter:
             self._cache.move_to_end(key)
             return _export(node, cached[node.uid])
         store = self._cache.setdefault(key, {})
-        results = _run(node, token_list, 0, causal, {}, store)
+        results = _run(node, token_list, 0, causal, _Memory(), store)
         store.update({uid: value for uid, value in results.items() if isinstance(value, list)})
         self._cache.move_to_end(key)
         while len(self._cache) > self.memory:
@@ -296,7 +317,7 @@ class Interpreter:
 
     def evaluate_array(self, node: ir.Selector, tokens: Any, causal: bool = False) -> Matrix:
         """A selector's boolean matrix as a numpy array (for display and drawing)."""
-        return _run(node, normalise_input(tokens), 0, causal, {})[node.uid]
+        return _run(node, normalise_input(tokens), 0, causal, _Memory())[node.uid]
 
 
 def _hashable(token: Any) -> Any:
@@ -327,17 +348,13 @@ class IncrementalEvaluator:
     def __init__(self, root: ir.SOp):
         self.root = root
         self.tokens: list[Any] = []
-        self.history: dict[int, Values] = {}
+        self.memory = _Memory()
 
     def extend(self, tokens: Sequence[Any]) -> Values:
         """Append several tokens at once; returns the root's values at the new positions."""
         start = len(self.tokens)
         self.tokens.extend(tokens)
-        results = _run(self.root, self.tokens, start, True, self.history)
-        for uid, values in results.items():
-            if isinstance(values, list):
-                self.history.setdefault(uid, []).extend(values)
-        return results[self.root.uid]
+        return _run(self.root, self.tokens, start, True, self.memory)[self.root.uid]
 
     def append(self, token: Any) -> Any:
         """Append one token; returns the root's value at its position."""
@@ -345,4 +362,4 @@ class IncrementalEvaluator:
 
     @property
     def outputs(self) -> Values:
-        return list(self.history.get(self.root.uid, []))
+        return list(self.memory.values.get(self.root.uid, []))
