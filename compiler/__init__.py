@@ -1,0 +1,15 @@
+"""Compile RASP programs (the IR of `rasp.ir`) into Transformer weights run with JAX.
+
+    model = compiler.compile(program, vocab={"a", "b"}, max_seq_len=10)
+    model("abba")            # the same outputs as program("abba")
+    model.summary()          # layers, heads, residual width, MLP hidden units, parameters
+
+See docs/compiler.md for the stages, the encodings and how to read a compiled model.
+"""
+
+from compiler.compiling import compile  # noqa: A004
+from compiler.errors import CompileError
+from compiler.model import Transformer, load
+from compiler.verify import Verification, verify
+
+__all__ = ["CompileError", "Transformer", "Verification", "compile", "load", "verify"]

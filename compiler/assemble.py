@@ -1,0 +1,233 @@
+"""Stage 4: residual layout and weights.
+
+The residual stream has one named dimension per label: `one`, `bos`, the token one-hots, the
+position features some block reads (`indices`, `indices^2`, `indices=k`), then the dimensions
+each block writes, in layer order.  Every weight matrix is the functionals of a block written
+out over that layout.
+
+The beginning-of-sequence position.  Its residual stream does not depend on the input: its
+query attends to itself only (in non-causal models through a dedicated `bos`-`bos` score term),
+so after every sublayer it holds known constants, which `assemble` computes as it goes.  Heads
+use them to make the BOS key and value exactly what the head needs, whatever the functionals
+evaluate to there: each query and key feature f gets `-f(bos residual)` on the `bos` dimension
+(so it is 0 at the BOS), the key gets its BOS score, and each value feature gets its BOS value
+(the aggregate's default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from compiler.blocks import BOS, ONE, Functional, HeadBlock, MLPBlock, combine
+from compiler.lowering import INDICES, INDICES_SQUARED, Lowering, Rep, index_dim, token_dim
+from compiler.scheduling import Layer
+
+#: float32 keeps 24 bits; errors are estimated as magnitude * 2^-22 to leave room for sums.
+FLOAT32_EPSILON = 2.0**-22
+
+
+@dataclass
+class Assembly:
+    params: dict[str, Any]
+    labels: list[str]
+    layout: list[dict[str, Any]]
+    precision: dict[str, Any]
+    mixtures: list[dict[str, Any]]
+
+
+def residual_labels(
+    lowering: Lowering, layers: list[Layer], vocab: tuple[Any, ...], output: list[Functional]
+) -> list[str]:
+    blocks = [block for layer in layers for block in (*layer.heads, *layer.mlps)]
+    read: set[str] = set()
+    for block in blocks:
+        read |= block.reads
+    for functional in output:
+        read |= set(functional)
+    positions = [label for label in (INDICES, INDICES_SQUARED) if label in read]
+    positions += [index_dim(k) for k in range(lowering.n) if index_dim(k) in read]
+    written = [label for block in blocks for label in block.writes]
+    return [ONE, BOS, *[token_dim(t) for t in vocab], *positions, *written]
+
+
+class _Writer:
+    """Functionals as weight vectors over the residual layout."""
+
+    def __init__(self, labels: list[str]):
+        self.index = {label: i for i, label in enumerate(labels)}
+        self.width = len(labels)
+
+    def vector(self, functional: Functional) -> np.ndarray:
+        result = np.zeros(self.width)
+        for label, coefficient in functional.items():
+            result[self.index[label]] += coefficient
+        return result
+
+    def evaluate(self, functional: Functional, residual: np.ndarray) -> float:
+        return float(sum(c * residual[self.index[label]] for label, c in functional.items()))
+
+
+def _head_weights(
+    head: HeadBlock, writer: _Writer, bos: np.ndarray, causal: bool
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[int]]:
+    """Query, key and value columns (BOS-corrected) and the output dimensions of one head."""
+    query, key = [], []
+    for q, k in zip(head.query, head.key):
+        query.append(writer.vector(combine((1.0, q), (-writer.evaluate(q, bos), {BOS: 1.0}))))
+        key.append(writer.vector(combine((1.0, k), (-writer.evaluate(k, bos), {BOS: 1.0}))))
+    query.append(writer.vector({ONE: 1.0}))
+    key.append(writer.vector({BOS: head.bos_score}))
+    if not causal:  # the BOS query must see only the BOS key, so that its stream stays constant
+        query.append(writer.vector({BOS: 1.0}))
+        key.append(writer.vector({BOS: 1.0}))
+    values = [
+        writer.vector(combine((1.0, v), (target - writer.evaluate(v, bos), {BOS: 1.0})))
+        for v, target in zip(head.values, head.bos_values)
+    ]
+    query = [column * head.scale for column in query]
+    return query, key, values, [writer.index[label] for label in head.writes]
+
+
+def _stack(columns: list[list[np.ndarray]], width: int, depth: int) -> np.ndarray:
+    """Per-head column lists as an array (heads, width, depth), zero-padded."""
+    result = np.zeros((len(columns), width, depth))
+    for h, head_columns in enumerate(columns):
+        for t, column in enumerate(head_columns):
+            result[h, :, t] = column
+    return result
+
+
+def _attention(layer: Layer, writer: _Writer, bos: np.ndarray, causal: bool) -> dict[str, np.ndarray]:
+    built = [_head_weights(head, writer, bos, causal) for head in layer.heads]
+    d = writer.width
+    key_depth = max((len(q) for q, _, _, _ in built), default=0)
+    value_depth = max((len(v) for _, _, v, _ in built), default=0)
+    w_o = np.zeros((len(built), value_depth, d))
+    for h, (_, _, _, outputs) in enumerate(built):
+        for t, dim in enumerate(outputs):
+            w_o[h, t, dim] = 1.0
+    return {
+        "w_q": _stack([q for q, _, _, _ in built], d, key_depth),
+        "w_k": _stack([k for _, k, _, _ in built], d, key_depth),
+        "w_v": _stack([v for _, _, v, _ in built], d, value_depth),
+        "w_o": w_o,
+    }
+
+
+def _mlp(blocks: list[MLPBlock], writer: _Writer) -> dict[str, np.ndarray]:
+    units = [unit for block in blocks for unit in block.units]
+    d = writer.width
+    w_in, b_in = np.zeros((d, len(units))), np.zeros(len(units))
+    w_out = np.zeros((len(units), d))
+    for u, unit in enumerate(units):
+        w_in[:, u] = writer.vector({k: v for k, v in unit.pre.items() if k != ONE})
+        b_in[u] = unit.pre.get(ONE, 0.0)
+        w_out[u] = writer.vector(unit.out)
+    return {"w_in": w_in, "b_in": b_in, "w_out": w_out, "b_out": np.zeros(d)}
+
+
+def _bos_attention(weights: dict[str, np.ndarray], bos: np.ndarray) -> np.ndarray:
+    """What the attention sublayer adds at the BOS position, which attends to itself only."""
+    values = np.einsum("d,hde->he", bos, weights["w_v"])
+    return np.einsum("he,hed->d", values, weights["w_o"])
+
+
+def _bos_mlp(weights: dict[str, np.ndarray], bos: np.ndarray) -> np.ndarray:
+    return np.maximum(bos @ weights["w_in"] + weights["b_in"], 0.0) @ weights["w_out"] + weights["b_out"]
+
+
+def _describe(block: HeadBlock | MLPBlock, lowering: Lowering) -> dict[str, Any]:
+    """Which s-ops a block reads and writes (for the per-layer table)."""
+
+    def source(label: str) -> str:
+        if label in lowering.writer:
+            return lowering.writer[label].label
+        if label.startswith("tokens:"):
+            return "tokens"
+        return "indices"
+
+    return {
+        "node": block.label,
+        "reads": sorted({source(label) for label in block.reads if label != BOS}),
+        "writes": list(block.writes),
+    }
+
+
+def _precision(layers: list[Layer], n: int) -> dict[str, Any]:
+    heads, mlps = [], []
+    for layer in layers:
+        for head in layer.heads:
+            record = dict(head.precision, node=head.label)
+            # a selector width needs the BOS weight to 1/(8n^2): logit errors below 1/(8n)
+            allowed = head.scale * head.precision["bos_gap"] / 4 if head.bos_score < 1 else 1 / (8 * n)
+            record["float32_ok"] = bool(head.precision["max_logit"] * FLOAT32_EPSILON < allowed)
+            heads.append(record)
+        for block in layer.mlps:
+            # each ramp pair cancels two values of up to max_preactivation
+            error = block.max_preactivation * FLOAT32_EPSILON * np.sqrt(len(block.units))
+            ok = error < 0.02 if block.tolerance < float("inf") else True
+            mlps.append(
+                {
+                    "node": block.label,
+                    "units": len(block.units),
+                    "tolerance": block.tolerance,
+                    "max_preactivation": block.max_preactivation,
+                    "float32_ok": bool(ok),
+                }
+            )
+    ok = all(r["float32_ok"] for r in heads) and all(r["float32_ok"] for r in mlps)
+    return {"float32_ok": ok, "heads": heads, "mlps": mlps}
+
+
+def output_functionals(rep: Rep) -> tuple[str, list[Any], list[Functional]]:
+    """How the output is read: ('categorical', values, indicators), ('numerical', values, [f])
+    or ('fraction', [], [f])."""
+    if rep.indicators is not None:
+        values = list(rep.indicators)
+        return "categorical", values, [rep.indicators[v] for v in values]
+    assert rep.number is not None
+    if rep.values is None:  # means of integers: decoded as the nearest fraction of denominator <= n
+        return "fraction", [], [rep.number]
+    return "numerical", sorted(rep.values), [rep.number]
+
+
+def assemble(
+    lowering: Lowering, layers: list[Layer], vocab: tuple[Any, ...], output: list[Functional], causal: bool
+) -> Assembly:
+    labels = residual_labels(lowering, layers, vocab, output)
+    writer = _Writer(labels)
+    d, n = writer.width, lowering.n
+    token_embed = np.zeros((len(vocab) + 1, d))
+    token_embed[:, writer.index[ONE]] = 1.0
+    token_embed[0, writer.index[BOS]] = 1.0
+    for row, token in enumerate(vocab, start=1):
+        token_embed[row, writer.index[token_dim(token)]] = 1.0
+    pos_embed = np.zeros((n + 1, d))
+    for position in range(1, n + 1):
+        index = position - 1
+        for label, value in ((INDICES, index), (INDICES_SQUARED, index * index), (index_dim(index), 1)):
+            if label in writer.index:
+                pos_embed[position, writer.index[label]] = value
+    bos = token_embed[0] + pos_embed[0]
+    layer_params, layout = [], []
+    for layer in layers:
+        attention = _attention(layer, writer, bos, causal)
+        bos = bos + _bos_attention(attention, bos)
+        mlp = _mlp(layer.mlps, writer)
+        bos = bos + _bos_mlp(mlp, bos)
+        layer_params.append({"attn": attention, "mlp": mlp})
+        layout.append(
+            {
+                "heads": [_describe(head, lowering) for head in layer.heads],
+                "mlps": [_describe(block, lowering) for block in layer.mlps],
+            }
+        )
+    unembed = np.stack([writer.vector(f) for f in output], axis=1)
+    params = {"token_embed": token_embed, "pos_embed": pos_embed, "layers": layer_params, "unembed": unembed}
+    mixtures = [
+        {"node": node, "dims": [writer.index[label] for label in dims]} for node, dims in lowering.mixtures
+    ]
+    return Assembly(params, labels, layout, _precision(layers, n), mixtures)

@@ -1,0 +1,107 @@
+"""Command-line glue: `rasp compile` and `rasp run-model`.
+
+`register(subparsers, load_program)` adds both commands to an argparse subparsers object; each
+sets `handler`, a function of the parsed arguments returning the exit status.  The caller
+supplies `load_program(path) -> {name: node}` (the RASP runtime), which keeps the compiler free
+of the parser.  User errors print one message to stderr and return 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from compiler.compiling import compile as compile_program
+from compiler.model import Transformer, load
+from rasp import ir
+from rasp.errors import RaspError
+
+LoadProgram = Callable[[str], dict[str, ir.Node]]
+
+
+def register(subparsers: Any, load_program: LoadProgram) -> None:
+    compile_parser = subparsers.add_parser(
+        "compile", help="compile a RASP program into transformer weights", description=__doc__
+    )
+    compile_parser.add_argument("file", help="a .rasp file")
+    compile_parser.add_argument("name", nargs="?", help="the s-op to compile (default: out)")
+    compile_parser.add_argument("--vocab", required=True, help="comma-separated tokens, e.g. a,b,c")
+    compile_parser.add_argument("--max-len", type=int, required=True, help="longest input the model takes")
+    compile_parser.add_argument("--causal", action="store_true", help="compile for causal evaluation")
+    compile_parser.add_argument("-o", "--output", help="write the model to this .npz file")
+    compile_parser.add_argument("--json", action="store_true", help="print the summary and layout as JSON")
+    compile_parser.set_defaults(handler=lambda args: _guard(_compile, args, load_program))
+
+    run_parser = subparsers.add_parser("run-model", help="run a compiled model on inputs")
+    run_parser.add_argument("model", help="a model file written by `rasp compile -o`")
+    run_parser.add_argument(
+        "--input",
+        action="append",
+        required=True,
+        help="an input: its characters, or whitespace-separated tokens when some token is longer "
+        "than one character (repeatable)",
+    )
+    run_parser.add_argument("--json", action="store_true", help="print the outputs as JSON")
+    run_parser.set_defaults(handler=lambda args: _guard(_run_model, args))
+
+
+def _guard(command: Callable[..., int], *args: Any) -> int:
+    try:
+        return command(*args)
+    except RaspError as error:
+        print(str(error), file=sys.stderr)
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+    return 2
+
+
+def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
+    if args.max_len < 1:
+        raise RaspError(f"--max-len must be at least 1, not {args.max_len}")
+    program = load_program(args.file)
+    name = args.name or "out"
+    node = program.get(name)
+    if not isinstance(node, ir.SOp):
+        available = ", ".join(sorted(k for k, v in program.items() if isinstance(v, ir.SOp))) or "none"
+        raise RaspError(f"{args.file} defines no s-op named {name!r}; s-ops: {available}")
+    vocab = [token for token in args.vocab.split(",") if token != ""]
+    model = compile_program(node, vocab, args.max_len, causal=args.causal)
+    if args.output:
+        model.save(args.output)
+    if args.json:
+        print(json.dumps({"summary": model.summary(), "layout": model.metadata["layout"]}, indent=2))
+    else:
+        print(format_report(model))
+    return 0
+
+
+def format_report(model: Transformer) -> str:
+    """The summary and, per layer, what each head and the MLP read and write."""
+    lines = [f"{key}: {value}" for key, value in model.summary().items()]
+    rows = [("layer", "block", "s-op", "reads", "writes")]
+    for number, layer in enumerate(model.metadata["layout"]):
+        for kind, blocks in (("head", layer["heads"]), ("mlp", layer["mlps"])):
+            for block in blocks:
+                rows.append(
+                    (str(number), kind, block["node"], ", ".join(block["reads"]), ", ".join(block["writes"]))
+                )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines.append("")
+    lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join(lines)
+
+
+def _run_model(args: argparse.Namespace) -> int:
+    model = load(args.model)
+    split = any(len(str(token)) > 1 for token in model.vocab)
+    inputs = [text.split() if split else list(text) for text in args.input]
+    outputs = model.predict(inputs)
+    if args.json:
+        print(json.dumps(outputs))
+    else:
+        for text, output in zip(args.input, outputs):
+            print(f"{text}: {' '.join(str(value) for value in output)}")
+    return 0

@@ -1,0 +1,47 @@
+"""The compiler's table of contents: one function that runs the stages in order.
+
+analyse value sets -> lower to blocks over named residual dimensions -> schedule into
+layers -> assemble weights -> Transformer
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from compiler import assemble, scheduling, valuesets
+from compiler.errors import CompileError
+from compiler.lowering import Lowering
+from compiler.model import Transformer
+from rasp import ir
+
+
+def compile(sop: ir.SOp, vocab: Iterable[Any], max_seq_len: int, causal: bool = False) -> Transformer:  # noqa: A001
+    """A Transformer whose output equals `sop` evaluated by the interpreter (causally when
+    `causal`) on every input of at most `max_seq_len` tokens from `vocab`."""
+    if not isinstance(sop, ir.SOp):
+        raise CompileError(f"only an s-op can be compiled, not {type(sop).__name__}")
+    if max_seq_len < 1:
+        raise CompileError(f"max_seq_len must be at least 1, not {max_seq_len}")
+    vocab = tuple(dict.fromkeys(vocab))
+    if not vocab:
+        raise CompileError("the vocabulary is empty")
+    if len({str(token) for token in vocab}) != len(vocab):
+        raise CompileError("two vocabulary tokens have the same text; tokens must be distinct as strings")
+    sets = valuesets.analyse(sop, vocab, max_seq_len)
+    lowering = Lowering(sets, causal)
+    kind, values, output = assemble.output_functionals(lowering.rep(sop))
+    layers = scheduling.schedule(lowering.blocks)
+    assembly = assemble.assemble(lowering, layers, vocab, output, causal)
+    metadata = {
+        "program": sop.label,
+        "vocab": list(vocab),
+        "max_seq_len": max_seq_len,
+        "causal": causal,
+        "labels": assembly.labels,
+        "output": {"kind": kind, "values": values},
+        "layout": assembly.layout,
+        "precision": assembly.precision,
+        "mixtures": assembly.mixtures,
+    }
+    return Transformer(assembly.params, metadata)

@@ -1,0 +1,544 @@
+"""Stage 2: encodings and lowering.  Every s-op gets a representation over named residual
+dimensions (`Rep`), created on demand; the operations that need computation become blocks.
+
+Encodings (see docs/compiler.md):
+- categorical: one indicator functional per value.  Tokens, constants, maps of categorical
+  s-ops (free: an indicator of f(x) is a sum of indicators of x), categorical MLP outputs and
+  aggregates of non-numbers.
+- numerical: one functional.  Indices and length (positions never take one dimension per value
+  unless an order comparison needs it), selector widths, numerical aggregates, affine maps and
+  linear sequence maps (free), numerical MLP outputs.  A categorical s-op with numeric values is
+  also numerical for free (sum of value * indicator).
+
+Blocks: `aggregate` and `selector_width` become attention heads (selectors become bilinear
+scores, see `scores.py`), non-linear maps and sequence maps become MLPs.  `length` is a head
+that averages positions (the mean of 0..n is n/2) and needs no MLP; in causal mode it is
+`indices + 1` and needs nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from compiler import mlps
+from compiler.blocks import BOS, ONE, Block, Functional, HeadBlock, MLPBlock, Unit, combine, constant
+from compiler.errors import fail
+from compiler.scores import Score, ScoreBuilder
+from compiler.valuesets import MAX_VALUES, ValueSets, numeric_aggregate
+from compiler.valuesets import value_order as _value_order
+from rasp import ir
+from rasp.values import is_number
+
+INDICES = "indices"
+INDICES_SQUARED = "indices^2"
+
+#: Largest softmax leak (relative to the smallest output gap) an aggregate may leave.
+AGGREGATE_TOLERANCE = 1e-3
+
+
+@dataclass
+class Rep:
+    """How one s-op lives in the residual stream.  `exact` is False when the numerical form
+    passed through attention (and so carries a small softmax error)."""
+
+    values: frozenset | None  # None: a numerical aggregate whose many means are not enumerated
+    indicators: dict[Any, Functional] | None = None
+    number: Functional | None = None
+    square: Functional | None = None
+    exact: bool = True
+    snapped: Functional | None = None
+
+    @property
+    def numeric(self) -> bool:
+        return self.values is None or all(is_number(v) for v in self.values)
+
+
+def token_dim(token: Any) -> str:
+    return f"tokens:{token}"
+
+
+def index_dim(index: int) -> str:
+    return f"indices={index}"
+
+
+def _numeric_points(values: frozenset) -> np.ndarray:
+    return np.array(sorted(float(v) for v in values))
+
+
+class Lowering:
+    """Builds the representation of every s-op and the blocks that compute them."""
+
+    def __init__(self, sets: ValueSets, causal: bool):
+        self.sets = sets
+        self.causal = causal
+        self.n = sets.max_seq_len
+        self.reps: dict[ir.Node, Rep] = {}
+        self.blocks: list[Block] = []
+        self.labels: set[str] = {ONE, BOS}
+        self.bounds: dict[str, float] = {ONE: 1.0, BOS: 1.0, INDICES: self.n, INDICES_SQUARED: self.n**2}
+        self.writer: dict[str, ir.Node] = {}
+        self.mixtures: list[tuple[str, list[str]]] = []
+        self.joints: dict[tuple[int, ...], ir.SOp] = {}
+        self.scores = ScoreBuilder(self)
+
+    # ------------------------------------------------------------------------ bookkeeping
+
+    def fresh(self, base: str) -> str:
+        label = base
+        suffix = 1
+        while label in self.labels:
+            suffix += 1
+            label = f"{base}#{suffix}"
+        self.labels.add(label)
+        return label
+
+    def bound(self, functional: Functional) -> float:
+        """An upper bound of |functional| over every position (embedding dims default to 1)."""
+        return sum(abs(c) * self.bounds.get(label, 1.0) for label, c in functional.items())
+
+    def add_block(self, block: Block, node: ir.Node) -> None:
+        self.blocks.append(block)
+        for label in block.writes:
+            self.writer[label] = node
+
+    # ----------------------------------------------------------------------- public forms
+
+    def rep(self, node: ir.SOp) -> Rep:
+        if node not in self.reps:
+            self.reps[node] = self._lower(node)
+        return self.reps[node]
+
+    def number(self, node: ir.SOp) -> Functional:
+        rep = self.rep(node)
+        if rep.number is None:
+            raise fail(node, "its values are not all numbers, so it has no numerical encoding")
+        return rep.number
+
+    def indicators(self, node: ir.SOp) -> dict[Any, Functional]:
+        """The categorical form, converting a numerical s-op with an MLP when needed."""
+        rep = self.rep(node)
+        if rep.indicators is None:
+            rep.indicators = self._indicators_of_number(node, rep)
+        return rep.indicators
+
+    def square(self, node: ir.SOp) -> Functional:
+        """A functional equal to the square of a numerical s-op (for equality scores)."""
+        rep = self.rep(node)
+        if rep.square is None:
+            rep.square = self._square(node, rep)
+        return rep.square
+
+    # --------------------------------------------------------------------------- lowering
+
+    def _lower(self, node: ir.SOp) -> Rep:
+        values = self.sets[node] if isinstance(node, ir.Aggregate) else self.sets.known(node)
+        if isinstance(node, ir.Tokens):
+            groups: dict[Any, Functional] = {}
+            for token, value in self.sets.local[node].items():
+                groups.setdefault(value, {})[token_dim(token)] = 1.0
+            return self._categorical(values, groups)
+        if isinstance(node, ir.Full):
+            return self._categorical(values, {node.value: constant(1.0)})
+        if isinstance(node, ir.Indices):
+            return Rep(values, number={INDICES: 1.0}, square={INDICES_SQUARED: 1.0})
+        if isinstance(node, ir.Length):
+            return self._length(node, values)
+        if isinstance(node, ir.Map):
+            return self._map(node, values)
+        if isinstance(node, ir.SequenceMap):
+            return self._sequence_map(node, values)
+        if isinstance(node, ir.Aggregate):
+            return self._aggregate(node, values)
+        if isinstance(node, ir.SelectorWidth):
+            return self._selector_width(node, values)
+        raise TypeError(f"unknown s-op node {type(node).__name__}")
+
+    def _categorical(self, values: frozenset, indicators: dict[Any, Functional], exact: bool = True) -> Rep:
+        rep = Rep(values, indicators=indicators, exact=exact)
+        if rep.numeric:
+            rep.number = combine(*[(float(v), ind) for v, ind in indicators.items()])
+            rep.square = combine(*[(float(v) ** 2, ind) for v, ind in indicators.items()])
+        return rep
+
+    def _length(self, node: ir.Length, values: frozenset) -> Rep:
+        if self.causal:  # the prefix length at position i is i + 1
+            return Rep(values, number={INDICES: 1.0, ONE: 1.0})
+        # Uniform attention over the BOS (value 0) and positions 1..n (value p) averages to n/2.
+        label = self.fresh(f"{node.label}/2")
+        self.bounds[label] = self.n / 2
+        uniform = Score([], exact01=True)
+        scale = self._scale(1.0, self.n, 1.0)
+        self._head(node, uniform, 0.0, [{INDICES: 1.0, ONE: 1.0}], [0.0], [label], scale)
+        return Rep(values, number={label: 2.0}, exact=False)
+
+    def _map(self, node: ir.Map, values: frozenset) -> Rep:
+        inner = self.rep(node.inner)
+        if inner.indicators is not None:
+            groups: dict[Any, list[Functional]] = {}
+            for x, indicator in inner.indicators.items():
+                try:
+                    groups.setdefault(node.fn(x), []).append(indicator)
+                except Exception:
+                    continue
+            merged = {y: combine(*[(1.0, ind) for ind in inds]) for y, inds in groups.items()}
+            return self._categorical(values, merged, inner.exact)
+        points = sorted(self.sets.known(node.inner))
+        outputs = []
+        kept = []
+        for x in points:
+            try:
+                outputs.append(node.fn(x))
+                kept.append(x)
+            except Exception:
+                continue
+        affine = node.affine or _fit_affine([[x] for x in kept], outputs)
+        if affine is not None and all(is_number(y) for y in outputs):
+            a, b = affine
+            return Rep(values, number=combine((a, inner.number), (b, {ONE: 1.0})), exact=inner.exact)
+        return self._lookup_rep(node, inner, np.array(kept, float), outputs, values)
+
+    def _lookup(
+        self, label: str, node: ir.Node, inner: Rep, points: np.ndarray, outputs: list[Any]
+    ) -> dict[Any, Functional]:
+        """An MLP computing outputs[t] at points[t] of a numerical input.  Returns the output
+        functionals: {None: f} for numbers, else one indicator per output value."""
+        assert inner.number is not None
+        if all(is_number(y) for y in outputs):
+            table = np.array(outputs, float)[:, None]
+            columns: list[Any] = [None]
+        else:
+            columns = _value_order(frozenset(outputs))
+            table = np.array([[float(y == v) for v in columns] for y in outputs])
+        build = mlps.interpolate if inner.exact else mlps.discretise
+        return self._mlp(label, node, build(inner.number, points, table), columns)
+
+    def _lookup_rep(
+        self, node: ir.SOp, inner: Rep, points: np.ndarray, outputs: list[Any], values: frozenset
+    ) -> Rep:
+        functionals = self._lookup(node.label, node, inner, points, outputs)
+        if None in functionals:
+            return Rep(values, number=functionals[None], exact=inner.exact)
+        return self._categorical(values, functionals, inner.exact)
+
+    def _mlp(
+        self,
+        name: str,
+        node: ir.Node,
+        lookup: mlps.Lookup,
+        columns: list[Any],
+        names: list[str] | None = None,
+    ) -> dict[Any, Functional]:
+        """Adds the MLP block of `lookup`, one dimension per output column that varies (the
+        first varying column of a categorical output, whose columns sum to one everywhere, is
+        one minus the others); returns each column's functional, base included.  Columns are
+        categorical values unless `names` (the dimension names of numerical columns) is given."""
+        varying = [c for c in range(len(columns)) if any(out[c] != 0 for _, out in lookup.units)]
+        categorical = names is None and len(columns) > 1
+        derived = varying[0] if categorical and varying else None
+        if names is None:
+            names = [name if value is None else f"{name}:{value!r}" for value in columns]
+        labels = {c: self.fresh(names[c]) for c in varying if c != derived}
+        units = [
+            Unit(pre, {labels[c]: float(out[c]) for c in labels if out[c] != 0}) for pre, out in lookup.units
+        ]
+        for column, label in labels.items():
+            self.bounds[label] = float(lookup.deviation[column])
+        if labels:
+            block = MLPBlock(name, units, list(labels.values()), lookup.tolerance, lookup.max_preactivation)
+            self.add_block(block, node)
+        result = {
+            value: combine(
+                (1.0, {labels[c]: 1.0} if c in labels else {}), (float(lookup.base[c]), {ONE: 1.0})
+            )
+            for c, value in enumerate(columns)
+            if c != derived
+        }
+        if derived is not None:
+            others = [(-1.0, functional) for functional in result.values()]
+            result[columns[derived]] = combine((1.0, {ONE: 1.0}), *others)
+        return result
+
+    def _sequence_map(self, node: ir.SequenceMap, values: frozenset) -> Rep:
+        inputs = [self.rep(child) for child in node.inputs]
+        numeric = all(rep.numeric for rep in inputs) and all(is_number(v) for v in values)
+        if node.linear is not None and numeric:
+            linear: tuple[float, ...] | None = (*node.linear, 0.0)
+        else:
+            linear = None
+            domains = [sorted(self.sets.known(child)) for child in node.inputs]
+            if numeric and math.prod(len(domain) for domain in domains) <= MAX_VALUES:
+                grid = [list(args) for args in itertools.product(*domains)]
+                linear = _fit_linear(grid, [_safe(node.fn, args) for args in grid])
+        if linear is not None:
+            number = combine(*[(c, rep.number) for c, rep in zip(linear, inputs)], (linear[-1], {ONE: 1.0}))  # type: ignore[misc]
+            return Rep(values, number=number, exact=all(rep.exact for rep in inputs))
+        return self._table(node, inputs, values)
+
+    def _table(self, node: ir.SequenceMap, inputs: list[Rep], values: frozenset) -> Rep:
+        """A non-linear sequence map: each input's values are grouped into classes on which fn
+        behaves alike, each class gets an indicator (free for categorical inputs, an MLP for
+        numerical ones), and one unit per tuple of classes computes the output."""
+        domains = [_value_order(self.sets.known(child)) for child in node.inputs]
+        if math.prod(len(d) for d in domains) > MAX_VALUES:
+            raise fail(node, f"the product of its input value sets exceeds {MAX_VALUES} values")
+        table = {args: _safe(node.fn, list(args)) for args in itertools.product(*domains)}
+        # the slice of a value: fn's results with the other inputs running over their values
+        slices: list[dict[Any, list[_Hashable]]] = [{value: [] for value in domain} for domain in domains]
+        for args, result in table.items():
+            for position, value in enumerate(args):
+                slices[position][value].append(_Hashable(result))
+        class_indicators = []
+        representatives = []
+        for position, (child, rep) in enumerate(zip(node.inputs, inputs)):
+            groups: dict[tuple[_Hashable, ...], list[Any]] = {}
+            for value, results in slices[position].items():
+                groups.setdefault(tuple(results), []).append(value)
+            classes = list(groups.values())
+            representatives.append([members[0] for members in classes])
+            class_indicators.append(self._class_indicators(child, rep, classes))
+        outputs = [table[args] for args in itertools.product(*representatives)]
+        tuples = [list(inds) for inds in itertools.product(*class_indicators)]
+        valid = [i for i, y in enumerate(outputs) if y is not _FAILED]
+        outputs = [outputs[i] for i in valid]
+        tuples = [tuples[i] for i in valid]
+        if all(is_number(y) for y in outputs):
+            matrix = np.array(outputs, float)[:, None]
+            columns: list[Any] = [None]
+        else:
+            columns = _value_order(frozenset(outputs))
+            matrix = np.array([[float(y == v) for v in columns] for y in outputs])
+        common = Counter(map(tuple, matrix)).most_common(1)[0][0] if len(matrix) else ()
+        base = np.array(common, float) if len(matrix) else np.zeros(len(columns))
+        lookup = mlps.conjunctions(tuples, matrix, base)
+        exact = all(rep.exact for rep in inputs)
+        functionals = self._mlp(node.label, node, lookup, columns)
+        if columns == [None]:
+            return Rep(values, number=functionals[None], exact=exact)
+        return self._categorical(values, functionals, exact)
+
+    def _class_indicators(self, node: ir.SOp, rep: Rep, classes: list[list[Any]]) -> list[Functional]:
+        if len(classes) == 1:
+            return [constant(1.0)]
+        if rep.indicators is not None:
+            return [
+                combine(*[(1.0, rep.indicators[v]) for v in members if v in rep.indicators])
+                for members in classes
+            ]
+        class_of = {v: c for c, members in enumerate(classes) for v in members}
+        points = sorted(self.sets.known(node))
+        outputs = [f"class{class_of[v]}" for v in points]
+        converted = self._lookup(f"{node.label}/class", node, rep, np.array(points, float), outputs)
+        return [converted[f"class{c}"] for c in range(len(classes))]
+
+    def _indicators_of_number(self, node: ir.SOp, rep: Rep) -> dict[Any, Functional]:
+        assert rep.number is not None
+        if set(rep.number) <= {INDICES, ONE} and rep.number.get(INDICES):
+            a, b = rep.number[INDICES], rep.number.get(ONE, 0.0)
+            result = {}
+            for v in self.sets.known(node):
+                index = (float(v) - b) / a
+                in_range = float(index).is_integer() and 0 <= index < self.n
+                result[v] = {index_dim(int(index)): 1.0} if in_range else {}
+            return result
+        points = sorted(self.sets.known(node))
+        categories = [_Category(v) for v in points]
+        converted = self._lookup(node.label, node, rep, np.array(points, float), categories)
+        return {v: converted[category] for v, category in zip(points, categories)}
+
+    def _square(self, node: ir.SOp, rep: Rep) -> Functional:
+        assert rep.number is not None
+        if set(rep.number) <= {INDICES, ONE}:
+            a, b = rep.number.get(INDICES, 0.0), rep.number.get(ONE, 0.0)
+            return combine((a * a, {INDICES_SQUARED: 1.0}), (2 * a * b, {INDICES: 1.0}), (b * b, {ONE: 1.0}))
+        if rep.indicators is not None:
+            return combine(*[(float(v) ** 2, ind) for v, ind in rep.indicators.items()])
+        points = np.array(sorted(float(v) for v in self.sets.known(node)))
+        if rep.exact:
+            return self._lookup(f"{node.label}^2", node, rep, points, (points**2).tolist())[None]
+        # A noisy input (it passed through attention): the same units also give the value
+        # snapped back onto its value set, which the equality score uses instead, since its
+        # error is multiplied by the distance between key and query there.
+        lookup = mlps.discretise(rep.number, points, np.stack([points, points**2], axis=1))
+        columns = self._mlp(
+            node.label, node, lookup, ["snapped", "square"], [f"{node.label}~", f"{node.label}^2"]
+        )
+        rep.snapped = columns["snapped"]
+        return columns["square"]
+
+    def clean_number(self, node: ir.SOp) -> Functional:
+        """The numerical form with the least error: snapped onto the value set when the
+        s-op passed through attention and has been squared."""
+        rep = self.rep(node)
+        return rep.snapped if rep.snapped is not None else self.number(node)
+
+    # --------------------------------------------------------------------- attention heads
+
+    def _scale(self, bos_gap: float, value_bound: float, tolerance: float) -> float:
+        """The logit scale that keeps the softmax leak (unselected keys and the BOS, each at
+        least `bos_gap` below a selected key) under `tolerance`, for values up to value_bound."""
+        return math.log(4.0 * (self.n + 1) * max(value_bound, 1.0) / tolerance) / bos_gap
+
+    def _head(
+        self,
+        node: ir.SOp,
+        score: Score,
+        bos_score: float,
+        values: list[Functional],
+        bos_values: list[float],
+        writes: list[str],
+        scale: float,
+    ) -> HeadBlock:
+        query = [q for q, _ in score.terms]
+        key = [k for _, k in score.terms]
+        head = HeadBlock(node.label, query, key, bos_score, scale, values, bos_values, writes)
+        magnitude = score.magnitude
+        if magnitude is None:
+            magnitude = sum(self.bound(q) * self.bound(k) for q, k in score.terms)
+        head.precision = {
+            "scale": scale,
+            "bos_gap": 0.5 if bos_score == 0.5 else 1.0,
+            "max_logit": scale * (magnitude + 1.0),
+        }
+        self.add_block(head, node)
+        return head
+
+    def _aggregate(self, node: ir.Aggregate, values: frozenset | None) -> Rep:
+        score = self.scores.score(node.selector)
+        sop_values = self.sets.known(node.sop)
+        if numeric_aggregate(node, sop_values):
+            label = self.fresh(node.label)
+            value = self.number(node.sop)
+            magnitude = max(abs(float(v)) for v in (*sop_values, node.default))
+            self.bounds[label] = magnitude
+            gap = _min_gap(values) if values is not None else 1.0 / self.n**2
+            scale = self._scale(0.5, magnitude, AGGREGATE_TOLERANCE * min(gap, 1.0))
+            self._head(node, score, 0.5, [value], [float(node.default)], [label], scale)
+            return Rep(values, number={label: 1.0}, exact=False)
+        if score.constant and self.n > 1:
+            raise fail(
+                node,
+                "it averages non-numbers: its selector selects every position, so with two or more "
+                "tokens the mean of several values is needed",
+            )
+        outputs = _value_order(values)
+        source = self.indicators(node.sop)
+        features = [source.get(v, {}) for v in outputs]
+        labels = [self.fresh(f"{node.label}:{v!r}") for v in outputs]
+        for label in labels:
+            self.bounds[label] = 1.0
+        bos_values = [float(v == node.default and type(v) is type(node.default)) for v in outputs]
+        if sum(bos_values) != 1:  # default equal (==) to a value of another type: use that slot
+            bos_values = [float(v == node.default) for v in outputs]
+        self._head(node, score, 0.5, features, bos_values, labels, self._scale(0.5, 1.0, AGGREGATE_TOLERANCE))
+        self.mixtures.append((node.label, labels))
+        return self._categorical(values, {v: {label: 1.0} for v, label in zip(outputs, labels)}, exact=False)
+
+    def _selector_width(self, node: ir.SelectorWidth, values: frozenset) -> Rep:
+        """BOS and the selected keys score alike, so the BOS gets weight 1/(w+1); an MLP
+        turns 1/(w+1) back into w.  A selector split into disjoint pieces (see
+        ScoreBuilder.split) gets one head and one decoder per piece; the widths add up."""
+        pieces = self.scores.split(node.selector) or [self.scores.score(node.selector)]
+        widths = np.arange(self.n + 1)
+        points = 1.0 / (widths[::-1] + 1.0)
+        # the decoder needs the BOS weight to within a quarter of the smallest gap 1/(n(n+1))
+        scale = self._scale(1.0, 1.0, 1.0 / (8.0 * self.n * (self.n + 1)))
+        total: list[tuple[float, Functional]] = []
+        for piece in pieces:
+            raw = self.fresh(f"{node.label}/bos")
+            self.bounds[raw] = 1.0
+            self._head(node, piece, 1.0, [{}], [1.0], [raw], scale)
+            weight = Rep(frozenset(), number={raw: 1.0}, exact=False)
+            total.append((1.0, self._lookup(node.label, node, weight, points, widths[::-1].tolist())[None]))
+        return Rep(values, number=combine(*total), exact=False)
+
+    # -------------------------------------------------------------------------- joint s-ops
+
+    def joint(self, nodes: list[ir.SOp]) -> ir.SOp:
+        """A categorical s-op whose value is the tuple of the values of `nodes`."""
+        key = tuple(node.uid for node in nodes)
+        if key not in self.joints:
+            joint = ir.SequenceMap(
+                fn=lambda *xs: tuple(xs),
+                inputs=tuple(nodes),
+                name="(" + ", ".join(n.label for n in nodes) + ")",
+            )
+            self.sets.add(joint)
+            self.joints[key] = joint
+        return self.joints[key]
+
+
+class _Failed:
+    """Marks an argument tuple on which fn raised."""
+
+
+_FAILED = _Failed()
+
+
+@dataclass(frozen=True)
+class _Category:
+    """A categorical output that stands for a numerical value (so 1 and 1.0 stay one value)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class _Hashable:
+    """Wraps a value so that slices containing unhashable or failing results still compare."""
+
+    value: Any
+
+    def __hash__(self) -> int:
+        try:
+            return hash((type(self.value).__name__, self.value))
+        except TypeError:
+            return hash(repr(self.value))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, _Hashable)
+            and type(self.value) is type(other.value)
+            and self.value == other.value
+        )
+
+
+def _safe(fn: Any, args: list[Any]) -> Any:
+    try:
+        return fn(*args)
+    except Exception:
+        return _FAILED
+
+
+def _min_gap(values: frozenset) -> float:
+    points = _numeric_points(values)
+    gaps = np.diff(points)
+    return float(gaps.min()) if len(gaps) else 1.0
+
+
+def _fit_linear(grid: list[list[float]], outputs: list[Any]) -> tuple[float, ...] | None:
+    """Coefficients (c_1..c_k, c_0) with outputs == sum c_i x_i + c_0 on every grid point
+    (within float rounding), or None."""
+    pairs = [(args, y) for args, y in zip(grid, outputs) if is_number(y)]
+    if len(pairs) != len(outputs) or not pairs:
+        return None
+    x = np.array([[*args, 1.0] for args, _ in pairs], float)
+    y = np.array([y for _, y in pairs], float)
+    coefficients, *_ = np.linalg.lstsq(x, y, rcond=None)
+    coefficients = np.where(np.abs(coefficients) < 1e-12, 0.0, coefficients)
+    rounded = np.round(coefficients, 9)
+    for candidate in (rounded, coefficients):
+        if np.all(np.abs(x @ candidate - y) <= 1e-9 * (1.0 + np.abs(y))):
+            return tuple(float(c) for c in candidate)
+    return None
+
+
+def _fit_affine(grid: list[list[Any]], outputs: list[Any]) -> tuple[float, float] | None:
+    if not all(is_number(x[0]) for x in grid):
+        return None
+    fit = _fit_linear(grid, outputs)
+    return None if fit is None else (fit[0], fit[1])

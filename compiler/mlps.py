@@ -1,0 +1,88 @@
+"""MLP constructions: functions of a numerical input on a finite value set, and functions of
+several categorical inputs.
+
+Each construction returns hidden units whose outputs are vectors over m output channels plus a
+constant vector `base` (added by the caller through the `one` dimension).  At a point of the
+value set the result is exact; the constructions differ in what happens near a point:
+
+- `interpolate`: the piecewise-linear function through the points, one unit per point where
+  the slope changes.  With integer points and values every product and sum is an integer, so
+  float32 computes it exactly (up to 2^24): used for inputs that are themselves exact
+  (embeddings and MLP outputs, never attention outputs).
+- `discretise`: a sum of steps, two units per point where the function changes, each step a
+  ramp of width half the gap to the next point, so an input within a quarter gap of a point
+  still gives the exact output: used for inputs that come from attention (softmax leaves a
+  small error that must not be amplified).
+- `conjunctions`: one unit per tuple of categorical values, relu(sum of indicators - (k-1)),
+  which is 1 exactly when every input has its value of the tuple.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from compiler.blocks import ONE, Functional, combine
+
+
+@dataclass
+class Lookup:
+    """Hidden units (pre-activation functional, output vector) and the constant output."""
+
+    units: list[tuple[Functional, np.ndarray]]
+    base: np.ndarray
+    tolerance: float
+    max_preactivation: float
+    deviation: np.ndarray  # per output, the largest |output - base| on the value set
+
+
+def interpolate(inp: Functional, points: np.ndarray, table: np.ndarray) -> Lookup:
+    """f(u) = table[0] + sum_t (slope_t - slope_{t-1}) relu(u - points[t]), for u >= points[0]."""
+    units: list[tuple[Functional, np.ndarray]] = []
+    previous = np.zeros(table.shape[1])
+    span = float(points[-1] - points[0]) if len(points) > 1 else 0.0
+    for t in range(len(points) - 1):
+        slope = (table[t + 1] - table[t]) / (points[t + 1] - points[t])
+        change = slope - previous
+        previous = slope
+        if np.any(change != 0):
+            units.append((combine((1.0, inp), (-float(points[t]), {ONE: 1.0})), change))
+    deviation = np.abs(table - table[0]).max(axis=0)
+    return Lookup(units, table[0].astype(float), 0.0, span, deviation)
+
+
+def discretise(inp: Functional, points: np.ndarray, table: np.ndarray) -> Lookup:
+    """f(u) = table[0] + sum_t (table[t+1] - table[t]) * ramp_t(u), each ramp rising from 0 to 1
+    over the middle half of [points[t], points[t+1]]."""
+    units: list[tuple[Functional, np.ndarray]] = []
+    tolerance = float("inf")
+    largest = 0.0
+    for t in range(len(points) - 1):
+        jump = table[t + 1] - table[t]
+        if not np.any(jump != 0):
+            continue
+        gap = float(points[t + 1] - points[t])
+        middle = (float(points[t]) + float(points[t + 1])) / 2
+        slope = 2.0 / gap  # a = (u - middle) * slope runs from -1 to 1 between the two points
+        tolerance = min(tolerance, gap / 4)
+        largest = max(largest, slope * max(abs(points[0] - middle), abs(points[-1] - middle)) + 0.5)
+        for offset, sign in ((0.5, 1.0), (-0.5, -1.0)):
+            pre = combine((slope, inp), (offset - slope * middle, {ONE: 1.0}))
+            units.append((pre, sign * jump))
+    deviation = np.abs(table - table[0]).max(axis=0)
+    return Lookup(units, table[0].astype(float), tolerance, largest, deviation)
+
+
+def conjunctions(indicator_tuples: list[list[Functional]], outputs: np.ndarray, base: np.ndarray) -> Lookup:
+    """One unit per tuple: relu(sum of its k indicators - (k - 1)) times (outputs[t] - base);
+    tuples whose output equals `base` need no unit."""
+    units = []
+    for indicators, output in zip(indicator_tuples, outputs):
+        if np.all(output == base):
+            continue
+        k = len(indicators)
+        pre = combine(*[(1.0, ind) for ind in indicators], (-(k - 1.0), {ONE: 1.0}))
+        units.append((pre, output - base))
+    deviation = np.abs(outputs - base).max(axis=0) if len(outputs) else np.zeros_like(base)
+    return Lookup(units, base.astype(float), 0.25, 1.0, deviation)

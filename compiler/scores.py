@@ -1,0 +1,322 @@
+"""Selectors as attention scores.
+
+A selector becomes a bilinear score s(i, j) = sum_t q_t(x_i) * k_t(x_j) over functionals of the
+query and key positions, normalised so that a selected pair scores exactly 1 and an unselected
+pair at most 0.  Scores that are exactly 0 or 1 (`exact01`) can be negated.
+
+- categorical keys and queries, any comparison: the predicate matrix between their indicators
+  (one term per distinct row or column of the matrix, whichever is fewer);
+- numerical equality: 1 - (k - q)^2 / g^2, expanded over k, k^2, q, q^2 (g: the smallest gap
+  between distinct key and query values; values are centred first to keep the squares small);
+- numerical order comparisons and `!=`: the s-ops are made categorical first (positions by
+  their one-hot embedding, other s-ops by an MLP), since a step in k cannot be bilinear in a
+  few features of k;
+- `and`: s_a + s_b - 1 (1 when both are 1, at most 0 otherwise);
+- `not`: 1 - s for an exact 0/1 score;
+- `or`, and `not` of a non-0/1 score: the whole selector as one predicate matrix between the
+  tuples of its query s-ops and of its key s-ops (a categorical joint s-op when there are
+  several, built by an MLP).
+A selector whose value set analysis shows it constant (select(1, 1, ==)) gets a constant score.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from compiler.blocks import ONE, Functional, combine
+from compiler.errors import CompileError, fail
+from compiler.valuesets import MAX_VALUES
+from compiler.valuesets import value_order as _value_order
+from rasp import ir
+from rasp.values import is_number
+
+_NUMPY_COMPARE = {
+    "==": np.equal,
+    "!=": np.not_equal,
+    "<": np.less,
+    ">": np.greater,
+    "<=": np.less_equal,
+    ">=": np.greater_equal,
+}
+
+if TYPE_CHECKING:
+    from compiler.lowering import Lowering
+
+
+@dataclass
+class Score:
+    """`magnitude`, when known, bounds sum_t |q_t * k_t| (each predicate-matrix term is 0 or 1,
+    which the bounds of its functionals would overestimate)."""
+
+    terms: list[tuple[Functional, Functional]]
+    exact01: bool
+    constant: bool | None = None
+    magnitude: float | None = None
+
+
+def constant_score(value: bool) -> Score:
+    return Score([({ONE: 1.0}, {ONE: 1.0} if value else {})], exact01=True, constant=value, magnitude=1.0)
+
+
+def _merge(score: Score) -> Score:
+    """Terms with the same query functional share one feature (their keys add up)."""
+    merged: dict[tuple, tuple[Functional, Functional]] = {}
+    for query, key in score.terms:
+        identity = tuple(sorted(query.items()))
+        if identity in merged:
+            merged[identity] = (query, combine((1.0, merged[identity][1]), (1.0, key)))
+        else:
+            merged[identity] = (query, key)
+    terms = [(q, k) for q, k in merged.values() if q and k]
+    return Score(terms or [({ONE: 1.0}, {})], score.exact01, score.constant, score.magnitude)
+
+
+def _conjunction(left: Score, right: Score) -> Score:
+    """s_a + s_b - 1: exactly 1 when both are 1, at most 0 otherwise."""
+    magnitude = (
+        None if left.magnitude is None or right.magnitude is None else left.magnitude + right.magnitude + 1
+    )
+    return Score([*left.terms, *right.terms, ({ONE: 1.0}, {ONE: -1.0})], exact01=False, magnitude=magnitude)
+
+
+def _holds(selector: ir.Selector, queries: dict[int, Any], keys: dict[int, Any]) -> bool:
+    """The selector's predicate for given values of its query and key s-ops (by uid)."""
+    if isinstance(selector, ir.Select):
+        try:
+            return bool(ir.COMPARISONS[selector.op](keys[selector.keys.uid], queries[selector.queries.uid]))
+        except TypeError:
+            return False
+    if isinstance(selector, ir.SelectorAnd):
+        return _holds(selector.left, queries, keys) and _holds(selector.right, queries, keys)
+    if isinstance(selector, ir.SelectorOr):
+        return _holds(selector.left, queries, keys) or _holds(selector.right, queries, keys)
+    if isinstance(selector, ir.SelectorNot):
+        return not _holds(selector.inner, queries, keys)
+    raise TypeError(f"unknown selector node {type(selector).__name__}")
+
+
+class ScoreBuilder:
+    def __init__(self, lowering: Lowering):
+        self.lowering = lowering
+
+    def score(self, selector: ir.Selector) -> Score:
+        return _merge(self._score(selector))
+
+    def _score(self, selector: ir.Selector) -> Score:
+        if isinstance(selector, ir.Select):
+            return self._select(selector)
+        if isinstance(selector, ir.SelectorAnd):
+            left, right = self._score(selector.left), self._score(selector.right)
+            if left.constant is not None:
+                return right if left.constant else left
+            if right.constant is not None:
+                return left if right.constant else right
+            return _conjunction(left, right)
+        if isinstance(selector, ir.SelectorNot):
+            inner = self._score(selector.inner)
+            if inner.constant is not None:
+                return constant_score(not inner.constant)
+            if inner.exact01:
+                negated = [(q, combine((-1.0, k))) for q, k in inner.terms]
+                magnitude = None if inner.magnitude is None else inner.magnitude + 1
+                return Score([({ONE: 1.0}, {ONE: 1.0}), *negated], exact01=True, magnitude=magnitude)
+            return self._joint_predicate(selector)
+        if isinstance(selector, ir.SelectorOr):
+            left, right = self._score(selector.left), self._score(selector.right)
+            if left.constant is not None:
+                return left if left.constant else right
+            if right.constant is not None:
+                return right if right.constant else left
+            return self._joint_predicate(selector)
+        raise TypeError(f"unknown selector node {type(selector).__name__}")
+
+    def _select(self, select: ir.Select) -> Score:
+        low = self.lowering
+        key_values = low.sets.known(select.keys)
+        query_values = low.sets.known(select.queries)
+        compare = ir.COMPARISONS[select.op]
+
+        def predicate(query: Any, key: Any) -> bool:
+            try:
+                return bool(compare(key, query))
+            except TypeError:
+                return False
+
+        if len(key_values) * len(query_values) <= MAX_VALUES:
+            outcomes = {predicate(q, k) for q in query_values for k in key_values}
+            if len(outcomes) == 1:
+                return constant_score(outcomes.pop())
+        keys, queries = low.rep(select.keys), low.rep(select.queries)
+        if keys.indicators is not None and queries.indicators is not None:
+            return self._matrix(queries.indicators, keys.indicators, predicate)
+        if select.op == "==" and keys.numeric and queries.numeric:
+            return self._quadratic(select)
+        return self._matrix(low.indicators(select.queries), low.indicators(select.keys), predicate)
+
+    def _matrix(
+        self,
+        queries: dict[Any, Functional],
+        keys: dict[Any, Functional],
+        predicate: Callable[[Any, Any], bool],
+    ) -> Score:
+        query_values, key_values = list(queries), list(keys)
+        if len(query_values) * len(key_values) > MAX_VALUES * 10:
+            raise CompileError(
+                f"a selector compares {len(query_values)} query values with {len(key_values)} key values: "
+                "too many for a predicate matrix"
+            )
+        matrix = [[predicate(q, k) for k in key_values] for q in query_values]
+        rows: dict[tuple[bool, ...], list[int]] = {}
+        for i, row in enumerate(matrix):
+            if any(row):
+                rows.setdefault(tuple(row), []).append(i)
+        columns: dict[tuple[bool, ...], list[int]] = {}
+        for j in range(len(key_values)):
+            column = tuple(matrix[i][j] for i in range(len(query_values)))
+            if any(column):
+                columns.setdefault(column, []).append(j)
+        terms = []
+        if len(rows) <= len(columns):
+            for row, members in rows.items():
+                query = combine(*[(1.0, queries[query_values[i]]) for i in members])
+                key = combine(*[(1.0, keys[key_values[j]]) for j, hit in enumerate(row) if hit])
+                terms.append((query, key))
+        else:
+            for column, members in columns.items():
+                key = combine(*[(1.0, keys[key_values[j]]) for j in members])
+                query = combine(*[(1.0, queries[query_values[i]]) for i, hit in enumerate(column) if hit])
+                terms.append((query, key))
+        return Score(terms, exact01=True, magnitude=float(len(terms)))
+
+    def _quadratic(self, select: ir.Select) -> Score:
+        low = self.lowering
+        values = sorted({float(v) for v in low.sets.known(select.keys) | low.sets.known(select.queries)})
+        gap = min((b - a for a, b in zip(values, values[1:])), default=1.0)
+        centre = (values[0] + values[-1]) / 2
+        if all(v.is_integer() for v in values):
+            centre = float(math.floor(centre))
+
+        def centred(node: ir.SOp) -> tuple[Functional, Functional]:
+            square = low.square(node)
+            number = low.clean_number(node)
+            shifted = combine((1.0, number), (-centre, {ONE: 1.0}))
+            shifted_square = combine((1.0, square), (-2 * centre, number), (centre * centre, {ONE: 1.0}))
+            return shifted, shifted_square
+
+        key, key_square = centred(select.keys)
+        query, query_square = centred(select.queries)
+        inverse = 1.0 / (gap * gap)
+        return Score(
+            [
+                ({ONE: 1.0}, combine((1.0, {ONE: 1.0}), (-inverse, key_square))),
+                (query, combine((2 * inverse, key))),
+                (query_square, {ONE: -inverse}),
+            ],
+            exact01=False,
+        )
+
+    def split(self, selector: ir.Selector) -> list[Score] | None:
+        """A selector width's selector as disjoint pieces whose widths add up, when that is
+        cheaper than one head; else None.
+
+        For select(f(a_k, b_k), g(a_q, b_q), op), where f and g are sequence maps whose input a
+        has few values: for each pair of values (a_q, a_k) the selection is a predicate T on
+        (b_q, b_k) alone.  Pairs with the same T form one piece, selected when (a_q, a_k) is
+        one of its pairs and T(b_q, b_k) holds: the sum of two 0/1 scores, minus 1.  A stable
+        sort's keys x + i/n compare as x_k < x_q (any i) or x_k = x_q and i_k < i_q: two pieces
+        over the token and position one-hots instead of one over the n * |vocab| keys."""
+        low = self.lowering
+        if not isinstance(selector, ir.Select) or selector.op == "==":
+            return None
+        keys, queries = selector.keys, selector.queries
+        if not all(isinstance(s, ir.SequenceMap) and len(s.inputs) == 2 for s in (keys, queries)):
+            return None
+        direct = {node.uid: self._indicator_cost(node) for node in (keys, queries)}
+        key_a, key_b = self._split_inputs(keys)  # type: ignore[arg-type]
+        query_a, query_b = self._split_inputs(queries)  # type: ignore[arg-type]
+        parts = {node.uid: self._indicator_cost(node) for node in (key_a, key_b, query_a, query_b)}
+        if sum(parts.values()) >= sum(direct.values()):
+            return None
+        key_table = self._evaluate(keys, key_a)  # type: ignore[arg-type]
+        query_table = self._evaluate(queries, query_a)  # type: ignore[arg-type]
+        if key_table is None or query_table is None:
+            return None
+        compare = _NUMPY_COMPARE[selector.op]
+        groups: dict[bytes, tuple[np.ndarray, set[tuple[Any, Any]]]] = {}
+        for a_q, q_values in query_table.items():
+            for a_k, k_values in key_table.items():
+                table = np.asarray(compare(k_values[None, :], q_values[:, None]), bool)
+                if table.any():
+                    groups.setdefault(table.tobytes(), (table, set()))[1].add((a_q, a_k))
+        b_queries = {v: i for i, v in enumerate(_value_order(low.sets.known(query_b)))}
+        b_keys = {v: i for i, v in enumerate(_value_order(low.sets.known(key_b)))}
+        pieces = []
+        for table, pairs in groups.values():
+            piece = self._matrix(
+                low.indicators(query_a), low.indicators(key_a), lambda q, k, p=pairs: (q, k) in p
+            )
+            if not table.all():
+                positions = self._matrix(
+                    low.indicators(query_b),
+                    low.indicators(key_b),
+                    lambda q, k, t=table: bool(t[b_queries[q], b_keys[k]]),
+                )
+                piece = _conjunction(piece, positions)
+            pieces.append(_merge(piece))
+        return pieces
+
+    def _indicator_cost(self, node: ir.SOp) -> int:
+        """Residual dimensions a one-hot form of `node` would add."""
+        return 0 if self.lowering.rep(node).indicators is not None else len(self.lowering.sets.known(node))
+
+    def _split_inputs(self, node: ir.SequenceMap) -> tuple[ir.SOp, ir.SOp]:
+        """(a, b): the input with fewer values first."""
+        first, second = node.inputs
+        known = self.lowering.sets.known
+        return (first, second) if len(known(first)) <= len(known(second)) else (second, first)
+
+    def _evaluate(self, node: ir.SequenceMap, a: ir.SOp) -> dict[Any, np.ndarray] | None:
+        """For each value of input a, fn over the values of the other input (in value order)."""
+        known = self.lowering.sets.known
+        b = node.inputs[1] if node.inputs[0] is a else node.inputs[0]
+        b_values = _value_order(known(b))
+        result = {}
+        for a_value in known(a):
+            row = []
+            for b_value in b_values:
+                args = (a_value, b_value) if node.inputs[0] is a else (b_value, a_value)
+                try:
+                    row.append(node.fn(*args))
+                except Exception:
+                    return None
+            result[a_value] = np.array(row, dtype=float if all(is_number(v) for v in row) else object)
+        return result
+
+    def _joint_predicate(self, selector: ir.Selector) -> Score:
+        """The whole selector as one predicate matrix between the tuple of its query s-ops and
+        the tuple of its key s-ops."""
+        low = self.lowering
+        leaves = [node for node in ir.walk(selector) if isinstance(node, ir.Select)]
+        query_nodes = list({leaf.queries.uid: leaf.queries for leaf in leaves}.values())
+        key_nodes = list({leaf.keys.uid: leaf.keys for leaf in leaves}.values())
+        for nodes in (query_nodes, key_nodes):
+            for node in nodes:
+                if not all(is_number(v) or isinstance(v, (str, bool)) for v in low.sets.known(node)):
+                    raise fail(node, "a combined selector needs its s-ops to take atomic values")
+        query = query_nodes[0] if len(query_nodes) == 1 else low.joint(query_nodes)
+        key = key_nodes[0] if len(key_nodes) == 1 else low.joint(key_nodes)
+
+        def assignment(nodes: list[ir.SOp], value: Any) -> dict[int, Any]:
+            if len(nodes) == 1:
+                return {nodes[0].uid: value}
+            return {node.uid: v for node, v in zip(nodes, value)}
+
+        def predicate(q: Any, k: Any) -> bool:
+            return _holds(selector, assignment(query_nodes, q), assignment(key_nodes, k))
+
+        return self._matrix(low.indicators(query), low.indicators(key), predicate)

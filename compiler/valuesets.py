@@ -1,0 +1,233 @@
+"""Stage 1: the set of values every s-op can take, from the vocabulary and `max_seq_len`.
+
+The sets may over-approximate (a value that never occurs only costs a hidden unit or a residual
+dimension) but must never miss a value, since the compiled blocks are exact only on these sets.
+A set is `None` when it is unbounded or too large to enumerate; blocks that need it then fail
+with a CompileError naming the node.
+
+Besides the value sets, the analysis keeps a table of *token-local* s-ops: those that are a
+function of the token at the same position only (`tokens == "("`, `1 if x else 0`).  A linear
+combination of aggregates over one selector whose values are token-local is the aggregate of a
+token-local combination, whose means are few (`frac_open - frac_close` takes the values s/n),
+where the product of the two mean sets would be huge.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from compiler.errors import fail
+from rasp import ir
+from rasp.values import is_number, read_token
+
+#: Largest value set (or product of input value sets) the analysis enumerates.
+MAX_VALUES = 200_000
+
+ValueSet = frozenset | None
+
+
+@dataclass
+class ValueSets:
+    """Value set of every s-op node reachable from the root, and the token-local tables."""
+
+    vocab: tuple[Any, ...]
+    max_seq_len: int
+    values: dict[ir.Node, ValueSet] = field(default_factory=dict)
+    local: dict[ir.Node, dict[Any, Any]] = field(default_factory=dict)
+
+    def __getitem__(self, node: ir.Node) -> ValueSet:
+        if node not in self.values:
+            self.add(node)
+        return self.values[node]
+
+    def known(self, node: ir.Node) -> frozenset:
+        """The value set of `node`, or a CompileError when it is unbounded."""
+        values = self[node]
+        if values is None:
+            # name the first node (inputs first) whose set is unknown: the origin of the problem
+            culprit = next(
+                n for n in ir.walk(node) if not isinstance(n, ir.Selector) and self.values[n] is None
+            )
+            what = "its value set" if culprit is node else f"the value set of its input {culprit.label}"
+            error = fail(node, f"{what} is unbounded or larger than {MAX_VALUES} values")
+            raise error.at(culprit.origin)
+        return values
+
+    def add(self, root: ir.Node) -> None:
+        """Analyse `root` and everything below it (nodes already analysed are kept)."""
+        for node in ir.walk(root, stop=lambda n: n in self.values):
+            if node in self.values or isinstance(node, ir.Selector):
+                continue
+            self.local[node] = self._local(node)
+            self.values[node] = self._values(node)
+
+    # ------------------------------------------------------------------ token-local tables
+
+    def _local(self, node: ir.Node) -> dict[Any, Any] | None:
+        if isinstance(node, ir.Tokens):
+            return {token: read_token(token, node.kind) for token in self.vocab}
+        if isinstance(node, ir.Full):
+            return {token: node.value for token in self.vocab}
+        if isinstance(node, (ir.Map, ir.SequenceMap)):
+            tables = [self.local.get(child) for child in node.children]
+            if any(table is None for table in tables):
+                return None
+            result = {}
+            for token in self.vocab:
+                try:
+                    result[token] = _call(node, [table[token] for table in tables])
+                except Exception:  # the interpreter fails on this token: it never yields a value
+                    continue
+            return result
+        return None
+
+    # -------------------------------------------------------------------------- value sets
+
+    def _values(self, node: ir.Node) -> ValueSet:
+        n = self.max_seq_len
+        local = self.local.get(node)
+        if local is not None:
+            try:
+                return frozenset(local.values())
+            except TypeError:
+                raise fail(
+                    node, "it produces unhashable values (lists or dicts), which have no encoding"
+                ) from None
+        if isinstance(node, ir.Indices):
+            return frozenset(range(n))
+        if isinstance(node, ir.Length):
+            return frozenset(range(1, n + 1))
+        if isinstance(node, ir.SelectorWidth):
+            return frozenset(range(n + 1))
+        if isinstance(node, ir.Map):
+            inner = self.values[node.inner]
+            return None if inner is None else _image(node, ([x] for x in inner))
+        if isinstance(node, ir.SequenceMap):
+            return self._sequence_map(node)
+        if isinstance(node, ir.Aggregate):
+            values = self.values[node.sop]
+            if values is None:
+                return None
+            if numeric_aggregate(node, values):
+                return _with(means(values, n), node.default)
+            return _with(values, node.default)
+        raise TypeError(f"unknown s-op node {type(node).__name__}")
+
+    def _sequence_map(self, node: ir.SequenceMap) -> ValueSet:
+        fused = self._fused_aggregates(node)
+        if fused is not None:
+            return fused
+        inputs = [self.values[child] for child in node.inputs]
+        if any(values is None for values in inputs):
+            return None
+        if int(np.prod([len(values) for values in inputs], dtype=float)) <= MAX_VALUES:
+            return _image(node, itertools.product(*inputs))
+        if node.linear is not None and all(all(is_number(v) for v in values) for values in inputs):
+            total = np.zeros(1)
+            for coefficient, values in zip(node.linear, inputs):
+                total = np.unique(np.add.outer(total, coefficient * np.array(sorted(values), float)))
+                if total.size > MAX_VALUES:
+                    return None
+            return frozenset(total.tolist())
+        return None
+
+    def _fused_aggregates(self, node: ir.SequenceMap) -> ValueSet:
+        """Values of sum(c_k * aggregate(S, v_k)) when every aggregate shares S and every v_k is
+        token-local: the means of the token-local values sum(c_k * v_k)."""
+        if node.linear is None or not all(isinstance(child, ir.Aggregate) for child in node.inputs):
+            return None
+        aggregates: list[ir.Aggregate] = list(node.inputs)  # type: ignore[arg-type]
+        tables = [self.local.get(agg.sop) for agg in aggregates]
+        if not all(same_selector(aggregates[0].selector, agg.selector) for agg in aggregates):
+            return None
+        if any(t is None for t in tables):
+            return None
+        if not all(is_number(agg.default) for agg in aggregates):
+            return None
+        combined = {
+            sum(c * table[token] for c, table in zip(node.linear, tables))
+            for token in self.vocab
+            if all(token in table for table in tables)
+        }
+        if not all(is_number(v) for v in combined):
+            return None
+        default = sum(c * agg.default for c, agg in zip(node.linear, aggregates))
+        return _with(means(frozenset(combined), self.max_seq_len), default)
+
+
+def same_selector(left: ir.Node, right: ir.Node) -> bool:
+    """Two selectors built alike from the same s-ops (two `select(indices, indices, <=)` calls
+    give two nodes that select the same positions)."""
+    if left.uid == right.uid:
+        return True
+    if type(left) is not type(right) or not isinstance(left, ir.Selector):
+        return False
+    if isinstance(left, ir.Select) and left.op != right.op:  # type: ignore[attr-defined]
+        return False
+    return all(same_selector(a, b) for a, b in zip(left.children, right.children))
+
+
+def value_order(values: Iterable[Any]) -> list[Any]:
+    """A deterministic order of a value set of any types (numbers in numeric order)."""
+    return sorted(
+        values, key=lambda v: (type(v).__name__ if not is_number(v) else "", v if is_number(v) else repr(v))
+    )
+
+
+def numeric_aggregate(node: ir.Aggregate, values: Iterable[Any]) -> bool:
+    """An aggregate is numerical (it averages) when its values and its default are numbers."""
+    return is_number(node.default) and all(is_number(v) for v in values)
+
+
+def means(values: frozenset, max_seq_len: int) -> ValueSet:
+    """Every mean of 1..max_seq_len values drawn from `values` (with repetition), when the set
+    is a set of integers of small range; None otherwise (a single value is its own mean)."""
+    if len(values) == 1:
+        return values
+    if not all(float(v).is_integer() for v in values):
+        return None
+    low, high = int(min(values)), int(max(values))
+    if sum(k * (high - low) + 1 for k in range(1, max_seq_len + 1)) > MAX_VALUES:
+        return None
+    result = set(values)
+    for count in range(2, max_seq_len + 1):
+        result.update(total / count for total in range(count * low, count * high + 1))
+    return frozenset(result)
+
+
+def _with(values: ValueSet, extra: Any) -> ValueSet:
+    return None if values is None else values | {extra}
+
+
+def _call(node: ir.Node, args: list[Any]) -> Any:
+    return node.fn(*args)  # type: ignore[attr-defined]
+
+
+def _image(node: ir.Node, arguments: Iterable[list[Any] | tuple[Any, ...]]) -> ValueSet:
+    """fn over every argument tuple; tuples on which fn fails are left out (the interpreter
+    fails on an input where they occur, so the model's output there is unconstrained)."""
+    result = set()
+    for args in arguments:
+        try:
+            value = _call(node, list(args))
+        except Exception:
+            continue
+        try:
+            result.add(value)
+        except TypeError:
+            raise fail(node, f"it produces the unhashable value {value!r}, which has no encoding") from None
+        if len(result) > MAX_VALUES:
+            return None
+    return frozenset(result)
+
+
+def analyse(root: ir.Node, vocab: Iterable[Any], max_seq_len: int) -> ValueSets:
+    """Stage entry point: the value sets of every s-op below `root`."""
+    sets = ValueSets(vocab=tuple(vocab), max_seq_len=max_seq_len)
+    sets.add(root)
+    return sets
