@@ -61,7 +61,9 @@ def _command_run(args: argparse.Namespace) -> int:
     session = load_program(args.file)
     example = parse_input(args.input) if args.input is not None else session.sop_example
     names = args.names or [
-        name for name, value in session.globals.bindings.items() if isinstance(value, ir.Node) and name != "out"
+        name
+        for name, value in session.globals.bindings.items()
+        if isinstance(value, ir.Node) and name != "out" and not name.startswith("_")
     ]
     outputs: dict[str, Any] = {}
     for name in names:
