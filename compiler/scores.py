@@ -33,16 +33,8 @@ from compiler.errors import CompileError, fail
 from compiler.valuesets import MAX_VALUES
 from compiler.valuesets import value_order as _value_order
 from rasp import ir
+from rasp.interpreter import NUMPY_COMPARE
 from rasp.values import is_number
-
-_NUMPY_COMPARE = {
-    "==": np.equal,
-    "!=": np.not_equal,
-    "<": np.less,
-    ">": np.greater,
-    "<=": np.less_equal,
-    ">=": np.greater_equal,
-}
 
 if TYPE_CHECKING:
     from compiler.lowering import Lowering
@@ -100,6 +92,56 @@ def _holds(selector: ir.Selector, queries: dict[int, Any], keys: dict[int, Any])
     raise TypeError(f"unknown selector node {type(selector).__name__}")
 
 
+#: Most disjoint pieces (one head and one decoder each) a selector width's selector is split into.
+MAX_PIECES = 4
+
+Literal = tuple[ir.Select, bool]  # a select, or its negation when the flag is False
+Piece = tuple[Literal, ...]  # the conjunction of its literals
+
+
+def _disjoint_form(selector: ir.Selector) -> list[Piece] | None:
+    """Pairwise disjoint conjunctions of literals whose union is `selector` (None past
+    MAX_PIECES): `a or b` is `a` plus `b and not a`, `not (l1 and l2)` is `not l1` plus
+    `l1 and not l2`."""
+    if isinstance(selector, ir.Select):
+        return [((selector, True),)]
+    if isinstance(selector, ir.SelectorNot):
+        inner = _disjoint_form(selector.inner)
+        return None if inner is None else _complement(inner)
+    if not isinstance(selector, (ir.SelectorAnd, ir.SelectorOr)):
+        raise TypeError(f"unknown selector node {type(selector).__name__}")
+    left, right = _disjoint_form(selector.left), _disjoint_form(selector.right)
+    if left is None or right is None:
+        return None
+    if isinstance(selector, ir.SelectorAnd):
+        return _intersect(left, right)
+    rest = _complement(left)
+    rest = None if rest is None else _intersect(right, rest)
+    return None if rest is None or len(left) + len(rest) > MAX_PIECES else left + rest
+
+
+def _intersect(first: list[Piece], second: list[Piece]) -> list[Piece] | None:
+    """The pairwise conjunctions, without contradictory ones (a literal and its negation)."""
+    pieces = []
+    for a in first:
+        for b in second:
+            literals = list(dict.fromkeys((select.uid, positive) for select, positive in a + b))
+            if len({uid for uid, _ in literals}) == len(literals):
+                nodes = {select.uid: select for select, _ in a + b}
+                pieces.append(tuple((nodes[uid], positive) for uid, positive in literals))
+    return pieces if len(pieces) <= MAX_PIECES else None
+
+
+def _complement(pieces: list[Piece]) -> list[Piece] | None:
+    result: list[Piece] | None = [()]
+    for piece in pieces:
+        negated = [piece[:j] + ((piece[j][0], not piece[j][1]),) for j in range(len(piece))]
+        result = _intersect(result, negated)
+        if result is None:
+            return None
+    return result
+
+
 class ScoreBuilder:
     def __init__(self, lowering: Lowering):
         self.lowering = lowering
@@ -135,7 +177,8 @@ class ScoreBuilder:
             return self._joint_predicate(selector)
         raise TypeError(f"unknown selector node {type(selector).__name__}")
 
-    def _select(self, select: ir.Select) -> Score:
+    def _select(self, select: ir.Select, negated: bool = False) -> Score:
+        """The score of `select`, or of `not select` when `negated` (always a 0/1 matrix)."""
         low = self.lowering
         key_values = low.sets.known(select.keys)
         query_values = low.sets.known(select.queries)
@@ -143,9 +186,9 @@ class ScoreBuilder:
 
         def predicate(query: Any, key: Any) -> bool:
             try:
-                return bool(compare(key, query))
+                return bool(compare(key, query)) != negated
             except TypeError:
-                return False
+                return negated
 
         if len(key_values) * len(query_values) <= MAX_VALUES:
             outcomes = {predicate(q, k) for q in query_values for k in key_values}
@@ -154,7 +197,7 @@ class ScoreBuilder:
         keys, queries = low.rep(select.keys), low.rep(select.queries)
         if keys.indicators is not None and queries.indicators is not None:
             return self._matrix(queries.indicators, keys.indicators, predicate)
-        if select.op == "==" and keys.numeric and queries.numeric:
+        if select.op == "==" and keys.numeric and queries.numeric and not negated:
             return self._quadratic(select)
         return self._matrix(low.indicators(select.queries), low.indicators(select.keys), predicate)
 
@@ -231,7 +274,9 @@ class ScoreBuilder:
         sort's keys x + i/n compare as x_k < x_q (any i) or x_k = x_q and i_k < i_q: two pieces
         over the token and position one-hots instead of one over the n * |vocab| keys."""
         low = self.lowering
-        if not isinstance(selector, ir.Select) or selector.op == "==":
+        if not isinstance(selector, ir.Select):
+            return self._disjoint_conjunctions(selector)
+        if selector.op == "==":
             return None
         keys, queries = selector.keys, selector.queries
         if not all(isinstance(s, ir.SequenceMap) and len(s.inputs) == 2 for s in (keys, queries)):
@@ -246,7 +291,7 @@ class ScoreBuilder:
         query_table = self._evaluate(queries, query_a)  # type: ignore[arg-type]
         if key_table is None or query_table is None:
             return None
-        compare = _NUMPY_COMPARE[selector.op]
+        compare = NUMPY_COMPARE[selector.op]
         groups: dict[bytes, tuple[np.ndarray, set[tuple[Any, Any]]]] = {}
         for a_q, q_values in query_table.items():
             for a_k, k_values in key_table.items():
@@ -299,24 +344,68 @@ class ScoreBuilder:
 
     def _joint_predicate(self, selector: ir.Selector) -> Score:
         """The whole selector as one predicate matrix between the tuple of its query s-ops and
-        the tuple of its key s-ops."""
+        the tuple of its key s-ops.  S-ops with a single value (constants) are left out of the
+        tuples: `select(tokens, "(", ==) or select(tokens, "{", ==)` compares the tokens alone."""
         low = self.lowering
-        leaves = [node for node in ir.walk(selector) if isinstance(node, ir.Select)]
-        query_nodes = list({leaf.queries.uid: leaf.queries for leaf in leaves}.values())
-        key_nodes = list({leaf.keys.uid: leaf.keys for leaf in leaves}.values())
+        fixed, query_nodes, key_nodes = self._sides(selector)
         for nodes in (query_nodes, key_nodes):
             for node in nodes:
                 if not all(is_number(v) or isinstance(v, (str, bool)) for v in low.sets.known(node)):
                     raise fail(node, "a combined selector needs its s-ops to take atomic values")
-        query = query_nodes[0] if len(query_nodes) == 1 else low.joint(query_nodes)
-        key = key_nodes[0] if len(key_nodes) == 1 else low.joint(key_nodes)
+
+        def side(nodes: list[ir.SOp]) -> dict[Any, Functional]:
+            if not nodes:
+                return {(): {ONE: 1.0}}
+            return low.indicators(nodes[0] if len(nodes) == 1 else low.joint(nodes))
 
         def assignment(nodes: list[ir.SOp], value: Any) -> dict[int, Any]:
             if len(nodes) == 1:
-                return {nodes[0].uid: value}
-            return {node.uid: v for node, v in zip(nodes, value)}
+                return {**fixed, nodes[0].uid: value}
+            return {**fixed, **{node.uid: v for node, v in zip(nodes, value)}}
 
         def predicate(q: Any, k: Any) -> bool:
             return _holds(selector, assignment(query_nodes, q), assignment(key_nodes, k))
 
-        return self._matrix(low.indicators(query), low.indicators(key), predicate)
+        return self._matrix(side(query_nodes), side(key_nodes), predicate)
+
+    def _sides(self, selector: ir.Selector) -> tuple[dict[int, Any], list[ir.SOp], list[ir.SOp]]:
+        """The value of each single-valued s-op of the selector's selects (by uid), and its other
+        query and key s-ops."""
+        known = self.lowering.sets.known
+        leaves = [node for node in ir.walk(selector) if isinstance(node, ir.Select)]
+        nodes = [node for leaf in leaves for node in (leaf.queries, leaf.keys)]
+        fixed = {node.uid: next(iter(known(node))) for node in nodes if len(known(node)) == 1}
+        queries = {leaf.queries.uid: leaf.queries for leaf in leaves if leaf.queries.uid not in fixed}
+        keys = {leaf.keys.uid: leaf.keys for leaf in leaves if leaf.keys.uid not in fixed}
+        return fixed, list(queries.values()), list(keys.values())
+
+    def _disjoint_conjunctions(self, selector: ir.Selector) -> list[Score] | None:
+        """A combined selector as disjoint conjunctions of selects and negated selects (whose
+        widths add up), when one of its `or`s (or `not`s of a combination) would otherwise be a
+        predicate matrix over a joint s-op, which costs an MLP and one dimension per tuple of
+        values.  A stable sort's `select(k, k, <) or (select(k, k, <=) and select(indices,
+        indices, <))` becomes `k_k < k_q` plus `k_k <= k_q and i_k < i_q and not k_k < k_q`:
+        two heads over the one-hots of k and of the positions instead of one head over the
+        one-hot of (k, indices).  None when no joint s-op is needed or past MAX_PIECES pieces."""
+        combined = [
+            node
+            for node in ir.walk(selector)
+            if isinstance(node, ir.SelectorOr)
+            or (isinstance(node, ir.SelectorNot) and not isinstance(node.inner, ir.Select))
+        ]
+        if not any(len(self._sides(node)[1]) > 1 or len(self._sides(node)[2]) > 1 for node in combined):
+            return None
+        pieces = _disjoint_form(selector)
+        if pieces is None:
+            return None
+        scores = []
+        for piece in pieces:
+            literals = [self._select(select, negated=False) for select, positive in piece]
+            if any(score.constant is False for score in literals):
+                continue
+            literals = [score for score in literals if score.constant is None]
+            score = literals[0] if literals else constant_score(True)
+            for other in literals[1:]:
+                score = _conjunction(score, other)
+            scores.append(_merge(score))
+        return scores or [constant_score(False)]

@@ -39,14 +39,10 @@ from typing import Any
 import numpy as np
 
 from rasp import ir
-from rasp.errors import RaspError, RaspTypeError
+from rasp.errors import RaspTypeError
+from rasp.figures import DPI, require_matplotlib, save_figure
 from rasp.interpreter import Interpreter, normalise_input
 from rasp.values import is_number
-
-#: Resolution of every picture, in pixels per inch.
-DPI = 100
-
-INSTALL_HINT = "pip install 'rasp-toolkit[viz]'"
 
 _ATTENTION = (ir.Aggregate, ir.SelectorWidth, ir.Length)
 _SELECTOR_OPS = {ir.SelectorAnd: "and", ir.SelectorOr: "or"}
@@ -77,27 +73,6 @@ _FALSE = (1.0, 1.0, 1.0)
 _NUMBER_LOW = np.array((1.0, 0.96, 0.92))
 _NUMBER_HIGH = np.array((0.99, 0.68, 0.42))
 _GRID = "#9a9a9a"
-
-
-def require_matplotlib() -> tuple[Any, Any]:
-    """matplotlib's `Figure` class and its Agg canvas, or a RaspError saying how to install it."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise RaspError(f"drawing needs matplotlib, which is not installed: {INSTALL_HINT}") from None
-    return Figure, FigureCanvasAgg
-
-
-def save_figure(figure: Any, path: str | os.PathLike[str]) -> Path:
-    """Write `figure` to `path` (format from the suffix, PNG by default); errors become RaspError."""
-    target = Path(path)
-    try:
-        figure.savefig(target, dpi=DPI)
-    except (OSError, ValueError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise RaspError(f"cannot write the picture to {str(target)!r}: {reason}") from None
-    return target
 
 
 # ------------------------------------------------------------------------------------ layers

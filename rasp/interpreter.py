@@ -73,7 +73,8 @@ def _codes(values: list[Any], node: ir.Node, ordered: bool) -> tuple[np.ndarray,
     return np.fromiter((code_of[v] for v in values), dtype=np.int64, count=len(values)), len(code_of)
 
 
-_NUMPY_COMPARE = {
+#: The numpy ufunc of each select comparison (applied as `keys OP queries`).
+NUMPY_COMPARE = {
     "==": np.equal,
     "!=": np.not_equal,
     "<": np.less,
@@ -94,7 +95,7 @@ def compare_matrix(node: ir.Select, keys: Values, queries: Values, key_array: np
     if key_array is None or query_array is None:
         codes, _ = _codes(list(keys) + list(queries), node, ordered=node.op not in ("==", "!="))
         key_array, query_array = codes[: len(keys)], codes[len(keys) :]
-    return _NUMPY_COMPARE[node.op](key_array[None, :], query_array[:, None])
+    return NUMPY_COMPARE[node.op](key_array[None, :], query_array[:, None])
 
 
 def numeric_array(values: Values) -> np.ndarray | None:

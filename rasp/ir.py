@@ -214,7 +214,9 @@ class Select(Selector):
 
 
 @dataclass(frozen=True, eq=False)
-class SelectorAnd(Selector):
+class _SelectorPair(Selector):
+    """A selector combining two selectors position by position."""
+
     left: Selector
     right: Selector
 
@@ -223,14 +225,12 @@ class SelectorAnd(Selector):
         return (self.left, self.right)
 
 
-@dataclass(frozen=True, eq=False)
-class SelectorOr(Selector):
-    left: Selector
-    right: Selector
+class SelectorAnd(_SelectorPair):
+    """Selected where both are."""
 
-    @property
-    def children(self) -> tuple[Node, ...]:
-        return (self.left, self.right)
+
+class SelectorOr(_SelectorPair):
+    """Selected where either is."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -27,17 +27,14 @@ from typing import Any
 import numpy as np
 
 from rasp.errors import RaspError
+from rasp.figures import DPI, require_matplotlib, save_figure
 from rasp.turing.machine import Machine, MachineSpecError, load_machine
 from rasp.turing.simulator import simulate
 from rasp.turing.tokens import END, SEP, START
 
-#: Resolution of every picture, in pixels per inch.
-DPI = 100
-
 #: Steps drawn by `rasp tm plot` when --max-steps is not given.
 DEFAULT_PLOT_STEPS = 100
 
-INSTALL_HINT = "pip install 'rasp-toolkit[viz]'"
 
 _DELTA = {"L": -1, "R": 1, "N": 0}
 
@@ -52,26 +49,6 @@ _CHAR = 0.07
 _UNWRITTEN = (1.0, 1.0, 1.0)
 _BLANK = (0.92, 0.92, 0.92)
 _SELECTED = "#c0392b"
-
-
-def require_matplotlib() -> tuple[Any, Any]:
-    """matplotlib's `Figure` class and its Agg canvas, or a RaspError saying how to install it."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise RaspError(f"plotting needs matplotlib, which is not installed: {INSTALL_HINT}") from None
-    return Figure, FigureCanvasAgg
-
-
-def _save(figure: Any, path: str | os.PathLike[str]) -> Path:
-    target = Path(path)
-    try:
-        figure.savefig(target, dpi=DPI)
-    except (OSError, ValueError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise RaspError(f"cannot write the picture to {str(target)!r}: {reason}") from None
-    return target
 
 
 def _figure(width_px: int, height_px: int) -> Any:
@@ -268,7 +245,7 @@ def plot_spacetime(machine: Machine, tape: Iterable[str], max_steps: int, path: 
     shown = "".join(tape) if all(len(c) == 1 for c in tape) else " ".join(tape)
     subtitle = (f"on {shown!r}: " if tape else "on an empty tape: ") + outcome
     _heading(figure, _machine_name(machine), subtitle)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _heading(figure: Any, title: str, *subtitles: str) -> None:
@@ -435,7 +412,7 @@ def plot_attention(
         "rows: tokens written (queries); columns: tokens read (keys)",
         "red labels: the previous configuration; dots: each row's strongest key",
     )
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _previous_configuration(tokens: list[str], queries: list[int]) -> set[int]:
