@@ -1,0 +1,29 @@
+"""Regenerate the pictures the README shows (needs the `viz` extra):
+
+    python docs/make_pictures.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import rasp
+from rasp.draw import draw_program
+from rasp.turing import Machine
+from rasp.turing.plot import plot_spacetime
+
+IMAGES = Path(__file__).resolve().parent / "images"
+
+
+def main() -> None:
+    IMAGES.mkdir(exist_ok=True)
+    session = rasp.Session()
+    session.run_file(rasp.program_path("lib/sort.rasp"))
+    draw_program(session["sorted"], [3, 1, 4, 1, 5], IMAGES / "sort.png")
+    plot_spacetime(Machine.from_text("1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA"), (), 40, IMAGES / "busy_beaver.png")
+    for picture in sorted(IMAGES.glob("*.png")):
+        print(picture.relative_to(IMAGES.parent.parent))
+
+
+if __name__ == "__main__":
+    main()
