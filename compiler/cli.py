@@ -33,6 +33,17 @@ def register(subparsers: Any, load_program: LoadProgram) -> None:
     compile_parser.add_argument("--causal", action="store_true", help="compile for causal evaluation")
     compile_parser.add_argument("-o", "--output", help="write the model to this .npz file")
     compile_parser.add_argument("--json", action="store_true", help="print the summary and layout as JSON")
+    compile_parser.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="draw the model: what each head and MLP reads and writes, and its attention on --input "
+        "beside the selectors (needs matplotlib)",
+    )
+    compile_parser.add_argument(
+        "--input",
+        help="the input --plot runs the model on: its characters, or whitespace-separated tokens when "
+        "some token is longer than one character (default: the vocabulary repeated, up to 8 tokens)",
+    )
     compile_parser.set_defaults(handler=lambda args: _guard(_compile, args, load_program))
 
     run_parser = subparsers.add_parser("run-model", help="run a compiled model on inputs")
@@ -69,13 +80,35 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
         raise RaspError(f"{args.file} defines no s-op named {name!r}; s-ops: {available}")
     vocab = [token for token in args.vocab.split(",") if token != ""]
     model = compile_program(node, vocab, args.max_len, causal=args.causal)
+    picture = None
+    if args.plot:
+        from compiler.plot import plot_model
+
+        if args.input is None:
+            tokens = [model.vocab[i % len(model.vocab)] for i in range(min(model.max_seq_len, 8))]
+        else:
+            tokens = _split_input(model, args.input)
+        picture = plot_model(model, tokens, args.plot, program=node)
     if args.output:
         model.save(args.output)
     if args.json:
-        print(json.dumps({"summary": model.summary(), "layout": model.metadata["layout"]}, indent=2))
+        report = {"summary": model.summary(), "layout": model.metadata["layout"]}
+        if picture is not None:
+            report["plot"] = str(picture)
+        print(json.dumps(report, indent=2))
     else:
         print(format_report(model))
+        if picture is not None:
+            print(f"\nwrote {picture}")
     return 0
+
+
+def _split_input(model: Transformer, text: str) -> list[str]:
+    """Command-line input text as tokens: characters, or words when some token is longer or
+    the text has spaces that are no token (a Turing trace: `$ A 0 |`)."""
+    words = any(len(str(token)) > 1 for token in model.vocab)
+    spaced = " " in text.strip() and " " not in [str(token) for token in model.vocab]
+    return text.split() if words or spaced else list(text)
 
 
 def format_report(model: Transformer) -> str:
@@ -96,8 +129,7 @@ def format_report(model: Transformer) -> str:
 
 def _run_model(args: argparse.Namespace) -> int:
     model = load(args.model)
-    split = any(len(str(token)) > 1 for token in model.vocab)
-    inputs = [text.split() if split else list(text) for text in args.input]
+    inputs = [_split_input(model, text) for text in args.input]
     outputs = model.predict(inputs)
     if args.json:
         print(json.dumps(outputs))

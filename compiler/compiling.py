@@ -28,7 +28,7 @@ def compile(sop: ir.SOp, vocab: Iterable[Any], max_seq_len: int, causal: bool = 
         raise CompileError("the vocabulary is empty")
     if len({str(token) for token in vocab}) != len(vocab):
         raise CompileError("two vocabulary tokens have the same text; tokens must be distinct as strings")
-    sets = valuesets.analyse(sop, vocab, max_seq_len)
+    sets = valuesets.analyse(sop, vocab, max_seq_len, causal)
     lowering = Lowering(sets, causal)
     kind, values, output = assemble.output_functionals(lowering.rep(sop))
     layers = scheduling.schedule(lowering.blocks)

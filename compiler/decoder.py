@@ -22,6 +22,7 @@ import numpy as np
 
 from compiler.errors import CompileError
 from compiler.model import Params, Transformer
+from rasp.errors import RaspError
 
 Cache = list[tuple[jax.Array, jax.Array]]
 
@@ -81,6 +82,11 @@ def _run(params: Params, token_ids: jax.Array) -> jax.Array:
 _run_models = jax.jit(jax.vmap(_run))
 
 
+def _stacked(trees: Sequence[Params]) -> Params:
+    """Parameter trees of one shape as one tree with a leading model axis (for vmap)."""
+    return jax.tree_util.tree_map(lambda *arrays: jnp.stack(arrays), *trees)
+
+
 def _require_causal(model: Transformer) -> None:
     if not model.causal:
         raise CompileError("incremental decoding needs a model compiled with causal=True")
@@ -138,9 +144,105 @@ def batch_outputs(
     shapes = {tuple(np.shape(a) for a in jax.tree_util.tree_leaves(model.params)) for model in models}
     if len(shapes) != 1:
         raise CompileError("batch decoding needs models of the same shapes")
-    stacked = jax.tree_util.tree_map(
-        lambda *arrays: jnp.stack(arrays), *[m.device_params(dtype) for m in models]
-    )
+    stacked = _stacked([m.device_params(dtype) for m in models])
     ids = jnp.asarray([[0, *model.token_ids(list(tokens))] for model, tokens in zip(models, inputs)])
     streams = np.asarray(_run_models(stacked, ids), np.float64)
     return [model.decode(streams[m, 1:]) for m, model in enumerate(models)]
+
+
+# ------------------------------------------------------------------ batched generation
+
+
+def _next_ids(model: Transformer, outputs: int) -> np.ndarray:
+    """Per output column, the token id of its value (-1 for padding columns): generation feeds
+    each output back as the next token, so a model's output values must be its tokens."""
+    if model.output_kind != "categorical":
+        raise CompileError("generation needs a model whose output is categorical (the next token)")
+    ids = np.full(outputs, -1, np.int32)
+    for column, value in enumerate(model.output_values):
+        try:
+            (ids[column],) = model.token_ids([value])
+        except RaspError:
+            raise CompileError(f"the output value {value!r} is not a token of the model") from None
+    return ids
+
+
+def _generate(
+    params: Params, prompt: jax.Array, prompt_length: jax.Array, next_ids: jax.Array, length: int
+) -> jax.Array:
+    """One model: feeds prompt[:prompt_length], then its own greedy predictions, up to `length`
+    tokens; returns the prediction after every position (length,)."""
+    cache, _ = _step(params, empty_cache(params, length + 1), jnp.int32(0), jnp.int32(0))
+
+    Carry = tuple[Cache, jax.Array]
+
+    def body(carry: Carry, position: jax.Array) -> tuple[Carry, jax.Array]:
+        cache, predicted = carry
+        token = jnp.where(position <= prompt_length, prompt[position - 1], predicted)
+        cache, stream = _step(params, cache, token, position)
+        scores = jnp.where(next_ids >= 0, stream @ params["unembed"], -jnp.inf)
+        predicted = next_ids[jnp.argmax(scores)]
+        return (cache, predicted), predicted
+
+    _, predictions = jax.lax.scan(body, (cache, jnp.int32(0)), jnp.arange(1, length + 1, dtype=jnp.int32))
+    return predictions
+
+
+_generate_models = jax.jit(jax.vmap(_generate, in_axes=(0, 0, 0, 0, None)), static_argnums=4)
+
+
+def _shard(arrays: Any, devices: Sequence[jax.Device]) -> Any:
+    """Places the leading (model) axis of every array across `devices`; with one device the
+    arrays stay where they are."""
+    if len(devices) == 1:
+        return arrays
+    mesh = jax.sharding.Mesh(np.array(devices), ("models",))
+    return jax.device_put(arrays, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("models")))
+
+
+def batch_generate(
+    models: Sequence[Transformer],
+    prompts: Sequence[Sequence[Any]],
+    length: int,
+    dtype: str = "float32",
+    devices: Sequence[jax.Device] | None = None,
+) -> list[list[Any]]:
+    """Greedy generation for many causal models at once: models[m] reads prompts[m] and then
+    its own outputs fed back as tokens, up to `length` tokens.  Returns, per model, the
+    prediction after every position (`length` values; the first len(prompt) - 1 continue the
+    prompt, the last is the prediction after the final token).
+
+    The models must have one shape (`compiler.shapes.pad` makes it so).  The whole generation
+    is one jitted call, the step scanned over positions and vmapped over models; the models
+    are split across `devices` (default: every device of the default backend), which
+    with a single device changes nothing."""
+    for model in models:
+        _require_causal(model)
+    if len(prompts) != len(models) or not models:
+        raise CompileError("batch generation needs one prompt per model")
+    if len({tuple(np.shape(a) for a in jax.tree_util.tree_leaves(m.params)) for m in models}) != 1:
+        raise CompileError("batch generation needs models of the same shapes (see compiler.shapes.pad)")
+    if not all(1 <= len(prompt) <= length <= model.max_seq_len for model, prompt in zip(models, prompts)):
+        raise CompileError(f"prompts must be non-empty and at most {length} <= max_seq_len tokens")
+    devices = list(devices or jax.devices())
+    count = len(models)
+    rows = -(-count // len(devices)) * len(devices)  # a multiple of the device count
+    chosen = [*models, *[models[-1]] * (rows - count)]
+    chosen_prompts = [*prompts, *[prompts[-1]] * (rows - count)]
+    outputs = models[0].params["unembed"].shape[1]
+    prompt_ids = np.zeros((rows, length), np.int32)
+    for row, (model, prompt) in enumerate(zip(chosen, chosen_prompts)):
+        prompt_ids[row, : len(prompt)] = model.token_ids(list(prompt))
+    params = _stacked([m.device_params(dtype) for m in chosen])
+    arguments = _shard(
+        (
+            params,
+            jnp.asarray(prompt_ids),
+            jnp.asarray([len(p) for p in chosen_prompts], jnp.int32),
+            jnp.asarray(np.stack([_next_ids(m, outputs) for m in chosen])),
+        ),
+        devices,
+    )
+    predictions = np.asarray(_generate_models(*arguments, length))
+    tokens = [[None, *model.vocab] for model in models]
+    return [[tokens[m][int(i)] for i in predictions[m]] for m in range(count)]

@@ -86,6 +86,10 @@ class Lowering:
         self.mixtures: list[tuple[str, list[str]]] = []
         self.joints: dict[tuple[int, ...], ir.SOp] = {}
         self.scores = ScoreBuilder(self)
+        self.squared = _compared_by_equality(sets)
+        self.affine: dict[ir.Node, tuple[float, float]] = {}  # maps lowered as a * x + b
+        # (node, range, centre) -> its clamped value and square, both minus the centre
+        self.clamps: dict[tuple[ir.Node, tuple[float, float], float], tuple[Functional, Functional]] = {}
 
     # ------------------------------------------------------------------------ bookkeeping
 
@@ -200,6 +204,7 @@ class Lowering:
         affine = node.affine or _fit_affine([[x] for x in kept], outputs)
         if affine is not None and all(is_number(y) for y in outputs):
             a, b = affine
+            self.affine[node] = (a, b)
             return Rep(values, number=combine((a, inner.number), (b, {ONE: 1.0})), exact=inner.exact)
         return self._lookup_rep(node, inner, np.array(kept, float), outputs, values)
 
@@ -358,6 +363,13 @@ class Lowering:
             return combine((a * a, {INDICES_SQUARED: 1.0}), (2 * a * b, {INDICES: 1.0}), (b * b, {ONE: 1.0}))
         if rep.indicators is not None:
             return combine(*[(float(v) ** 2, ind) for v, ind in rep.indicators.items()])
+        if node in self.affine:  # (a x + b)^2 from the square of x, and a x + b snapped with x
+            a, b = self.affine[node]
+            inner = node.inner  # type: ignore[attr-defined]
+            square, clean = self.square(inner), self.clean_number(inner)
+            if self.rep(inner).snapped is not None:
+                rep.snapped = combine((a, clean), (b, {ONE: 1.0}))
+            return combine((a * a, square), (2 * a * b, clean), (b * b, {ONE: 1.0}))
         points = np.array(sorted(float(v) for v in self.sets.known(node)))
         if rep.exact:
             return self._lookup(f"{node.label}^2", node, rep, points, (points**2).tolist())[None]
@@ -370,6 +382,55 @@ class Lowering:
         )
         rep.snapped = columns["snapped"]
         return columns["square"]
+
+    def cheap_square(self, node: ir.SOp) -> bool:
+        """Whether the square of a numerical s-op needs no MLP of its own."""
+        rep = self.rep(node)
+        if rep.square is not None or rep.indicators is not None:
+            return True
+        if rep.number is not None and set(rep.number) <= {INDICES, ONE}:
+            return True
+        return node in self.affine and self.cheap_square(node.inner)  # type: ignore[attr-defined]
+
+    def clamped(
+        self, node: ir.SOp, bounds: tuple[float, float], centre: float
+    ) -> tuple[Functional, Functional]:
+        """v - centre and (v - centre)^2, where v is the value of `node` clamped into `bounds`
+        or a little wider (and snapped onto its value set when it passed through attention).
+
+        An equality score reads its queries this way when their values reach beyond the keys'
+        range widened by one gap: no value out there matches a key, so clamping into any range
+        that holds that one selects the same keys, while the MLP steps only inside it and the
+        squares stay as small as the keys' range (their rounding limits float32).  The MLP
+        clamps one gap wider than asked, so that reads at q and q - 1 share it; `a x + b` is
+        clamped through x."""
+        if node in self.affine:
+            a, b = self.affine[node]
+            low, high = sorted(((bounds[0] - b) / a, (bounds[1] - b) / a))
+            value, square = self.clamped(node.inner, (low, high), (centre - b) / a)  # type: ignore[attr-defined]
+            return combine((a, value)), combine((a * a, square))
+        found = [k for k in self.clamps if k[0] is node and k[1][0] <= bounds[0] and k[1][1] >= bounds[1]]
+        if not found:
+            points = np.array(sorted(float(v) for v in self.sets.known(node)))
+            gap = float(np.diff(points).min()) if len(points) > 1 else 1.0
+            wide = (bounds[0] - gap, bounds[1] + gap)
+            middle = (wide[0] + wide[1]) / 2
+            middle = float(math.floor(middle)) if gap == 1 else middle
+            shifted = np.clip(points, *wide) - middle
+            rep = self.rep(node)
+            assert rep.number is not None
+            build = mlps.interpolate if rep.exact else mlps.discretise
+            lookup = build(rep.number, points, np.stack([shifted, shifted**2], axis=1))
+            names = [f"{node.label}~", f"{node.label}^2"]
+            columns = self._mlp(node.label, node, lookup, ["value", "square"], names)
+            found = [(node, wide, middle)]
+            self.clamps[found[0]] = (columns["value"], columns["square"])
+        value, square = self.clamps[found[0]]
+        offset = found[0][2] - centre  # from the MLP's centre to the one asked for
+        return (
+            combine((1.0, value), (offset, {ONE: 1.0})),
+            combine((1.0, square), (2 * offset, value), (offset * offset, {ONE: 1.0})),
+        )
 
     def clean_number(self, node: ir.SOp) -> Functional:
         """The numerical form with the least error: snapped onto the value set when the
@@ -453,9 +514,24 @@ class Lowering:
             raw = self.fresh(f"{node.label}/bos")
             self.bounds[raw] = 1.0
             self._head(node, piece, 1.0, [{}], [1.0], [raw], scale)
+            if len(pieces) == 1 and node in self.squared:
+                return self._width_and_square(node, values, {raw: 1.0}, points, widths[::-1])
             weight = Rep(frozenset(), number={raw: 1.0}, exact=False)
             total.append((1.0, self._lookup(node.label, node, weight, points, widths[::-1].tolist())[None]))
         return Rep(values, number=combine(*total), exact=False)
+
+    def _width_and_square(
+        self, node: ir.SOp, values: frozenset, weight: Functional, points: np.ndarray, widths: np.ndarray
+    ) -> Rep:
+        """A width that an equality score compares: its decoder's units, which step at every
+        width, also give its square; the output is snapped onto the integers."""
+        table = np.stack([widths, widths**2], axis=1).astype(float)
+        columns = self._mlp(
+            node.label, node, mlps.discretise(weight, points, table), ["w", "square"],
+            [node.label, f"{node.label}^2"],
+        )
+        number = columns["w"]
+        return Rep(values, number=number, square=columns["square"], exact=False, snapped=number)
 
     # -------------------------------------------------------------------------- joint s-ops
 
@@ -471,6 +547,22 @@ class Lowering:
             self.sets.add(joint)
             self.joints[key] = joint
         return self.joints[key]
+
+
+def _compared_by_equality(sets: ValueSets) -> set[ir.Node]:
+    """The s-ops on either side of an `==` select, and the inputs of the affine maps among them
+    (annotated `x + c`, `x - c`, ...): those a numerical equality score may need squared."""
+    compared: set[ir.Node] = set()
+    for node in list(sets.values):
+        if isinstance(node, (ir.Aggregate, ir.SelectorWidth)):
+            for leaf in ir.walk(node.selector):
+                if isinstance(leaf, ir.Select) and leaf.op == "==":
+                    compared.update((leaf.keys, leaf.queries))
+    for node in list(compared):
+        while isinstance(node, ir.Map) and node.affine is not None:
+            node = node.inner
+            compared.add(node)
+    return compared
 
 
 class _Failed:

@@ -54,8 +54,16 @@ def interpolate(inp: Functional, points: np.ndarray, table: np.ndarray) -> Looku
 
 def discretise(inp: Functional, points: np.ndarray, table: np.ndarray) -> Lookup:
     """f(u) = table[0] + sum_t (table[t+1] - table[t]) * ramp_t(u), each ramp rising from 0 to 1
-    over the middle half of [points[t], points[t+1]]."""
+    over the middle half of [points[t], points[t+1]].
+
+    A ramp is a pair of units, relu(a + 1/2) - relu(a - 1/2) with a = (u - middle) * 2 / gap: both
+    are exactly 0 on one side of the ramp and cancel on the other, where each grows with |a|.
+    Steep ramps far from one end of the input's range (the decoder of a selector width, whose
+    points 1/(w+1) crowd near 0) would cancel huge values there, losing the output to rounding,
+    so each ramp is written as 1 - (its mirror image) when that puts the cancelling side on the
+    shorter end: `max_preactivation` is then about the largest ramp width's worth of slope."""
     units: list[tuple[Functional, np.ndarray]] = []
+    base = table[0].astype(float)
     tolerance = float("inf")
     largest = 0.0
     for t in range(len(points) - 1):
@@ -66,12 +74,17 @@ def discretise(inp: Functional, points: np.ndarray, table: np.ndarray) -> Lookup
         middle = (float(points[t]) + float(points[t + 1])) / 2
         slope = 2.0 / gap  # a = (u - middle) * slope runs from -1 to 1 between the two points
         tolerance = min(tolerance, gap / 4)
-        largest = max(largest, slope * max(abs(points[0] - middle), abs(points[-1] - middle)) + 0.5)
-        for offset, sign in ((0.5, 1.0), (-0.5, -1.0)):
-            pre = combine((slope, inp), (offset - slope * middle, {ONE: 1.0}))
-            units.append((pre, sign * jump))
-    deviation = np.abs(table - table[0]).max(axis=0)
-    return Lookup(units, table[0].astype(float), tolerance, largest, deviation)
+        below, above = middle - float(points[0]), float(points[-1]) - middle
+        largest = max(largest, slope * min(below, above) + 0.5)
+        if above <= below:  # zero below the ramp, cancelling above it
+            for offset, sign in ((0.5, 1.0), (-0.5, -1.0)):
+                units.append((combine((slope, inp), (offset - slope * middle, {ONE: 1.0})), sign * jump))
+        else:  # jump * (1 - mirrored ramp): zero above the ramp, cancelling below it
+            base = base + jump
+            for offset, sign in ((0.5, -1.0), (-0.5, 1.0)):
+                units.append((combine((-slope, inp), (offset + slope * middle, {ONE: 1.0})), sign * jump))
+    deviation = np.abs(table - base).max(axis=0)
+    return Lookup(units, base, tolerance, largest, deviation)
 
 
 def conjunctions(indicator_tuples: list[list[Functional]], outputs: np.ndarray, base: np.ndarray) -> Lookup:

@@ -228,8 +228,9 @@ class Transformer:
     def decode(self, residual: np.ndarray) -> list[Any]:
         """Output values at the given positions of a residual stream (positions, width)."""
         scores = residual @ self.params["unembed"]
-        if self.output_kind == "categorical":
-            return [self.output_values[int(i)] for i in np.argmax(scores, axis=1)]
+        if self.output_kind == "categorical":  # columns past the values are padding (compiler.shapes)
+            chosen = np.argmax(scores[:, : len(self.output_values)], axis=1)
+            return [self.output_values[int(i)] for i in chosen]
         column = scores[:, 0]
         if self.output_kind == "fraction":
             return [_fraction(value, self.max_seq_len) for value in column.tolist()]

@@ -237,9 +237,16 @@ class ScoreBuilder:
         return Score(terms, exact01=True, magnitude=float(len(terms)))
 
     def _quadratic(self, select: ir.Select) -> Score:
+        """1 - (k - q)^2 / g^2.  A query whose square needs an MLP anyway is clamped into the
+        keys' range widened by g (`Lowering.clamped`), which selects the same keys."""
         low = self.lowering
-        values = sorted({float(v) for v in low.sets.known(select.keys) | low.sets.known(select.queries)})
+        key_values = sorted(float(v) for v in low.sets.known(select.keys))
+        values = sorted({*key_values, *(float(v) for v in low.sets.known(select.queries))})
         gap = min((b - a for a, b in zip(values, values[1:])), default=1.0)
+        bounds = (key_values[0] - gap, key_values[-1] + gap)
+        clamp = not low.cheap_square(select.queries) and (values[0] < bounds[0] or values[-1] > bounds[1])
+        if clamp:
+            values = [v for v in values if bounds[0] <= v <= bounds[1]]
         centre = (values[0] + values[-1]) / 2
         if all(v.is_integer() for v in values):
             centre = float(math.floor(centre))
@@ -252,7 +259,10 @@ class ScoreBuilder:
             return shifted, shifted_square
 
         key, key_square = centred(select.keys)
-        query, query_square = centred(select.queries)
+        if clamp:
+            query, query_square = low.clamped(select.queries, bounds, centre)
+        else:
+            query, query_square = centred(select.queries)
         inverse = 1.0 / (gap * gap)
         return Score(
             [
@@ -400,7 +410,7 @@ class ScoreBuilder:
             return None
         scores = []
         for piece in pieces:
-            literals = [self._select(select, negated=False) for select, positive in piece]
+            literals = [self._select(select, negated=not positive) for select, positive in piece]
             if any(score.constant is False for score in literals):
                 continue
             literals = [score for score in literals if score.constant is None]

@@ -37,6 +37,7 @@ class ValueSets:
 
     vocab: tuple[Any, ...]
     max_seq_len: int
+    causal: bool = False
     values: dict[ir.Node, ValueSet] = field(default_factory=dict)
     local: dict[ir.Node, dict[Any, Any]] = field(default_factory=dict)
 
@@ -113,7 +114,7 @@ class ValueSets:
             values = self.values[node.sop]
             if values is None:
                 return None
-            if numeric_aggregate(node, values):
+            if numeric_aggregate(node, values) and not selects_at_most_one(node.selector, self.causal):
                 return _with(means(values, n), node.default)
             return _with(values, node.default)
         raise TypeError(f"unknown s-op node {type(node).__name__}")
@@ -130,7 +131,7 @@ class ValueSets:
         if node.linear is not None and all(all(is_number(v) for v in values) for values in inputs):
             total = np.zeros(1)
             for coefficient, values in zip(node.linear, inputs):
-                total = np.unique(np.add.outer(total, coefficient * np.array(sorted(values), float)))
+                total = _sums(total, coefficient * np.array(sorted(values), float))
                 if total.size > MAX_VALUES:
                     return None
             return frozenset(total.tolist())
@@ -165,11 +166,59 @@ def same_selector(left: ir.Node, right: ir.Node) -> bool:
     give two nodes that select the same positions)."""
     if left.uid == right.uid:
         return True
+    if isinstance(left, ir.Full) and isinstance(right, ir.Full):  # each `select(x, 1, ==)` has its own 1
+        return type(left.value) is type(right.value) and left.value == right.value
     if type(left) is not type(right) or not isinstance(left, ir.Selector):
         return False
     if isinstance(left, ir.Select) and left.op != right.op:  # type: ignore[attr-defined]
         return False
     return all(same_selector(a, b) for a, b in zip(left.children, right.children))
+
+
+def selects_at_most_one(selector: ir.Selector, causal: bool) -> bool:
+    """Whether `selector` selects at most one key for every query, on every input: then an
+    aggregate copies a value (or gives its default) and never averages, so its value set is
+    its input's, not every mean of it.  Two sufficient reasons, one for some conjunct:
+
+    - `select(k, q, ==)` whose keys differ at every position: `indices`, or an affine map of
+      it (`shift`'s `indices + n`);
+    - in causal evaluation, `select(c, q, ==) and f` where `f` filters keys alone
+      (`select(x, 1, ==)`) and `c = selector_width(f)` counts the keys it passes at or before
+      each position: that count grows by one at every passing key, so passing keys have
+      distinct counts (`at_b = select(opened, opened, ==) and opens` in the Turing program).
+    """
+    conjuncts = list(_conjuncts(selector))
+    filters = [c for c in conjuncts if _key_filter(c)]
+    for conjunct in conjuncts:
+        if not (isinstance(conjunct, ir.Select) and conjunct.op == "=="):
+            continue
+        if _injective_in_position(conjunct.keys):
+            return True
+        counted = conjunct.keys
+        if causal and isinstance(counted, ir.SelectorWidth) and _key_filter(counted.selector):
+            if any(same_selector(counted.selector, f) for f in filters):
+                return True
+    return False
+
+
+def _conjuncts(selector: ir.Selector) -> Iterable[ir.Selector]:
+    if isinstance(selector, ir.SelectorAnd):
+        yield from _conjuncts(selector.left)
+        yield from _conjuncts(selector.right)
+    else:
+        yield selector
+
+
+def _key_filter(selector: ir.Selector) -> bool:
+    """A select whose query side is a constant: whether a key passes depends on the key alone."""
+    return isinstance(selector, ir.Select) and isinstance(selector.queries, ir.Full)
+
+
+def _injective_in_position(sop: ir.SOp) -> bool:
+    """Values that differ at every two positions: indices and its affine maps a*i + b, a != 0."""
+    while isinstance(sop, ir.Map) and sop.affine is not None and sop.affine[0] != 0:
+        sop = sop.inner
+    return isinstance(sop, ir.Indices)
 
 
 def value_order(values: Iterable[Any]) -> list[Any]:
@@ -200,6 +249,26 @@ def means(values: frozenset, max_seq_len: int) -> ValueSet:
     return frozenset(result)
 
 
+def _sums(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Every x + y with x from `left` and y from `right`, sorted and distinct, without forming
+    all |left| * |right| pairs when both are integers: positions meet in sums and differences
+    (`b - pb - 1`), whose sets are integer ranges of up to 2n values."""
+    left, right = np.unique(left), np.unique(right)
+    if not (np.all(np.mod(left, 1) == 0) and np.all(np.mod(right, 1) == 0)):
+        return np.unique(np.add.outer(left, right))
+    low = left[0] + right[0]
+    if len(left) == left[-1] - left[0] + 1 and len(right) == right[-1] - right[0] + 1:  # two ranges
+        return np.arange(low, left[-1] + right[-1] + 1)
+    hits = np.convolve(_indicator(left), _indicator(right))  # counts of each sum, from `low` up
+    return low + np.flatnonzero(hits > 0.5).astype(float)
+
+
+def _indicator(values: np.ndarray) -> np.ndarray:
+    result = np.zeros(int(values[-1] - values[0]) + 1)
+    result[(values - values[0]).astype(int)] = 1.0
+    return result
+
+
 def _with(values: ValueSet, extra: Any) -> ValueSet:
     return None if values is None else values | {extra}
 
@@ -226,8 +295,9 @@ def _image(node: ir.Node, arguments: Iterable[list[Any] | tuple[Any, ...]]) -> V
     return frozenset(result)
 
 
-def analyse(root: ir.Node, vocab: Iterable[Any], max_seq_len: int) -> ValueSets:
-    """Stage entry point: the value sets of every s-op below `root`."""
-    sets = ValueSets(vocab=tuple(vocab), max_seq_len=max_seq_len)
+def analyse(root: ir.Node, vocab: Iterable[Any], max_seq_len: int, causal: bool = False) -> ValueSets:
+    """Stage entry point: the value sets of every s-op below `root` (for causal evaluation
+    when `causal`, which some selectors need to be known to select at most one key)."""
+    sets = ValueSets(vocab=tuple(vocab), max_seq_len=max_seq_len, causal=causal)
     sets.add(root)
     return sets

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from rasp import ir
 from rasp.errors import RaspError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -23,3 +25,20 @@ def program_path(name: str) -> Path:
     if not path.is_file():
         raise RaspError(f"no shipped program named {name}")
     return path
+
+
+def library_program(name: str) -> ir.SOp:
+    """The output s-op of the library program `lib/<name>.rasp`: the one its header's `# Output:`
+    line names (`library_program("sort")` is the s-op `sorted`)."""
+    from rasp.session import Session
+
+    path = program_path(f"lib/{name}.rasp")
+    match = re.search(r"^#\s*Output:\s*`(\w+)`", path.read_text(encoding="utf-8"), re.M)
+    if match is None:
+        raise RaspError(f"{path} has no '# Output: `name`' line in its header")
+    session = Session()
+    session.run_file(path)
+    node = session[match.group(1)]
+    if not isinstance(node, ir.SOp):
+        raise RaspError(f"{path}: its output {match.group(1)} is not an s-op")
+    return node

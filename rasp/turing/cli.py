@@ -1,23 +1,31 @@
-"""`rasp tm run` and `rasp tm verify`: Turing machines through an engine, checked against the
-reference simulator (`rasp tm plot` comes from rasp.turing.plot).  Exit codes as for every `rasp`
-command: 0 agreement, 1 a mismatch, 2 a user error (a `RaspError`, which `rasp.cli.main`
-reports)."""
+"""`rasp tm run`, `rasp tm verify` and `rasp tm compile`: Turing machines through an engine,
+checked against the reference simulator, and the Turing Program compiled for one machine
+(`rasp tm plot` comes from rasp.turing.plot).  This command-line layer registers the `compiled`
+engine (rasp.turing.compiled), which joins the language to the compiler.  Exit codes as for
+every `rasp` command: 0 agreement, 1 a mismatch, 2 a user error (a `RaspError`, which
+`rasp.cli.main` reports)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 import time
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from compiler.cli import format_report
 from rasp.cli import UsageError
+from rasp.turing.compiled import CompiledEngine, compile_machine
 from rasp.turing.machine import Machine, MachineSpecError, load_machine
 from rasp.turing.plot import add_plot_command, parse_tape
-from rasp.turing.runner import ENGINES, TraceRun, engine_named, random_cases, run_machine
+from rasp.turing.runner import ENGINES, BoundedEngine, Engine, TraceRun, engine_named, random_cases, run_machine
 from rasp.turing.simulator import DEFAULT_MAX_STEPS
 from rasp.turing.tokens import SEP
 from rasp.turing.trace import render_trace
@@ -31,7 +39,9 @@ def register(commands: Any) -> None:
     """Add `tm run`, `tm verify` and `tm plot` (rasp.turing.plot) to the `rasp` command's subparsers."""
     tm = commands.add_parser("tm", help="Turing machines: run one through an engine, or verify an engine")
     sub = tm.add_subparsers(dest="tm_command", metavar="COMMAND", required=True)
+    ENGINES.setdefault(CompiledEngine.name, CompiledEngine)
     engines = ", ".join(ENGINES)
+    dtype_help = "the compiled engine's float type (default: float32 where it is exact, else float64)"
 
     run = sub.add_parser("run", help="run a machine through an engine and check its trace against the reference")
     run.add_argument("spec", metavar="SPEC", help="busy-beaver notation (1RB1LB_1LA1RZ), JSON text, or a .json file")
@@ -44,6 +54,7 @@ def register(commands: Any) -> None:
     run.add_argument("--max-tokens", type=int, help="stop once the trace has this many tokens")
     run.add_argument("--trace", action="store_true", help="show the generated trace, one configuration a line")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--dtype", choices=("float32", "float64"), help=dtype_help)
     run.set_defaults(handler=command_run)
 
     verify = sub.add_parser("verify", help="run an engine on random machines and compare every token")
@@ -56,7 +67,17 @@ def register(commands: Any) -> None:
     verify.add_argument("--n-moves", action="store_true", help="let the machines also stay put (move N)")
     verify.add_argument("--max-tape", type=int, default=4, help="input tapes have 0 to this many cells")
     verify.add_argument("--json", action="store_true", help="print one JSON object")
+    verify.add_argument("--dtype", choices=("float32", "float64"), help=dtype_help)
     verify.set_defaults(handler=command_verify)
+
+    build = sub.add_parser(
+        "compile", help="compile the Turing Program for a machine into transformer weights"
+    )
+    build.add_argument("spec", metavar="SPEC", help="busy-beaver notation (1RB1LB_1LA1RZ), JSON text, or a .json file")
+    build.add_argument("--max-len", type=int, required=True, metavar="N", help="longest trace the model takes")
+    build.add_argument("-o", "--output", metavar="PATH", help="write the model to this .npz file (for rasp run-model)")
+    build.add_argument("--json", action="store_true", help="print the model summary as one JSON object")
+    build.set_defaults(handler=command_compile)
 
     add_plot_command(sub)
 
@@ -64,6 +85,31 @@ def register(commands: Any) -> None:
 def _non_negative(value: int | None, option: str) -> None:
     if value is not None and value < 0:
         raise UsageError(f"{option} must be >= 0, got {value}")
+
+
+def engine_from(args: argparse.Namespace) -> Engine | BoundedEngine:
+    """The engine `--engine` names, with `--dtype` for the compiled one."""
+    if args.dtype is None:
+        return engine_named(args.engine)
+    if args.engine != CompiledEngine.name:
+        raise UsageError(f"--dtype applies to the compiled engine only, not to {args.engine!r}")
+    return CompiledEngine(args.dtype)
+
+
+@contextlib.contextmanager
+def warnings_on_stderr() -> Iterator[None]:
+    """Warnings (a run longer than the compiled model is known to be exact for) as one plain
+    line on stderr, when they are raised: before the run starts."""
+    previous = warnings.showwarning
+
+    def show(message: Warning | str, *_: Any, **__: Any) -> None:
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 def machine_text(machine: Machine) -> str:
@@ -112,8 +158,9 @@ def command_run(args: argparse.Namespace) -> int:
     _non_negative(args.max_steps, "--max-steps")
     _non_negative(args.max_tokens, "--max-tokens")
     machine = load_machine(args.spec)
-    engine = engine_named(args.engine)
-    run = run_machine(engine, machine, parse_tape(args.input, machine), args.max_steps, args.max_tokens)
+    engine = engine_from(args)
+    with warnings_on_stderr():
+        run = run_machine(engine, machine, parse_tape(args.input, machine), args.max_steps, args.max_tokens)
     summary = run_summary(run)
     if args.json:
         if args.trace:
@@ -146,7 +193,7 @@ def command_run(args: argparse.Namespace) -> int:
 def command_verify(args: argparse.Namespace) -> int:
     for value, option in ((args.random, "--random"), (args.max_steps, "--max-steps"), (args.max_tape, "--max-tape")):
         _non_negative(value, option)
-    engine = engine_named(args.engine)
+    engine = engine_from(args)
     cases = random_cases(args.random, args.states, args.symbols, args.seed, args.n_moves, args.max_tape)
     runs: list[TraceRun] = []
     start = time.perf_counter()
@@ -160,11 +207,15 @@ def command_verify(args: argparse.Namespace) -> int:
         transient=True,
         disable=args.json or not errors.is_terminal,
     )
-    with progress:
+    with progress, warnings_on_stderr():
         task = progress.add_task("machines", total=args.random)
-        for machine, tape in cases:
-            runs.append(run_machine(engine, machine, tape, args.max_steps))
-            progress.advance(task)
+        if isinstance(engine, CompiledEngine):  # every machine in one batch
+            runs = engine.run_batch(cases, args.max_steps)
+            progress.advance(task, len(runs))
+        else:
+            for machine, tape in cases:
+                runs.append(run_machine(engine, machine, tape, args.max_steps))
+                progress.advance(task)
     seconds = time.perf_counter() - start
     mismatches = [run for run in runs if not run.matches]
     tokens = sum(len(run.tokens) for run in runs)
@@ -216,3 +267,19 @@ def command_verify(args: argparse.Namespace) -> int:
     if len(mismatches) > SHOWN_MISMATCHES:
         console.print(f"\n... and {len(mismatches) - SHOWN_MISMATCHES} more (see --json)")
     return MISMATCH if mismatches else 0
+
+
+# ------------------------------------------------------------------------- tm compile
+
+
+def command_compile(args: argparse.Namespace) -> int:
+    if args.max_len < 1:
+        raise UsageError(f"--max-len must be at least 1, got {args.max_len}")
+    model = compile_machine(load_machine(args.spec), args.max_len)
+    if args.output:
+        model.save(args.output)
+    if args.json:
+        print(json.dumps(model.summary()))
+    else:
+        print(format_report(model))
+    return 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -48,6 +49,17 @@ class Engine(Protocol):
     def decoder(self, machine: Machine) -> Decoder:
         """A fresh generation for `machine`, with an empty context."""
         ...
+
+
+class BoundedEngine(ABC):
+    """An engine whose decoders hold a bounded context, as a transformer's KV cache does:
+    `run_machine` tells `decoder` how many tokens the run can feed it (`capacity`)."""
+
+    name: str
+
+    @abstractmethod
+    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+        """A fresh generation for `machine` that can take `capacity` tokens (None: a default)."""
 
 
 class EngineError(RaspError):
@@ -133,11 +145,14 @@ class _FullDecoder:
         return str(self.interpreter.evaluate(self.sop, self.context, causal=True)[-1])
 
 
-ENGINES: dict[str, Callable[[], Engine]] = {"reference": ReferenceEngine, "interpreter": InterpreterEngine}
+ENGINES: dict[str, Callable[[], Engine | BoundedEngine]] = {
+    "reference": ReferenceEngine,
+    "interpreter": InterpreterEngine,
+}
 """Engines by name.  Layers that may import more (the command line) add theirs here."""
 
 
-def engine_named(name: str) -> Engine:
+def engine_named(name: str) -> Engine | BoundedEngine:
     """A new engine of the given name; an unknown name is a user error (EngineError)."""
     try:
         return ENGINES[name]()
@@ -198,7 +213,7 @@ class TraceRun:
 
 
 def run_machine(
-    engine: Engine,
+    engine: Engine | BoundedEngine,
     machine: Machine,
     tape: Sequence[str] = (),
     max_steps: int = DEFAULT_MAX_STEPS,
@@ -219,7 +234,10 @@ def run_machine(
     closed = 1  # configurations closed by a `|` so far
     error = None
     try:
-        decoder = engine.decoder(machine)
+        if isinstance(engine, BoundedEngine):
+            decoder = engine.decoder(machine, capacity(expected, max_tokens))
+        else:
+            decoder = engine.decoder(machine)
         prediction = decoder.extend(tokens)
         while len(tokens) < min(limit, stop_at):
             if closed > max_steps and prediction != END:
@@ -248,6 +266,16 @@ def run_machine(
         error=error,
         seconds=time.perf_counter() - start,
     )
+
+
+def capacity(expected: Sequence[str], max_tokens: int | None = None) -> int:
+    """How many tokens `run_machine` can feed a decoder when the reference trace is `expected`:
+    the trace, and after a divergence at its end the rest of a configuration (at most the longest
+    one, plus the tape's growth) and 4 tokens more."""
+    bounds = [position for position, token in enumerate(expected) if token in (START, SEP)]
+    longest = max((b - a for a, b in zip(bounds, bounds[1:])), default=len(expected))
+    needed = len(expected) + longest + 5
+    return needed if max_tokens is None else min(needed, max_tokens)
 
 
 def _rest_of_configuration(trace: list[str], position: int) -> int:

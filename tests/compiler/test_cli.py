@@ -7,16 +7,16 @@ import json
 
 import pytest
 
-from benchmarks.tracr_programs import make_reverse
 from compiler.cli import register
 from rasp import ir
 from rasp.errors import RaspError
+from rasp.programs import library_program
 
 
 def _loader(path: str) -> dict[str, ir.Node]:
     if path != "reverse.rasp":
         raise RaspError(f"cannot open {path}")
-    return {"out": make_reverse(ir.tokens), "sel": ir.select(ir.tokens, ir.tokens, "==")}
+    return {"out": library_program("reverse"), "sel": ir.select(ir.tokens, ir.tokens, "==")}
 
 
 def _main(argv: list[str]) -> int:

@@ -7,16 +7,16 @@ import pytest
 from compiler_helpers import compiled
 
 import compiler
-from benchmarks.tracr_programs import example
 from compiler.decoder import Decoder, batch_outputs
 from rasp import ir
 from rasp.errors import RaspError
+from rasp.programs import library_program
 
 
 @pytest.fixture(scope="module")
 def reverse() -> tuple[ir.SOp, compiler.Transformer]:
-    ex = example("reverse", 6)
-    return ex.program, compiled(ex.program, ex.vocab, 6)
+    program = library_program("reverse")
+    return program, compiled(program, "abc", 6)
 
 
 def test_summary_counts_the_parameter_arrays(reverse) -> None:

@@ -50,6 +50,20 @@ PROGRAMS = {
     "empty_selection_default": lambda: ir.aggregate(ir.select(ir.tokens, "d", "=="), ir.indices, default=-5),
     "constant_false": lambda: ir.aggregate(ir.select(1, 2, "=="), ir.tokens, default="none"),
     "width_of_everything": lambda: ir.selector_width(ir.select(1, 1, "==")),
+    # `or`s over several s-ops: selector widths counted over disjoint conjunctions
+    "or_of_three": lambda: ir.selector_width(
+        ir.select(ir.tokens, "a", "==") | ir.select(ir.indices, ir.indices, "<") | ir.select(ir.tokens, ir.tokens, ">")
+    ),
+    "not_of_or": lambda: ir.selector_width(
+        ~(ir.select(ir.tokens, ir.tokens, "<") | ir.select(ir.indices, ir.indices, ">"))
+    ),
+    "and_of_or": lambda: ir.selector_width(
+        ir.select(ir.tokens, ir.tokens, "==")
+        & (ir.select(ir.indices, ir.indices, "<") | ir.select(ir.tokens, "b", "=="))
+    ),
+    "or_with_numeric_equality": lambda: ir.selector_width(
+        ir.select(ir.indices, ir.length - ir.indices - 1, "==") | ir.select(ir.tokens, ir.tokens, "<")
+    ),
     "numerical_order": lambda: ir.selector_width(ir.select(ir.length - ir.indices, ir.indices, ">")),
     "not_equal_positions": lambda: ir.aggregate(
         ir.select(ir.indices, ir.indices, "!=") & ir.select(ir.indices, 0, "=="), ir.tokens, "none"

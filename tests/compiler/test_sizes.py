@@ -8,28 +8,31 @@ import pytest
 from compiler_helpers import assert_agrees
 
 import compiler
-from benchmarks.tracr_programs import example
-
-#: Tracr at max_seq_len 50: residual width and parameter count.
-TRACR_AT_50 = {"reverse": (311, 6_900_000), "sort": (365, 1_680_000), "length": (108, 31_000)}
+from benchmarks.compile import LIBRARY, TRACR
 
 
-@pytest.mark.parametrize("name", sorted(TRACR_AT_50))
-def test_at_most_half_the_width_and_a_tenth_of_the_params_of_tracr(name: str) -> None:
-    ex = example(name, 50)
-    summary = compiler.compile(ex.program, ex.vocab, 50).summary()
-    width, params = TRACR_AT_50[name]
-    assert summary["residual_width"] <= width / 2
-    assert summary["params"] <= params / 10
+def _summary(name: str, n: int) -> dict:
+    entry = LIBRARY[name]
+    return compiler.compile(entry.program, entry.vocab(n), n).summary()
+
+
+@pytest.mark.parametrize(("name", "n"), sorted(TRACR))
+def test_at_most_half_the_width_of_tracr(name: str, n: int) -> None:
+    assert _summary(name, n)["residual_width"] <= TRACR[name, n][0] / 2
+
+
+@pytest.mark.parametrize(("name", "n"), sorted(key for key in TRACR if key[1] == 50))
+def test_at_most_a_tenth_of_the_params_of_tracr_at_50(name: str, n: int) -> None:
+    assert _summary(name, n)["params"] <= TRACR[name, n][1] / 10
 
 
 @pytest.mark.parametrize("name", ["reverse", "sort"])
 def test_exact_at_length_1000(name: str) -> None:
-    ex = example(name, 1000)
-    model = compiler.compile(ex.program, ex.vocab, 1000)
+    entry = LIBRARY[name]
+    model = compiler.compile(entry.program, entry.vocab(1000), 1000)
     rng = random.Random(7)
-    inputs = [[rng.choice(ex.vocab) for _ in range(n)] for n in (1000, 999, 1)]
-    assert_agrees(model, ex.program, inputs)
+    inputs = [[rng.choice(entry.vocab(1000)) for _ in range(n)] for n in (1000, 999, 1)]
+    assert_agrees(model, entry.program, inputs)
 
 
 def test_positions_stay_numerical_in_causal_models() -> None:

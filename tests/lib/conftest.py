@@ -1,13 +1,20 @@
-"""Shared by the library and example tests: running the `rasp` command in-process."""
+"""Shared by the library and example tests: running the `rasp` command in-process, and the
+library's specification (`references.py`) made importable."""
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from rasp import cli
+
+# The tests import `references` (the library's specification) from this folder.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _extensions_available() -> bool:

@@ -10,194 +10,39 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Callable
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from references import BY_FILE, LIB, PROGRAMS, Program, check, nested_prefix, output_of, shuffled_prefix
 
 from rasp import ir
 from rasp.interpreter import IncrementalEvaluator, evaluate
-from rasp.session import Session
 
 Cli = Callable[[list[str]], int]  # the `rasp_cli` fixture (conftest.py)
-LIB = Path(__file__).resolve().parents[2] / "programs" / "lib"
-FILLER = "_"
 MAX_LEN = 12
 
 SETTINGS = settings(max_examples=30, derandomize=True, deadline=None)
 
 
-# --------------------------------------------------------------------------- reference versions
-
-
-def ref_length(x: list[Any]) -> list[int]:
-    return [len(x)] * len(x)
-
-
-def ref_reverse(x: list[Any]) -> list[Any]:
-    return [x[len(x) - 1 - i] for i in range(len(x))]
-
-
-def ref_histogram(x: list[Any]) -> list[int]:
-    return [sum(1 for other in x if other == token) for token in x]
-
-
-def ref_double_histogram(x: list[Any]) -> list[int]:
-    counts = Counter(x)
-    return [len({t for t in counts if counts[t] == counts[token]}) for token in x]
-
-
-def ref_sort(x: list[int]) -> list[int]:
-    return sorted(x)
-
-
-def ref_sort_by_frequency(x: list[Any]) -> list[Any]:
-    counts = Counter(x)
-    return [token for _, _, token in sorted((-counts[t], i, t) for i, t in enumerate(x))]
-
-
-def ref_most_frequent(x: list[Any]) -> list[Any]:
-    counts = Counter(x)
-    first_seen = {}
-    for i, token in enumerate(x):
-        first_seen.setdefault(token, i)
-    distinct = sorted(first_seen, key=lambda t: (-counts[t], first_seen[t]))
-    return distinct + [FILLER] * (len(x) - len(distinct))
-
-
-def _classify(prefix: list[str], pairs: dict[str, str]) -> str:
-    """T/P/F for one prefix, with a stack: `pairs` maps each closing bracket to its opening one."""
-    stack: list[str] = []
-    for token in prefix:
-        if token in pairs:
-            if not stack or stack[-1] != pairs[token]:
-                return "F"
-            stack.pop()
-        else:
-            stack.append(token)
-    return "P" if stack else "T"
-
-
-def ref_dyck1(x: list[str]) -> list[str]:
-    return [_classify(x[: i + 1], {")": "("}) for i in range(len(x))]
-
-
-def ref_dyck2(x: list[str]) -> list[str]:
-    return [_classify(x[: i + 1], {")": "(", "}": "{"}) for i in range(len(x))]
-
-
-def ref_frac_prevs(x: list[str]) -> list[float]:
-    return [x[: i + 1].count("x") / (i + 1) for i in range(len(x))]
-
-
-def ref_pair_balance(x: list[str]) -> list[float]:
-    return [(x[: i + 1].count("(") - x[: i + 1].count(")")) / (i + 1) for i in range(len(x))]
-
-
-def ref_shift(x: list[Any]) -> list[Any]:
-    return [FILLER] + x[:-1]
-
-
-def ref_detect_pattern(x: list[str]) -> list[bool]:
-    return [i >= 2 and x[i - 2 : i + 1] == ["a", "b", "c"] for i in range(len(x))]
-
-
-def ref_count(x: list[str]) -> list[int]:
-    return [x.count("a")] * len(x)
-
-
 # ------------------------------------------------------------------------------- input spaces
 
 
-def words(alphabet: str) -> st.SearchStrategy[list[str]]:
-    return st.lists(st.sampled_from(list(alphabet)), min_size=1, max_size=MAX_LEN)
-
-
-def bracket_words(pairs: str) -> st.SearchStrategy[list[str]]:
-    """Bracket sequences over `pairs` ("()" or "(){}"): half of them arbitrary (most fail early),
-    half valid prefixes built with a stack (pending or balanced), so that every verdict occurs."""
-    kinds = len(pairs) // 2
-
-    def valid_prefix(moves: list[int]) -> list[str]:
-        stack: list[int] = []
-        out = []
-        for move in moves:
-            if move >= kinds and stack:
-                out.append(pairs[2 * stack.pop() + 1])
-            else:
-                kind = move % kinds
-                stack.append(kind)
-                out.append(pairs[2 * kind])
-        return out
-
-    built = st.lists(st.integers(0, 2 * kinds), min_size=1, max_size=MAX_LEN).map(valid_prefix)
-    return st.one_of(words(pairs), built)
-
-
-class Program:
-    def __init__(
-        self,
-        file: str,
-        output: str,
-        reference: Callable[[list[Any]], list[Any]],
-        inputs: st.SearchStrategy[list[Any]],
-        causal: bool = False,
-        approx: bool = False,
-    ) -> None:
-        self.file = file
-        self.output = output
-        self.reference = reference
-        self.inputs = inputs
-        self.causal = causal  # the value at i depends only on tokens 0..i
-        self.approx = approx  # numbers compared with a tolerance
-
-    def __repr__(self) -> str:
-        return self.file
-
-
-PROGRAMS = [
-    Program("length", "seq_length", ref_length, words("abc")),
-    Program("reverse", "reverse", ref_reverse, words("abcdefgh")),
-    Program("histogram", "histogram", ref_histogram, words("abcd")),
-    Program("double_histogram", "double_histogram", ref_double_histogram, words("abcdef")),
-    Program(
-        "sort_unique", "sort_unique", ref_sort, st.lists(st.integers(0, 15), min_size=1, max_size=MAX_LEN, unique=True)
-    ),
-    Program("sort", "sorted", ref_sort, st.lists(st.integers(0, 9), min_size=1, max_size=MAX_LEN)),
-    Program("sort_by_frequency", "sort_by_frequency", ref_sort_by_frequency, words("abcd")),
-    Program("most_frequent", "most_frequent", ref_most_frequent, words("abcde")),
-    Program("dyck1", "dyck1", ref_dyck1, bracket_words("()"), causal=True),
-    Program("dyck2", "dyck2", ref_dyck2, bracket_words("(){}"), causal=True),
-    Program("frac_prevs", "frac_prevs", ref_frac_prevs, words("abx"), causal=True, approx=True),
-    Program("pair_balance", "pair_balance", ref_pair_balance, words("()ab"), causal=True, approx=True),
-    Program("shift", "shifted", ref_shift, words("abcd"), causal=True),
-    Program("detect_pattern", "detect_pattern", ref_detect_pattern, words("abc"), causal=True),
-    Program("count", "count_a", ref_count, words("abc")),
-]
-BY_FILE = {program.file: program for program in PROGRAMS}
-
-
-@cache
-def output_of(file: str) -> ir.SOp:
-    session = Session()
-    session.run_file(LIB / f"{file}.rasp")
-    node = session[BY_FILE[file].output]
-    assert isinstance(node, ir.SOp)
-    return node
-
-
-def check(program: Program, tokens: list[Any], got: list[Any]) -> None:
-    expected = program.reference(tokens)
-    if program.approx:
-        assert got == pytest.approx(expected, abs=1e-9), tokens
-    else:
-        assert got == expected, tokens
-        assert [type(v) for v in got] == [type(v) for v in expected], tokens
+def inputs(program: Program) -> st.SearchStrategy[list[Any]]:
+    """Inputs of lengths 1..MAX_LEN of the kind the program is meant for (references.Program).
+    Bracket inputs are half arbitrary words (most fail early), half built prefixes."""
+    tokens = st.sampled_from(program.alphabet)
+    if program.inputs == "distinct":
+        return st.lists(tokens, min_size=1, max_size=MAX_LEN, unique=True)
+    words = st.lists(tokens, min_size=1, max_size=MAX_LEN)
+    if program.inputs == "words":
+        return words
+    build = {"nested": nested_prefix, "shuffled": shuffled_prefix}[program.inputs]
+    pairs = "".join(program.alphabet)
+    moves = st.lists(st.integers(0, len(pairs) - 1), min_size=1, max_size=MAX_LEN)
+    return st.one_of(words, moves.map(lambda m: build(m, pairs)))
 
 
 # ------------------------------------------------------------------------ generated inputs
@@ -212,7 +57,7 @@ def test_against_reference(program: Program) -> None:
     node = output_of(program.file)
 
     @SETTINGS
-    @given(program.inputs)
+    @given(inputs(program))
     def agrees(tokens: list[Any]) -> None:
         check(program, tokens, evaluate(node, tokens))
 
@@ -228,7 +73,7 @@ def test_causal_evaluation_agrees(program: Program) -> None:
     node = output_of(program.file)
 
     @SETTINGS
-    @given(program.inputs)
+    @given(inputs(program))
     def agrees(tokens: list[Any]) -> None:
         check(program, tokens, evaluate(node, tokens, causal=True))
         incremental = IncrementalEvaluator(node)
@@ -281,6 +126,14 @@ HAND_CASES = [
     ("detect_pattern", "bc", [False, False]),
     ("count", "banana", [3, 3, 3, 3, 3, 3]),
     ("count", "xyz", [0, 0, 0]),
+    ("shuffle_dyck1", "(())", [True] * 4),
+    ("shuffle_dyck1", "())(", [False] * 4),
+    ("shuffle_dyck1", "((", [False] * 2),
+    ("shuffle_dyck1", "()()", [True] * 4),
+    ("shuffle_dyck2", "({)}", [True] * 4),
+    ("shuffle_dyck2", "(}{)", [False] * 4),
+    ("shuffle_dyck2", "{()}(", [False] * 5),
+    ("shuffle_dyck2", "{{}()}", [True] * 6),
 ]
 
 
@@ -389,6 +242,8 @@ CLI_INPUTS = {
     "frac_prevs": ("xxax", list("xxax")),
     "pair_balance": ("(a))", list("(a))")),
     "detect_pattern": ("xabcab", list("xabcab")),
+    "shuffle_dyck1": ("(()())", list("(()())")),
+    "shuffle_dyck2": ("{(})", list("{(})")),
 }
 
 

@@ -1,0 +1,129 @@
+"""Array shapes of compiled models, and zero-padding to a common shape.
+
+The jitted forward pass and decoder take the weights as arguments, so one XLA compilation
+serves every model with the same shapes, and `jax.vmap` runs a batch of them side by side.
+Models compiled from one program with different bound tables (the Turing Program for machines
+of one size) differ a little in shape: a value set a table leaves smaller costs a residual
+dimension or a hidden unit less.  Padding with zeros removes the difference without changing
+what a model computes: a zero residual dimension is never read, a hidden unit with zero weights
+outputs relu(0) = 0, a head with zero weights writes nothing, a layer of zeros is the identity,
+and an output column beyond the model's output values is never decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from compiler.errors import CompileError
+from compiler.model import Params, Transformer
+
+PADDING = "pad"
+"""Residual labels of padding dimensions are `pad`, `pad#2`, ..."""
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    heads: int
+    key_depth: int
+    value_depth: int
+    hidden: int
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Everything that sizes a model's arrays (`positions` is max_seq_len + 1, the BOS row)."""
+
+    vocab: int
+    positions: int
+    width: int
+    outputs: int
+    layers: tuple[LayerShape, ...]
+
+    def union(self, other: Shape) -> Shape:
+        """The smallest shape both fit in."""
+        if self.positions != other.positions:
+            raise CompileError(
+                f"models for {self.positions - 1} and {other.positions - 1} positions cannot share a shape"
+            )
+        empty = LayerShape(0, 0, 0, 0)
+        count = max(len(self.layers), len(other.layers))
+        mine = self.layers + (empty,) * (count - len(self.layers))
+        theirs = other.layers + (empty,) * (count - len(other.layers))
+        return Shape(
+            vocab=max(self.vocab, other.vocab),
+            positions=self.positions,
+            width=max(self.width, other.width),
+            outputs=max(self.outputs, other.outputs),
+            layers=tuple(
+                LayerShape(*(max(a, b) for a, b in zip(vars(x).values(), vars(y).values())))
+                for x, y in zip(mine, theirs)
+            ),
+        )
+
+
+def shape_of(model: Transformer) -> Shape:
+    params = model.params
+    vocab, width = params["token_embed"].shape
+    layers = tuple(
+        LayerShape(
+            heads=layer["attn"]["w_q"].shape[0],
+            key_depth=layer["attn"]["w_q"].shape[2],
+            value_depth=layer["attn"]["w_v"].shape[2],
+            hidden=layer["mlp"]["w_in"].shape[1],
+        )
+        for layer in params["layers"]
+    )
+    return Shape(vocab, params["pos_embed"].shape[0], width, params["unembed"].shape[1], layers)
+
+
+def common_shape(models: Iterable[Transformer]) -> Shape:
+    shapes = [shape_of(model) for model in models]
+    if not shapes:
+        raise CompileError("no models to take a common shape of")
+    result = shapes[0]
+    for shape in shapes[1:]:
+        result = result.union(shape)
+    return result
+
+
+def _padded(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if any(have > want for have, want in zip(array.shape, shape)):
+        raise CompileError(f"an array of shape {array.shape} does not fit in {shape}")
+    return np.pad(array, [(0, want - have) for have, want in zip(array.shape, shape)])
+
+
+def _layer(layer: dict[str, Any] | None, shape: LayerShape, width: int) -> dict[str, Any]:
+    """A layer's arrays padded to `shape`; a missing layer (None) is all zeros, the identity."""
+    h, dk, dv, m = shape.heads, shape.key_depth, shape.value_depth, shape.hidden
+    targets = {
+        "attn": {"w_q": (h, width, dk), "w_k": (h, width, dk), "w_v": (h, width, dv), "w_o": (h, dv, width)},
+        "mlp": {"w_in": (width, m), "b_in": (m,), "w_out": (m, width), "b_out": (width,)},
+    }
+    return {
+        part: {
+            name: np.zeros(target) if layer is None else _padded(layer[part][name], target)
+            for name, target in arrays.items()
+        }
+        for part, arrays in targets.items()
+    }
+
+
+def pad(model: Transformer, shape: Shape) -> Transformer:
+    """The same model with its arrays zero-padded to `shape` (which it must fit in)."""
+    params: Params = model.params
+    if len(params["layers"]) > len(shape.layers):
+        raise CompileError(f"a model of {len(params['layers'])} layers does not fit in {len(shape.layers)}")
+    layers = [*params["layers"], *[None] * (len(shape.layers) - len(params["layers"]))]
+    padded = {
+        "token_embed": _padded(params["token_embed"], (shape.vocab, shape.width)),
+        "pos_embed": _padded(params["pos_embed"], (shape.positions, shape.width)),
+        "layers": [_layer(layer, ls, shape.width) for layer, ls in zip(layers, shape.layers)],
+        "unembed": _padded(params["unembed"], (shape.width, shape.outputs)),
+    }
+    extra = shape.width - len(model.labels)
+    labels = [*model.labels, *[PADDING if k == 0 else f"{PADDING}#{k + 1}" for k in range(extra)]]
+    return Transformer(padded, dict(model.metadata, labels=labels))

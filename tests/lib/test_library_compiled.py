@@ -1,0 +1,110 @@
+"""The program library, compiled: every `programs/lib` program's transformer against the same
+plain-Python references as the interpreted tests (`references.py`).
+
+Each program is compiled for max_seq_len 8 and 16 over its test alphabet (prefix programs, marked
+causal in references.py, also compiled causally) and run on generated inputs of the kind it is
+meant for, including inputs of length 1 and of length max_seq_len.  Models are compiled once per
+module; each test runs one batch, so that XLA compiles each model's forward pass once.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from references import PROGRAMS, Program, check, nested_prefix, output_of, shuffled_prefix
+
+import compiler
+
+LENGTHS = (8, 16)
+CASES = [
+    (program, n, causal)
+    for program in PROGRAMS
+    for n in LENGTHS
+    for causal in ((False, True) if program.causal else (False,))
+]
+
+
+def case_id(case: tuple[Program, int, bool]) -> str:
+    program, n, causal = case
+    return f"{program.file}-{n}" + ("-causal" if causal else "")
+
+
+_models: dict[tuple[str, int, bool], compiler.Transformer] = {}
+
+
+def model_for(program: Program, n: int, causal: bool) -> compiler.Transformer:
+    key = (program.file, n, causal)
+    if key not in _models:
+        _models[key] = compiler.compile(output_of(program.file), program.alphabet, n, causal=causal)
+    return _models[key]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_models() -> Any:
+    yield
+    _models.clear()
+
+
+def sample(program: Program, rng: random.Random, length: int) -> list[Any]:
+    """One input of `length` tokens of the kind the program is meant for."""
+    if program.inputs == "distinct":
+        return rng.sample(program.alphabet, length)
+    if program.inputs == "words" or rng.random() < 0.4:
+        return [rng.choice(program.alphabet) for _ in range(length)]
+    pairs = "".join(program.alphabet)
+    build = nested_prefix if program.inputs == "nested" else shuffled_prefix
+    return build([rng.randrange(len(pairs)) for _ in range(length)], pairs)
+
+
+def balanced(program: Program, length: int, rng: random.Random) -> list[str]:
+    """A balanced bracket input of even `length`: opening brackets, then their closing ones, in
+    reverse order for nested programs and in a shuffled order for shuffled ones."""
+    pairs = "".join(program.alphabet)
+    kinds = len(pairs) // 2
+    opens = [rng.randrange(kinds) for _ in range(length // 2)]
+    if program.inputs == "nested":
+        return nested_prefix(opens + [kinds] * len(opens), pairs)
+    closes = [kinds + kind for kind in rng.sample(opens, len(opens))]
+    return shuffled_prefix(opens + closes, pairs)
+
+
+def inputs(program: Program, n: int, seed: int = 0) -> list[list[Any]]:
+    """Two inputs of length 1, two of length n, eight of lengths in between; for bracket
+    programs also a balanced input of length n (or n - 1)."""
+    rng = random.Random(f"{program.file}-{n}-{seed}")
+    lengths = [1, 1, n, n, *(rng.randint(2, n - 1) for _ in range(8))]
+    batch = [sample(program, rng, length) for length in lengths]
+    if program.inputs in ("nested", "shuffled"):
+        batch.append(balanced(program, n - n % 2, rng))
+    return batch
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_compiled_program_matches_reference(case: tuple[Program, int, bool]) -> None:
+    program, n, causal = case
+    model = model_for(program, n, causal)
+    batch = inputs(program, n)
+    assert {len(tokens) for tokens in batch} >= {1, n}
+    for tokens, got in zip(batch, model.predict(batch)):
+        check(program, tokens, got)
+    assert model.mixtures(batch) == [[] for _ in batch]  # no categorical aggregate averaged values
+
+
+@pytest.mark.parametrize("program", [p for p in PROGRAMS if p.causal], ids=str)
+def test_incremental_decoding_matches_reference(program: Program) -> None:
+    """The causal model, decoded one token at a time with its key/value cache."""
+    decoder = model_for(program, LENGTHS[0], True).decoder()
+    for tokens in inputs(program, LENGTHS[0], seed=1)[:4]:
+        decoder.reset()
+        check(program, tokens, decoder.extend(tokens))
+
+
+@pytest.mark.parametrize("program", [p for p in PROGRAMS if p.inputs in ("nested", "shuffled")], ids=str)
+def test_bracket_inputs_reach_every_verdict(program: Program) -> None:
+    """Guards the inputs above: they are not all rejected (a model that always says "F" or
+    false would otherwise pass)."""
+    for n in LENGTHS:
+        verdicts = {value for tokens in inputs(program, n) for value in program.reference(tokens)}
+        assert verdicts == ({"T", "P", "F"} if program.inputs == "nested" else {True, False}), n
