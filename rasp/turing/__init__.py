@@ -1,8 +1,9 @@
 """Turing machines for the Turing Program demonstration (DESIGN.md section 4).
 
-Pure Python and independent of all RASP-language code: the machine model and its text forms,
+Exported here, and independent of all RASP-language code: the machine model and its text forms,
 the reference simulator that defines the truth, random machines for testing, and the trace
-format that RASP programs are checked against.
+format that RASP programs are checked against.  The modules that run the RASP program
+(`program`, `runner`, `compiled`, `cli`) build on these and are imported from their modules.
 """
 
 from rasp.turing.machine import MOVES, Machine, MachineSpecError, Transition, load_machine
