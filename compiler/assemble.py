@@ -166,8 +166,10 @@ def _precision(layers: list[Layer], n: int) -> dict[str, Any]:
             record["float32_ok"] = bool(head.precision["max_logit"] * FLOAT32_EPSILON < allowed)
             heads.append(record)
         for block in layer.mlps:
-            # each ramp pair cancels two values of up to max_preactivation
-            error = block.max_preactivation * FLOAT32_EPSILON * np.sqrt(len(block.units))
+            # each ramp pair cancels two values of up to max_preactivation, each weighted by up
+            # to the largest output weight (a square's steps are as large as its input's range)
+            largest = max((abs(w) for unit in block.units for w in unit.out.values()), default=0.0)
+            error = block.max_preactivation * largest * FLOAT32_EPSILON * np.sqrt(len(block.units))
             ok = error < 0.02 if block.tolerance < float("inf") else True
             mlps.append(
                 {

@@ -82,9 +82,14 @@ def _run(params: Params, token_ids: jax.Array) -> jax.Array:
 _run_models = jax.jit(jax.vmap(_run))
 
 
-def _stacked(trees: Sequence[Params]) -> Params:
-    """Parameter trees of one shape as one tree with a leading model axis (for vmap)."""
-    return jax.tree_util.tree_map(lambda *arrays: jnp.stack(arrays), *trees)
+def _stacked(models: Sequence[Transformer], dtype: str) -> Params:
+    """The weights of models of one shape as one tree of arrays with a leading model axis (for
+    vmap), stacked on the host: one transfer per array, no XLA computation per array."""
+    if dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    return jax.tree_util.tree_map(
+        lambda *arrays: jax.device_put(np.stack(arrays).astype(dtype)), *[model.params for model in models]
+    )
 
 
 def _require_causal(model: Transformer) -> None:
@@ -144,7 +149,7 @@ def batch_outputs(
     shapes = {tuple(np.shape(a) for a in jax.tree_util.tree_leaves(model.params)) for model in models}
     if len(shapes) != 1:
         raise CompileError("batch decoding needs models of the same shapes")
-    stacked = _stacked([m.device_params(dtype) for m in models])
+    stacked = _stacked(models, dtype)
     ids = jnp.asarray([[0, *model.token_ids(list(tokens))] for model, tokens in zip(models, inputs)])
     streams = np.asarray(_run_models(stacked, ids), np.float64)
     return [model.decode(streams[m, 1:]) for m, model in enumerate(models)]
@@ -233,13 +238,13 @@ def batch_generate(
     prompt_ids = np.zeros((rows, length), np.int32)
     for row, (model, prompt) in enumerate(zip(chosen, chosen_prompts)):
         prompt_ids[row, : len(prompt)] = model.token_ids(list(prompt))
-    params = _stacked([m.device_params(dtype) for m in chosen])
+    params = _stacked(chosen, dtype)
     arguments = _shard(
         (
             params,
-            jnp.asarray(prompt_ids),
-            jnp.asarray([len(p) for p in chosen_prompts], jnp.int32),
-            jnp.asarray(np.stack([_next_ids(m, outputs) for m in chosen])),
+            jax.device_put(prompt_ids),
+            jax.device_put(np.array([len(p) for p in chosen_prompts], np.int32)),
+            jax.device_put(np.stack([_next_ids(m, outputs) for m in chosen])),
         ),
         devices,
     )

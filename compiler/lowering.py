@@ -409,28 +409,38 @@ class Lowering:
             low, high = sorted(((bounds[0] - b) / a, (bounds[1] - b) / a))
             value, square = self.clamped(node.inner, (low, high), (centre - b) / a)  # type: ignore[attr-defined]
             return combine((a, value)), combine((a * a, square))
-        found = [k for k in self.clamps if k[0] is node and k[1][0] <= bounds[0] and k[1][1] >= bounds[1]]
-        if not found:
-            points = np.array(sorted(float(v) for v in self.sets.known(node)))
-            gap = float(np.diff(points).min()) if len(points) > 1 else 1.0
-            wide = (bounds[0] - gap, bounds[1] + gap)
-            middle = (wide[0] + wide[1]) / 2
-            middle = float(math.floor(middle)) if gap == 1 else middle
-            shifted = np.clip(points, *wide) - middle
-            rep = self.rep(node)
-            assert rep.number is not None
-            build = mlps.interpolate if rep.exact else mlps.discretise
-            lookup = build(rep.number, points, np.stack([shifted, shifted**2], axis=1))
-            names = [f"{node.label}~", f"{node.label}^2"]
-            columns = self._mlp(node.label, node, lookup, ["value", "square"], names)
-            found = [(node, wide, middle)]
-            self.clamps[found[0]] = (columns["value"], columns["square"])
-        value, square = self.clamps[found[0]]
-        offset = found[0][2] - centre  # from the MLP's centre to the one asked for
+        key = next(
+            (k for k in self.clamps if k[0] is node and k[1][0] <= bounds[0] and k[1][1] >= bounds[1]),
+            None,
+        )
+        key = key or self._clamp(node, bounds)
+        value, square = self.clamps[key]
+        offset = key[2] - centre  # from the MLP's centre to the one asked for
         return (
             combine((1.0, value), (offset, {ONE: 1.0})),
             combine((1.0, square), (2 * offset, value), (offset * offset, {ONE: 1.0})),
         )
+
+    def _clamp(
+        self, node: ir.SOp, bounds: tuple[float, float]
+    ) -> tuple[ir.Node, tuple[float, float], float]:
+        """The MLP of `clamped`, one gap wider than `bounds`; returns its key in `self.clamps`."""
+        points = np.array(sorted(float(v) for v in self.sets.known(node)))
+        gap = float(np.diff(points).min()) if len(points) > 1 else 1.0
+        wide = (bounds[0] - gap, bounds[1] + gap)
+        middle = (wide[0] + wide[1]) / 2
+        middle = float(math.floor(middle)) if gap == 1 else middle
+        shifted = np.clip(points, *wide) - middle
+        rep = self.rep(node)
+        assert rep.number is not None
+        build = mlps.interpolate if rep.exact else mlps.discretise
+        lookup = build(rep.number, points, np.stack([shifted, shifted**2], axis=1))
+        columns = self._mlp(
+            node.label, node, lookup, ["value", "square"], [f"{node.label}~", f"{node.label}^2"]
+        )
+        key = (node, wide, middle)
+        self.clamps[key] = (columns["value"], columns["square"])
+        return key
 
     def clean_number(self, node: ir.SOp) -> Functional:
         """The numerical form with the least error: snapped onto the value set when the
@@ -525,11 +535,8 @@ class Lowering:
     ) -> Rep:
         """A width that an equality score compares: its decoder's units, which step at every
         width, also give its square; the output is snapped onto the integers."""
-        table = np.stack([widths, widths**2], axis=1).astype(float)
-        columns = self._mlp(
-            node.label, node, mlps.discretise(weight, points, table), ["w", "square"],
-            [node.label, f"{node.label}^2"],
-        )
+        lookup = mlps.discretise(weight, points, np.stack([widths, widths**2], axis=1).astype(float))
+        columns = self._mlp(node.label, node, lookup, ["w", "square"], [node.label, f"{node.label}^2"])
         number = columns["w"]
         return Rep(values, number=number, square=columns["square"], exact=False, snapped=number)
 

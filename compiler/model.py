@@ -179,7 +179,10 @@ class Transformer:
         if dtype not in self._device:
             if dtype == "float64":
                 jax.config.update("jax_enable_x64", True)
-            self._device[dtype] = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=dtype), self.params)
+            # device_put moves the arrays; jnp.asarray would compile one XLA computation per shape
+            self._device[dtype] = jax.tree_util.tree_map(
+                lambda a: jax.device_put(np.asarray(a, dtype=dtype)), self.params
+            )
         return self._device[dtype]
 
     def token_ids(self, tokens: Sequence[Any]) -> list[int]:

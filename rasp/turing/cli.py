@@ -14,6 +14,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
@@ -22,7 +23,7 @@ from rich.table import Table
 
 from compiler.cli import format_report
 from rasp.cli import UsageError
-from rasp.turing.compiled import CompiledEngine, compile_machine
+from rasp.turing.compiled import Batch, CompiledEngine, compile_machine
 from rasp.turing.machine import Machine, MachineSpecError, load_machine
 from rasp.turing.plot import add_plot_command, parse_tape
 from rasp.turing.runner import ENGINES, BoundedEngine, Engine, TraceRun, engine_named, random_cases, run_machine
@@ -239,6 +240,7 @@ def command_verify(args: argparse.Namespace) -> int:
                         }
                         for run in mismatches
                     ],
+                    "batches": [asdict(b) for b in engine.batches] if isinstance(engine, CompiledEngine) else [],
                 }
             )
         )
@@ -260,6 +262,8 @@ def command_verify(args: argparse.Namespace) -> int:
         str(len(mismatches)),
     )
     console.print(table)
+    if isinstance(engine, CompiledEngine):
+        console.print(batch_table(engine.batches))
     for run in mismatches[:SHOWN_MISMATCHES]:
         again = f"rasp tm run '{machine_text(run.machine)}' --input '{' '.join(run.tape)}' --engine {run.engine}"
         console.print(f"\nmismatch: {again} --max-steps {args.max_steps}", markup=False)
@@ -267,6 +271,26 @@ def command_verify(args: argparse.Namespace) -> int:
     if len(mismatches) > SHOWN_MISMATCHES:
         console.print(f"\n... and {len(mismatches) - SHOWN_MISMATCHES} more (see --json)")
     return MISMATCH if mismatches else 0
+
+
+def batch_table(batches: list[Batch]) -> Table:
+    """The compiled models behind a verification: one row per batch (one XLA compilation)."""
+    table = Table(title="the transformers: one batch, one XLA compilation per model length")
+    for column in ("max len", "machines", "dtype", "layers", "width", "MLP units", "params", "s"):
+        table.add_column(column, justify="right")
+    for batch in batches:
+        summary = batch.summary
+        table.add_row(
+            str(batch.max_seq_len),
+            str(batch.machines),
+            batch.dtype,
+            str(summary["layers"]),
+            str(summary["residual_width"]),
+            f"{summary['mlp_hidden_total']:,}",
+            f"{summary['params']:,}",
+            f"{batch.seconds:.1f}",
+        )
+    return table
 
 
 # ------------------------------------------------------------------------- tm compile

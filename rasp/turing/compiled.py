@@ -13,8 +13,11 @@ imports it (DESIGN.md section 1).
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import jax
 
@@ -30,10 +33,11 @@ from rasp.turing.trace import encode_trace, trace_of
 SHORTEST_MODEL = 64
 """The smallest max_seq_len the engine compiles for."""
 
-SAFE_LENGTH = {"float32": 1024, "float64": 8192}
-"""The longest trace (tokens) the compiled model is known to reproduce exactly in each dtype:
-measured by benchmarks/turing_compiled.py, which docs/turing.md reports with the numeric
-reasons.  Longer runs warn before they start."""
+SAFE_LENGTH = {"float32": 2048, "float64": 8192}
+"""The longest models (max_seq_len) whose generation is known to reproduce traces exactly in each
+dtype: measured by benchmarks/turing_compiled.py (float32 fails from 4,096, float64 is exact at
+the largest length measured); docs/turing.md section 10 gives the numeric reasons.  Runs that
+need longer models warn before they start."""
 
 
 def model_length(tokens: int) -> int:
@@ -52,55 +56,81 @@ def compile_machine(machine: Machine, max_seq_len: int) -> compiler.Transformer:
     return compiler.compile(next_token_sop(machine), vocab, max_seq_len, causal=True)
 
 
-def choose_dtype(tokens: int, dtype: str | None = None) -> str:
-    """`dtype`, or by default the cheapest dtype safe for `tokens` tokens; warns when the run is
-    longer than that dtype's measured safe length."""
-    chosen = dtype or ("float32" if tokens <= SAFE_LENGTH["float32"] else "float64")
-    if tokens > SAFE_LENGTH[chosen]:
+def choose_dtype(max_seq_len: int, dtype: str | None = None) -> str:
+    """`dtype`, or by default the cheapest dtype exact for models of max_seq_len positions;
+    warns when the model is longer than that dtype's measured safe length."""
+    chosen = dtype or ("float32" if max_seq_len <= SAFE_LENGTH["float32"] else "float64")
+    if max_seq_len > SAFE_LENGTH[chosen]:
         warnings.warn(
-            f"a run of up to {tokens} tokens is longer than the {SAFE_LENGTH[chosen]} tokens the compiled "
-            f"Turing Program is known to reproduce exactly in {chosen} (docs/turing.md): it may diverge",
+            f"this run needs a model of {max_seq_len} positions, longer than the {SAFE_LENGTH[chosen]} that the "
+            f"compiled Turing Program is known to run exactly in {chosen} (docs/turing.md): it may diverge",
             stacklevel=3,
         )
     return chosen
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One batch of `run_batch`: the machines whose runs fit models of max_seq_len positions,
+    generated together by models padded to one shape (`summary`, that shape's model summary)."""
+
+    max_seq_len: int
+    machines: int
+    dtype: str
+    summary: dict[str, Any]
+    seconds: float
+
+
 class CompiledEngine(BoundedEngine):
-    """Generation by the compiled transformer; `dtype` None picks float32 where it is safe."""
+    """Generation by the compiled transformer; `dtype` None picks float32 where it is exact.
+    `batches` describes the batches of the last `run_batch`."""
 
     name = "compiled"
 
     def __init__(self, dtype: str | None = None) -> None:
         self.dtype = dtype
+        self.batches: list[Batch] = []
 
     def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
-        tokens = capacity or SHORTEST_MODEL
-        dtype = choose_dtype(tokens, self.dtype)
-        return _CompiledDecoder(compile_machine(machine, model_length(tokens)), dtype)
+        length = model_length(capacity or SHORTEST_MODEL)
+        dtype = choose_dtype(length, self.dtype)
+        return _CompiledDecoder(compile_machine(machine, length), dtype)
 
     def run_batch(
         self,
         cases: Iterable[tuple[Machine, Sequence[str]]],
-        max_steps: int,
+        max_steps: int | Sequence[int],
         devices: Sequence[jax.Device] | None = None,
     ) -> list[TraceRun]:
-        """`run_machine(self, machine, tape, max_steps)` for every case, generated in one batch:
-        the models are compiled for the longest run, padded to one shape, and generate together
-        (one XLA compilation); each run is then replayed through `run_machine`, which compares it
-        with the reference exactly as for a single machine."""
+        """`run_machine(self, machine, tape, max_steps)` for every case (`max_steps` one budget
+        for all, or one per case), generated in batches: the machines whose runs need models of
+        one length are compiled, padded to one shape and generate together (one XLA compilation
+        per length); each generation is then replayed through `run_machine`, which checks it
+        exactly as it checks a single machine."""
         cases = [(machine, tuple(tape)) for machine, tape in cases]
-        if not cases:
-            return []
-        prompts = [encode_trace([initial_configuration(machine, tape)], halted=False) for machine, tape in cases]
-        length = max(capacity(trace_of(machine, tape, max_steps)) for machine, tape in cases)
-        dtype = choose_dtype(length, self.dtype)
-        models = [compile_machine(machine, model_length(length)) for machine, _ in cases]
-        shape = common_shape(models)
-        models = [pad(model, shape) for model in models]
-        predictions = batch_generate(models, prompts, length, dtype, devices)
+        budgets = [max_steps] * len(cases) if isinstance(max_steps, int) else list(max_steps)
+        if len(budgets) != len(cases):
+            raise EngineError(f"{len(budgets)} step budgets for {len(cases)} machines")
+        needed = [capacity(trace_of(machine, tape, steps)) for (machine, tape), steps in zip(cases, budgets)]
+        groups: dict[int, list[int]] = {}
+        for index, tokens in enumerate(needed):
+            groups.setdefault(model_length(tokens), []).append(index)
+        generated: dict[int, list[str]] = {}
+        self.batches = []
+        for length, members in sorted(groups.items()):
+            start = time.perf_counter()
+            dtype = choose_dtype(length, self.dtype)
+            models = [compile_machine(cases[i][0], length) for i in members]
+            shape = common_shape(models)
+            prompts = [encode_trace([initial_configuration(*cases[i])], halted=False) for i in members]
+            padded = [pad(model, shape) for model in models]
+            tokens = max(needed[i] for i in members)
+            generated.update(zip(members, batch_generate(padded, prompts, tokens, dtype, devices)))
+            seconds = time.perf_counter() - start
+            self.batches.append(Batch(length, len(members), dtype, padded[0].summary(), seconds))
         return [
-            run_machine(_Replay(self.name, generated), machine, tape, max_steps)
-            for (machine, tape), generated in zip(cases, predictions)
+            run_machine(_Replay(self.name, generated[index]), machine, tape, steps)
+            for index, ((machine, tape), steps) in enumerate(zip(cases, budgets))
         ]
 
 
