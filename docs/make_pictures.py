@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import compiler
 import rasp
+from compiler.plot import plot_model
 from rasp.draw import draw_program
 from rasp.turing import Machine
 from rasp.turing.plot import plot_spacetime
@@ -20,6 +22,11 @@ def main() -> None:
     session = rasp.Session()
     session.run_file(rasp.program_path("lib/sort.rasp"))
     draw_program(session["sorted"], [3, 1, 4, 1, 5], IMAGES / "sort.png")
+    reverse = rasp.program_path("lib/reverse.rasp")
+    session = rasp.Session()
+    session.run_file(reverse)
+    model = compiler.compile(session["reverse"], vocab=["a", "b", "c"], max_seq_len=8)
+    plot_model(model, list("abcab"), IMAGES / "reverse_model.png", program=session["reverse"])
     plot_spacetime(Machine.from_text("1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA"), (), 40, IMAGES / "busy_beaver.png")
     for picture in sorted(IMAGES.glob("*.png")):
         print(picture.relative_to(IMAGES.parent.parent))
