@@ -12,7 +12,8 @@ import rasp
 from compiler.plot import plot_model
 from rasp.draw import draw_program
 from rasp.turing import Machine
-from rasp.turing.plot import plot_spacetime
+from rasp.turing.compiled import configuration_attention
+from rasp.turing.plot import plot_attention, plot_spacetime
 
 IMAGES = Path(__file__).resolve().parent / "images"
 
@@ -28,6 +29,9 @@ def main() -> None:
     model = compiler.compile(session["reverse"], vocab=["a", "b", "c"], max_seq_len=8)
     plot_model(model, list("abcab"), IMAGES / "reverse_model.png", program=session["reverse"])
     plot_spacetime(Machine.from_text("1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA"), (), 40, IMAGES / "busy_beaver.png")
+    tokens, heads, queries, keys = configuration_attention(Machine.from_text("1RB1LB_1LA1RZ"), (), 4, 100)
+    plot_attention(tokens, heads, IMAGES / "bb2_attention.png", queries=queries, keys=keys,
+                   title="1RB1LB_1LA1RZ: the compiled model writing configuration 4")
     for picture in sorted(IMAGES.glob("*.png")):
         print(picture.relative_to(IMAGES.parent.parent))
 

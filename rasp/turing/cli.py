@@ -23,9 +23,9 @@ from rich.table import Table
 
 from compiler.cli import format_report
 from rasp.cli import UsageError
-from rasp.turing.compiled import Batch, CompiledEngine, compile_machine
+from rasp.turing.compiled import Batch, CompiledEngine, compile_machine, configuration_attention
 from rasp.turing.machine import Machine, MachineSpecError, load_machine
-from rasp.turing.plot import add_plot_command, parse_tape
+from rasp.turing.plot import add_plot_command, parse_tape, plot_attention
 from rasp.turing.runner import ENGINES, BoundedEngine, Engine, TraceRun, engine_named, random_cases, run_machine
 from rasp.turing.simulator import DEFAULT_MAX_STEPS
 from rasp.turing.tokens import SEP
@@ -80,7 +80,26 @@ def register(commands: Any) -> None:
     build.add_argument("--json", action="store_true", help="print the model summary as one JSON object")
     build.set_defaults(handler=command_compile)
 
-    add_plot_command(sub)
+    plot = add_plot_command(sub)
+    plot.add_argument(
+        "--attention", type=int, metavar="T",
+        help="instead, draw which tokens of configuration T-1 each head of the compiled model attends to while "
+        "writing configuration T",
+    )
+    plot.set_defaults(handler=_command_plot, plot_handler=plot.get_default("handler"))
+
+
+def _command_plot(args: argparse.Namespace) -> int:
+    """`tm plot`: the space-time diagram, or with --attention the compiled model's attention."""
+    if args.attention is None:
+        return args.plot_handler(args)
+    machine = load_machine(args.spec)
+    tokens, heads, queries, keys = configuration_attention(
+        machine, parse_tape(args.input, machine), args.attention, args.max_steps
+    )
+    title = f"{args.spec}: the compiled model writing configuration {args.attention}"
+    print(f"wrote {plot_attention(tokens, heads, args.output, queries=queries, keys=keys, title=title)}")
+    return 0
 
 
 def _non_negative(value: int | None, option: str) -> None:

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import numpy as np
 
 import compiler
 from compiler.decoder import batch_generate
 from compiler.shapes import common_shape, pad
 from rasp.turing.machine import Machine
+from rasp.turing.plot import configuration_spans
 from rasp.turing.program import machine_bindings, next_token_sop
 from rasp.turing.runner import BoundedEngine, Decoder, EngineError, TraceRun, capacity, run_machine
 from rasp.turing.simulator import initial_configuration
@@ -164,3 +166,28 @@ class _ReplayDecoder:
         if self.fed > len(self.predictions):
             raise EngineError(f"the batch generated {len(self.predictions)} tokens only")
         return str(self.predictions[self.fed - 1])
+
+
+def configuration_attention(
+    machine: Machine, tape: Sequence[str], step: int, max_steps: int
+) -> tuple[list[str], list[tuple[str, np.ndarray]], range, range]:
+    """Where the compiled model looks while it writes configuration `step`: the trace, and for
+    every head that puts weight on the previous configuration, its attention from the positions
+    that predict C(step)'s tokens (each token is predicted at the position before it) over
+    C(step-1)'s positions.  For `rasp tm plot --attention` (rasp.turing.plot.plot_attention)."""
+    tokens = trace_of(machine, tape, max_steps)
+    spans = configuration_spans(tokens)
+    if not 1 <= step < len(spans):
+        raise EngineError(f"the run has configurations 0 to {len(spans) - 1}; --attention needs 1 to {len(spans) - 1}")
+    (start, end), (previous_start, previous_end) = spans[step], spans[step - 1]
+    model = compile_machine(machine, model_length(end + 1))
+    inspection = model.inspect(tokens[: end + 1], dtype="float64")
+    queries, keys = range(start - 1, end - 1), range(previous_start, previous_end)
+    rows, columns = np.array(queries) + 1, np.array(keys) + 1  # index 0 of the patterns is the BOS position
+    heads = []
+    for layer, (pattern, layout) in enumerate(zip(inspection["attention"], inspection["layout"])):
+        for index, head in enumerate(layout["heads"]):
+            weights = pattern[index][np.ix_(rows, columns)]
+            if weights.sum(axis=1).max() >= 0.5:
+                heads.append((f"layer {layer}: {head['node']}", weights))
+    return tokens, heads, queries, keys
