@@ -13,7 +13,7 @@ from typing import Any
 from lark import Tree
 
 from rasp import ir
-from rasp.errors import RaspError, RaspTypeError
+from rasp.errors import RaspError, RaspEvaluationError, RaspTypeError
 from rasp.interpreter import evaluate
 from rasp.parser import parse
 from rasp.programs import program_path
@@ -95,6 +95,13 @@ class Session(ReplCommand):
             return runtime.execute(tree.children, self.globals)
         except ExitRequested:
             return []
+        except RecursionError:
+            raise RaspEvaluationError(
+                "maximum recursion depth exceeded",
+                hint="a recursive function needs a condition on atoms that stops it (`a if n < 1 else f(n - 1)`)",
+            ) from None
+        except MemoryError:
+            raise RaspEvaluationError("out of memory (a list or number too large?)") from None
 
     def run_file(self, path: str | Path) -> list[Result]:
         path = Path(path)

@@ -113,3 +113,8 @@ def test_random_text_only_raises_rasp_errors(text: str) -> None:
         rasp.Session().run(text)
     except rasp.RaspError:
         pass
+
+
+def test_endless_recursion_is_a_rasp_error() -> None:
+    with pytest.raises(rasp.RaspEvaluationError, match="recursion"):
+        rasp.Session().run("def f(n) {\n  return f(n);\n}\nx = f(1);")
