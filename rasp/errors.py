@@ -38,6 +38,9 @@ class RaspError(Exception):
         self.location = location
         self.hint = hint
         self.source_line = source_line
+        #: Where the failing code was reached from, innermost first, when that is another file
+        #: (a library function called by the user's statement).
+        self.called_from: list[str] = []
 
     @property
     def file(self) -> str | None:
@@ -65,6 +68,7 @@ class RaspError(Exception):
         if self.source_line is not None and self.location is not None:
             parts.append("    " + self.source_line.rstrip("\n"))
             parts.append("    " + " " * (self.location.column - 1) + "^")
+        parts.extend(f"called from {step}" for step in self.called_from)
         if self.hint:
             parts.append(f"hint: {self.hint}")
         return "\n".join(parts)

@@ -188,6 +188,10 @@ class Runtime:
         if error.location is not None:
             if error.source_line is None and error.location.file == self.file:
                 error.source_line = self._source_line(error.location)
+            elif error.location.file != self.file:
+                here = _location(tree, self.file)
+                if here is not None and not any(str(here.file) in step for step in error.called_from):
+                    error.called_from.append(f"{here}: {(self._source_line(here) or '').strip()}")
             return error
         location = _location(tree, self.file)
         return error.at(location, self._source_line(location))

@@ -118,3 +118,11 @@ def test_random_text_only_raises_rasp_errors(text: str) -> None:
 def test_endless_recursion_is_a_rasp_error() -> None:
     with pytest.raises(rasp.RaspEvaluationError, match="recursion"):
         rasp.Session().run("def f(n) {\n  return f(n);\n}\nx = f(1);")
+
+
+def test_errors_inside_library_functions_name_the_calling_line() -> None:
+    with pytest.raises(rasp.RaspEvaluationError, match="different types") as caught:
+        rasp.Session().run("x = 1;\ny = shift(tokens, 1, 0);", "prog.rasp")
+    assert caught.value.file == "stdlib.rasp"
+    assert caught.value.called_from == ["prog.rasp:2:5: y = shift(tokens, 1, 0);"]
+    assert "called from prog.rasp:2:5" in str(caught.value)
