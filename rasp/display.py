@@ -11,6 +11,9 @@ from rasp.interpreter import evaluate
 from rasp.runtime import Applied, Builtin, Function, Result
 from rasp.values import format_sequence, format_value, sequence_type
 
+#: What the verbose display (`full seq display on`) says instead of rows of identical values.
+SKIPPED = "[skipped full display: identical values]"
+
 
 def _line(*parts: Any) -> str:
     """Joins like `print(*parts)` does (one space between parts)."""
@@ -85,6 +88,8 @@ class Display:
                 return ["\t = ", *selector_matrix(value.input, value.value)]
             if self.session.full_display and len(set(value.value)) > 1:
                 return ["\t = ", *full_sequence(value.input, value.value)]
+            if self.session.full_display:
+                return [_line("\t = ", "", format_sequence(value.value), SKIPPED)]
             return [_line("\t = ", format_sequence(value.value))]
         return [_line("\t = ", format_value(value).replace("\n", "\n\t\t\t"))]
 
@@ -98,7 +103,7 @@ class Display:
                 values = evaluate(value, example)
                 call = f"{name}({_example_text(example)}) ="
                 if session.full_display and len(set(values)) > 1:
-                    lines.append(_line(prefix, "\t Example:", call))
+                    lines.append(_line(prefix, "\t Example:"))  # as in the original: no `name(example) =` here
                     lines.extend(full_sequence(session.selector_example, values, prefix))
                 elif session.full_display:
                     lines.append(
@@ -107,7 +112,7 @@ class Display:
                             "\t Example:",
                             call,
                             format_sequence(values),
-                            "[skipped full display: identical values]",
+                            SKIPPED,
                         )
                     )
                 else:

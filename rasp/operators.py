@@ -73,7 +73,13 @@ UNARY: dict[str, Callable[[Any], Any]] = {
 
 
 def _describe(operand: Any) -> str:
-    return operand.label if isinstance(operand, ir.Node) else format_value(operand)
+    """An operand in a node's description: s-ops by label, atoms as written, containers by
+    kind only (their items may be whole graphs, whose repr would be enormous)."""
+    if isinstance(operand, ir.Node):
+        return operand.label
+    if isinstance(operand, (list, dict)):
+        return f"({type(operand).__name__})"
+    return format_value(operand)
 
 
 def _affine(op: str, sop_on_left: bool, constant: Any) -> tuple[float, float] | None:
@@ -101,15 +107,15 @@ def build_binary(op: str, left: Any, right: Any) -> Any:
         return ir.SelectorAnd(left, right) if op == "and" else ir.SelectorOr(left, right)
     on_sops = isinstance(left, ir.SOp) or isinstance(right, ir.SOp)
     fn = ELEMENTWISE_LOGIC[op] if on_sops and op in ELEMENTWISE_LOGIC else BINARY[op]
+    if not on_sops:
+        return fn(left, right)
     description = f"{_describe(left)} {op} {_describe(right)}"
     if isinstance(left, ir.SOp) and isinstance(right, ir.SOp):
         linear = {"+": (1, 1), "-": (1, -1)}.get(op)
         return ir.SequenceMap(fn=fn, inputs=(left, right), description=description, linear=linear)
     if isinstance(left, ir.SOp):
         return ir.Map(fn=lambda x: fn(x, right), inner=left, description=description, affine=_affine(op, True, right))
-    if isinstance(right, ir.SOp):
-        return ir.Map(fn=lambda x: fn(left, x), inner=right, description=description, affine=_affine(op, False, left))
-    return fn(left, right)
+    return ir.Map(fn=lambda x: fn(left, x), inner=right, description=description, affine=_affine(op, False, left))
 
 
 def build_unary(op: str, operand: Any) -> Any:

@@ -152,12 +152,35 @@ def _is_atom(value: Any) -> bool:
     return isinstance(value, (int, float, str, bool))
 
 
-def _describe(value: Any) -> str:
+#: As in the original: a list or dict argument longer than this is shown as `(list)` / `(dict)`
+#: in the name of a function's result, and a generated name longer than NAME_CAP is replaced
+#: by `s-op` / `sel`.  (Spelling out nested containers in full made names grow exponentially.)
+DESCRIPTION_CAP = 20
+NAME_CAP = 30
+
+
+def _describe(value: Any, cap: int | None = None) -> str:
+    """A short text for a value in messages and generated names: s-ops and selectors by their
+    name, strings quoted, lists and dicts item by item (never through the nodes' repr)."""
     if isinstance(value, ir.Node):
         return value.label
     if isinstance(value, (Function, Builtin)):
         return str(value)
+    if isinstance(value, list):
+        text = "[" + ", ".join(_describe(item) for item in value) + "]"
+        return "(list)" if cap is not None and len(text) > cap else text
+    if isinstance(value, dict):
+        text = "{" + ", ".join(f"{_describe(k)}: {_describe(v)}" for k, v in value.items()) + "}"
+        return "(dict)" if cap is not None and len(text) > cap else text
     return format_value(value)
+
+
+def _result_name(function: str, args: list[Any], result: ir.Node) -> str:
+    """The name a function's s-op or selector result takes: `f(arg , arg)`."""
+    name = f"{function}({' , '.join(_describe(a, DESCRIPTION_CAP) for a in args)})"
+    if len(name) > NAME_CAP:
+        return "sel" if isinstance(result, ir.Selector) else "s-op"
+    return name
 
 
 class Runtime:
@@ -591,7 +614,7 @@ class Runtime:
                 return result.with_origin(_location(tree, self.file)) if isinstance(result, ir.Node) else result
             result = self.call(callee, args)
             if isinstance(result, ir.Node):
-                return result.named(f"{callee.name}({' , '.join(_describe(a) for a in args)})")
+                return result.named(_result_name(callee.name, args, result))
             return result
         raise RaspTypeError(f"{_describe(callee)} is not a function")
 

@@ -88,6 +88,17 @@ def test_identical_values_skip_the_full_display() -> None:
     assert out[-1] == ' \t Example: k("hello") = [0]*5 (ints) [skipped full display: identical values]'
 
 
+def test_applied_sequences_in_the_full_display() -> None:
+    repl = Repl()
+    out = feed_all(repl, 'full seq display on\n(indices * 0)("abc");\n(indices * 2)("abc");')
+    assert out == [
+        "\t =   [0]*3 (ints) [skipped full display: identical values]",
+        "\t = ",
+        " \t\tinput:   a b c \t (strings)",
+        " \t\toutput:  0 2 4 \t (ints)",
+    ]
+
+
 def test_applied_values_can_be_assigned() -> None:
     repl = Repl()
     assert feed_all(repl, 'x = indices("ab");') == ["    value: x =  [0, 1] (ints)"]
@@ -104,7 +115,7 @@ def test_full_sequence_display() -> None:
     out = feed_all(repl, 'set example "abc"\nfull seq display on\nq = indices == 0;')
     assert out == [  # only the rarer bool value is shown
         "     s-op: q",
-        ' \t Example: q("abc") =',
+        " \t Example:",  # the original names the example only on the one-line (identical values) form
         " \t\tinput:   a b c \t (strings)",
         " \t\toutput:  T     \t (bools)",
     ]
@@ -122,3 +133,11 @@ def test_run_repl_reads_until_exit() -> None:
     assert run_repl(stdin=io.StringIO("a = 1;\nexit\nb = 2;\n"), stdout=stdout) == 0
     text = stdout.getvalue()
     assert "    value: a =  1" in text and "value: b" not in text
+
+
+def test_library_functions_show_the_original_signatures() -> None:
+    repl = Repl()
+    assert feed_all(repl, "average;\nshift;") == [
+        "     stdlib function: average(a)",
+        "     stdlib function: shift(seq, n, filler)",
+    ]

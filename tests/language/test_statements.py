@@ -164,3 +164,48 @@ def test_names_of_assigned_sops() -> None:
     s = run("double = indices * 2;\nalias = double;")
     assert s["double"].label == "double" and s["alias"].label == "alias"
     assert s["alias"]("abc") == [0, 2, 4]
+
+
+def test_names_of_function_results_stay_short() -> None:
+    # A function's s-op or selector result is named after the call.  A list or dict argument is
+    # spelled out only while short, and a name longer than 30 characters becomes plain `s-op`
+    # (or `sel` for a selector), as in the original.
+    s = run(
+        "def pick(d) {\n  return d[\"b\"] + \"!\";\n}\n"
+        "def first(l) {\n  return l[0] + 1;\n}\n"
+        "def pair(k, q) {\n  return select(k, q, ==);\n}\n"
+        "def a_function_with_a_long_name(x) {\n  return x + 1;\n}\n"
+        "start_position = indices;\n"
+        "held = [pick({\"a\": indices, \"b\": tokens_str}), first([indices]), pick({\"b\": \"?\"}),\n"
+        "        pair(indices, indices), a_function_with_a_long_name(indices),\n"
+        "        pair(a_function_with_a_long_name(indices), indices), pair(start_position, start_position)];"
+    )
+    labels = [value.label if isinstance(value, rasp.ir.Node) else value for value in s["held"]]
+    assert labels == ["pick((dict))", "first([indices])", "?!", "pair(indices , indices)", "s-op",
+                      "pair(s-op , indices)", "sel"]
+
+
+def test_repeatedly_nested_function_results_do_not_blow_up() -> None:
+    # Each round passes a dict of the previous round's results to a function; names that spelled
+    # out their arguments in full doubled in length every round.
+    s = run(
+        "def either(d) {\n  return d[\"x\"] or d[\"y\"];\n}\n"
+        "d = {\"x\": tokens == \"a\", \"y\": tokens == \"b\"};\n"
+        "for i in range(40) {\n  d = {\"x\": either(d), \"y\": either(d)};\n}\n"
+        "rounds = [] + [d];\n"
+    )
+    assert len(s["d"]["x"].label) <= 30
+    assert s["d"]["x"]("abc") == [True, True, False]
+
+
+def test_building_a_list_of_graphs_does_not_print_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `+` on two lists is plain list concatenation; it must not describe its operands (a node's
+    # repr spells out its whole graph, exponentially long for a graph with shared parts).
+    def refuse(node: object) -> str:
+        raise AssertionError("a graph was turned into text")
+
+    s = run("deep = indices;\nfor i in range(3) {\n  deep = deep + deep;\n}")
+    for kind in (rasp.ir.Map, rasp.ir.SequenceMap, rasp.ir.Indices):
+        monkeypatch.setattr(kind, "__repr__", refuse)
+    s.run("stages = [];\nstages = stages + [{\"a\": deep}];\nmore = [deep] * 2;")
+    assert len(s["stages"]) == 1 and len(s["more"]) == 2
