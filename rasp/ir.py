@@ -39,7 +39,7 @@ TOKEN_KINDS = ("str", "int", "float", "bool", "asis")
 _ids = itertools.count()
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Node:
     """Base of every IR node.  `name` is the RASP variable it was bound to (if any), `origin` the
     source position of the expression that built it (for compile errors)."""
@@ -51,6 +51,10 @@ class Node:
     @property
     def children(self) -> tuple[Node, ...]:
         return ()
+
+    def __repr__(self) -> str:
+        """Short on purpose: a node's graph can be exponentially large when written out."""
+        return f"{type(self).__name__}({self.label})"
 
     @property
     def label(self) -> str:
@@ -126,7 +130,7 @@ class Selector(Node):
         return SelectorNot(self)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Tokens(SOp):
     """The input tokens, read according to `kind` (one of TOKEN_KINDS)."""
 
@@ -137,7 +141,7 @@ class Tokens(SOp):
         return self.name or f"tokens_{self.kind}"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Indices(SOp):
     """The position of each token, from 0."""
 
@@ -146,7 +150,7 @@ class Indices(SOp):
         return self.name or "indices"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Length(SOp):
     """The number of tokens, at every position (in causal evaluation: the prefix length)."""
 
@@ -155,14 +159,14 @@ class Length(SOp):
         return self.name or "length"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Full(SOp):
     """The same atom at every position."""
 
     value: Any
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Map(SOp):
     """`fn` applied to each value of `inner`.
 
@@ -179,7 +183,7 @@ class Map(SOp):
         return (self.inner,)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class SequenceMap(SOp):
     """`fn` applied position by position to the values of several s-ops.
 
@@ -196,7 +200,7 @@ class SequenceMap(SOp):
         return self.inputs
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Select(Selector):
     """Query position i selects key position j when `keys[j] op queries[i]`."""
 
@@ -213,7 +217,7 @@ class Select(Selector):
         return (self.keys, self.queries)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class _SelectorPair(Selector):
     """A selector combining two selectors position by position."""
 
@@ -233,7 +237,7 @@ class SelectorOr(_SelectorPair):
     """Selected where either is."""
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class SelectorNot(Selector):
     inner: Selector
 
@@ -242,7 +246,7 @@ class SelectorNot(Selector):
         return (self.inner,)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Aggregate(SOp):
     """Per query row: no key selected gives `default`; one selected copies its value; several
     give their mean (then every selected value must be a number)."""
@@ -256,7 +260,7 @@ class Aggregate(SOp):
         return (self.selector, self.sop)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class SelectorWidth(SOp):
     """The number of keys each query selects."""
 

@@ -144,10 +144,12 @@ class Session(ReplCommand):
         source = path.read_text(encoding="utf-8")
         tree = parse(source, str(path))
         scope = Environment(self.base, name)
-        Runtime(str(path), source, self, self._load).execute(tree.children, scope)
-        for key, value in scope.bindings.items():
-            if not key.startswith("_") and key != "out":
-                env.assign(key, value)
+        try:
+            Runtime(str(path), source, self, self._load).execute(tree.children, scope)
+        finally:  # as in the original, what the file bound before an error is still exported
+            for key, value in scope.bindings.items():
+                if not key.startswith("_") and key != "out":
+                    env.assign(key, value)
 
     # -------------------------------------------------------------------- REPL commands
 

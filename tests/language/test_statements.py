@@ -209,3 +209,11 @@ def test_building_a_list_of_graphs_does_not_print_them(monkeypatch: pytest.Monke
         monkeypatch.setattr(kind, "__repr__", refuse)
     s.run("stages = [];\nstages = stages + [{\"a\": deep}];\nmore = [deep] * 2;")
     assert len(s["stages"]) == 1 and len(s["more"]) == 2
+
+
+def test_a_failing_load_keeps_what_the_file_bound_before_the_error(tmp_path: Path) -> None:
+    (tmp_path / "partial.rasp").write_text("a = 1;\nb = missing;\nc = 2;\n")
+    session = rasp.Session()
+    with pytest.raises(rasp.RaspNameError, match="missing"):
+        session.run(f'load "{tmp_path / "partial"}";')
+    assert session["a"] == 1 and "c" not in session
