@@ -248,13 +248,14 @@ class Runtime:
         return [Result(shown, value)]
 
     def checked(self, value: Any, tree: Tree) -> Any:
-        """Like the original, try every new s-op or selector on the running example, so that a
-        program that cannot work fails at the statement that builds it."""
-        if isinstance(value, ir.Node):
-            try:
-                self.commands.check_on_example(value)
-            except RaspError as error:
-                raise self._locate(error, tree)
+        """Like the original, try every new s-op or selector (also those held in lists and
+        dicts) on the running example, so that a program that cannot work fails at the
+        statement that builds it."""
+        try:
+            for node in _nodes_in(value):
+                self.commands.check_on_example(node)
+        except RaspError as error:
+            raise self._locate(error, tree)
         return value
 
     def stmt_assign(self, tree: Tree, env: Environment) -> list[Result]:
@@ -628,6 +629,17 @@ class Runtime:
         runtime.execute(function.body, scope)
         values = [runtime.checked(runtime.expr(child, scope), child) for child in function.returns.children]
         return values[0] if len(values) == 1 else values
+
+
+def _nodes_in(value: Any) -> list[ir.Node]:
+    """The s-ops and selectors in a value: itself, or inside its lists and dicts."""
+    if isinstance(value, ir.Node):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return [node for item in value for node in _nodes_in(item)]
+    return []
 
 
 def lookup(container: list[Any] | dict[Any, Any] | str, index: Any) -> Any:

@@ -217,3 +217,11 @@ def test_a_failing_load_keeps_what_the_file_bound_before_the_error(tmp_path: Pat
     with pytest.raises(rasp.RaspNameError, match="missing"):
         session.run(f'load "{tmp_path / "partial"}";')
     assert session["a"] == 1 and "c" not in session
+
+
+def test_sops_inside_lists_and_dicts_are_tried_on_the_running_example() -> None:
+    for source in ("l = [indices, tokens_int];", 'd = {"a": tokens_int};', "n = [[tokens_int]];"):
+        with pytest.raises(rasp.RaspEvaluationError, match="invalid literal"):
+            rasp.Session().run(source)
+    session = run("set example [1, 2]\nd = {\"a\": tokens_int};")
+    assert session["d"]["a"]([3, 4]) == [3, 4]
