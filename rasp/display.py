@@ -20,10 +20,6 @@ def _line(*parts: Any) -> str:
     return " ".join(str(p) for p in parts)
 
 
-def _example_text(example: Any) -> str:
-    return format_value(example)
-
-
 def selector_matrix(example: Any, matrix: list[list[bool]], prefix: str = "") -> list[str]:
     """The selector drawn as the original draws it: input across, one row per query, 1 = selected."""
     tokens = list(example)
@@ -65,7 +61,7 @@ class Display:
 
     def render(self, result: Result) -> list[str]:
         if result.kind == "example":
-            return [f"\t{result.name} example: {_example_text(result.value)}"]
+            return [f"\t{result.name} example: {format_value(result.value)}"]
         if result.kind == "draw":
             return self._draw(*result.value)
         if result.name is None:
@@ -78,7 +74,7 @@ class Display:
 
         example = self.session.sop_example if example is None else example
         path = draw_program(sop, example, re.sub(r"[^\w.-]", "_", sop.label) + ".png")
-        return [f"\t drew {sop.label} on {_example_text(example)} to {path}"]
+        return [f"\t drew {sop.label} on {format_value(example)} to {path}"]
 
     def _just_value(self, value: Any) -> list[str]:
         if value is None:
@@ -101,7 +97,7 @@ class Display:
             if session.show_sop_examples:
                 example = session.sop_example
                 values = evaluate(value, example)
-                call = f"{name}({_example_text(example)}) ="
+                call = f"{name}({format_value(example)}) ="
                 if session.full_display and len(set(values)) > 1:
                     lines.append(_line(prefix, "\t Example:"))  # as in the original: no `name(example) =` here
                     lines.extend(full_sequence(session.selector_example, values, prefix))

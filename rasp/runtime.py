@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lark import Token, Tree
 
@@ -122,11 +122,12 @@ class Result:
 
     name: str | None
     value: Any
-    kind: str = "value"  # "value", "example", "silent"
+    kind: str = "value"  # "value", "example" (show example) or "draw"
 
 
-class ReplCommand:
-    """Hooks the runtime calls for REPL commands; the Session implements them."""
+class ReplCommand(Protocol):
+    """What the runtime needs from its owner (the Session): the REPL commands, and trying new
+    s-ops on the running example."""
 
     def set_example(self, subset: str, value: Any) -> None: ...
     def show_example(self, subset: str) -> list[Result]: ...
@@ -134,9 +135,6 @@ class ReplCommand:
     def toggle_full_display(self, on: bool) -> None: ...
     def exit(self) -> None: ...
     def check_on_example(self, node: ir.Node) -> None: ...
-
-
-_BINARY_RULES = ("binary",)
 
 
 def _location(tree: Tree | Token, file: str | None) -> Location | None:

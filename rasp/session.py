@@ -17,7 +17,7 @@ from rasp.errors import RaspError, RaspEvaluationError, RaspTypeError
 from rasp.interpreter import evaluate
 from rasp.parser import parse
 from rasp.programs import program_path
-from rasp.runtime import RESERVED, Builtin, Environment, ReplCommand, Result, Runtime, load_path
+from rasp.runtime import RESERVED, Builtin, Environment, Result, Runtime, load_path
 
 #: The running example every session starts with, as in the original REPL.
 DEFAULT_EXAMPLE = "hello"
@@ -55,7 +55,7 @@ def _parsed_stdlib() -> tuple[str, Tree]:
     return source, parse(source, "stdlib.rasp")
 
 
-class Session(ReplCommand):
+class Session:
     """Runs RASP statements and keeps their bindings.
 
     >>> s = Session()

@@ -6,6 +6,7 @@ import json
 import pickle
 
 import pytest
+import turing_cases
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,21 +15,7 @@ from rasp.turing import Machine, MachineSpecError, Transition, load_machine, ran
 
 BB2 = "1RB1LB_1LA1RZ"
 
-INCREMENT = {
-    "states": ["right", "carry", "done"],
-    "symbols": ["_", "0", "1"],
-    "blank": "_",
-    "start": "right",
-    "halting": ["done"],
-    "transitions": [
-        ["right", "0", "0", "R", "right"],
-        ["right", "1", "1", "R", "right"],
-        ["right", "_", "_", "L", "carry"],
-        ["carry", "1", "0", "L", "carry"],
-        ["carry", "0", "1", "N", "done"],
-        ["carry", "_", "1", "N", "done"],
-    ],
-}
+INCREMENT = json.loads(turing_cases.INCREMENT)  # binary increment, named states
 
 
 def test_bb_text_reads_states_symbols_and_table() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from turing_cases import COPIER, INCREMENT  # binary increment; the copier 1^n -> 1^n 0 1^n
 
 from rasp.errors import RaspError
 from rasp.turing import (
@@ -23,17 +24,6 @@ from rasp.turing import (
 # The DESIGN.md example, token for token.
 BB2_TRACE = "$ A 0 | 1 B 0 | A 1 1 | B 0 1 1 | A 0 1 1 1 | 1 B 1 1 1 | 1 1 Z 1 1 | #"
 
-# Binary increment: run right to the end, then carry leftwards.
-INCREMENT = """{
-  "states": ["right", "carry", "done"], "symbols": ["_", "0", "1"], "blank": "_",
-  "start": "right", "halting": ["done"],
-  "transitions": [
-    ["right", "0", "0", "R", "right"], ["right", "1", "1", "R", "right"],
-    ["right", "_", "_", "L", "carry"],
-    ["carry", "1", "0", "L", "carry"], ["carry", "0", "1", "N", "done"],
-    ["carry", "_", "1", "N", "done"]
-  ]
-}"""
 
 # Unary addition 1^a + 1^b: turn '+' into 1, run to the end, erase the last 1.
 ADDITION = """{
@@ -46,8 +36,6 @@ ADDITION = """{
   ]
 }"""
 
-# The copy subroutine 1^n -> 1^n 0 1^n (s1..s5 = A..E); halts by the missing entry (A, 0).
-COPIER = "---0RB_0RC1RB_1LD1RC_0LE1LD_1RA1LE"
 
 
 def tokens_of(configurations: list[Configuration]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Hand-written machines for the Turing Program's tests, shared by the interpreter's tests
+"""Hand-written machines shared by the Turing tests: the simulator and machine-model tests, the interpreter's tests
 (test_program.py) and the compiled engine's (test_compiled.py): each case is (name, machine spec,
 input tape, step budget), chosen to cover growth on both sides, halting both ways (a halting state
 and a missing transition), N moves, multi-character names and long runs of equal cells."""
