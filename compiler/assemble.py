@@ -21,12 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from compiler import margins
 from compiler.blocks import BOS, ONE, Functional, HeadBlock, MLPBlock, combine
+from compiler.errors import CompileError
 from compiler.lowering import INDICES, INDICES_SQUARED, Lowering, Rep, index_dim, token_dim
 from compiler.scheduling import Layer
-
-#: float32 keeps 24 bits; errors are estimated as magnitude * 2^-22 to leave room for sums.
-FLOAT32_EPSILON = 2.0**-22
 
 
 @dataclass
@@ -82,7 +81,7 @@ def _head_weights(
     key.append(writer.vector({BOS: head.bos_score}))
     if not causal:  # the BOS query must see only the BOS key, so that its stream stays constant
         query.append(writer.vector({BOS: 1.0}))
-        key.append(writer.vector({BOS: 1.0}))
+        key.append(writer.vector({BOS: max(margins.BOS_SELF_LOGIT / head.scale, 1.0)}))
     values = [
         writer.vector(combine((1.0, v), (target - writer.evaluate(v, bos), {BOS: 1.0})))
         for v, target in zip(head.values, head.bos_values)
@@ -157,31 +156,69 @@ def _describe(block: HeadBlock | MLPBlock, lowering: Lowering) -> dict[str, Any]
 
 
 def _precision(layers: list[Layer], n: int) -> dict[str, Any]:
+    """Per head and MLP, whether float32 and float64 rounding stay inside its margins (see
+    margins); a block that float64 cannot run exactly is refused."""
     heads, mlps = [], []
     for layer in layers:
         for head in layer.heads:
-            record = dict(head.precision, node=head.label)
-            # a selector width needs the BOS weight to 1/(8n^2): logit errors below 1/(8n)
-            allowed = head.scale * head.precision["bos_gap"] / 4 if head.bos_score < 1 else 1 / (8 * n)
-            record["float32_ok"] = bool(head.precision["max_logit"] * FLOAT32_EPSILON < allowed)
+            record = dict(head.precision, node=head.label, scale=head.scale)
+            record["max_logit"] = head.scale * (head.precision["magnitude"] + 1.0)
+            # the score margin in logits: the BOS gap, or for a selector width (whose selected
+            # keys and BOS must score alike) the spread its BOS weight tolerates, 1/(8n)
+            margin = head.scale * record["bos_gap"] if head.bos_score < 1 else 1 / (2 * n)
+            for dtype in ("float32", "float64"):
+                record[f"{dtype}_ok"] = margins.logit_ok(
+                    record["max_logit"], margin, record["value_bound"], record["tolerance"], dtype
+                )
             heads.append(record)
         for block in layer.mlps:
             # each ramp pair cancels two values of up to max_preactivation, each weighted by up
             # to the largest output weight (a square's steps are as large as its input's range)
             largest = max((abs(w) for unit in block.units for w in unit.out.values()), default=0.0)
-            error = block.max_preactivation * largest * FLOAT32_EPSILON * np.sqrt(len(block.units))
-            ok = error < 0.02 if block.tolerance < float("inf") else True
-            mlps.append(
-                {
-                    "node": block.label,
-                    "units": len(block.units),
-                    "tolerance": block.tolerance,
-                    "max_preactivation": block.max_preactivation,
-                    "float32_ok": bool(ok),
-                }
+            record = {
+                "node": block.label,
+                "units": len(block.units),
+                "tolerance": block.tolerance,
+                "max_preactivation": block.max_preactivation,
+            }
+            for dtype in ("float32", "float64"):
+                record[f"{dtype}_ok"] = margins.mlp_ok(
+                    block.max_preactivation, largest, len(block.units), block.tolerance, dtype
+                )
+            mlps.append(record)
+    for record in (*heads, *mlps):
+        if not record["float64_ok"]:
+            raise CompileError(
+                f"cannot compile {record['node']}: even float64 rounding would exceed its margins "
+                f"(largest logit or pre-activation too large for the precision it needs)"
             )
     ok = all(r["float32_ok"] for r in heads) and all(r["float32_ok"] for r in mlps)
     return {"float32_ok": ok, "heads": heads, "mlps": mlps}
+
+
+def _check_size(
+    layers: list[Layer], width: int, vocab: int, n: int, outputs: int, causal: bool, budget: int
+) -> None:
+    """The exact parameter count of the arrays `assemble` is about to allocate, against the
+    budget; over it, the error names the block with the most parameters."""
+    total = (vocab + 1 + n + 1 + outputs) * width
+    largest: tuple[int, str] = (0, "")
+    for layer in layers:
+        if layer.heads:
+            depth = max(len(head.query) + (1 if causal else 2) for head in layer.heads)
+            value_depth = max(len(head.values) for head in layer.heads)
+            per_head = width * (2 * depth + 2 * value_depth)
+            total += per_head * len(layer.heads)
+            largest = max(largest, (per_head, layer.heads[0].label))
+        units = sum(len(block.units) for block in layer.mlps)
+        total += units * (2 * width + 1) + width
+        for block in layer.mlps:
+            largest = max(largest, (len(block.units) * (2 * width + 1), block.label))
+    if total > budget:
+        raise CompileError(
+            f"cannot compile {largest[1]}: the model would have {total:,} parameters, over the budget of "
+            f"{budget:,} (raise it with compile(..., budget=N) or --budget N)"
+        )
 
 
 def output_functionals(rep: Rep) -> tuple[str, list[Any], list[Functional]]:
@@ -202,6 +239,7 @@ def assemble(
     labels = residual_labels(lowering, layers, vocab, output)
     writer = _Writer(labels)
     d, n = writer.width, lowering.n
+    _check_size(layers, d, len(vocab), n, len(output), causal, lowering.budget)
     token_embed = np.zeros((len(vocab) + 1, d))
     token_embed[:, writer.index[ONE]] = 1.0
     token_embed[0, writer.index[BOS]] = 1.0

@@ -9,16 +9,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from compiler import assemble, scheduling, valuesets
+from compiler import assemble, margins, scheduling, valuesets
+from compiler.budget import DEFAULT_BUDGET
 from compiler.errors import CompileError
 from compiler.lowering import Lowering
 from compiler.model import Transformer
 from rasp import ir
 
 
-def compile(sop: ir.SOp, vocab: Iterable[Any], max_seq_len: int, causal: bool = False) -> Transformer:  # noqa: A001
+def compile(  # noqa: A001
+    sop: ir.SOp,
+    vocab: Iterable[Any],
+    max_seq_len: int,
+    causal: bool = False,
+    budget: int = DEFAULT_BUDGET,
+) -> Transformer:
     """A Transformer whose output equals `sop` evaluated by the interpreter (causally when
-    `causal`) on every input of at most `max_seq_len` tokens from `vocab`."""
+    `causal`) on every input of at most `max_seq_len` tokens from `vocab`, or a CompileError
+    naming the s-op that cannot be compiled exactly, or whose model would have more than
+    `budget` parameters."""
     if not isinstance(sop, ir.SOp):
         raise CompileError(f"only an s-op can be compiled, not {type(sop).__name__}")
     if max_seq_len < 1:
@@ -29,8 +38,11 @@ def compile(sop: ir.SOp, vocab: Iterable[Any], max_seq_len: int, causal: bool = 
     if len({str(token) for token in vocab}) != len(vocab):
         raise CompileError("two vocabulary tokens have the same text; tokens must be distinct as strings")
     sets = valuesets.analyse(sop, vocab, max_seq_len, causal)
-    lowering = Lowering(sets, causal)
-    kind, values, output = assemble.output_functionals(lowering.rep(sop))
+    lowering = Lowering(sets, causal, budget)
+    rep = lowering.rep(sop)
+    kind, values, output = assemble.output_functionals(rep)
+    tolerance = 0.25 if kind == "categorical" else margins.decode_tolerance(kind, values, max_seq_len)
+    lowering.require(rep, tolerance, sop, "reading the output")
     layers = scheduling.schedule(lowering.blocks)
     assembly = assemble.assemble(lowering, layers, vocab, output, causal)
     metadata = {

@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from compiler import mlps
+from compiler import budget, margins, mlps
 from compiler.blocks import BOS, ONE, Block, Functional, HeadBlock, MLPBlock, Unit, combine, constant
 from compiler.errors import fail
+from compiler.margins import AGGREGATE_TOLERANCE, MIXTURE_THRESHOLD
 from compiler.scores import Score, ScoreBuilder
 from compiler.valuesets import MAX_VALUES, ValueSets, numeric_aggregate
 from compiler.valuesets import value_order as _value_order
@@ -38,14 +39,26 @@ from rasp.values import is_number
 INDICES = "indices"
 INDICES_SQUARED = "indices^2"
 
-#: Largest softmax leak (relative to the smallest output gap) an aggregate may leave.
-AGGREGATE_TOLERANCE = 1e-3
+@dataclass
+class HeadSource:
+    """The head an s-op is read from, with what its error bound depends on (see margins)."""
+
+    head: HeadBlock
+    value_bound: float
+    bos_gap: float
+    score_error: float
+    factor: float = 1.0  # the s-op is factor * the head's output
+
+    def error(self, n: int) -> float:
+        return self.factor * margins.head_error(n, self.value_bound, self.head.scale, self.bos_gap, self.score_error)
 
 
 @dataclass
 class Rep:
     """How one s-op lives in the residual stream.  `exact` is False when the numerical form
-    passed through attention (and so carries a small softmax error)."""
+    passed through attention (and so may carry a small softmax error); its error bound is
+    `source`'s leak (when read from a head) plus sum(c * error of s) over `inherits`, the
+    s-ops whose errors it carries (see `Lowering.error`)."""
 
     values: frozenset | None  # None: a numerical aggregate whose many means are not enumerated
     indicators: dict[Any, Functional] | None = None
@@ -53,6 +66,9 @@ class Rep:
     square: Functional | None = None
     exact: bool = True
     snapped: Functional | None = None
+    source: HeadSource | None = None
+    inherits: tuple[tuple[float, ir.SOp], ...] = ()
+    converted: bool = False  # the indicators were made from the number by an MLP (exactly)
 
     @property
     def numeric(self) -> bool:
@@ -74,8 +90,9 @@ def _numeric_points(values: frozenset) -> np.ndarray:
 class Lowering:
     """Builds the representation of every s-op and the blocks that compute them."""
 
-    def __init__(self, sets: ValueSets, causal: bool):
+    def __init__(self, sets: ValueSets, causal: bool, budget: int = budget.DEFAULT_BUDGET):
         self.sets = sets
+        self.budget = budget
         self.causal = causal
         self.n = sets.max_seq_len
         self.reps: dict[ir.Node, Rep] = {}
@@ -110,6 +127,20 @@ class Lowering:
         self.blocks.append(block)
         for label in block.writes:
             self.writer[label] = node
+        self.check_budget(node)
+
+    def check_budget(self, node: ir.Node, units: int = 0) -> None:
+        """Refuses `node` when the model built so far, plus `units` more MLP units, already has
+        more parameters than the budget allows.  The residual width only grows, so this lower
+        bound of the final count is safe to act on before anything is allocated."""
+        width = len(self.labels) + len(self.sets.vocab)
+        estimate = budget.parameters(self.blocks, width, extra_units=units)
+        if estimate > self.budget:
+            raise fail(
+                node,
+                f"the model would have at least {estimate:,} parameters, over the budget of "
+                f"{self.budget:,} (raise it with compile(..., budget=N) or --budget N)",
+            )
 
     # ----------------------------------------------------------------------- public forms
 
@@ -129,7 +160,52 @@ class Lowering:
         rep = self.rep(node)
         if rep.indicators is None:
             rep.indicators = self._indicators_of_number(node, rep)
+            rep.converted = True
         return rep.indicators
+
+    def indicator_error(self, node: ir.SOp) -> float:
+        """The error bound of the categorical form of `node` (0 when an MLP made it)."""
+        rep = self.rep(node)
+        return 0.0 if rep.converted else self.error(rep)
+
+    # ---------------------------------------------------------------------- error bounds
+
+    def error(self, rep: Rep) -> float:
+        """How far `rep` may be from the true value at a non-BOS position, in real arithmetic."""
+        own = rep.source.error(self.n) if rep.source is not None else 0.0
+        return own + sum(c * self.error(self.rep(node)) for c, node in rep.inherits)
+
+    def require(self, rep: Rep, tolerance: float, consumer: ir.Node, what: str) -> None:
+        """Makes `rep`'s error smaller than `tolerance`, raising the logit scales of the heads it
+        comes from if needed, or refuses to compile `consumer`."""
+        if self.error(rep) < tolerance:
+            return
+        self.tighten(rep, tolerance / 2)
+        error = self.error(rep)
+        if error >= tolerance:
+            raise fail(
+                consumer,
+                f"{what} tolerates an input error of {tolerance:.3g}, but its input may be off by "
+                f"{error:.3g} (softmax leak that no logit scale up to {margins.MAX_SCALE:g} removes)",
+            )
+
+    def tighten(self, rep: Rep, target: float) -> None:
+        """Raises the scales of the heads behind `rep` so that its error falls below `target`
+        where a scale up to margins.MAX_SCALE can do it (the caller checks the result)."""
+        if self.error(rep) < target:
+            return
+        parts = len(rep.inherits) + (rep.source is not None)
+        share = target / max(parts, 1)
+        for coefficient, node in rep.inherits:
+            if coefficient > 0:
+                self.tighten(self.rep(node), share / coefficient)
+        source = rep.source
+        if source is not None and source.error(self.n) >= share:
+            scale = margins.scale_for(
+                self.n, source.value_bound, share / source.factor, source.bos_gap, source.score_error
+            )
+            if source.head.scale < scale <= margins.MAX_SCALE:
+                source.head.scale = scale
 
     def square(self, node: ir.SOp) -> Functional:
         """A functional equal to the square of a numerical s-op (for equality scores)."""
@@ -163,8 +239,15 @@ class Lowering:
             return self._selector_width(node, values)
         raise TypeError(f"unknown s-op node {type(node).__name__}")
 
-    def _categorical(self, values: frozenset, indicators: dict[Any, Functional], exact: bool = True) -> Rep:
-        rep = Rep(values, indicators=indicators, exact=exact)
+    def _categorical(
+        self,
+        values: frozenset,
+        indicators: dict[Any, Functional],
+        exact: bool = True,
+        source: HeadSource | None = None,
+        inherits: tuple[tuple[float, ir.SOp], ...] = (),
+    ) -> Rep:
+        rep = Rep(values, indicators=indicators, exact=exact, source=source, inherits=inherits)
         if rep.numeric:
             rep.number = combine(*[(float(v), ind) for v, ind in indicators.items()])
             rep.square = combine(*[(float(v) ** 2, ind) for v, ind in indicators.items()])
@@ -177,7 +260,7 @@ class Lowering:
         label = self.fresh(f"{node.label}/2")
         self.bounds[label] = self.n / 2
         uniform = Score([], exact01=True)
-        scale = self._scale(1.0, self.n, 1.0)
+        scale = margins.scale_for(self.n, self.n, 1.0, 1.0)
         self._head(node, uniform, 0.0, [{INDICES: 1.0, ONE: 1.0}], [0.0], [label], scale)
         return Rep(values, number={label: 2.0}, exact=False)
 
@@ -191,7 +274,7 @@ class Lowering:
                 except Exception:
                     continue
             merged = {y: combine(*[(1.0, ind) for ind in inds]) for y, inds in groups.items()}
-            return self._categorical(values, merged, inner.exact)
+            return self._categorical(values, merged, inner.exact, inherits=((1.0, node.inner),))
         points = sorted(self.sets.known(node.inner))
         outputs = []
         kept = []
@@ -205,7 +288,8 @@ class Lowering:
         if affine is not None and all(is_number(y) for y in outputs):
             a, b = affine
             self.affine[node] = (a, b)
-            return Rep(values, number=combine((a, inner.number), (b, {ONE: 1.0})), exact=inner.exact)
+            number = combine((a, inner.number), (b, {ONE: 1.0}))
+            return Rep(values, number=number, exact=inner.exact, inherits=((abs(a), node.inner),))
         return self._lookup_rep(node, inner, np.array(kept, float), outputs, values)
 
     def _lookup(
@@ -220,8 +304,19 @@ class Lowering:
         else:
             columns = _value_order(frozenset(outputs))
             table = np.array([[float(y == v) for v in columns] for y in outputs])
-        build = mlps.interpolate if inner.exact else mlps.discretise
-        return self._mlp(label, node, build(inner.number, points, table), columns)
+        return self._mlp(label, node, self._build(node, inner, points, table), columns)
+
+    def _build(self, node: ir.Node, inner: Rep, points: np.ndarray, table: np.ndarray) -> mlps.Lookup:
+        """The MLP of a function of a numerical input: interpolation when the input is exact,
+        steps when it may be off a little, in which case the input must stay within the steps'
+        tolerance (see margins)."""
+        assert inner.number is not None
+        if inner.exact:
+            return mlps.interpolate(inner.number, points, table)
+        lookup = mlps.discretise(inner.number, points, table)
+        if lookup.units:
+            self.require(inner, lookup.tolerance, node, "the MLP that reads its input off the value set")
+        return lookup
 
     def _lookup_rep(
         self, node: ir.SOp, inner: Rep, points: np.ndarray, outputs: list[Any], values: frozenset
@@ -282,8 +377,45 @@ class Lowering:
                 linear = _fit_linear(grid, [_safe(node.fn, args) for args in grid])
         if linear is not None:
             number = combine(*[(c, rep.number) for c, rep in zip(linear, inputs)], (linear[-1], {ONE: 1.0}))  # type: ignore[misc]
-            return Rep(values, number=number, exact=all(rep.exact for rep in inputs))
+            inherits = tuple((abs(c), child) for c, child in zip(linear, node.inputs) if c)
+            return Rep(values, number=number, exact=all(rep.exact for rep in inputs), inherits=inherits)
+        if numeric and len(inputs) == 2:
+            gated = self._gated(node, values)
+            if gated is not None:
+                return gated
         return self._table(node, inputs, values)
+
+    def _gated(self, node: ir.SequenceMap, values: frozenset) -> Rep | None:
+        """fn(x, y) affine in y for each value of an exact input x with few values (at most
+        2n): one gated pair of units per value of x plus an MLP of x alone (mlps.gated_affine),
+        instead of a table over every pair.  None when no input fits."""
+        for first in (0, 1):
+            x_node, y_node = node.inputs[first], node.inputs[1 - first]
+            x_rep, y_rep = self.rep(x_node), self.rep(y_node)
+            if not x_rep.exact or x_rep.number is None or y_rep.number is None:
+                continue
+            xs = sorted(float(v) for v in self.sets.known(x_node))
+            ys = sorted(float(v) for v in self.sets.known(y_node))
+            if len(xs) < 2 or len(xs) > 2 * self.n or len(ys) < 2:
+                continue
+            fits = []
+            for a in xs:
+                args = [[a, y] if first == 0 else [y, a] for y in ys]
+                fits.append(_fit_linear([[y] for y in ys], [_safe(node.fn, pair) for pair in args]))
+            if any(fit is None for fit in fits):
+                continue
+            slopes = np.array([fit[0] for fit in fits])  # type: ignore[index]
+            low, high = ys[0], ys[-1]
+            lookup = mlps.gated_affine(x_rep.number, np.array(xs), y_rep.number, low, high, slopes)
+            self.require(y_rep, lookup.tolerance, node, "the gated MLP that multiplies its inputs")
+            passed = np.cumsum([0.0, *(slopes * (high - low))])[:-1]  # sum of c_a over a < x
+            offsets = [p * low + fit[1] - before for p, fit, before in zip(slopes, fits, passed)]  # type: ignore[index]
+            offset = self._lookup(f"{node.label}/offset", node, x_rep, np.array(xs), offsets)[None]
+            product = self._mlp(node.label, node, lookup, [None])[None]
+            number = combine((1.0, product), (1.0, offset))
+            gain = float(np.abs(slopes).max())
+            return Rep(values, number=number, exact=False, inherits=((gain, y_node),) if gain else ())
+        return None
 
     def _table(self, node: ir.SequenceMap, inputs: list[Rep], values: frozenset) -> Rep:
         """A non-linear sequence map: each input's values are grouped into classes on which fn
@@ -307,6 +439,7 @@ class Lowering:
             classes = list(groups.values())
             representatives.append([members[0] for members in classes])
             class_indicators.append(self._class_indicators(child, rep, classes))
+        self.check_budget(node, units=math.prod(len(r) for r in representatives))
         outputs = [table[args] for args in itertools.product(*representatives)]
         tuples = [list(inds) for inds in itertools.product(*class_indicators)]
         valid = [i for i, y in enumerate(outputs) if y is not _FAILED]
@@ -322,10 +455,21 @@ class Lowering:
         base = np.array(common, float) if len(matrix) else np.zeros(len(columns))
         lookup = mlps.conjunctions(tuples, matrix, base)
         exact = all(rep.exact for rep in inputs)
+        # a unit's pre-activation is off by the sum of its inputs' indicator errors; every unit
+        # whose tuple misses by one input may then leak that much into the output
+        weight = float(sum(np.abs(out).max() for _, out in lookup.units)) if lookup.units else 0.0
+        noisy = [
+            child
+            for child, rep in zip(node.inputs, inputs)
+            if rep.indicators is not None and not rep.converted and weight  # numbers get an exact MLP
+        ]
+        for child in noisy:
+            self.require(self.rep(child), 0.25 / len(inputs), node, "the MLP over its inputs' values")
+        inherits = tuple((weight, child) for child in noisy)
         functionals = self._mlp(node.label, node, lookup, columns)
         if columns == [None]:
-            return Rep(values, number=functionals[None], exact=exact)
-        return self._categorical(values, functionals, exact)
+            return Rep(values, number=functionals[None], exact=exact, inherits=inherits)
+        return self._categorical(values, functionals, exact, inherits=inherits)
 
     def _class_indicators(self, node: ir.SOp, rep: Rep, classes: list[list[Any]]) -> list[Functional]:
         if len(classes) == 1:
@@ -376,7 +520,7 @@ class Lowering:
         # A noisy input (it passed through attention): the same units also give the value
         # snapped back onto its value set, which the equality score uses instead, since its
         # error is multiplied by the distance between key and query there.
-        lookup = mlps.discretise(rep.number, points, np.stack([points, points**2], axis=1))
+        lookup = self._build(node, rep, points, np.stack([points, points**2], axis=1))
         columns = self._mlp(
             node.label, node, lookup, ["snapped", "square"], [f"{node.label}~", f"{node.label}^2"]
         )
@@ -433,8 +577,7 @@ class Lowering:
         shifted = np.clip(points, *wide) - middle
         rep = self.rep(node)
         assert rep.number is not None
-        build = mlps.interpolate if rep.exact else mlps.discretise
-        lookup = build(rep.number, points, np.stack([shifted, shifted**2], axis=1))
+        lookup = self._build(node, rep, points, np.stack([shifted, shifted**2], axis=1))
         columns = self._mlp(
             node.label, node, lookup, ["value", "square"], [f"{node.label}~", f"{node.label}^2"]
         )
@@ -450,11 +593,6 @@ class Lowering:
 
     # --------------------------------------------------------------------- attention heads
 
-    def _scale(self, bos_gap: float, value_bound: float, tolerance: float) -> float:
-        """The logit scale that keeps the softmax leak (unselected keys and the BOS, each at
-        least `bos_gap` below a selected key) under `tolerance`, for values up to value_bound."""
-        return math.log(4.0 * (self.n + 1) * max(value_bound, 1.0) / tolerance) / bos_gap
-
     def _head(
         self,
         node: ir.SOp,
@@ -464,7 +602,18 @@ class Lowering:
         bos_values: list[float],
         writes: list[str],
         scale: float,
+        value_bound: float = 1.0,
+        tolerance: float = 1.0,
     ) -> HeadBlock:
+        """The head of `node`.  Its precision record keeps what assembly needs to judge float
+        rounding: the score gap, the largest score, the values' bound and the error the
+        output tolerates (the logit scale may still be raised by `tighten`)."""
+        if not math.isfinite(scale) or scale > margins.MAX_SCALE:
+            raise fail(
+                node,
+                f"its selector's scores may be off by {score.error:.3g} (noisy inputs), too much to "
+                "separate selected keys from the others",
+            )
         query = [q for q, _ in score.terms]
         key = [k for _, k in score.terms]
         head = HeadBlock(node.label, query, key, bos_score, scale, values, bos_values, writes)
@@ -472,9 +621,10 @@ class Lowering:
         if magnitude is None:
             magnitude = sum(self.bound(q) * self.bound(k) for q, k in score.terms)
         head.precision = {
-            "scale": scale,
             "bos_gap": 0.5 if bos_score == 0.5 else 1.0,
-            "max_logit": scale * (magnitude + 1.0),
+            "magnitude": magnitude,
+            "value_bound": value_bound,
+            "tolerance": tolerance,
         }
         self.add_block(head, node)
         return head
@@ -488,9 +638,21 @@ class Lowering:
             magnitude = max(abs(float(v)) for v in (*sop_values, node.default))
             self.bounds[label] = magnitude
             gap = _min_gap(values) if values is not None else 1.0 / self.n**2
-            scale = self._scale(0.5, magnitude, AGGREGATE_TOLERANCE * min(gap, 1.0))
-            self._head(node, score, 0.5, [value], [float(node.default)], [label], scale)
-            return Rep(values, number={label: 1.0}, exact=False)
+            tolerance = AGGREGATE_TOLERANCE * min(gap, 1.0)
+            scale = margins.scale_for(self.n, magnitude, tolerance, 0.5, score.error)
+            # rounding may take what the consumers leave: a quarter of the gap (see margins)
+            head = self._head(
+                node, score, 0.5, [value], [float(node.default)], [label], scale, magnitude, min(gap, 1.0) / 4
+            )
+            inner = self.rep(node.sop)
+            coefficient = magnitude if inner.indicators is not None and not inner.converted else 1.0
+            return Rep(
+                values,
+                number={label: 1.0},
+                exact=False,
+                source=HeadSource(head, magnitude, 0.5, score.error),
+                inherits=((coefficient, node.sop),),
+            )
         if score.constant and self.n > 1:
             raise fail(
                 node,
@@ -506,9 +668,16 @@ class Lowering:
         bos_values = [float(v == node.default and type(v) is type(node.default)) for v in outputs]
         if sum(bos_values) != 1:  # default equal (==) to a value of another type: use that slot
             bos_values = [float(v == node.default) for v in outputs]
-        self._head(node, score, 0.5, features, bos_values, labels, self._scale(0.5, 1.0, AGGREGATE_TOLERANCE))
+        scale = margins.scale_for(self.n, 1.0, AGGREGATE_TOLERANCE, 0.5, score.error)
+        head = self._head(node, score, 0.5, features, bos_values, labels, scale, 1.0, 1 - MIXTURE_THRESHOLD)
         self.mixtures.append((node.label, labels))
-        return self._categorical(values, {v: {label: 1.0} for v, label in zip(outputs, labels)}, exact=False)
+        return self._categorical(
+            values,
+            {v: {label: 1.0} for v, label in zip(outputs, labels)},
+            exact=False,
+            source=HeadSource(head, 1.0, 0.5, score.error),
+            inherits=((1.0, node.sop),),
+        )
 
     def _selector_width(self, node: ir.SelectorWidth, values: frozenset) -> Rep:
         """BOS and the selected keys score alike, so the BOS gets weight 1/(w+1); an MLP
@@ -518,24 +687,26 @@ class Lowering:
         widths = np.arange(self.n + 1)
         points = 1.0 / (widths[::-1] + 1.0)
         # the decoder needs the BOS weight to within a quarter of the smallest gap 1/(n(n+1))
-        scale = self._scale(1.0, 1.0, 1.0 / (8.0 * self.n * (self.n + 1)))
+        tolerance = margins.width_tolerance(self.n)
         total: list[tuple[float, Functional]] = []
         for piece in pieces:
             raw = self.fresh(f"{node.label}/bos")
             self.bounds[raw] = 1.0
-            self._head(node, piece, 1.0, [{}], [1.0], [raw], scale)
+            scale = margins.scale_for(self.n, 1.0, tolerance / 2, 1.0, piece.error)
+            # its BOS weight's rounding error is relative: the score margin of 1/(2n) covers it
+            head = self._head(node, piece, 1.0, [{}], [1.0], [raw], scale, 1.0, 1 / (2 * self.n))
+            weight = Rep(frozenset(), number={raw: 1.0}, exact=False, source=HeadSource(head, 1.0, 1.0, piece.error))
             if len(pieces) == 1 and node in self.squared:
-                return self._width_and_square(node, values, {raw: 1.0}, points, widths[::-1])
-            weight = Rep(frozenset(), number={raw: 1.0}, exact=False)
+                return self._width_and_square(node, values, weight, points, widths[::-1])
             total.append((1.0, self._lookup(node.label, node, weight, points, widths[::-1].tolist())[None]))
         return Rep(values, number=combine(*total), exact=False)
 
     def _width_and_square(
-        self, node: ir.SOp, values: frozenset, weight: Functional, points: np.ndarray, widths: np.ndarray
+        self, node: ir.SOp, values: frozenset, weight: Rep, points: np.ndarray, widths: np.ndarray
     ) -> Rep:
         """A width that an equality score compares: its decoder's units, which step at every
         width, also give its square; the output is snapped onto the integers."""
-        lookup = mlps.discretise(weight, points, np.stack([widths, widths**2], axis=1).astype(float))
+        lookup = self._build(node, weight, points, np.stack([widths, widths**2], axis=1).astype(float))
         columns = self._mlp(node.label, node, lookup, ["w", "square"], [node.label, f"{node.label}^2"])
         number = columns["w"]
         return Rep(values, number=number, square=columns["square"], exact=False, snapped=number)

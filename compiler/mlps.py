@@ -99,3 +99,31 @@ def conjunctions(indicator_tuples: list[list[Functional]], outputs: np.ndarray, 
         units.append((pre, output - base))
     deviation = np.abs(outputs - base).max(axis=0) if len(outputs) else np.zeros_like(base)
     return Lookup(units, base.astype(float), 0.25, 1.0, deviation)
+
+
+def gated_affine(
+    x: Functional, x_points: np.ndarray, y: Functional, low: float, high: float, slopes: np.ndarray
+) -> Lookup:
+    """sum over a < x of c_a, plus c_x * (y - low) / (high - low), where c_a = slopes[a] *
+    (high - low): with the offset r(x) = p_x low + q_x - sum_{a < x} c_a added by the caller,
+    this is p_x y + q_x, any function affine in y for each of the few exact values of x (the
+    product `(indices + 1) * frac` of the RASP paper's counts).
+
+    For each point a, relu(z) - relu(z - 1) with z = B (x - a) + (y - low) / (high - low) is 1
+    when x > a (z >= 2), 0 when x < a (z <= -1) and the normalised y when x = a, for y within
+    a quarter of the range (B = 2 / the smallest gap of x).  y may come from attention: its
+    error passes through scaled by |p_x|, and nothing is amplified."""
+    span = high - low
+    gap = float(np.diff(x_points).min()) if len(x_points) > 1 else 1.0
+    steep = 2.0 / gap
+    units: list[tuple[Functional, np.ndarray]] = []
+    for a, slope in zip(x_points.tolist(), slopes.tolist()):
+        weight = np.array([slope * span])
+        if weight[0] == 0:
+            continue
+        for offset, sign in ((0.0, 1.0), (-1.0, -1.0)):
+            pre = combine((steep, x), (1.0 / span, y), (offset - steep * a - low / span, {ONE: 1.0}))
+            units.append((pre, sign * weight))
+    reach = steep * float(x_points[-1] - x_points[0]) + 1.5
+    deviation = np.array([float(np.abs(slopes).sum() * span)])
+    return Lookup(units, np.zeros(1), span / 4, reach, deviation)

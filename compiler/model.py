@@ -20,10 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from compiler.margins import MIXTURE_THRESHOLD
 from rasp.errors import RaspError, RaspEvaluationError
-
-#: A categorical aggregate output counts as one value when its largest indicator reaches this.
-MIXTURE_THRESHOLD = 0.99
 
 Params = dict[str, Any]
 

@@ -49,6 +49,7 @@ class Score:
     exact01: bool
     constant: bool | None = None
     magnitude: float | None = None
+    error: float = 0.0  # how far the score may be from its ideal value (noisy inputs)
 
 
 def constant_score(value: bool) -> Score:
@@ -65,7 +66,7 @@ def _merge(score: Score) -> Score:
         else:
             merged[identity] = (query, key)
     terms = [(q, k) for q, k in merged.values() if q and k]
-    return Score(terms or [({ONE: 1.0}, {})], score.exact01, score.constant, score.magnitude)
+    return Score(terms or [({ONE: 1.0}, {})], score.exact01, score.constant, score.magnitude, score.error)
 
 
 def _conjunction(left: Score, right: Score) -> Score:
@@ -73,7 +74,16 @@ def _conjunction(left: Score, right: Score) -> Score:
     magnitude = (
         None if left.magnitude is None or right.magnitude is None else left.magnitude + right.magnitude + 1
     )
-    return Score([*left.terms, *right.terms, ({ONE: 1.0}, {ONE: -1.0})], exact01=False, magnitude=magnitude)
+    return Score(
+        [*left.terms, *right.terms, ({ONE: 1.0}, {ONE: -1.0})],
+        exact01=False,
+        magnitude=magnitude,
+        error=left.error + right.error,
+    )
+
+
+def _hashable_key(value: Any) -> tuple[str, Any]:
+    return (type(value).__name__, value)
 
 
 def _holds(selector: ir.Selector, queries: dict[int, Any], keys: dict[int, Any]) -> bool:
@@ -91,6 +101,9 @@ def _holds(selector: ir.Selector, queries: dict[int, Any], keys: dict[int, Any])
         return not _holds(selector.inner, queries, keys)
     raise TypeError(f"unknown selector node {type(selector).__name__}")
 
+
+#: The error that the heads behind a score's categorical inputs are tightened to (see margins).
+SCORE_INPUT_ERROR = 1e-12
 
 #: Most disjoint pieces (one head and one decoder each) a selector width's selector is split into.
 MAX_PIECES = 4
@@ -145,6 +158,8 @@ def _complement(pieces: list[Piece]) -> list[Piece] | None:
 class ScoreBuilder:
     def __init__(self, lowering: Lowering):
         self.lowering = lowering
+        self._flags: dict[tuple[Any, ...], ir.SOp] = {}
+        self._constants: dict[Any, ir.SOp] = {}
 
     def score(self, selector: ir.Selector) -> Score:
         return _merge(self._score(selector))
@@ -166,7 +181,9 @@ class ScoreBuilder:
             if inner.exact01:
                 negated = [(q, combine((-1.0, k))) for q, k in inner.terms]
                 magnitude = None if inner.magnitude is None else inner.magnitude + 1
-                return Score([({ONE: 1.0}, {ONE: 1.0}), *negated], exact01=True, magnitude=magnitude)
+                return Score(
+                    [({ONE: 1.0}, {ONE: 1.0}), *negated], exact01=True, magnitude=magnitude, error=inner.error
+                )
             return self._joint_predicate(selector)
         if isinstance(selector, ir.SelectorOr):
             left, right = self._score(selector.left), self._score(selector.right)
@@ -195,18 +212,32 @@ class ScoreBuilder:
             if len(outcomes) == 1:
                 return constant_score(outcomes.pop())
         keys, queries = low.rep(select.keys), low.rep(select.queries)
-        if keys.indicators is not None and queries.indicators is not None:
-            return self._matrix(queries.indicators, keys.indicators, predicate)
         if select.op == "==" and keys.numeric and queries.numeric and not negated:
-            return self._quadratic(select)
-        return self._matrix(low.indicators(select.queries), low.indicators(select.keys), predicate)
+            if keys.indicators is None or queries.indicators is None:
+                return self._quadratic(select)
+        return self._matrix(
+            self._clean_indicators(select.queries), self._clean_indicators(select.keys), predicate,
+            self.lowering.indicator_error(select.queries), self.lowering.indicator_error(select.keys),
+        )
+
+    def _clean_indicators(self, node: ir.SOp) -> dict[Any, Functional]:
+        """The categorical form of `node` for a score, its heads tightened so that it is off by
+        at most SCORE_INPUT_ERROR where a logit scale can do it."""
+        indicators = self.lowering.indicators(node)
+        self.lowering.tighten(self.lowering.rep(node), SCORE_INPUT_ERROR)
+        return indicators
 
     def _matrix(
         self,
         queries: dict[Any, Functional],
         keys: dict[Any, Functional],
         predicate: Callable[[Any, Any], bool],
+        query_error: float = 0.0,
+        key_error: float = 0.0,
     ) -> Score:
+        """One term per distinct row (or column) of the predicate matrix.  Each query value is
+        in one row group and each key term sums 0/1 indicators, so indicator errors (L1) of
+        e_q and e_k move the score by at most e_q + e_k + 2 e_q e_k."""
         query_values, key_values = list(queries), list(keys)
         if len(query_values) * len(key_values) > MAX_VALUES * 10:
             raise CompileError(
@@ -234,7 +265,10 @@ class ScoreBuilder:
                 key = combine(*[(1.0, keys[key_values[j]]) for j in members])
                 query = combine(*[(1.0, queries[query_values[i]]) for i, hit in enumerate(column) if hit])
                 terms.append((query, key))
-        return Score(terms, exact01=True, magnitude=float(len(terms)))
+        error = query_error + key_error + 2 * query_error * key_error
+        # each query value is in one row group and each column sums 0/1 indicators of distinct
+        # values, so at most one term is non-zero at a time, and it is at most 1
+        return Score(terms, exact01=True, magnitude=1.0 + error, error=error)
 
     def _quadratic(self, select: ir.Select) -> Score:
         """1 - (k - q)^2 / g^2.  A query whose square needs an MLP anyway is clamped into the
@@ -258,12 +292,20 @@ class ScoreBuilder:
             shifted_square = combine((1.0, square), (-2 * centre, number), (centre * centre, {ONE: 1.0}))
             return shifted, shifted_square
 
+        for node in (select.keys, select.queries):
+            if self._feature_error(node):
+                low.tighten(low.rep(node), SCORE_INPUT_ERROR * gap * gap)
         key, key_square = centred(select.keys)
         if clamp:
             query, query_square = low.clamped(select.queries, bounds, centre)
         else:
             query, query_square = centred(select.queries)
         inverse = 1.0 / (gap * gap)
+        # a feature read from noisy indicators is off by up to R e (value) and R^2 e (square),
+        # R the largest centred value; the score is off by (|d k^2| + |d q^2| + 2|d(k q)|) / g^2
+        reach = max(abs(v - centre) for v in values) if values else 0.0
+        noise = self._feature_error(select.keys) + self._feature_error(select.queries)
+        error = (3 * reach * reach * noise + 2 * reach * reach * noise * noise) * inverse
         return Score(
             [
                 ({ONE: 1.0}, combine((1.0, {ONE: 1.0}), (-inverse, key_square))),
@@ -271,7 +313,16 @@ class ScoreBuilder:
                 (query_square, {ONE: -inverse}),
             ],
             exact01=False,
+            error=error,
         )
+
+    def _feature_error(self, node: ir.SOp) -> float:
+        """The error of the number and square an equality score reads for `node`: none when
+        they are exact or snapped back onto the value set by an MLP."""
+        rep = self.lowering.rep(node)
+        if rep.exact or rep.snapped is not None or rep.indicators is None:
+            return 0.0
+        return self.lowering.error(rep)
 
     def split(self, selector: ir.Selector) -> list[Score] | None:
         """A selector width's selector as disjoint pieces whose widths add up, when that is
@@ -313,13 +364,19 @@ class ScoreBuilder:
         pieces = []
         for table, pairs in groups.values():
             piece = self._matrix(
-                low.indicators(query_a), low.indicators(key_a), lambda q, k, p=pairs: (q, k) in p
+                self._clean_indicators(query_a),
+                self._clean_indicators(key_a),
+                lambda q, k, p=pairs: (q, k) in p,
+                low.indicator_error(query_a),
+                low.indicator_error(key_a),
             )
             if not table.all():
                 positions = self._matrix(
-                    low.indicators(query_b),
-                    low.indicators(key_b),
+                    self._clean_indicators(query_b),
+                    self._clean_indicators(key_b),
                     lambda q, k, t=table: bool(t[b_queries[q], b_keys[k]]),
+                    low.indicator_error(query_b),
+                    low.indicator_error(key_b),
                 )
                 piece = _conjunction(piece, positions)
             pieces.append(_merge(piece))
@@ -357,6 +414,7 @@ class ScoreBuilder:
         the tuple of its key s-ops.  S-ops with a single value (constants) are left out of the
         tuples: `select(tokens, "(", ==) or select(tokens, "{", ==)` compares the tokens alone."""
         low = self.lowering
+        selector = self._filters_as_flags(selector)
         fixed, query_nodes, key_nodes = self._sides(selector)
         for nodes in (query_nodes, key_nodes):
             for node in nodes:
@@ -366,7 +424,10 @@ class ScoreBuilder:
         def side(nodes: list[ir.SOp]) -> dict[Any, Functional]:
             if not nodes:
                 return {(): {ONE: 1.0}}
-            return low.indicators(nodes[0] if len(nodes) == 1 else low.joint(nodes))
+            return self._clean_indicators(nodes[0] if len(nodes) == 1 else low.joint(nodes))
+
+        def error(nodes: list[ir.SOp]) -> float:
+            return low.indicator_error(nodes[0] if len(nodes) == 1 else low.joint(nodes)) if nodes else 0.0
 
         def assignment(nodes: list[ir.SOp], value: Any) -> dict[int, Any]:
             if len(nodes) == 1:
@@ -376,7 +437,58 @@ class ScoreBuilder:
         def predicate(q: Any, k: Any) -> bool:
             return _holds(selector, assignment(query_nodes, q), assignment(key_nodes, k))
 
-        return self._matrix(side(query_nodes), side(key_nodes), predicate)
+        return self._matrix(
+            side(query_nodes), side(key_nodes), predicate, error(query_nodes), error(key_nodes)
+        )
+
+    def _filters_as_flags(self, selector: ir.Selector) -> ir.Selector:
+        """The selector with each filter `select(k, c, op)` (c a constant) written as
+        `select(k op c, True, ==)`: a filter depends on the key only through that flag, so the
+        joint of the key s-ops has two values for it instead of every value of k (the RASP
+        paper's `s or select(indices, 0, ==)` pairs the keys of s with a bool, not with every
+        position).  Filters on the query side likewise."""
+        if isinstance(selector, ir.Select):
+            known = self.lowering.sets.known
+            for side, other in (("keys", "queries"), ("queries", "keys")):
+                node, constant = getattr(selector, side), getattr(selector, other)
+                if len(known(constant)) == 1 and len(known(node)) > 2:
+                    (value,) = known(constant)
+                    flag = self._flag(node, selector.op, value, keys_side=side == "keys")
+                    true = self._constant(True)
+                    return ir.Select(keys=flag, queries=true, op="==") if side == "keys" else ir.Select(
+                        keys=true, queries=flag, op="=="
+                    )
+            return selector
+        if isinstance(selector, ir.SelectorNot):
+            return ir.SelectorNot(self._filters_as_flags(selector.inner))
+        if isinstance(selector, (ir.SelectorAnd, ir.SelectorOr)):
+            return type(selector)(self._filters_as_flags(selector.left), self._filters_as_flags(selector.right))
+        raise TypeError(f"unknown selector node {type(selector).__name__}")
+
+    def _flag(self, node: ir.SOp, op: str, value: Any, keys_side: bool) -> ir.SOp:
+        """The bool s-op `node op value` (keys side) or `value op node` (queries side), with
+        the selector's rule that values of different types never match."""
+        key = (node.uid, op, _hashable_key(value), keys_side)
+        if key not in self._flags:
+            compare = ir.COMPARISONS[op]
+
+            def fn(x: Any) -> bool:
+                try:
+                    return bool(compare(x, value) if keys_side else compare(value, x))
+                except TypeError:
+                    return False
+
+            flag = ir.Map(fn=fn, inner=node, description=f"{node.label} {op} {value!r}")
+            self.lowering.sets.add(flag)
+            self._flags[key] = flag
+        return self._flags[key]
+
+    def _constant(self, value: Any) -> ir.SOp:
+        if value not in self._constants:
+            node = ir.Full(value)
+            self.lowering.sets.add(node)
+            self._constants[value] = node
+        return self._constants[value]
 
     def _sides(self, selector: ir.Selector) -> tuple[dict[int, Any], list[ir.SOp], list[ir.SOp]]:
         """The value of each single-valued s-op of the selector's selects (by uid), and its other

@@ -15,6 +15,7 @@ where the product of the two mean sets would be huge.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from rasp.values import is_number, read_token
 MAX_VALUES = 200_000
 
 ValueSet = frozenset | None
+Positional = tuple[frozenset, ...] | None  # the value set at each position, or None
 
 
 @dataclass
@@ -40,6 +42,7 @@ class ValueSets:
     causal: bool = False
     values: dict[ir.Node, ValueSet] = field(default_factory=dict)
     local: dict[ir.Node, dict[Any, Any]] = field(default_factory=dict)
+    positional: dict[ir.Node, Positional] = field(default_factory=dict)
 
     def __getitem__(self, node: ir.Node) -> ValueSet:
         if node not in self.values:
@@ -65,7 +68,13 @@ class ValueSets:
             if node in self.values or isinstance(node, ir.Selector):
                 continue
             self.local[node] = self._local(node)
-            self.values[node] = self._values(node)
+            self.positional[node] = self._positional(node)
+            values = self._values(node)
+            by_position = self.positional[node]
+            if by_position is not None:  # two supersets of the true set: keep what both allow
+                union = frozenset().union(*by_position)
+                values = union if values is None else values & union
+            self.values[node] = values
 
     # ------------------------------------------------------------------ token-local tables
 
@@ -86,6 +95,66 @@ class ValueSets:
                     continue
             return result
         return None
+
+    # --------------------------------------------------------------- per-position value sets
+
+    def _positional(self, node: ir.Node) -> Positional:
+        """The values `node` can take at each position i < max_seq_len, when that is narrower
+        than one set for all positions: positions themselves, what is computed from them, and
+        prefix means, whose denominator is the position plus one.  `(indices + 1) * frac`,
+        the RASP paper's count, is then an integer at every position, not any product of a
+        position and a fraction."""
+        n = self.max_seq_len
+        if isinstance(node, ir.Indices):
+            return tuple(frozenset([i]) for i in range(n))
+        if isinstance(node, ir.Length) and self.causal:
+            return tuple(frozenset([i + 1]) for i in range(n))
+        if isinstance(node, ir.Map) and self.positional.get(node.inner) is not None:
+            return _per_position(node, [[values] for values in self.positional[node.inner]])
+        if isinstance(node, ir.SequenceMap):
+            inputs = [self.positional.get(child) for child in node.inputs]
+            if all(p is None for p in inputs) or any(
+                p is None and self.values[child] is None for p, child in zip(inputs, node.inputs)
+            ):
+                return None
+            rows = [
+                [p[i] if p is not None else self.values[child] for p, child in zip(inputs, node.inputs)]
+                for i in range(n)
+            ]
+            return _per_position(node, rows)
+        if isinstance(node, ir.Aggregate):
+            return self._prefix_means(node)
+        return None
+
+    def _prefix_means(self, node: ir.Aggregate) -> Positional:
+        """Means over select(indices, indices, <=) (or <) of integers: the query at i selects
+        exactly the keys 0..i (0..i-1), so its mean is s/(i+1) (s/i) for an integer sum s."""
+        selector = node.selector
+        if not (
+            isinstance(selector, ir.Select)
+            and selector.op in ("<=", "<")
+            and isinstance(selector.keys, ir.Indices)
+            and isinstance(selector.queries, ir.Indices)
+        ):
+            return None
+        values = self.values[node.sop]
+        if values is None or not numeric_aggregate(node, values) or len(values) == 1:
+            return None
+        if not all(float(v).is_integer() for v in values):
+            return None
+        low, high = int(min(values)), int(max(values))
+        strict = selector.op == "<"
+        result = []
+        for i in range(self.max_seq_len):
+            width = i if strict else i + 1
+            if width == 0:
+                result.append(frozenset([node.default]))
+                continue
+            means = {total * 1.0 / width for total in range(width * low, width * high + 1)}
+            if width == 1:  # one key: the aggregate copies the value itself
+                means |= set(values)
+            result.append(frozenset(means))
+        return tuple(result)
 
     # -------------------------------------------------------------------------- value sets
 
@@ -115,9 +184,27 @@ class ValueSets:
             if values is None:
                 return None
             if numeric_aggregate(node, values) and not selects_at_most_one(node.selector, self.causal):
-                return _with(means(values, n), node.default)
+                single = self._one_hot_means(node)
+                return single if single is not None else _with(means(values, n), node.default)
             return _with(values, node.default)
         raise TypeError(f"unknown s-op node {type(node).__name__}")
+
+    def _one_hot_means(self, node: ir.Aggregate) -> ValueSet:
+        """Means of an s-op that is nonzero at one position p only (`indicator(indices == 0)`):
+        v/w for a width w <= n, or 0, or the default.  `1/aggregate(s or select(indices, 0,
+        ==), indicator(indices == 0))`, the RASP paper's selector width through a BOS, is then
+        a reciprocal of a count."""
+        by_position = self.positional.get(node.sop)
+        if by_position is None:
+            return None
+        nonzero = [values for values in by_position if values != {0}]
+        if len(nonzero) != 1 or len(nonzero[0]) != 1:
+            return None
+        (value,) = nonzero[0]
+        if not is_number(value) or not is_number(node.default):
+            return None
+        widths = range(1, self.max_seq_len + 1)
+        return frozenset({value * 1.0 / w for w in widths} | {value, 0, node.default})
 
     def _sequence_map(self, node: ir.SequenceMap) -> ValueSet:
         fused = self._fused_aggregates(node)
@@ -267,6 +354,14 @@ def _indicator(values: np.ndarray) -> np.ndarray:
     result = np.zeros(int(values[-1] - values[0]) + 1)
     result[(values - values[0]).astype(int)] = 1.0
     return result
+
+
+def _per_position(node: ir.Node, rows: list[list[frozenset]]) -> Positional:
+    """fn over the product of the input sets at each position, or None past MAX_VALUES in all."""
+    if sum(math.prod(len(values) for values in row) for row in rows) > MAX_VALUES:
+        return None
+    result = [_image(node, itertools.product(*row)) for row in rows]
+    return None if any(values is None for values in result) else tuple(result)  # type: ignore[misc]
 
 
 def _with(values: ValueSet, extra: Any) -> ValueSet:
