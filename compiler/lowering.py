@@ -313,6 +313,14 @@ class Lowering:
         assert inner.number is not None
         if inner.exact:
             return mlps.interpolate(inner.number, points, table)
+        for t in range(len(points) - 1):
+            if margins.rounding_apart(points[t], points[t + 1]) and np.any(table[t] != table[t + 1]):
+                raise fail(
+                    node,
+                    f"it maps {points[t]!r} and {points[t + 1]!r}, which differ only by float rounding, "
+                    "to different values: no transformer tells them apart (compute them exactly, "
+                    "for instance with round)",
+                )
         lookup = mlps.discretise(inner.number, points, table)
         if lookup.units:
             self.require(inner, lookup.tolerance, node, "the MLP that reads its input off the value set")
@@ -630,7 +638,10 @@ class Lowering:
         return head
 
     def _aggregate(self, node: ir.Aggregate, values: frozenset | None) -> Rep:
-        score = self.scores.score(node.selector)
+        counted = self._count_through_position(node)
+        if counted is not None:
+            return Rep(values, number=self.number(counted), exact=False, inherits=((1.0, counted),))
+        score = self.scores.score(node.selector, node)
         sop_values = self.sets.known(node.sop)
         if numeric_aggregate(node, sop_values):
             label = self.fresh(node.label)
@@ -679,11 +690,40 @@ class Lowering:
             inherits=((1.0, node.sop),),
         )
 
+    def _count_through_position(self, node: ir.Aggregate) -> ir.SOp | None:
+        """`aggregate(s or select(indices, p, ==), x)` where x is v at position p and 0
+        elsewhere (the RASP paper's selector width through a BOS at p = 0) is v / (1 + the width
+        of `s and not select(indices, p, ==)`): every query selects p, so the mean is v over
+        the number of selected keys.  A selector width has an exact head, where an `or` of a
+        query-dependent selector would need a joint s-op of its keys."""
+        by_position = self.sets.positional.get(node.sop)
+        selector = node.selector
+        if by_position is None or not isinstance(selector, ir.SelectorOr):
+            return None
+        nonzero = [(p, values) for p, values in enumerate(by_position) if values != {0}]
+        if len(nonzero) != 1 or len(nonzero[0][1]) != 1:
+            return None
+        (position, (value,)) = nonzero[0]
+        for at, rest in ((selector.left, selector.right), (selector.right, selector.left)):
+            if (
+                isinstance(at, ir.Select)
+                and at.op == "=="
+                and isinstance(at.keys, ir.Indices)
+                and isinstance(at.queries, ir.Full)
+                and at.queries.value == position
+                and is_number(value)
+            ):
+                width = ir.SelectorWidth(ir.SelectorAnd(rest, ir.SelectorNot(at)))
+                mean = ir.Map(fn=lambda w, v=value: v * 1.0 / (1 + w), inner=width, description=f"{value}/(1+w)")
+                self.sets.add(mean)
+                return mean
+        return None
+
     def _selector_width(self, node: ir.SelectorWidth, values: frozenset) -> Rep:
         """BOS and the selected keys score alike, so the BOS gets weight 1/(w+1); an MLP
         turns 1/(w+1) back into w.  A selector split into disjoint pieces (see
         ScoreBuilder.split) gets one head and one decoder per piece; the widths add up."""
-        pieces = self.scores.split(node.selector) or [self.scores.score(node.selector)]
+        pieces = self.scores.split(node.selector, node) or [self.scores.score(node.selector, node)]
         widths = np.arange(self.n + 1)
         points = 1.0 / (widths[::-1] + 1.0)
         # the decoder needs the BOS weight to within a quarter of the smallest gap 1/(n(n+1))

@@ -100,3 +100,9 @@ def mlp_ok(max_preactivation: float, largest_output: float, units: int, toleranc
     if tolerance == math.inf:  # interpolation on exact integer points: no cancellation
         return True
     return max_preactivation * largest_output * EPSILON[dtype] * math.sqrt(max(units, 1)) < 0.02
+
+
+def rounding_apart(a: float, b: float) -> bool:
+    """Two distinct values so close that they can only differ by float rounding (the
+    interpreter's `49 * (1/49)` is 0.9999999999999999, not 1.0)."""
+    return a != b and abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))

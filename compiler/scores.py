@@ -22,12 +22,14 @@ A selector whose value set analysis shows it constant (select(1, 1, ==)) gets a 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from compiler import margins
 from compiler.blocks import ONE, Functional, combine
 from compiler.errors import CompileError, fail
 from compiler.valuesets import MAX_VALUES
@@ -80,6 +82,20 @@ def _conjunction(left: Score, right: Score) -> Score:
         magnitude=magnitude,
         error=left.error + right.error,
     )
+
+
+@contextmanager
+def _naming(consumer: ir.Node) -> Iterator[None]:
+    """Refusals raised while scoring a selector name the aggregate or width that uses it."""
+    try:
+        yield
+    except CompileError as error:
+        if error.location is not None:
+            raise
+        reason = error.message.removeprefix("cannot compile ")
+        if reason != error.message:  # about an s-op the selector needs (a joint of its keys)
+            reason = f"its selector needs {reason}"
+        raise fail(consumer, reason) from None
 
 
 def _hashable_key(value: Any) -> tuple[str, Any]:
@@ -161,8 +177,10 @@ class ScoreBuilder:
         self._flags: dict[tuple[Any, ...], ir.SOp] = {}
         self._constants: dict[Any, ir.SOp] = {}
 
-    def score(self, selector: ir.Selector) -> Score:
-        return _merge(self._score(selector))
+    def score(self, selector: ir.Selector, consumer: ir.Node) -> Score:
+        """The score of `selector`; a refusal names `consumer`, the aggregate or width."""
+        with _naming(consumer):
+            return _merge(self._score(selector))
 
     def _score(self, selector: ir.Selector) -> Score:
         if isinstance(selector, ir.Select):
@@ -241,7 +259,7 @@ class ScoreBuilder:
         query_values, key_values = list(queries), list(keys)
         if len(query_values) * len(key_values) > MAX_VALUES * 10:
             raise CompileError(
-                f"a selector compares {len(query_values)} query values with {len(key_values)} key values: "
+                f"its selector compares {len(query_values)} query values with {len(key_values)} key values: "
                 "too many for a predicate matrix"
             )
         matrix = [[predicate(q, k) for k in key_values] for q in query_values]
@@ -277,6 +295,13 @@ class ScoreBuilder:
         key_values = sorted(float(v) for v in low.sets.known(select.keys))
         values = sorted({*key_values, *(float(v) for v in low.sets.known(select.queries))})
         gap = min((b - a for a, b in zip(values, values[1:])), default=1.0)
+        close = next(((a, b) for a, b in zip(values, values[1:]) if margins.rounding_apart(a, b)), None)
+        if close is not None:
+            raise CompileError(
+                f"its selector compares {close[0]!r} and {close[1]!r} for equality: the interpreter "
+                "tells them apart, but they differ only by float rounding, which no transformer "
+                "reproduces (compute the values exactly, for instance with round)"
+            )
         bounds = (key_values[0] - gap, key_values[-1] + gap)
         clamp = not low.cheap_square(select.queries) and (values[0] < bounds[0] or values[-1] > bounds[1])
         if clamp:
@@ -324,7 +349,11 @@ class ScoreBuilder:
             return 0.0
         return self.lowering.error(rep)
 
-    def split(self, selector: ir.Selector) -> list[Score] | None:
+    def split(self, selector: ir.Selector, consumer: ir.Node) -> list[Score] | None:
+        with _naming(consumer):
+            return self._split(selector)
+
+    def _split(self, selector: ir.Selector) -> list[Score] | None:
         """A selector width's selector as disjoint pieces whose widths add up, when that is
         cheaper than one head; else None.
 

@@ -61,7 +61,7 @@ def _score_matrix(
     residual vectors built from each s-op's representation."""
     sets = analyse(ir.selector_width(selector), ("a", "b", "c"), n)
     lowering = Lowering(sets, causal=False)
-    score = lowering.scores.score(selector)
+    score = lowering.scores.score(selector, selector)
     assert not lowering.blocks  # these selectors need no MLP
     values = lambda node: sorted(sets.known(node), key=str)  # noqa: E731
 
