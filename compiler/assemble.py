@@ -23,7 +23,7 @@ import numpy as np
 
 from compiler import margins
 from compiler.blocks import BOS, ONE, Functional, HeadBlock, MLPBlock, combine
-from compiler.errors import CompileError
+from compiler.errors import CompileError, fail
 from compiler.lowering import INDICES, INDICES_SQUARED, Lowering, Rep, index_dim, token_dim
 from compiler.scheduling import Layer
 
@@ -197,27 +197,32 @@ def _precision(layers: list[Layer], n: int) -> dict[str, Any]:
 
 
 def _check_size(
-    layers: list[Layer], width: int, vocab: int, n: int, outputs: int, causal: bool, budget: int
+    layers: list[Layer], width: int, vocab: int, n: int, outputs: int, causal: bool, lowering: Lowering
 ) -> None:
     """The exact parameter count of the arrays `assemble` is about to allocate, against the
-    budget; over it, the error names the block with the most parameters."""
+    budget; over it, the error names the s-op whose block has the most parameters."""
     total = (vocab + 1 + n + 1 + outputs) * width
-    largest: tuple[int, str] = (0, "")
+    largest: tuple[int, int] = (0, 0)
+    blocks: list[HeadBlock | MLPBlock] = []
     for layer in layers:
         if layer.heads:
             depth = max(len(head.query) + (1 if causal else 2) for head in layer.heads)
             value_depth = max(len(head.values) for head in layer.heads)
             per_head = width * (2 * depth + 2 * value_depth)
             total += per_head * len(layer.heads)
-            largest = max(largest, (per_head, layer.heads[0].label))
-        units = sum(len(block.units) for block in layer.mlps)
-        total += units * (2 * width + 1) + width
+            for head in layer.heads:
+                largest = max(largest, (per_head, len(blocks)))
+                blocks.append(head)
+        total += sum(len(block.units) for block in layer.mlps) * (2 * width + 1) + width
         for block in layer.mlps:
-            largest = max(largest, (len(block.units) * (2 * width + 1), block.label))
-    if total > budget:
-        raise CompileError(
-            f"cannot compile {largest[1]}: the model would have {total:,} parameters, over the budget of "
-            f"{budget:,} (raise it with compile(..., budget=N) or --budget N)"
+            largest = max(largest, (len(block.units) * (2 * width + 1), len(blocks)))
+            blocks.append(block)
+    if total > lowering.budget:
+        node = lowering.writer[blocks[largest[1]].writes[0]]
+        raise fail(
+            node,
+            f"the model would have {total:,} parameters, over the budget of {lowering.budget:,} "
+            "(raise it with compile(..., budget=N) or --budget N)",
         )
 
 
@@ -239,7 +244,7 @@ def assemble(
     labels = residual_labels(lowering, layers, vocab, output)
     writer = _Writer(labels)
     d, n = writer.width, lowering.n
-    _check_size(layers, d, len(vocab), n, len(output), causal, lowering.budget)
+    _check_size(layers, d, len(vocab), n, len(output), causal, lowering)
     token_embed = np.zeros((len(vocab) + 1, d))
     token_embed[:, writer.index[ONE]] = 1.0
     token_embed[0, writer.index[BOS]] = 1.0

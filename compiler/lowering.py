@@ -432,7 +432,11 @@ class Lowering:
         domains = [_value_order(self.sets.known(child)) for child in node.inputs]
         if math.prod(len(d) for d in domains) > MAX_VALUES:
             raise fail(node, f"the product of its input value sets exceeds {MAX_VALUES} values")
-        table = {args: _safe(node.fn, list(args)) for args in itertools.product(*domains)}
+        # argument tuples whose result is outside the node's value set never occur together
+        # (the value sets know which positions' values go together): leave them unconstrained
+        table = {
+            args: _within(_safe(node.fn, list(args)), values) for args in itertools.product(*domains)
+        }
         # the slice of a value: fn's results with the other inputs running over their values
         slices: list[dict[Any, list[_Hashable]]] = [{value: [] for value in domain} for domain in domains]
         for args, result in table.items():
@@ -822,6 +826,13 @@ def _safe(fn: Any, args: list[Any]) -> Any:
         return fn(*args)
     except Exception:
         return _FAILED
+
+
+def _within(result: Any, values: frozenset) -> Any:
+    try:
+        return result if result is _FAILED or result in values else _FAILED
+    except TypeError:  # unhashable: the value set analysis has refused it already
+        return result
 
 
 def _min_gap(values: frozenset) -> float:
