@@ -15,6 +15,7 @@ from rasp import ir
 from rasp.errors import RaspError
 from rasp.turing.machine import Machine
 from rasp.turing.program import next_token_sop
+from rasp.turing.runner import InterpreterEngine
 from rasp.turing.tokens import END, SEP, START
 from rasp.turing.trace import parse_trace
 
@@ -32,6 +33,17 @@ def check_n(n: int) -> int:
 def ngram_sop(machine: Machine, n: int) -> ir.SOp:
     """The n-gram program's output s-op for `machine`: the next trace token at every position."""
     return next_token_sop(machine, NGRAM_PROGRAM, {"tm_n": check_n(n)})
+
+
+class NgramInterpreterEngine(InterpreterEngine):
+    """The `interpreter` engine running the n-gram program instead of the positional one."""
+
+    def __init__(self, n: int, incremental: bool = True) -> None:
+        super().__init__(incremental)
+        self.n = check_n(n)
+
+    def sop(self, machine: Machine) -> ir.SOp:
+        return ngram_sop(machine, self.n)
 
 
 def repeated_ngram(cells: Sequence[str], n: int) -> tuple[int, int] | None:
