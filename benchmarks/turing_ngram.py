@@ -64,7 +64,8 @@ def measure(machine: Machine, tape: Sequence[str], steps: int, n: int) -> Outcom
     predictions = evaluate(ngram_sop(machine, n), trace, causal=True)
     wrong = [p for p in range(trace.index("|"), len(trace) - 1) if str(predictions[p]) != trace[p + 1]]
     divergence = configuration_at(trace, wrong[0] + 1) if wrong else None
-    return Outcome(violations[0] if violations else None, divergence, divergence is not None and divergence not in violations)
+    unexplained = divergence is not None and divergence not in violations
+    return Outcome(violations[0] if violations else None, divergence, unexplained)
 
 
 def median(values: list[int]) -> str:
@@ -73,7 +74,8 @@ def median(values: list[int]) -> str:
 
 def share_table(outcomes: dict[int, list[Outcome]], title: str) -> Table:
     table = Table(title=title)
-    for column in ("n", "runs", "violated", "diverged", "median step: violation", "median step: divergence", "unexplained"):
+    columns = ("n", "runs", "violated", "diverged", "median step: violation", "median step: divergence", "unexplained")
+    for column in columns:
         table.add_column(column, justify="right")
     for n, runs in outcomes.items():
         violated = [o.violation for o in runs if o.violation is not None]

@@ -77,7 +77,8 @@ def check_raspl(roots: Iterable[ir.Node]) -> list[Offence]:
     for node in sorted(nodes.values(), key=lambda node: node.uid):
         if _is_constant_offset(node):
             if not all(_is_shift_select(user) for user in consumers.get(node.uid, [])) or not consumers.get(node.uid):
-                offences.append(Offence(node, f"arithmetic on the positions indices ({node.description}) outside a shift"))
+                reason = f"arithmetic on the positions indices ({node.description}) outside a shift"
+                offences.append(Offence(node, reason))
             continue
         reason = _offence(node, positional)
         if reason is not None:

@@ -295,14 +295,16 @@ def command_verify(args: argparse.Namespace) -> int:
         console.print(batch_table(engine.batches))
     program = f" --program ngram --n {args.n}" if args.program == "ngram" else ""
     if program:
-        unexplained = [run for run in mismatches if not assumption_summary(run, args.n)["assumption_violated_at_divergence"]]
+        summaries = [assumption_summary(run, args.n) for run in mismatches]
+        unexplained = [s for s in summaries if not s["assumption_violated_at_divergence"]]
         console.print(
             f"{len(mismatches) - len(unexplained)} of {len(mismatches)} mismatches diverge where the "
             f"no-repeated-{args.n}-gram assumption is violated; {len(unexplained)} where it holds",
             markup=False,
         )
     for run in mismatches[:SHOWN_MISMATCHES]:
-        again = f"rasp tm run '{machine_text(run.machine)}' --input '{' '.join(run.tape)}' --engine {run.engine}{program}"
+        again = f"rasp tm run '{machine_text(run.machine)}' --input '{' '.join(run.tape)}' --engine {run.engine}"
+        again += program
         console.print(f"\nmismatch: {again} --max-steps {args.max_steps}", markup=False)
         console.print(run.report(), markup=False)
         if program:
