@@ -124,6 +124,56 @@ def _add_draw_command(commands: Any) -> None:
     draw.set_defaults(handler=_command_draw)
 
 
+# ---------------------------------------------------------------------- `rasp check --rasp-l`
+
+
+def _command_check(args: argparse.Namespace) -> int:
+    from rasp.raspl import check_raspl
+
+    if not args.rasp_l:
+        raise UsageError("rasp check needs a check to run", hint="rasp check --rasp-l FILE [NAME]")
+    session = Session(check_examples=args.machine is None)
+    if args.machine is not None:
+        from rasp.turing.machine import load_machine
+        from rasp.turing.program import machine_bindings
+
+        bindings = {**machine_bindings(load_machine(args.machine)), **({"tm_n": args.n} if args.n is not None else {})}
+        for name, value in bindings.items():
+            session.bind(name, value)
+    elif args.n is not None:
+        raise UsageError("--n is bound only with --machine (for the Turing Programs)")
+    session.run_file(args.file)
+    if args.name is not None:
+        if args.name not in session:
+            raise UsageError(f"{args.file} binds no name {args.name!r}")
+        roots = [session[args.name]]
+        if not isinstance(roots[0], ir.Node):
+            raise UsageError(f"{args.name} is not an s-op or selector (it is {type(roots[0]).__name__})")
+    else:
+        roots = [value for value in session.globals.bindings.values() if isinstance(value, ir.Node)]
+    offences = check_raspl(roots)
+    what = args.name or f"{len(roots)} top-level s-ops and selectors"
+    if not offences:
+        print(f"{args.file}: {what}: no arithmetic on indices (RASP-L)")
+        return 0
+    print(f"{args.file}: {what}: {len(offences)} s-ops compute with positions (not RASP-L):")
+    for offence in offences:
+        print(f"  {offence}")
+    return 1
+
+
+def _add_check_command(commands: Any) -> None:
+    check = commands.add_parser("check", help="static checks of a program: --rasp-l (no arithmetic on indices)")
+    check.add_argument("file", metavar="FILE")
+    check.add_argument("name", nargs="?", metavar="NAME", help="the s-op to check (default: every top-level one)")
+    check.add_argument("--rasp-l", action="store_true", help="report s-ops that do arithmetic on positions")
+    check.add_argument(
+        "--machine", metavar="SPEC", help="bind a Turing machine's tables first (for programs/turing_*.rasp)"
+    )
+    check.add_argument("--n", type=int, metavar="N", help="with --machine: bind tm_n (programs/turing_ngram.rasp)")
+    check.set_defaults(handler=_command_check)
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -147,6 +197,7 @@ def build_parser(extensions: Sequence[Callable[[Any], None]] = ()) -> argparse.A
     run.set_defaults(handler=_command_run)
 
     _add_draw_command(commands)
+    _add_check_command(commands)
 
     for extend in extensions:
         extend(commands)

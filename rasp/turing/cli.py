@@ -25,6 +25,7 @@ from compiler.cli import format_report
 from rasp.cli import UsageError
 from rasp.turing.compiled import Batch, CompiledEngine, compile_machine, configuration_attention
 from rasp.turing.machine import Machine, MachineSpecError, load_machine
+from rasp.turing.ngram_cli import add_program_options, assumption_summary, ngram_engine
 from rasp.turing.plot import add_plot_command, parse_tape, plot_attention
 from rasp.turing.runner import ENGINES, BoundedEngine, Engine, TraceRun, engine_named, random_cases, run_machine
 from rasp.turing.simulator import DEFAULT_MAX_STEPS
@@ -56,6 +57,7 @@ def register(commands: Any) -> None:
     run.add_argument("--trace", action="store_true", help="show the generated trace, one configuration a line")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--dtype", choices=("float32", "float64"), help=dtype_help)
+    add_program_options(run)
     run.set_defaults(handler=command_run)
 
     verify = sub.add_parser("verify", help="run an engine on random machines and compare every token")
@@ -69,6 +71,7 @@ def register(commands: Any) -> None:
     verify.add_argument("--max-tape", type=int, default=4, help="input tapes have 0 to this many cells")
     verify.add_argument("--json", action="store_true", help="print one JSON object")
     verify.add_argument("--dtype", choices=("float32", "float64"), help=dtype_help)
+    add_program_options(verify)
     verify.set_defaults(handler=command_verify)
 
     build = sub.add_parser(
@@ -108,12 +111,14 @@ def _non_negative(value: int | None, option: str) -> None:
 
 
 def engine_from(args: argparse.Namespace) -> Engine | BoundedEngine:
-    """The engine `--engine` names, with `--dtype` for the compiled one."""
-    if args.dtype is None:
-        return engine_named(args.engine)
-    if args.engine != CompiledEngine.name:
+    """The engine `--engine` names, with `--dtype` for the compiled one, running the Turing
+    Program `--program` names."""
+    if args.dtype is not None and args.engine != CompiledEngine.name:
         raise UsageError(f"--dtype applies to the compiled engine only, not to {args.engine!r}")
-    return CompiledEngine(args.dtype)
+    ngram = ngram_engine(args)
+    if ngram is not None:
+        return ngram
+    return engine_named(args.engine) if args.dtype is None else CompiledEngine(args.dtype)
 
 
 @contextlib.contextmanager
@@ -182,6 +187,8 @@ def command_run(args: argparse.Namespace) -> int:
     with warnings_on_stderr():
         run = run_machine(engine, machine, parse_tape(args.input, machine), args.max_steps, args.max_tokens)
     summary = run_summary(run)
+    if args.program == "ngram":
+        summary.update(assumption_summary(run, args.n))
     if args.json:
         if args.trace:
             summary["trace"] = " ".join(run.tokens)
@@ -200,6 +207,8 @@ def command_run(args: argparse.Namespace) -> int:
         f"in {run.seconds:.3f} s",
         markup=False,
     )
+    if args.program == "ngram":
+        console.print(summary["assumption"], markup=False)
     if run.matches:
         console.print("matches the reference trace")
         return 0
@@ -256,6 +265,7 @@ def command_verify(args: argparse.Namespace) -> int:
                             "input": list(run.tape),
                             "divergence": run.divergence,
                             "report": run.report(),
+                            **(assumption_summary(run, args.n) if args.program == "ngram" else {}),
                         }
                         for run in mismatches
                     ],
@@ -283,10 +293,22 @@ def command_verify(args: argparse.Namespace) -> int:
     console.print(table)
     if isinstance(engine, CompiledEngine):
         console.print(batch_table(engine.batches))
+    program = f" --program ngram --n {args.n}" if args.program == "ngram" else ""
+    if program:
+        summaries = [assumption_summary(run, args.n) for run in mismatches]
+        unexplained = [s for s in summaries if not s["assumption_violated_at_divergence"]]
+        console.print(
+            f"{len(mismatches) - len(unexplained)} of {len(mismatches)} mismatches diverge where the "
+            f"no-repeated-{args.n}-gram assumption is violated; {len(unexplained)} where it holds",
+            markup=False,
+        )
     for run in mismatches[:SHOWN_MISMATCHES]:
         again = f"rasp tm run '{machine_text(run.machine)}' --input '{' '.join(run.tape)}' --engine {run.engine}"
+        again += program
         console.print(f"\nmismatch: {again} --max-steps {args.max_steps}", markup=False)
         console.print(run.report(), markup=False)
+        if program:
+            console.print(assumption_summary(run, args.n)["assumption"], markup=False)
     if len(mismatches) > SHOWN_MISMATCHES:
         console.print(f"\n... and {len(mismatches) - SHOWN_MISMATCHES} more (see --json)")
     return MISMATCH if mismatches else 0

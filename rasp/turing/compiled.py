@@ -93,10 +93,14 @@ class CompiledEngine(BoundedEngine):
         self.dtype = dtype
         self.batches: list[Batch] = []
 
+    def compile(self, machine: Machine, max_seq_len: int) -> compiler.Transformer:
+        """The model for `machine` (subclasses compile other Turing Programs)."""
+        return compile_machine(machine, max_seq_len)
+
     def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
         length = model_length(capacity or SHORTEST_MODEL)
         dtype = choose_dtype(length, self.dtype)
-        return _CompiledDecoder(compile_machine(machine, length), dtype)
+        return _CompiledDecoder(self.compile(machine, length), dtype)
 
     def run_batch(
         self,
@@ -122,7 +126,7 @@ class CompiledEngine(BoundedEngine):
         for length, members in sorted(groups.items()):
             start = time.perf_counter()
             dtype = choose_dtype(length, self.dtype)
-            models = [compile_machine(cases[i][0], length) for i in members]
+            models = [self.compile(cases[i][0], length) for i in members]
             shape = common_shape(models)
             prompts = [encode_trace([initial_configuration(*cases[i])], halted=False) for i in members]
             padded = [pad(model, shape) for model in models]

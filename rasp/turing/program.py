@@ -59,19 +59,20 @@ def machine_bindings(machine: Machine) -> dict[str, Any]:
     }
 
 
-def program_session(machine: Machine) -> Session:
-    """A session with `machine` bound and the Turing Program run in it."""
+def program_session(machine: Machine, program: str = PROGRAM, extra: dict[str, Any] | None = None) -> Session:
+    """A session with `machine` bound (and the `extra` bindings a program needs besides the
+    machine's, such as the n-gram program's `tm_n`) and the Turing Program `program` run in it."""
     # The running example ("hello") is no trace, so statements are not tried on it.
     session = Session(check_examples=False)
-    for name, value in machine_bindings(machine).items():
+    for name, value in {**machine_bindings(machine), **(extra or {})}.items():
         session.bind(name, value)
-    path = program_path(PROGRAM)
+    path = program_path(program)
     session.run(path.read_text(encoding="utf-8"), str(path))
     return session
 
 
-def next_token_sop(machine: Machine) -> ir.SOp:
+def next_token_sop(machine: Machine, program: str = PROGRAM, extra: dict[str, Any] | None = None) -> ir.SOp:
     """The program's output s-op for `machine`: the next trace token at every position."""
-    node = program_session(machine)[OUTPUT]
-    assert isinstance(node, ir.SOp), f"{PROGRAM} must bind {OUTPUT} to an s-op"
+    node = program_session(machine, program, extra)[OUTPUT]
+    assert isinstance(node, ir.SOp), f"{program} must bind {OUTPUT} to an s-op"
     return node

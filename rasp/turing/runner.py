@@ -120,8 +120,12 @@ class InterpreterEngine:
     def __init__(self, incremental: bool = True) -> None:
         self.incremental = incremental
 
+    def sop(self, machine: Machine) -> ir.SOp:
+        """The program's output s-op for `machine` (subclasses run other Turing Programs)."""
+        return next_token_sop(machine)
+
     def decoder(self, machine: Machine) -> Decoder:
-        sop = next_token_sop(machine)
+        sop = self.sop(machine)
         return _IncrementalDecoder(sop) if self.incremental else _FullDecoder(sop)
 
 
