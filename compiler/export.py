@@ -151,6 +151,22 @@ def _padded(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+def _layers(model: Transformer) -> list[dict[str, Any]]:
+    """The model's layers; a model without any gets one empty layer (a TransformerLens model
+    has at least one block), which the export fills with zeros."""
+    if model.params["layers"]:
+        return model.params["layers"]
+    d = len(model.labels)
+    attn = {
+        "w_q": np.zeros((0, d, 0)),
+        "w_k": np.zeros((0, d, 0)),
+        "w_v": np.zeros((0, d, 0)),
+        "w_o": np.zeros((0, 0, d)),
+    }
+    mlp = {"w_in": np.zeros((d, 0)), "b_in": np.zeros(0), "w_out": np.zeros((0, d)), "b_out": np.zeros(d)}
+    return [{"attn": attn, "mlp": mlp}]
+
+
 def transformer_lens_config(model: Transformer, dtype: str | None = None) -> dict[str, Any]:
     """The TransformerBridgeConfig fields of `model` as TransformerLens's native architecture.
 
@@ -158,9 +174,7 @@ def transformer_lens_config(model: Transformer, dtype: str | None = None) -> dic
     narrower layers are padded with zeros (a zero head has zero output weights, so it adds
     nothing; a zero hidden unit has zero bias, so ReLU keeps it at 0).  Its attention divides
     the logits by sqrt(d_head): the export multiplies the query weights by that factor."""
-    layers = model.params["layers"]
-    if not layers:
-        raise RaspError("a model without layers has no TransformerLens form (TransformerLens needs a block)")
+    layers = _layers(model)
     heads = max(layer["attn"]["w_q"].shape[0] for layer in layers)
     depth = max(max(layer["attn"][w].shape[2] for w in ("w_q", "w_v")) for layer in layers)
     return {
@@ -180,7 +194,7 @@ def transformer_lens_config(model: Transformer, dtype: str | None = None) -> dic
         "architecture": "TransformerLensNative",
         "init_weights": False,
         "model_name": f"rasp-{model.metadata['program']}",
-        "dtype": model.dtype(dtype),
+        "dtype": _torch_dtype(model, dtype),
     }
 
 
@@ -194,7 +208,7 @@ def transformer_lens_weights(model: Transformer, config: dict[str, Any]) -> dict
         "unembed.W_U": model.params["unembed"],
         "unembed.b_U": np.zeros(config["d_vocab_out"]),
     }
-    for number, layer in enumerate(model.params["layers"]):
+    for number, layer in enumerate(_layers(model)):
         attn, mlp, prefix = layer["attn"], layer["mlp"], f"blocks.{number}"
         weights[f"{prefix}.attn.W_Q"] = _padded(attn["w_q"] * np.sqrt(depth), (heads, d, depth))
         weights[f"{prefix}.attn.W_K"] = _padded(attn["w_k"], (heads, d, depth))
@@ -225,16 +239,18 @@ def to_transformer_lens(model: Transformer, dtype: str | None = None) -> Any:
 def _boot_bridge(
     config: dict[str, Any], weights: dict[str, torch.Tensor], metadata: dict[str, Any], converted: bool
 ) -> Any:
-    from transformer_lens.config import TransformerBridgeConfig
-    from transformer_lens.model_bridge.sources.native import boot
-    from transformer_lens.utilities.tl_checkpoint_conversion import convert_tl_checkpoint
+    try:
+        from transformer_lens.config import TransformerBridgeConfig
+        from transformer_lens.model_bridge.sources.native import boot
+        from transformer_lens.utilities.tl_checkpoint_conversion import convert_tl_checkpoint
+    except ImportError:
+        raise RaspError("TransformerLens is not installed: pip install 'rasp-toolkit[interop]'") from None
 
-    dtype = getattr(torch, config["dtype"])
-    tl_config = TransformerBridgeConfig(**dict(config, dtype=dtype))
-    bridge = boot(tl_config, dtype=dtype)
+    tl_config = TransformerBridgeConfig(**config)
+    bridge = boot(tl_config, dtype=config["dtype"])  # the parameters' dtype comes from this argument
     if not converted:
         weights = convert_tl_checkpoint(weights, tl_config)
-    bridge.load_state_dict({key: value.to(dtype) for key, value in weights.items()}, strict=True)
+    bridge.load_state_dict({key: value.to(config["dtype"]) for key, value in weights.items()}, strict=True)
     bridge.eval()
     bridge.rasp_metadata = metadata
     return bridge
@@ -246,8 +262,8 @@ def hook_sops(model: Transformer) -> dict[str, list[str]]:
     padding heads), per MLP hook the s-ops of that layer's MLP, per residual hook the label of
     every residual dimension (the same for every layer: the dimensions are allocated once)."""
     hooks: dict[str, list[str]] = {"hook_embed": ["tokens"], "hook_pos_embed": ["indices"]}
-    layers = model.metadata["layout"]
-    heads = max((len(layer["heads"]) for layer in layers), default=0)
+    layers = model.metadata["layout"] or [{"heads": [], "mlps": []}]  # as _layers pads
+    heads = max(len(layer["heads"]) for layer in layers)
     for number, layer in enumerate(layers):
         names = [head["node"] for head in layer["heads"]]
         names += [""] * (max(heads, 1) - len(names))
@@ -265,11 +281,7 @@ def hook_sops(model: Transformer) -> dict[str, list[str]]:
 def residual_dims(model: Transformer, sop: str) -> dict[str, int]:
     """The residual dimensions that hold the s-op named `sop`: label -> index (`tokens:a`,
     `sorted`, `reverse:'a'`...).  Raises when no dimension does."""
-    found = {
-        label: index
-        for index, label in enumerate(model.labels)
-        if label == sop or label.split(":", 1)[0] == sop
-    }
+    found = {label: index for index, label in enumerate(model.labels) if label == sop or label.split(":", 1)[0] == sop}
     if not found:
         raise RaspError(f"no residual dimension holds {sop!r}; the labels are {model.labels}")
     return found
