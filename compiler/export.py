@@ -339,3 +339,18 @@ def _read(path: str | Path, kind: str) -> dict[str, Any]:
 
 def _source_model(data: dict[str, Any]) -> Transformer:
     return from_arrays(data["metadata"], {key: tensor.numpy() for key, tensor in data["tensors"].items()})
+
+
+@torch.no_grad()
+def generate(exported: Any, prompt: Sequence[Any], count: int, stop: Any = None) -> list[Any]:
+    """Greedy generation by an exported causal model: `count` tokens (fewer when `stop` is
+    generated), each the model's output at the last position fed back as the next input.
+    Every step runs the whole sequence: no cache, which keeps hooks on every position."""
+    if not exported.rasp_metadata["causal"]:
+        raise RaspError("only a causal model generates: compile it with causal=True")
+    tokens = list(prompt)
+    for _ in range(count):
+        tokens.append(predict(exported, [tokens])[0][-1])
+        if tokens[-1] == stop:
+            break
+    return tokens[len(prompt) :]
