@@ -93,10 +93,10 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
     model = compile_program(node, vocab, args.max_len, causal=args.causal)
     picture = None
     if args.plot:
-        from compiler.plot import plot_model
+        from compiler.plot import default_input, plot_model
 
         if args.input is None:
-            tokens = [model.vocab[i % len(model.vocab)] for i in range(min(model.max_seq_len, 8))]
+            tokens = default_input(model)
         else:
             tokens = _split_input(model, args.input)
         picture = plot_model(model, tokens, args.plot, program=node)

@@ -166,6 +166,20 @@ class Transformer:
             "float32_ok": self.metadata["precision"]["float32_ok"],
         }
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: summary, layer table and, with matplotlib, the read/write picture
+        on the vocabulary repeated (rasp.notebook)."""
+        from rasp.errors import RaspError
+        from rasp.notebook import model_html, png_bytes
+
+        try:
+            from compiler.plot import default_input, plot_model
+
+            picture = png_bytes(lambda path: plot_model(self, default_input(self), path))
+        except RaspError:  # no matplotlib: the tables alone
+            picture = None
+        return model_html(self, picture)
+
     # --------------------------------------------------------------------------- running
 
     def dtype(self, dtype: str | None = None) -> str:
