@@ -43,32 +43,38 @@ def _failure(caption: str, error: Exception) -> str:
     return f"<div style='font-family:monospace'>{html.escape(caption)}: {html.escape(str(error))}</div>"
 
 
-def sop_html(sop: Any) -> str:
-    """The s-op's values on EXAMPLE, under the example's tokens."""
+def _shown(node: Any, caption: str, rows: Callable[[list[Any], Any], list[str]]) -> str:
+    """`node` evaluated on EXAMPLE, its value laid out as table rows by `rows(tokens, value)`."""
     tokens = list(EXAMPLE)
-    caption = f"s-op {sop.label} on {EXAMPLE!r}"
+    caption = caption.format(label=node.label, example=repr(EXAMPLE))
     try:
-        values = sop(tokens)
+        value = node(tokens)
     except (RaspError, TypeError, ValueError, ZeroDivisionError) as error:
         return _failure(caption, error)
-    return _table(
-        ["<tr>" + "".join(_cell(t, "th") for t in tokens) + "</tr>", "<tr>" + "".join(map(_cell, values)) + "</tr>"],
-        caption,
+    return _table(rows(tokens, value), caption)
+
+
+def _header(tokens: list[Any], corner: str = "") -> str:
+    return "<tr>" + corner + "".join(_cell(t, "th") for t in tokens) + "</tr>"
+
+
+def sop_html(sop: Any) -> str:
+    """The s-op's values on EXAMPLE, under the example's tokens."""
+    return _shown(
+        sop,
+        "s-op {label} on {example}",
+        lambda tokens, values: [_header(tokens), "<tr>" + "".join(map(_cell, values)) + "</tr>"],
     )
 
 
 def selector_html(selector: Any) -> str:
     """The selector's matrix on EXAMPLE: one row per query, one column per key, ■ where selected."""
-    tokens = list(EXAMPLE)
-    caption = f"selector {selector.label} on {EXAMPLE!r} (rows: queries, columns: keys)"
-    try:
-        matrix = selector(tokens)
-    except (RaspError, TypeError, ValueError, ZeroDivisionError) as error:
-        return _failure(caption, error)
-    rows = ["<tr><th></th>" + "".join(_cell(t, "th") for t in tokens) + "</tr>"]
-    for token, row in zip(tokens, matrix):
-        rows.append("<tr>" + _cell(token, "th") + "".join(_cell("■" if v else "·") for v in row) + "</tr>")
-    return _table(rows, caption)
+
+    def rows(tokens: list[Any], matrix: list[list[bool]]) -> list[str]:
+        body = [_cell(t, "th") + "".join(_cell("■" if v else "·") for v in row) for t, row in zip(tokens, matrix)]
+        return [_header(tokens, "<th></th>")] + [f"<tr>{cells}</tr>" for cells in body]
+
+    return _shown(selector, "selector {label} on {example} (rows: queries, columns: keys)", rows)
 
 
 def png_bytes(draw: Callable[[Path], Any]) -> bytes:
