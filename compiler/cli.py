@@ -20,6 +20,7 @@ from rasp import ir
 from rasp.errors import RaspError
 
 LoadProgram = Callable[[str], dict[str, ir.Node]]
+EXPORTS = ("safetensors", "torch", "transformer-lens")
 
 
 def register(subparsers: Any, load_program: LoadProgram) -> None:
@@ -31,7 +32,15 @@ def register(subparsers: Any, load_program: LoadProgram) -> None:
     compile_parser.add_argument("--vocab", required=True, help="comma-separated tokens, e.g. a,b,c")
     compile_parser.add_argument("--max-len", type=int, required=True, help="longest input the model takes")
     compile_parser.add_argument("--causal", action="store_true", help="compile for causal evaluation")
-    compile_parser.add_argument("-o", "--output", help="write the model to this .npz file")
+    compile_parser.add_argument(
+        "-o", "--output", help="write the model to this file (.npz, or .safetensors by its suffix; see --export)"
+    )
+    compile_parser.add_argument(
+        "--export",
+        choices=EXPORTS,
+        help="the -o file's format: safetensors, a torch module's weights, or a TransformerLens model "
+        "(the last two need the interop extra; docs/interop.md)",
+    )
     compile_parser.add_argument("--json", action="store_true", help="print the summary and layout as JSON")
     compile_parser.add_argument(
         "--plot",
@@ -72,6 +81,8 @@ def _guard(command: Callable[..., int], *args: Any) -> int:
 def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
     if args.max_len < 1:
         raise RaspError(f"--max-len must be at least 1, not {args.max_len}")
+    if args.export and not args.output:
+        raise RaspError(f"--export {args.export} needs -o PATH, the file to write")
     program = load_program(args.file)
     name = args.name or "out"
     node = program.get(name)
@@ -82,15 +93,15 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
     model = compile_program(node, vocab, args.max_len, causal=args.causal)
     picture = None
     if args.plot:
-        from compiler.plot import plot_model
+        from compiler.plot import default_input, plot_model
 
         if args.input is None:
-            tokens = [model.vocab[i % len(model.vocab)] for i in range(min(model.max_seq_len, 8))]
+            tokens = default_input(model)
         else:
             tokens = _split_input(model, args.input)
         picture = plot_model(model, tokens, args.plot, program=node)
     if args.output:
-        model.save(args.output)
+        write_model(model, args.output, args.export)
     if args.json:
         report = {"summary": model.summary(), "layout": model.metadata["layout"]}
         if picture is not None:
@@ -101,6 +112,22 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
         if picture is not None:
             print(f"\nwrote {picture}")
     return 0
+
+
+def write_model(model: Transformer, path: str, export: str | None) -> None:
+    """`model` in the file format `export` names (None: by the path's suffix, Transformer.save)."""
+    if export == "safetensors":
+        from compiler.safetensors_file import save_safetensors
+
+        save_safetensors(model, path)
+    elif export in ("torch", "transformer-lens"):
+        try:
+            from compiler import export as exports
+        except ImportError:
+            raise RaspError(f"--export {export} needs PyTorch: pip install 'rasp-toolkit[interop]'") from None
+        (exports.save_torch if export == "torch" else exports.save_transformer_lens)(model, path)
+    else:
+        model.save(path)
 
 
 def _split_input(model: Transformer, text: str) -> list[str]:

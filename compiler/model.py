@@ -164,6 +164,20 @@ class Transformer:
             "float32_ok": self.metadata["precision"]["float32_ok"],
         }
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: summary, layer table and, with matplotlib, the read/write picture
+        on the vocabulary repeated (rasp.notebook)."""
+        from rasp.errors import RaspError
+        from rasp.notebook import model_html, png_bytes
+
+        try:
+            from compiler.plot import default_input, plot_model
+
+            picture = png_bytes(lambda path: plot_model(self, default_input(self), path))
+        except RaspError:  # no matplotlib: the tables alone
+            picture = None
+        return model_html(self, picture)
+
     # --------------------------------------------------------------------------- running
 
     def dtype(self, dtype: str | None = None) -> str:
@@ -228,7 +242,11 @@ class Transformer:
 
     def decode(self, residual: np.ndarray) -> list[Any]:
         """Output values at the given positions of a residual stream (positions, width)."""
-        scores = residual @ self.params["unembed"]
+        return self.decode_scores(residual @ self.params["unembed"])
+
+    def decode_scores(self, scores: np.ndarray) -> list[Any]:
+        """Output values from the unembedding's scores (positions, outputs), which exported
+        models (compiler.export) return."""
         if self.output_kind == "categorical":  # columns past the values are padding (compiler.shapes)
             chosen = np.argmax(scores[:, : len(self.output_values)], axis=1)
             return [self.output_values[int(i)] for i in chosen]
@@ -286,18 +304,28 @@ class Transformer:
 
     # ------------------------------------------------------------------------- save/load
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The weights keyed by their path (`layers/0/attn/w_q`), as model files store them."""
+        return _flatten(self.params)
+
     def save(self, path: str | Path) -> None:
-        """Weights and metadata in one .npz file (metadata as UTF-8 JSON); no pickle."""
-        metadata = dict(self.metadata)
-        metadata["vocab"] = [encode_value(v) for v in self.vocab]
-        metadata["output"] = dict(metadata["output"], values=[encode_value(v) for v in self.output_values])
-        blob = np.frombuffer(json.dumps(metadata).encode("utf-8"), np.uint8)
+        """Weights and metadata in one .npz file (metadata as UTF-8 JSON); no pickle.  A path
+        ending in .safetensors writes safetensors instead (compiler.safetensors_file)."""
+        if str(path).endswith(".safetensors"):
+            from compiler.safetensors_file import save_safetensors
+
+            return save_safetensors(self, path)
+        blob = np.frombuffer(metadata_to_json(self).encode("utf-8"), np.uint8)
         with open(path, "wb") as handle:
-            np.savez(handle, __metadata__=blob, **_flatten(self.params))
+            np.savez(handle, __metadata__=blob, **self.arrays())
 
 
 def load(path: str | Path) -> Transformer:
-    """A model saved by `Transformer.save`."""
+    """A model saved by `Transformer.save` (.npz or .safetensors, told apart by content)."""
+    from compiler.safetensors_file import is_safetensors, load_safetensors
+
+    if is_safetensors(path):
+        return load_safetensors(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -305,12 +333,29 @@ def load(path: str | Path) -> Transformer:
         raise RaspError(f"cannot read the model file {path}: {error}") from None
     if "__metadata__" not in arrays:
         raise RaspError(f"{path} is not a compiled model (no metadata)")
-    metadata = json.loads(arrays.pop("__metadata__").tobytes().decode("utf-8"))
+    return from_arrays(arrays.pop("__metadata__").tobytes().decode("utf-8"), arrays)
+
+
+def metadata_to_json(model: Transformer) -> str:
+    """The model's metadata as JSON, values tagged with their types (`encode_value`)."""
+    metadata = dict(model.metadata)
+    metadata["vocab"] = [encode_value(v) for v in model.vocab]
+    metadata["output"] = dict(metadata["output"], values=[encode_value(v) for v in model.output_values])
+    return json.dumps(metadata)
+
+
+def metadata_from_json(text: str) -> dict[str, Any]:
+    metadata = json.loads(text)
     metadata["vocab"] = [decode_value(v) for v in metadata["vocab"]]
     metadata["output"]["values"] = [decode_value(v) for v in metadata["output"]["values"]]
+    return metadata
+
+
+def from_arrays(metadata: str, arrays: dict[str, np.ndarray]) -> Transformer:
+    """A model from its JSON metadata and its flattened weights (`layers/0/attn/w_q`...)."""
     params = _unflatten(arrays)
     params.setdefault("layers", [])  # a model without layers stores no layer arrays
-    return Transformer(params, metadata)
+    return Transformer(params, metadata_from_json(metadata))
 
 
 def _fraction(value: float, max_denominator: int) -> int | float:

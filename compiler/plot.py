@@ -292,6 +292,12 @@ def plot_layout(model: Transformer, tokens: Any, program: ir.SOp | None = None) 
     )
 
 
+def default_input(model: Transformer) -> list[Any]:
+    """The input pictures of `model` use unless told otherwise: the vocabulary repeated, up to 8
+    tokens."""
+    return [model.vocab[i % len(model.vocab)] for i in range(min(model.max_seq_len, 8))]
+
+
 def plot_model(
     model: Transformer, tokens: Any, path: str | os.PathLike[str], program: ir.SOp | None = None
 ) -> Path:

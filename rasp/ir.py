@@ -78,6 +78,12 @@ class SOp(Node):
 
         return evaluate(self, tokens, causal=causal)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the values on the notebook example (rasp.notebook)."""
+        from rasp.notebook import sop_html
+
+        return sop_html(self)
+
     # Python-side sugar so that programs can be built without the parser.
     def __add__(self, other: Any) -> SOp:
         return binary("+", self, other)
@@ -119,6 +125,12 @@ class Selector(Node):
         from rasp.interpreter import evaluate
 
         return evaluate(self, tokens, causal=causal)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the selector matrix on the notebook example (rasp.notebook)."""
+        from rasp.notebook import selector_html
+
+        return selector_html(self)
 
     def __and__(self, other: Selector) -> Selector:
         return SelectorAnd(self, other)

@@ -190,6 +190,14 @@ class TraceRun:
     def matches(self) -> bool:
         return self.divergence is None
 
+    def _repr_png_(self) -> bytes:
+        """Jupyter's display: the run's space-time picture (rasp.turing.plot; needs matplotlib)."""
+        from rasp.notebook import png_bytes
+        from rasp.turing.plot import configuration_spans, plot_spacetime
+
+        steps = len(configuration_spans(self.tokens)) - 1
+        return png_bytes(lambda path: plot_spacetime(self.machine, self.tape, steps, path))
+
     @property
     def halted(self) -> bool:
         return self.tokens[-1:] == [END]

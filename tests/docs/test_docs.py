@@ -22,6 +22,7 @@ import rasp
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+SCRATCH_FILES = (".npz", ".png", ".pt", ".safetensors")
 FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```", re.S | re.M)
 
 
@@ -59,14 +60,14 @@ def shell_commands(path: Path) -> list[tuple[list[str], int]]:
 @pytest.mark.parametrize("path", [p for p in DOCUMENTS if shell_commands(p)], ids=lambda p: p.name)
 def test_cli_examples_run(path: Path, tmp_path: Path, capsys) -> None:
     """The document's commands run in order, sharing one scratch folder for the files they
-    write and read (`.npz`, `.png`), from the repository root."""
+    write and read (`.npz`, `.png`, `.pt`, `.safetensors`), from the repository root."""
     from rasp.cli import main
 
     previous = Path.cwd()
     os.chdir(ROOT)
     try:
         for argv, code in shell_commands(path):
-            argv = [str(tmp_path / Path(a).name) if a.endswith((".npz", ".png")) else a for a in argv]
+            argv = [str(tmp_path / Path(a).name) if a.endswith(SCRATCH_FILES) else a for a in argv]
             assert main(argv) == code, (argv, capsys.readouterr())
     finally:
         os.chdir(previous)
