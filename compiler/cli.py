@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from compiler.budget import DEFAULT_BUDGET
 from compiler.compiling import compile as compile_program
 from compiler.model import Transformer, load
 from rasp import ir
@@ -40,6 +41,12 @@ def register(subparsers: Any, load_program: LoadProgram) -> None:
         choices=EXPORTS,
         help="the -o file's format: safetensors, a torch module's weights, or a TransformerLens model "
         "(the last two need the interop extra; docs/interop.md)",
+    )
+    compile_parser.add_argument(
+        "--budget",
+        type=int,
+        default=DEFAULT_BUDGET,
+        help=f"refuse a model of more parameters than this, before building it (default {DEFAULT_BUDGET:,})",
     )
     compile_parser.add_argument("--json", action="store_true", help="print the summary and layout as JSON")
     compile_parser.add_argument(
@@ -81,6 +88,8 @@ def _guard(command: Callable[..., int], *args: Any) -> int:
 def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
     if args.max_len < 1:
         raise RaspError(f"--max-len must be at least 1, not {args.max_len}")
+    if args.budget < 1:
+        raise RaspError(f"--budget must be at least 1, not {args.budget}")
     if args.export and not args.output:
         raise RaspError(f"--export {args.export} needs -o PATH, the file to write")
     program = load_program(args.file)
@@ -90,7 +99,7 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
         available = ", ".join(sorted(k for k, v in program.items() if isinstance(v, ir.SOp))) or "none"
         raise RaspError(f"{args.file} defines no s-op named {name!r}; s-ops: {available}")
     vocab = [token for token in args.vocab.split(",") if token != ""]
-    model = compile_program(node, vocab, args.max_len, causal=args.causal)
+    model = compile_program(node, vocab, args.max_len, causal=args.causal, budget=args.budget)
     picture = None
     if args.plot:
         from compiler.plot import default_input, plot_model
