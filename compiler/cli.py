@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from compiler.check import CheckFailed
 from compiler.compiling import compile as compile_program
 from compiler.model import Transformer, load
 from rasp import ir
@@ -31,6 +32,14 @@ def register(subparsers: Any, load_program: LoadProgram) -> None:
     compile_parser.add_argument("--vocab", required=True, help="comma-separated tokens, e.g. a,b,c")
     compile_parser.add_argument("--max-len", type=int, required=True, help="longest input the model takes")
     compile_parser.add_argument("--causal", action="store_true", help="compile for causal evaluation")
+    compile_parser.add_argument(
+        "--check",
+        type=int,
+        default=0,
+        metavar="K",
+        help="compare the model with the interpreter on K random inputs (edge cases first); "
+        "exit 1 on any difference",
+    )
     compile_parser.add_argument("-o", "--output", help="write the model to this .npz file")
     compile_parser.add_argument("--json", action="store_true", help="print the summary and layout as JSON")
     compile_parser.add_argument(
@@ -62,6 +71,9 @@ def register(subparsers: Any, load_program: LoadProgram) -> None:
 def _guard(command: Callable[..., int], *args: Any) -> int:
     try:
         return command(*args)
+    except CheckFailed as error:
+        print(str(error), file=sys.stderr)
+        return 1
     except RaspError as error:
         print(str(error), file=sys.stderr)
     except OSError as error:
@@ -72,6 +84,8 @@ def _guard(command: Callable[..., int], *args: Any) -> int:
 def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
     if args.max_len < 1:
         raise RaspError(f"--max-len must be at least 1, not {args.max_len}")
+    if args.check < 0:
+        raise RaspError(f"--check must be a number of inputs, at least 0, not {args.check}")
     program = load_program(args.file)
     name = args.name or "out"
     node = program.get(name)
@@ -79,7 +93,7 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
         available = ", ".join(sorted(k for k, v in program.items() if isinstance(v, ir.SOp))) or "none"
         raise RaspError(f"{args.file} defines no s-op named {name!r}; s-ops: {available}")
     vocab = [token for token in args.vocab.split(",") if token != ""]
-    model = compile_program(node, vocab, args.max_len, causal=args.causal)
+    model = compile_program(node, vocab, args.max_len, causal=args.causal, check=args.check)
     picture = None
     if args.plot:
         from compiler.plot import plot_model

@@ -10,15 +10,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from compiler import assemble, scheduling, valuesets
+from compiler import check as proof
 from compiler.errors import CompileError
 from compiler.lowering import Lowering
 from compiler.model import Transformer
 from rasp import ir
 
 
-def compile(sop: ir.SOp, vocab: Iterable[Any], max_seq_len: int, causal: bool = False) -> Transformer:  # noqa: A001
+def compile(  # noqa: A001
+    sop: ir.SOp, vocab: Iterable[Any], max_seq_len: int, causal: bool = False, check: int = 0
+) -> Transformer:
     """A Transformer whose output equals `sop` evaluated by the interpreter (causally when
-    `causal`) on every input of at most `max_seq_len` tokens from `vocab`."""
+    `causal`) on every input of at most `max_seq_len` tokens from `vocab`.  With `check=K`
+    the model is first compared with the interpreter on K inputs (`compiler.check`), and any
+    difference is a CompileError."""
     if not isinstance(sop, ir.SOp):
         raise CompileError(f"only an s-op can be compiled, not {type(sop).__name__}")
     if max_seq_len < 1:
@@ -44,4 +49,7 @@ def compile(sop: ir.SOp, vocab: Iterable[Any], max_seq_len: int, causal: bool = 
         "precision": assembly.precision,
         "mixtures": assembly.mixtures,
     }
-    return Transformer(assembly.params, metadata)
+    model = Transformer(assembly.params, metadata)
+    if check:
+        proof.check(model, sop, check)
+    return model
