@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import random
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from compiler.check import describe, sample_inputs
 from compiler.compiling import compile as compile_program
@@ -144,7 +146,7 @@ class _Writer:
             return self.leaf(kind)
         makers: list[Callable[[int], str]] = {
             "num": [self.arithmetic, self.two_numbers, self.number_of_bool, self.mean, self.width,
-                    self.lookup_number, self.indexed("num"), self.choice("num")],
+                    self.lookup_number, self.indexed("num"), self.choice("num"), self.idiom],
             "str": [self.suffixed, self.two_strings, self.copy, self.lookup_string, self.indexed("str"),
                     self.choice("str")],
             "bool": [self.compare_number, self.compare_string, self.logic, self.membership, self.copy_bool],
@@ -163,9 +165,21 @@ class _Writer:
     def arithmetic(self, depth: int) -> str:
         x = self.operand("num", depth)
         c = self.number()
+        divisor = self.literal(self.rng.choice(DIVISORS))
         return self.rng.choice(
-            [f"{x} + {c}", f"{x} - {c}", f"{c} - {x}", f"{x} * {c}", f"-{x}", f"{x} / {self.literal(self.rng.choice(DIVISORS))}",
+            [f"{x} + {c}", f"{x} - {c}", f"{c} - {x}", f"{x} * {c}", f"-{x}", f"{x} / {divisor}",
              f"round({x})", f"round({x} / 2)", f"{x} % 3", f"{x} * {x}"]
+        )
+
+    def idiom(self, depth: int) -> str:
+        """Counts as the RASP literature writes them: a mean times a length, and a selector
+        width through a BOS-like first position (the original's sort and histograms)."""
+        values = f"indicator({self.operand('bool', depth)})"
+        selector = self.operand("sel", depth)
+        return self.rng.choice(
+            [f"round((indices + 1) * aggregate(select(indices, indices, <=), {values}))",
+             f"length * aggregate({selector}, {values})",
+             f"round(1 / aggregate({selector} or select(indices, 0, ==), indicator(indices == 0))) - 1"]
         )
 
     def two_numbers(self, depth: int) -> str:
@@ -285,7 +299,7 @@ class _Writer:
 
 def _program(rng: random.Random, ints: bool, vocab: tuple[Any, ...]) -> str:
     writer = _Writer(rng, ints, vocab)
-    for _ in range(rng.randint(1, 8)):
+    for _ in range(rng.randint(1, 10)):
         writer.statement(rng.choices(["num", "str", "bool", "sel"], weights=[4, 2, 2, 3])[0])
     final = rng.choices(["num", "str", "bool"], weights=[5, 3, 2])[0]
     last = f"{writer.expression(final, rng.choice([1, 2]))};"
@@ -348,23 +362,37 @@ def _bucket(size: int, least: int) -> int:
     return bucket
 
 
+class _SharedShape(Transformer):
+    """A model padded by `bucketed`: it also pads every batch to all of its positions, so
+    that the jitted forward pass sees one input shape whatever the inputs' lengths (padded
+    positions are masked out of attention, as in any batch, and never decoded)."""
+
+    def encode(self, batch: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:
+        ids, mask = super().encode(batch)
+        extra = ((0, 0), (0, self.params["pos_embed"].shape[0] - ids.shape[1]))
+        return np.pad(ids, extra), np.pad(mask, extra)
+
+
 def bucketed(model: Transformer) -> Transformer:
     """The model zero-padded (`compiler.shapes.pad`: the same computation) to a shape with
-    power-of-two sizes and the same size in every layer, so that the many small models of a
-    fuzzing run share a handful of jitted forward passes instead of compiling one each."""
+    power-of-two sizes, generous minima and the same size in every layer, so that the many
+    small models of a fuzzing run share a handful of XLA compilations of the forward pass
+    instead of compiling one each.  Positions past `max_seq_len` get zero embeddings and
+    only ever hold padding."""
     shape = shape_of(model)
     widest = LayerShape(
         *(_bucket(max([getattr(layer, name) for layer in shape.layers], default=0), least)
-          for name, least in (("heads", 4), ("key_depth", 16), ("value_depth", 16), ("hidden", 64)))
+          for name, least in (("heads", 8), ("key_depth", 32), ("value_depth", 32), ("hidden", 256)))
     )
     target = Shape(
         vocab=_bucket(shape.vocab, 8),
-        positions=shape.positions,
-        width=_bucket(shape.width, 64),
-        outputs=_bucket(shape.outputs, 8),
-        layers=(widest,) * _bucket(len(shape.layers), 4),
+        positions=_bucket(shape.positions, 16),
+        width=_bucket(shape.width, 128),
+        outputs=_bucket(shape.outputs, 16),
+        layers=(widest,) * _bucket(len(shape.layers), 8),
     )
-    return pad(model, target)
+    padded = pad(model, target)
+    return _SharedShape(padded.params, padded.metadata)
 
 
 def _reason(error: CompileError) -> str:
