@@ -146,8 +146,8 @@ class _Writer:
             return self.leaf(kind)
         makers: list[Callable[[int], str]] = {
             "num": [self.arithmetic, self.two_numbers, self.number_of_bool, self.mean, self.width,
-                    self.lookup_number, self.indexed("num"), self.choice("num"), self.idiom],
-            "str": [self.suffixed, self.two_strings, self.copy, self.lookup_string, self.indexed("str"),
+                    self.lookup("num"), self.indexed("num"), self.choice("num"), self.idiom],
+            "str": [self.suffixed, self.two_strings, self.copy, self.lookup("str"), self.indexed("str"),
                     self.choice("str")],
             "bool": [self.compare_number, self.compare_string, self.logic, self.membership, self.copy_bool],
             "sel": [self.select, self.select, self.select, self.combine],
@@ -198,9 +198,14 @@ class _Writer:
     def width(self, depth: int) -> str:
         return f"selector_width({self.operand('sel', depth)})"
 
-    def lookup_number(self, depth: int) -> str:
-        table = ", ".join(f"{self.literal(t)}: {self.number()}" for t in self.vocab)
-        return f"{{{table}}}[tokens]"
+    def lookup(self, kind: str) -> Callable[[int], str]:
+        """A dictionary from every token to a random constant, indexed by the tokens."""
+        def make(depth: int) -> str:
+            value = self.number if kind == "num" else self.string
+            table = ", ".join(f"{self.literal(t)}: {value()}" for t in self.vocab)
+            return f"{{{table}}}[tokens]"
+
+        return make
 
     def indexed(self, kind: str) -> Callable[[int], str]:
         def make(depth: int) -> str:
@@ -223,10 +228,6 @@ class _Writer:
 
     def two_strings(self, depth: int) -> str:
         return f"{self.operand('str', depth)} + {self.operand('str', depth)}"
-
-    def lookup_string(self, depth: int) -> str:
-        table = ", ".join(f"{self.literal(t)}: {self.string()}" for t in self.vocab)
-        return f"{{{table}}}[tokens]"
 
     def unique_selector(self, depth: int) -> str:
         """A selector that selects at most one key (the keys are positions, all distinct),
