@@ -39,7 +39,9 @@ def sample_inputs(vocab: Sequence[Any], max_seq_len: int, count: int, seed: int 
 
 
 def describe(result: Verification) -> str | None:
-    """The first disagreement of a verification in words (None when there is none)."""
+    """The first disagreement of a verification in words (None when there is none).  A
+    mixture on an input the interpreter rejects is no disagreement: there is nothing to
+    agree with."""
     if result.mismatches:
         first = result.mismatches[0]
         return (
@@ -47,8 +49,10 @@ def describe(result: Verification) -> str | None:
             f"{first['positions']}: expected {first['expected']!r}, got {first['got']!r} "
             f"({len(result.mismatches)} of {result.total} inputs differ)"
         )
-    if result.mixtures:
-        first = result.mixtures[0]
+    rejected = [error["input"] for error in result.interpreter_errors]
+    mixtures = [mixture for mixture in result.mixtures if mixture["input"] not in rejected]
+    if mixtures:
+        first = mixtures[0]
         return (
             f"on input {first['input']!r} the categorical aggregate {first['node']} mixes several "
             f"values at position {first['position']}"

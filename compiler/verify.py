@@ -45,7 +45,7 @@ def verify(
     model: Transformer, sop: ir.SOp, inputs: Iterable[Sequence[Any]], batch_size: int = 64
 ) -> Verification:
     """Runs the model and the interpreter (causally for a causal model) on every input.
-    Inputs on which the interpreter fails are listed, not counted (nor their mixtures).  Positions where a
+    Inputs on which the interpreter fails are listed, not counted.  Positions where a
     categorical aggregate averaged several values are reported as mixtures: there the model's
     output is not a value and must not be trusted."""
     result = Verification()
@@ -55,13 +55,13 @@ def verify(
         outputs = model.predict(batch)
         mixtures = model.mixtures(batch)
         for tokens, got, mixed in zip(batch, outputs, mixtures):
+            for position, node in mixed:
+                result.mixtures.append({"input": tokens, "position": position, "node": node})
             try:
                 expected = evaluate(sop, tokens, causal=model.causal)
             except RaspError as error:
                 result.interpreter_errors.append({"input": tokens, "error": str(error)})
                 continue
-            for position, node in mixed:
-                result.mixtures.append({"input": tokens, "position": position, "node": node})
             result.total += 1
             wrong = [i for i, (e, g) in enumerate(zip(expected, got)) if not same_value(e, g)]
             if wrong:
