@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from compiler.budget import DEFAULT_BUDGET
+from compiler.check import CheckFailed
 from compiler.compiling import compile as compile_program
 from compiler.model import Transformer, load
 from rasp import ir
@@ -33,6 +34,14 @@ def register(subparsers: Any, load_program: LoadProgram) -> None:
     compile_parser.add_argument("--vocab", required=True, help="comma-separated tokens, e.g. a,b,c")
     compile_parser.add_argument("--max-len", type=int, required=True, help="longest input the model takes")
     compile_parser.add_argument("--causal", action="store_true", help="compile for causal evaluation")
+    compile_parser.add_argument(
+        "--check",
+        type=int,
+        default=0,
+        metavar="K",
+        help="compare the model with the interpreter on K random inputs (edge cases first); "
+        "exit 1 on any difference",
+    )
     compile_parser.add_argument(
         "-o", "--output", help="write the model to this file (.npz, or .safetensors by its suffix; see --export)"
     )
@@ -78,6 +87,9 @@ def register(subparsers: Any, load_program: LoadProgram) -> None:
 def _guard(command: Callable[..., int], *args: Any) -> int:
     try:
         return command(*args)
+    except CheckFailed as error:
+        print(str(error), file=sys.stderr)
+        return 1
     except RaspError as error:
         print(str(error), file=sys.stderr)
     except OSError as error:
@@ -92,6 +104,8 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
         raise RaspError(f"--budget must be at least 1, not {args.budget}")
     if args.export and not args.output:
         raise RaspError(f"--export {args.export} needs -o PATH, the file to write")
+    if args.check < 0:
+        raise RaspError(f"--check must be a number of inputs, at least 0, not {args.check}")
     program = load_program(args.file)
     name = args.name or "out"
     node = program.get(name)
@@ -99,7 +113,9 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
         available = ", ".join(sorted(k for k, v in program.items() if isinstance(v, ir.SOp))) or "none"
         raise RaspError(f"{args.file} defines no s-op named {name!r}; s-ops: {available}")
     vocab = [token for token in args.vocab.split(",") if token != ""]
-    model = compile_program(node, vocab, args.max_len, causal=args.causal, budget=args.budget)
+    model = compile_program(
+        node, vocab, args.max_len, causal=args.causal, budget=args.budget, check=args.check
+    )
     picture = None
     if args.plot:
         from compiler.plot import default_input, plot_model

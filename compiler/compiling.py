@@ -10,8 +10,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from compiler import assemble, margins, scheduling, valuesets
+from compiler import check as proof
 from compiler.budget import DEFAULT_BUDGET
-from compiler.errors import CompileError
+from compiler.errors import CompileError, fail
 from compiler.lowering import Lowering
 from compiler.model import Transformer
 from rasp import ir
@@ -23,11 +24,13 @@ def compile(  # noqa: A001
     max_seq_len: int,
     causal: bool = False,
     budget: int = DEFAULT_BUDGET,
+    check: int = 0,
 ) -> Transformer:
     """A Transformer whose output equals `sop` evaluated by the interpreter (causally when
     `causal`) on every input of at most `max_seq_len` tokens from `vocab`, or a CompileError
     naming the s-op that cannot be compiled exactly, or whose model would have more than
-    `budget` parameters."""
+    `budget` parameters.  With `check=K` the model is first compared with the interpreter on K
+    inputs (`compiler.check`), and any difference is a CompileError."""
     if not isinstance(sop, ir.SOp):
         raise CompileError(f"only an s-op can be compiled, not {type(sop).__name__}")
     if max_seq_len < 1:
@@ -41,6 +44,8 @@ def compile(  # noqa: A001
     lowering = Lowering(sets, causal, budget)
     rep = lowering.rep(sop)
     kind, values, output = assemble.output_functionals(rep)
+    if kind == "fraction" and not (isinstance(sop, ir.Aggregate) and valuesets.integer_means(sop, sets)):
+        raise fail(sop, "its values are means of non-integers, too many to enumerate: the output cannot be read")
     tolerance = 0.25 if kind == "categorical" else margins.decode_tolerance(kind, values, max_seq_len)
     lowering.require(rep, tolerance, sop, "reading the output")
     layers = scheduling.schedule(lowering.blocks)
@@ -56,4 +61,7 @@ def compile(  # noqa: A001
         "precision": assembly.precision,
         "mixtures": assembly.mixtures,
     }
-    return Transformer(assembly.params, metadata)
+    model = Transformer(assembly.params, metadata)
+    if check:
+        proof.check(model, sop, check)
+    return model

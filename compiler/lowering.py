@@ -379,7 +379,7 @@ class Lowering:
             linear: tuple[float, ...] | None = (*node.linear, 0.0)
         else:
             linear = None
-            domains = [sorted(self.sets.known(child)) for child in node.inputs]
+            domains = [_value_order(self.sets.known(child)) for child in node.inputs]
             if numeric and math.prod(len(domain) for domain in domains) <= MAX_VALUES:
                 grid = [list(args) for args in itertools.product(*domains)]
                 linear = _fit_linear(grid, [_safe(node.fn, args) for args in grid])

@@ -107,8 +107,8 @@ class ValueSets:
         n = self.max_seq_len
         if isinstance(node, ir.Indices):
             return tuple(frozenset([i]) for i in range(n))
-        if isinstance(node, ir.Length) and self.causal:
-            return tuple(frozenset([i + 1]) for i in range(n))
+        if isinstance(node, ir.Length):  # the input reaches past position i
+            return tuple(frozenset([i + 1] if self.causal else range(i + 1, n + 1)) for i in range(n))
         if isinstance(node, ir.Map) and self.positional.get(node.inner) is not None:
             return _per_position(node, [[values] for values in self.positional[node.inner]])
         if isinstance(node, ir.SequenceMap):
@@ -219,7 +219,7 @@ class ValueSets:
             total = np.zeros(1)
             for coefficient, values in zip(node.linear, inputs):
                 total = _sums(total, coefficient * np.array(sorted(values), float))
-                if total.size > MAX_VALUES:
+                if total is None or total.size > MAX_VALUES:
                     return None
             return frozenset(total.tolist())
         return None
@@ -237,11 +237,14 @@ class ValueSets:
             return None
         if not all(is_number(agg.default) for agg in aggregates):
             return None
-        combined = {
-            sum(c * table[token] for c, table in zip(node.linear, tables))
-            for token in self.vocab
-            if all(token in table for table in tables)
-        }
+        try:
+            combined = {
+                sum(c * table[token] for c, table in zip(node.linear, tables))
+                for token in self.vocab
+                if all(token in table for table in tables)
+            }
+        except TypeError:  # values that do not add (strings): no mean to fuse
+            return None
         if not all(is_number(v) for v in combined):
             return None
         default = sum(c * agg.default for c, agg in zip(node.linear, aggregates))
@@ -326,7 +329,11 @@ def means(values: frozenset, max_seq_len: int) -> ValueSet:
     if len(values) == 1:
         return values
     if not all(float(v).is_integer() for v in values):
-        return None
+        step = _common_step(values)
+        if step is None:
+            return None
+        scaled = means(frozenset(round(v / step) for v in values), max_seq_len)
+        return None if scaled is None else frozenset(v * step for v in scaled) | values
     low, high = int(min(values)), int(max(values))
     if sum(k * (high - low) + 1 for k in range(1, max_seq_len + 1)) > MAX_VALUES:
         return None
@@ -336,16 +343,37 @@ def means(values: frozenset, max_seq_len: int) -> ValueSet:
     return frozenset(result)
 
 
-def _sums(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def _common_step(values: frozenset) -> float | None:
+    """1/d for the smallest d <= 1000 that makes every value an integer (0.5 for {2.5, 0}),
+    or None: means of such values are means of integers, divided by d."""
+    for denominator in range(2, 1001):
+        if all(abs(v * denominator - round(v * denominator)) < 1e-9 for v in values):
+            return 1.0 / denominator
+    return None
+
+
+def integer_means(node: ir.Aggregate, sets: ValueSets) -> bool:
+    """Whether a mean whose values were not enumerated is one of integers (and so a fraction
+    with denominator at most n, which is how the model's output is read)."""
+    values = sets[node.sop]
+    return values is not None and all(float(v).is_integer() for v in (*values, node.default))
+
+
+def _sums(left: np.ndarray, right: np.ndarray) -> np.ndarray | None:
     """Every x + y with x from `left` and y from `right`, sorted and distinct, without forming
     all |left| * |right| pairs when both are integers: positions meet in sums and differences
-    (`b - pb - 1`), whose sets are integer ranges of up to 2n values."""
+    (`b - pb - 1`), whose sets are integer ranges of up to 2n values.  None (unknown) where
+    the pairs or the integer range would take more than MAX_VALUES * 10 numbers of memory."""
     left, right = np.unique(left), np.unique(right)
     if not (np.all(np.mod(left, 1) == 0) and np.all(np.mod(right, 1) == 0)):
+        if len(left) * len(right) > MAX_VALUES * 10:
+            return None
         return np.unique(np.add.outer(left, right))
     low = left[0] + right[0]
     if len(left) == left[-1] - left[0] + 1 and len(right) == right[-1] - right[0] + 1:  # two ranges
         return np.arange(low, left[-1] + right[-1] + 1)
+    if max(left[-1] - left[0], right[-1] - right[0]) > MAX_VALUES * 10:
+        return None
     hits = np.convolve(_indicator(left), _indicator(right))  # counts of each sum, from `low` up
     return low + np.flatnonzero(hits > 0.5).astype(float)
 

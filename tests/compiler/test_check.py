@@ -1,0 +1,100 @@
+"""`compiler.compile(..., check=K)` and `rasp compile --check K`: proof on the user's own
+program, against the interpreter, on inputs that start with the edge cases."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+from compiler_helpers import compiled
+
+import compiler
+from compiler.check import CheckFailed, check, sample_inputs
+from compiler.cli import register
+from rasp import ir
+from rasp.programs import library_program
+
+
+def test_sample_inputs_start_with_the_edges() -> None:
+    inputs = sample_inputs("abc", 7, 12, seed=1)
+    assert inputs[:4] == [["a"], ["a"] * 7, ["b"] * 7, ["c"] * 7]
+    assert len(inputs) == 12 and all(1 <= len(x) <= 7 and set(x) <= set("abc") for x in inputs)
+    assert inputs == sample_inputs("abc", 7, 12, seed=1)
+    assert sample_inputs("ab", 5, 2) == [["a"], ["a"] * 5]
+
+
+def test_check_passes_on_a_correct_program() -> None:
+    program = library_program("reverse")
+    model = compiler.compile(program, "abc", 6, check=40)
+    assert model("abc") == ["c", "b", "a"]
+    assert check(model, program, 40).total == 40
+
+
+def _broken(model: compiler.Transformer) -> compiler.Transformer:
+    """The same model with its unembedding scrambled by hand: outputs no longer decode right."""
+    params = dict(model.params)
+    params["unembed"] = np.roll(np.asarray(model.params["unembed"]), 1, axis=1)
+    return compiler.Transformer(params, model.metadata)
+
+
+def test_check_raises_on_a_broken_model_naming_the_input() -> None:
+    program = library_program("reverse")
+    broken = _broken(compiled(program, tuple("abc"), 6))
+    with pytest.raises(CheckFailed) as caught:
+        check(broken, program, 10)
+    message = str(caught.value)
+    assert "reverse" in message and "on input ['a']" in message and "expected ['a'], got" in message
+    assert isinstance(caught.value, compiler.CompileError)
+
+
+def test_check_raises_on_perturbed_attention() -> None:
+    """A small weight change inside the network (a head's query), not only in the decoding."""
+    program = ir.aggregate(ir.select(ir.indices, ir.indices - 1, "=="), ir.tokens, "^")
+    model = compiled(program, tuple("ab"), 5)
+    check(model, program, 20)
+    params = {**model.params, "layers": [dict(layer) for layer in model.params["layers"]]}
+    first = params["layers"][0]
+    first["attn"] = {**first["attn"], "w_q": np.asarray(first["attn"]["w_q"]) * 0.0}
+    with pytest.raises(CheckFailed, match="differs from the interpreter at positions"):
+        check(compiler.Transformer(params, model.metadata), program, 20)
+
+
+def _main(argv: list[str], tmp_path) -> int:
+    path = tmp_path / "program.rasp"
+    path.write_text('aggregate(select(indices, length - indices - 1, ==), tokens, "");\n')
+
+    def load(_: str) -> dict[str, ir.Node]:
+        from rasp.cli import program_nodes
+
+        return program_nodes(path)
+
+    parser = argparse.ArgumentParser(prog="rasp")
+    register(parser.add_subparsers(dest="command", required=True), load)
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+def test_cli_check_exits_0_when_the_model_agrees(tmp_path, capsys) -> None:
+    assert _main(["compile", "program.rasp", "--vocab", "a,b", "--max-len", "4", "--check", "30"], tmp_path) == 0
+    assert "residual_width" in capsys.readouterr().out
+
+
+def test_cli_check_exits_1_when_the_model_differs(tmp_path, capsys, monkeypatch) -> None:
+    """A compiler bug, simulated by scrambling the compiled model before the check runs."""
+    import compiler.cli
+
+    def compile_broken(sop, vocab, max_seq_len, causal=False, check=0):
+        model = _broken(compiler.compile(sop, vocab, max_seq_len, causal=causal))
+        compiler.check.check(model, sop, check)
+        return model
+
+    monkeypatch.setattr(compiler.cli, "compile_program", compile_broken)
+    assert _main(["compile", "program.rasp", "--vocab", "a,b", "--max-len", "4", "--check", "30"], tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "is wrong: on input" in err and "Traceback" not in err
+
+
+def test_cli_check_rejects_a_negative_count(tmp_path, capsys) -> None:
+    assert _main(["compile", "program.rasp", "--vocab", "a", "--max-len", "3", "--check", "-1"], tmp_path) == 2
+    assert "--check" in capsys.readouterr().err
