@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rasp import ir
-from rasp.display import selector_matrix
+from rasp.display import Display, selector_matrix
 from rasp.errors import RaspError
 from rasp.interpreter import evaluate
 from rasp.session import Session
@@ -44,10 +44,17 @@ def parse_input(text: str) -> Any:
     return text
 
 
-def load_program(path: str | Path) -> Session:
-    """A session with the file at `path` run in it."""
-    session = Session()
-    session.run_file(path)
+def load_program(path: str | Path, strict_loads: bool = False, show_loads: bool = False) -> Session:
+    """A session with the file at `path` run in it.  Statements of loaded files that failed
+    and were skipped are reported on standard error; `show_loads` prints the names each `load`
+    brought in, as the REPL shows them."""
+    session = Session(strict_loads=strict_loads)
+    display = Display(session)
+    for result in session.run_file(path):
+        if result.kind == "error":
+            print(f"skipped: {result.value}", file=sys.stderr)
+        elif result.kind == "loaded" and show_loads:
+            print("\n".join(display.render(result)))
     return session
 
 
@@ -58,7 +65,7 @@ def program_nodes(path: str | Path) -> dict[str, ir.Node]:
 
 
 def _command_run(args: argparse.Namespace) -> int:
-    session = load_program(args.file)
+    session = load_program(args.file, strict_loads=args.strict_loads, show_loads=args.show_loads)
     example = parse_input(args.input) if args.input is not None else session.sop_example
     names = args.names or [
         name
@@ -193,7 +200,16 @@ def build_parser(extensions: Sequence[Callable[[Any], None]] = ()) -> argparse.A
     run.add_argument("names", nargs="*", metavar="NAME", help="s-ops to print (default: all top-level ones)")
     run.add_argument("--input", "-i", help='the input: "hello", "a b c" or a JSON list such as [1,2,3]')
     run.add_argument("--causal", action="store_true", help="evaluate causally (key <= query)")
-    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument(
+        "--strict-loads",
+        action="store_true",
+        help="a failing statement in a loaded file stops the run (default: it is reported and skipped)",
+    )
+    shown = run.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print one JSON object")
+    shown.add_argument(
+        "--show-loads", action="store_true", help="first list the names each load brings in, as the REPL does"
+    )
     run.set_defaults(handler=_command_run)
 
     _add_draw_command(commands)

@@ -7,12 +7,18 @@ import re
 from typing import Any
 
 from rasp import ir
+from rasp.errors import RaspError
 from rasp.interpreter import evaluate
 from rasp.runtime import Applied, Builtin, Function, Result
 from rasp.values import format_sequence, format_value, sequence_type
 
 #: What the verbose display (`full seq display on`) says instead of rows of identical values.
 SKIPPED = "[skipped full display: identical values]"
+
+
+def error_lines(error: RaspError) -> list[str]:
+    """An error as the REPL prints it: `!!` before the first line, the rest indented to match."""
+    return ["\t!! " + line if i == 0 else "\t   " + line for i, line in enumerate(str(error).splitlines())]
 
 
 def _line(*parts: Any) -> str:
@@ -64,6 +70,10 @@ class Display:
             return [f"\t{result.name} example: {format_value(result.value)}"]
         if result.kind == "draw":
             return self._draw(*result.value)
+        if result.kind == "error":
+            return error_lines(result.value)
+        if result.kind == "loaded":  # as in the original, without examples
+            return self._named(str(result.name), result.value, examples=False)
         if result.name is None:
             return self._just_value(result.value)
         return self._named(result.name, result.value)
@@ -89,12 +99,14 @@ class Display:
             return [_line("\t = ", format_sequence(value.value))]
         return [_line("\t = ", format_value(value).replace("\n", "\n\t\t\t"))]
 
-    def _named(self, name: str, value: Any, tabs: int = 0, first_prefix: str = "") -> list[str]:
+    def _named(
+        self, name: str, value: Any, tabs: int = 0, first_prefix: str = "", examples: bool = True
+    ) -> list[str]:
         prefix = "\t" * tabs
         session = self.session
         if isinstance(value, ir.SOp):
             lines = [_line(prefix, first_prefix, "   s-op:", name)]
-            if session.show_sop_examples:
+            if examples and session.show_sop_examples:
                 example = session.sop_example
                 values = evaluate(value, example)
                 call = f"{name}({format_value(example)}) ="
@@ -116,7 +128,7 @@ class Display:
             return lines
         if isinstance(value, ir.Selector):
             lines = [_line(prefix, first_prefix, "   selector:", name)]
-            if session.show_selector_examples:
+            if examples and session.show_selector_examples:
                 example = session.selector_example
                 lines.append(_line(prefix, "\t Example:"))
                 lines.extend(selector_matrix(example, evaluate(value, example), prefix))
@@ -124,13 +136,13 @@ class Display:
         if isinstance(value, (Function, Builtin)):
             return [_line(prefix, first_prefix, "   " + str(value))]
         if isinstance(value, (list, dict)):
-            return self._container(name, value, tabs, first_prefix)
+            return self._container(name, value, tabs, first_prefix, examples)
         if isinstance(value, Applied):
             value = _applied_text(value)
         return [_line(prefix, "   value:", f"{name} = ", value if isinstance(value, _Shown) else format_value(value))]
 
     def _container(
-        self, name: str | None, value: list[Any] | dict[Any, Any], tabs: int, first_prefix: str
+        self, name: str | None, value: list[Any] | dict[Any, Any], tabs: int, first_prefix: str, examples: bool
     ) -> list[str]:
         prefix = "\t" * tabs
         kind = "list" if isinstance(value, list) else "dict"
@@ -141,18 +153,18 @@ class Display:
         lines = [_line(prefix, first_prefix, head) + _line(prefix, "[" if kind == "list" else "{")]
         if isinstance(value, list):
             for item in value:
-                lines.extend(self._unnamed(item, tabs + 2, ""))
+                lines.extend(self._unnamed(item, tabs + 2, "", examples))
         else:
             for key, item in value.items():
-                lines.extend(self._unnamed(item, tabs + 3, format_value(key) + " : "))
+                lines.extend(self._unnamed(item, tabs + 3, format_value(key) + " : ", examples))
         lines.append(_line(prefix, " " * len(head), "]" if kind == "list" else "}"))
         return lines
 
-    def _unnamed(self, value: Any, tabs: int, first_prefix: str) -> list[str]:
+    def _unnamed(self, value: Any, tabs: int, first_prefix: str, examples: bool) -> list[str]:
         if isinstance(value, ir.Node):
-            return self._named(value.label, value, tabs, first_prefix)
+            return self._named(value.label, value, tabs, first_prefix, examples)
         if isinstance(value, (list, dict)):
-            return self._container(None, value, tabs, first_prefix)
+            return self._container(None, value, tabs, first_prefix, examples)
         return [_line("\t" * tabs, "   value:", "", format_value(value))]
 
 

@@ -128,3 +128,26 @@ def is_complete(source: str) -> bool:
     except UnexpectedInput:
         return True
     return True
+
+
+def parse_each(source: str, file: str | None = None) -> list[Tree | RaspSyntaxError]:
+    """The statements of a file that does not parse as a whole, read as the original REPL reads
+    a loaded file: line by line, a statement at a time, so that one malformed statement yields
+    its own `RaspSyntaxError` and the statements after it still parse.  Each chunk is parsed
+    behind as many newlines as precede it, so positions are those of the whole file."""
+    items: list[Tree | RaspSyntaxError] = []
+    pending: list[str] = []
+    first_line = 0
+    lines = source.splitlines(keepends=True)
+    for number, line in enumerate(lines):
+        pending.append(line)
+        chunk = "".join(pending)
+        if number + 1 < len(lines) and not is_complete(chunk):
+            continue
+        try:
+            items.extend(parse("\n" * first_line + chunk, file).children)
+        except RaspSyntaxError as error:
+            items.append(error)
+        pending.clear()
+        first_line = number + 1
+    return items

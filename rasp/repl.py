@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
-from rasp.display import Display
+from rasp.display import Display, error_lines
 from rasp.errors import RaspError
 from rasp.parser import is_complete
 from rasp.session import Session
@@ -46,11 +46,11 @@ class Repl:
         try:
             results = self.session.run(source, file)
         except RaspError as error:
-            return ["\t!! " + line if i == 0 else "\t   " + line for i, line in enumerate(str(error).splitlines())]
+            return error_lines(error)
         if self.session.exit_requested:
             self.finished = True
-        if quiet:
-            return []
+        if quiet:  # what was skipped in loaded files is still reported
+            results = [result for result in results if result.kind == "error"]
         lines: list[str] = []
         for result in results:
             try:

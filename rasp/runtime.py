@@ -118,11 +118,15 @@ class Applied:
 
 @dataclass(frozen=True)
 class Result:
-    """What a statement produced, for the REPL to show: a named binding or an expression value."""
+    """What a statement produced, for the REPL to show: a named binding or an expression value.
+
+    `kind` is "value", "example" (show example), "draw", "loaded" (a name a `load` brought in)
+    or "error" (a statement of a loaded file that failed and was skipped; `value` is the
+    `RaspError`)."""
 
     name: str | None
     value: Any
-    kind: str = "value"  # "value", "example" (show example) or "draw"
+    kind: str = "value"
 
 
 class ReplCommand(Protocol):
@@ -189,7 +193,7 @@ class Runtime:
         file: str | None,
         source: str,
         commands: ReplCommand,
-        loader: Callable[[str, Runtime, Environment], None],
+        loader: Callable[[str, Runtime, Environment], list[Result]],
     ) -> None:
         self.file = file
         self.lines = source.splitlines()
@@ -203,7 +207,7 @@ class Runtime:
             return None
         return self.lines[location.line - 1]
 
-    def _locate(self, error: RaspError, tree: Tree | Token) -> RaspError:
+    def locate(self, error: RaspError, tree: Tree | Token) -> RaspError:
         """Give the error this statement's position, unless it already names a deeper one
         (then only add that position's source line, when it is in this text)."""
         if error.location is not None:
@@ -225,7 +229,7 @@ class Runtime:
             try:
                 results.extend(self.statement(statement, env))
             except RaspError as error:
-                raise self._locate(error, statement)
+                raise self.locate(error, statement)
         return results
 
     def statement(self, tree: Tree, env: Environment) -> list[Result]:
@@ -253,7 +257,7 @@ class Runtime:
             for node in _nodes_in(value):
                 self.commands.check_on_example(node)
         except RaspError as error:
-            raise self._locate(error, tree)
+            raise self.locate(error, tree)
         return value
 
     def stmt_assign(self, tree: Tree, env: Environment) -> list[Result]:
@@ -292,9 +296,7 @@ class Runtime:
         return [Result(None, (target, example), kind="draw")]
 
     def stmt_load(self, tree: Tree, env: Environment) -> list[Result]:
-        name = str(tree.children[0])[1:-1]
-        self.loader(name, self, env)
-        return []
+        return self.loader(str(tree.children[0])[1:-1], self, env)
 
     def stmt_funcdef(self, tree: Tree, env: Environment) -> list[Result]:
         name_token, params_tree, *rest = tree.children
@@ -371,7 +373,7 @@ class Runtime:
         try:
             return getattr(self, "ex_" + tree.data)(tree, env)
         except RaspError as error:
-            raise self._locate(error, tree)
+            raise self.locate(error, tree)
 
     def ex_name(self, tree: Tree, env: Environment) -> Any:
         return env.lookup(str(tree.children[0]))

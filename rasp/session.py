@@ -6,6 +6,8 @@ running examples and display switches, and loads files relative to the file that
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,9 @@ from typing import Any
 from lark import Tree
 
 from rasp import ir
-from rasp.errors import RaspError, RaspEvaluationError, RaspTypeError
+from rasp.errors import RaspError, RaspEvaluationError, RaspSyntaxError, RaspTypeError
 from rasp.interpreter import evaluate
-from rasp.parser import parse
+from rasp.parser import parse, parse_each
 from rasp.programs import program_path
 from rasp.runtime import RESERVED, Builtin, Environment, Result, Runtime, load_path
 
@@ -64,10 +66,14 @@ class Session:
     [1, 1, 2, 2, 1]
     """
 
-    def __init__(self, stdlib: bool = True, check_examples: bool = True) -> None:
+    def __init__(self, stdlib: bool = True, check_examples: bool = True, strict_loads: bool = False) -> None:
         """`check_examples`: try every new s-op and selector on the running example, as the
         original does (so `tokens_int` fails while the example is "hello").  Tools that build
-        programs for other inputs (the Turing machine runner) turn it off."""
+        programs for other inputs (the Turing machine runner) turn it off.
+
+        `strict_loads`: a statement that fails inside a loaded file raises its error (after
+        exporting what the file bound before it) instead of being reported and skipped."""
+        self.strict_loads = strict_loads
         self.check_examples = False
         self.builtins = Environment(name="builtins")
         self.builtins.bindings.update(_builtin_bindings())
@@ -92,16 +98,10 @@ class Session:
         tree = parse(source, file)
         runtime = Runtime(file, source, self, self._load)
         try:
-            return runtime.execute(tree.children, self.globals)
+            with _python_limits():
+                return runtime.execute(tree.children, self.globals)
         except ExitRequested:
             return []
-        except RecursionError:
-            raise RaspEvaluationError(
-                "maximum recursion depth exceeded",
-                hint="a recursive function needs a condition on atoms that stops it (`a if n < 1 else f(n - 1)`)",
-            ) from None
-        except MemoryError:
-            raise RaspEvaluationError("out of memory (a list or number too large?)") from None
 
     def run_file(self, path: str | Path) -> list[Result]:
         path = Path(path)
@@ -136,20 +136,41 @@ class Session:
 
     # ------------------------------------------------------------------------- loading
 
-    def _load(self, name: str, loader: Runtime, env: Environment) -> None:
-        """Run a file in a fresh scope over the standard library, then copy its public names
-        (not `_private`, not `out`) into the loading scope."""
+    def _load(self, name: str, loader: Runtime, env: Environment) -> list[Result]:
+        """Run a file in a fresh scope over the standard library, statement by statement; after
+        each, copy the public names it bound (not `_private`, not `out`) into the loading scope.
+
+        Returns what the REPL shows for the load, as the original does: each name brought in,
+        once, where it was last bound, and each statement that failed and was skipped."""
         base = Path(loader.file).parent if loader.file and loader.file != "stdlib.rasp" else None
         path = load_path(name, base)
         source = path.read_text(encoding="utf-8")
-        tree = parse(source, str(path))
         scope = Environment(self.base, name)
+        runtime = Runtime(str(path), source, self, self._load)
+        report: list[Result] = []
+        for statement in self._statements(source, str(path)):
+            if isinstance(statement, RaspSyntaxError):
+                results = [Result(None, statement, kind="error")]
+            else:
+                results = _run_loaded(runtime, statement, scope, env)
+            for result in results:
+                if result.kind == "error":
+                    if self.strict_loads:
+                        raise result.value
+                    report.append(result)
+                elif _brought_in(result, env):
+                    report.append(Result(result.name, result.value, kind="loaded"))
+        return _last_binding_of_each_name(report)
+
+    def _statements(self, source: str, file: str) -> list[Tree | RaspSyntaxError]:
+        """A loaded file's statements; when it does not parse as a whole, and loads are not
+        strict, the statements that do parse and an error for each one that does not."""
         try:
-            Runtime(str(path), source, self, self._load).execute(tree.children, scope)
-        finally:  # as in the original, what the file bound before an error is still exported
-            for key, value in scope.bindings.items():
-                if not key.startswith("_") and key != "out":
-                    env.assign(key, value)
+            return parse(source, file).children
+        except RaspSyntaxError:
+            if self.strict_loads:
+                raise
+            return parse_each(source, file)
 
     # -------------------------------------------------------------------- REPL commands
 
@@ -191,3 +212,71 @@ class Session:
     def exit(self) -> None:
         self.exit_requested = True
         raise ExitRequested()
+
+
+@contextmanager
+def _python_limits() -> Iterator[None]:
+    """Python's own limits reached by a program, as RaspErrors."""
+    try:
+        yield
+    except RecursionError:
+        raise RaspEvaluationError(
+            "maximum recursion depth exceeded",
+            hint="a recursive function needs a condition on atoms that stops it (`a if n < 1 else f(n - 1)`)",
+        ) from None
+    except MemoryError:
+        raise RaspEvaluationError("out of memory (a list or number too large?)") from None
+
+
+def _run_loaded(runtime: Runtime, statement: Tree, scope: Environment, env: Environment) -> list[Result]:
+    """One statement of a loaded file: what it produced (or its error), then an error for each
+    name it bound that the loading scope refuses."""
+    before = dict(scope.bindings)
+    try:
+        with _python_limits():
+            results = runtime.execute([statement], scope)
+    except RaspError as error:
+        results = [Result(None, runtime.locate(error, statement), kind="error")]
+    for error in _export(scope, before, env):
+        results.append(Result(None, runtime.locate(error, statement), kind="error"))
+    return results
+
+
+def _brought_in(result: Result, env: Environment) -> bool:
+    """Whether a statement's result names a binding the load copied into the loading scope."""
+    return (
+        result.kind in ("value", "loaded")
+        and _public(result.name)
+        and env.bindings.get(str(result.name)) is result.value
+    )
+
+
+def _public(name: str | None) -> bool:
+    """Whether a loaded file exports the name: not `_private`, not `out`."""
+    return name is not None and not name.startswith("_") and name != "out"
+
+
+def _export(scope: Environment, before: dict[str, Any], env: Environment) -> list[RaspError]:
+    """Copy the public names a statement (re)bound in `scope` into `env`; the errors of those
+    that `env` refuses (a name it reserves)."""
+    errors = []
+    for key, value in scope.bindings.items():
+        if _public(key) and (key not in before or before[key] is not value):
+            try:
+                env.assign(key, value)
+            except RaspError as error:
+                errors.append(error)
+    return errors
+
+
+def _last_binding_of_each_name(report: list[Result]) -> list[Result]:
+    """A load's report with each name listed once, at its last binding (the original's order)."""
+    seen: set[str | None] = set()
+    kept = []
+    for result in reversed(report):
+        if result.kind == "loaded":
+            if result.name in seen:
+                continue
+            seen.add(result.name)
+        kept.append(result)
+    return kept[::-1]

@@ -118,7 +118,7 @@ def test_load_is_relative_to_the_loading_file_and_keeps_private_names(tmp_path: 
 
 def test_loaded_file_does_not_see_the_callers_names(tmp_path: Path) -> None:
     (tmp_path / "lib.rasp").write_text("y = caller_name + 1;\n")
-    session = rasp.Session()
+    session = rasp.Session(strict_loads=True)
     with pytest.raises(rasp.RaspNameError, match="caller_name") as caught:
         session.run(f'caller_name = 1;\nload "{tmp_path / "lib"}";')
     assert caught.value.file.endswith("lib.rasp") and caught.value.line == 1
@@ -211,9 +211,9 @@ def test_building_a_list_of_graphs_does_not_print_them(monkeypatch: pytest.Monke
     assert len(s["stages"]) == 1 and len(s["more"]) == 2
 
 
-def test_a_failing_load_keeps_what_the_file_bound_before_the_error(tmp_path: Path) -> None:
+def test_a_failing_strict_load_keeps_what_the_file_bound_before_the_error(tmp_path: Path) -> None:
     (tmp_path / "partial.rasp").write_text("a = 1;\nb = missing;\nc = 2;\n")
-    session = rasp.Session()
+    session = rasp.Session(strict_loads=True)
     with pytest.raises(rasp.RaspNameError, match="missing"):
         session.run(f'load "{tmp_path / "partial"}";')
     assert session["a"] == 1 and "c" not in session
