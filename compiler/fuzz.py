@@ -404,8 +404,9 @@ def _reason(error: CompileError) -> str:
 
 def classify(case: Case, share_shapes: bool = True, inputs: int = INPUTS) -> Outcome:
     """Compiles `case` and compares the model with the interpreter on `inputs` inputs from
-    `compiler.check.sample_inputs`.  A CompileError is a refusal (over budget when its message
-    says so); any other exception, in the compiler or the model, is a crash.  With
+    `compiler.check.sample_inputs`.  A CompileError is a refusal (the parameter budget's among
+    them: the compiler stopped before allocating); running out of memory is over budget; any
+    other exception, in the compiler or the model, is a crash.  With
     `share_shapes` the model runs zero-padded to a common shape (`bucketed`)."""
     try:
         sop = load(case.source)
@@ -414,8 +415,7 @@ def classify(case: Case, share_shapes: bool = True, inputs: int = INPUTS) -> Out
     try:
         model = compile_program(sop, case.vocab, case.max_seq_len, causal=case.causal)
     except CompileError as error:
-        kind = "over budget" if "budget" in error.message else "refused"
-        return Outcome(kind, _reason(error), str(error))
+        return Outcome("refused", _reason(error), str(error))
     except MemoryError:
         return Outcome("over budget", "out of memory", traceback.format_exc())
     except Exception as error:  # noqa: BLE001 - any other exception is a compiler bug to report

@@ -317,7 +317,7 @@ class Lowering:
             if margins.rounding_apart(points[t], points[t + 1]) and np.any(table[t] != table[t + 1]):
                 raise fail(
                     node,
-                    f"it maps {points[t]!r} and {points[t + 1]!r}, which differ only by float rounding, "
+                    f"it maps {float(points[t])!r} and {float(points[t + 1])!r}, which differ only by float rounding, "
                     "to different values: no transformer tells them apart (compute them exactly, "
                     "for instance with round)",
                 )

@@ -231,7 +231,7 @@ class ScoreBuilder:
                 return constant_score(outcomes.pop())
         keys, queries = low.rep(select.keys), low.rep(select.queries)
         if select.op == "==" and keys.numeric and queries.numeric and not negated:
-            if keys.indicators is None or queries.indicators is None:
+            if (keys.indicators is None or queries.indicators is None) and not self._rounding_apart(select):
                 return self._quadratic(select)
         return self._matrix(
             self._clean_indicators(select.queries), self._clean_indicators(select.keys), predicate,
@@ -295,13 +295,6 @@ class ScoreBuilder:
         key_values = sorted(float(v) for v in low.sets.known(select.keys))
         values = sorted({*key_values, *(float(v) for v in low.sets.known(select.queries))})
         gap = min((b - a for a, b in zip(values, values[1:])), default=1.0)
-        close = next(((a, b) for a, b in zip(values, values[1:]) if margins.rounding_apart(a, b)), None)
-        if close is not None:
-            raise CompileError(
-                f"its selector compares {close[0]!r} and {close[1]!r} for equality: the interpreter "
-                "tells them apart, but they differ only by float rounding, which no transformer "
-                "reproduces (compute the values exactly, for instance with round)"
-            )
         bounds = (key_values[0] - gap, key_values[-1] + gap)
         clamp = not low.cheap_square(select.queries) and (values[0] < bounds[0] or values[-1] > bounds[1])
         if clamp:
@@ -340,6 +333,15 @@ class ScoreBuilder:
             exact01=False,
             error=error,
         )
+
+    def _rounding_apart(self, select: ir.Select) -> bool:
+        """Whether a key and a query value differ only by float rounding (`1/(1/49) - 1` is
+        48.00000000000001, not 48): the interpreter tells them apart, a distance cannot, so
+        the select takes a predicate matrix over each side's one-hot form instead (each side's
+        own values are far apart, or its MLP refuses)."""
+        known = self.lowering.sets.known
+        values = sorted({float(v) for v in (*known(select.keys), *known(select.queries))})
+        return any(margins.rounding_apart(a, b) for a, b in zip(values, values[1:]))
 
     def _feature_error(self, node: ir.SOp) -> float:
         """The error of the number and square an equality score reads for `node`: none when
@@ -443,7 +445,9 @@ class ScoreBuilder:
         the tuple of its key s-ops.  S-ops with a single value (constants) are left out of the
         tuples: `select(tokens, "(", ==) or select(tokens, "{", ==)` compares the tokens alone."""
         low = self.lowering
-        selector = self._filters_as_flags(selector)
+        flagged = self._filters_as_flags(selector)
+        if self._joint_size(flagged) < self._joint_size(selector):
+            selector = flagged
         fixed, query_nodes, key_nodes = self._sides(selector)
         for nodes in (query_nodes, key_nodes):
             for node in nodes:
@@ -493,6 +497,12 @@ class ScoreBuilder:
         if isinstance(selector, (ir.SelectorAnd, ir.SelectorOr)):
             return type(selector)(self._filters_as_flags(selector.left), self._filters_as_flags(selector.right))
         raise TypeError(f"unknown selector node {type(selector).__name__}")
+
+    def _joint_size(self, selector: ir.Selector) -> int:
+        """How many values the joints of the selector's query and key s-ops may take."""
+        known = self.lowering.sets.known
+        _, queries, keys = self._sides(selector)
+        return math.prod(len(known(node)) for node in queries) + math.prod(len(known(node)) for node in keys)
 
     def _flag(self, node: ir.SOp, op: str, value: Any, keys_side: bool) -> ir.SOp:
         """The bool s-op `node op value` (keys side) or `value op node` (queries side), with

@@ -144,6 +144,8 @@ class ValueSets:
             return None
         low, high = int(min(values)), int(max(values))
         strict = selector.op == "<"
+        if sum(width * (high - low) + 1 for width in range(1, self.max_seq_len + 1)) > MAX_VALUES:
+            return None
         result = []
         for i in range(self.max_seq_len):
             width = i if strict else i + 1

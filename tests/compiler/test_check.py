@@ -84,7 +84,7 @@ def test_cli_check_exits_1_when_the_model_differs(tmp_path, capsys, monkeypatch)
     """A compiler bug, simulated by scrambling the compiled model before the check runs."""
     import compiler.cli
 
-    def compile_broken(sop, vocab, max_seq_len, causal=False, check=0):
+    def compile_broken(sop, vocab, max_seq_len, causal=False, budget=compiler.budget.DEFAULT_BUDGET, check=0):
         model = _broken(compiler.compile(sop, vocab, max_seq_len, causal=causal))
         compiler.check.check(model, sop, check)
         return model

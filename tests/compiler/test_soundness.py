@@ -146,16 +146,20 @@ def test_paper_program_exact_at_20(paper: rasp.Session, name: str, vocab: str) -
     assert_agrees(model, paper[name], _inputs(list(vocab), 20, seed=len(name)))
 
 
-@pytest.mark.parametrize(("name", "vocab"), [("sort_bos", "abc"), ("dyck2_ptf", "(){}")])
+@pytest.mark.parametrize(("name", "vocab"), [("dyck2_ptf", "(){}"), ("dyck3_ptf", "(){}[]")])
 def test_float_rounding_the_interpreter_sees_is_refused(paper: rasp.Session, name: str, vocab: str) -> None:
-    """At n = 50 these programs compare values such as 49 * (1/49) = 0.9999999999999999 with
-    1.0 for equality: the interpreter tells them apart, a transformer cannot."""
-    assert 49 * (1 / 49) != 1.0 and 1 / (1 / 49) - 1 != 48
-    with pytest.raises(CompileError, match="float rounding"):
+    """At n = 50 these programs compare depths such as -32.0 and -31.999999999999996 (a count
+    computed as 49 * (s/49)) for equality: the interpreter tells them apart, a transformer
+    cannot."""
+    assert 49 * (1 / 49) != 1.0
+    with pytest.raises(CompileError, match="float rounding") as caught:
         compiler.compile(paper[name], vocab, 50)
+    assert caught.value.line is not None
 
 
-def test_refusal_names_the_line_of_the_consumer(paper: rasp.Session) -> None:
-    with pytest.raises(CompileError) as caught:
+def test_sort_through_bos_at_50_is_refused_by_the_budget(paper: rasp.Session) -> None:
+    """Its `or` of selectors needs a joint one-hot of (token, position, count) over 50
+    positions: refused by the budget, naming the line of the aggregate."""
+    with pytest.raises(CompileError, match="budget") as caught:
         compiler.compile(paper["sort_bos"], "abc", 50)
     assert caught.value.line is not None
