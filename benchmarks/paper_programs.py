@@ -77,10 +77,10 @@ def main() -> None:
             try:
                 model = compiler.compile(session[name], vocab, n)
             except compiler.CompileError as error:
-                seconds = f"{time.perf_counter() - start:.1f}"
+                seconds = f"{time.perf_counter() - start:.2f}"
                 table.add_row(name, str(n), "", "", "", lib, tracr_text, seconds, error.message)
                 continue
-            seconds = f"{time.perf_counter() - start:.1f}"
+            seconds = f"{time.perf_counter() - start:.2f}"
             result = compiler.verify(model, session[name], _inputs(vocab, n, args.inputs, seed=n))
             exact = f"{result.agreeing}/{result.total}" + (" mixtures!" if result.mixtures else "")
             summary = model.summary()
