@@ -47,10 +47,9 @@ class HeadSource:
     value_bound: float
     bos_gap: float
     score_error: float
-    factor: float = 1.0  # the s-op is factor * the head's output
 
     def error(self, n: int) -> float:
-        return self.factor * margins.head_error(n, self.value_bound, self.head.scale, self.bos_gap, self.score_error)
+        return margins.head_error(n, self.value_bound, self.head.scale, self.bos_gap, self.score_error)
 
 
 @dataclass
@@ -170,10 +169,14 @@ class Lowering:
 
     # ---------------------------------------------------------------------- error bounds
 
-    def error(self, rep: Rep) -> float:
-        """How far `rep` may be from the true value at a non-BOS position, in real arithmetic."""
-        own = rep.source.error(self.n) if rep.source is not None else 0.0
-        return own + sum(c * self.error(self.rep(node)) for c, node in rep.inherits)
+    def error(self, rep: Rep, known: dict[int, float] | None = None) -> float:
+        """How far `rep` may be from the true value at a non-BOS position, in real arithmetic
+        (`known`: the errors of the reps met so far, so that shared inputs count once per walk)."""
+        known = {} if known is None else known
+        if id(rep) not in known:
+            own = rep.source.error(self.n) if rep.source is not None else 0.0
+            known[id(rep)] = own + sum(c * self.error(self.rep(node), known) for c, node in rep.inherits)
+        return known[id(rep)]
 
     def require(self, rep: Rep, tolerance: float, consumer: ir.Node, what: str) -> None:
         """Makes `rep`'s error smaller than `tolerance`, raising the logit scales of the heads it
@@ -189,20 +192,24 @@ class Lowering:
                 f"{error:.3g} (softmax leak that no logit scale up to {margins.MAX_SCALE:g} removes)",
             )
 
-    def tighten(self, rep: Rep, target: float) -> None:
+    def tighten(self, rep: Rep, target: float, reached: dict[int, float] | None = None) -> None:
         """Raises the scales of the heads behind `rep` so that its error falls below `target`
-        where a scale up to margins.MAX_SCALE can do it (the caller checks the result)."""
-        if self.error(rep) < target:
+        where a scale up to margins.MAX_SCALE can do it (the caller checks the result).
+        `reached` keeps the smallest target each rep was tightened to in this walk, so that an
+        input shared by many paths is visited once per smaller target, not once per path."""
+        reached = {} if reached is None else reached
+        if reached.get(id(rep), float("inf")) <= target or self.error(rep) < target:
             return
+        reached[id(rep)] = target
         parts = len(rep.inherits) + (rep.source is not None)
         share = target / max(parts, 1)
         for coefficient, node in rep.inherits:
             if coefficient > 0:
-                self.tighten(self.rep(node), share / coefficient)
+                self.tighten(self.rep(node), share / coefficient, reached)
         source = rep.source
         if source is not None and source.error(self.n) >= share:
             scale = margins.scale_for(
-                self.n, source.value_bound, share / source.factor, source.bos_gap, source.score_error
+                self.n, source.value_bound, share, source.bos_gap, source.score_error
             )
             if source.head.scale < scale <= margins.MAX_SCALE:
                 source.head.scale = scale
@@ -695,17 +702,19 @@ class Lowering:
         )
 
     def _count_through_position(self, node: ir.Aggregate) -> ir.SOp | None:
-        """`aggregate(s or select(indices, p, ==), x)` where x is v at position p and 0
-        elsewhere (the RASP paper's selector width through a BOS at p = 0) is v / (1 + the width
-        of `s and not select(indices, p, ==)`): every query selects p, so the mean is v over
-        the number of selected keys.  A selector width has an exact head, where an `or` of a
-        query-dependent selector would need a joint s-op of its keys."""
+        """`aggregate(s or select(indices, 0, ==), x)` where x is v at position 0 and 0
+        elsewhere (the RASP paper's selector width through a BOS) is v / (1 + the width of
+        `s and not select(indices, 0, ==)`): every query selects position 0, which every input
+        has, so the mean is v over the number of selected keys.  A selector width has an exact
+        head, where an `or` of a query-dependent selector would need a joint s-op of its keys."""
         by_position = self.sets.positional.get(node.sop)
         selector = node.selector
         if by_position is None or not isinstance(selector, ir.SelectorOr):
             return None
         nonzero = [(p, values) for p, values in enumerate(by_position) if values != {0}]
-        if len(nonzero) != 1 or len(nonzero[0][1]) != 1:
+        # position 0 is the only one every input has: a later key may be missing, and then
+        # the mean is over s alone
+        if len(nonzero) != 1 or nonzero[0][0] != 0 or len(nonzero[0][1]) != 1:
             return None
         (position, (value,)) = nonzero[0]
         for at, rest in ((selector.left, selector.right), (selector.right, selector.left)):
