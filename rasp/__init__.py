@@ -41,7 +41,7 @@ from rasp.ir import (
     sequence_map,
     tokens,
 )
-from rasp.programs import program_path, programs_dir
+from rasp.shipped import program_path, programs_dir
 from rasp.session import Session
 
 __all__ = [
