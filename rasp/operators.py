@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 
-
 def _power(base: Any, exponent: Any) -> Any:
     return base**exponent
 

@@ -26,7 +26,16 @@ from rasp.errors import RaspError
 from rasp.session import Session
 from rasp.shipped import program_path, programs_dir
 
-__all__ = ["LibraryProgram", "TracrProgram", "library", "library_program", "program_path", "programs_dir"]
+__all__ = [
+    "LibraryProgram",
+    "TracrProgram",
+    "library",
+    "library_program",
+    "program_path",
+    "programs_dir",
+    "read_program",
+    "tracr_programs",
+]
 
 #: The fields every header states, in order.
 FIELDS = ("Task", "Vocabulary", "Output", "Size", "Inputs", "Causal")
@@ -107,7 +116,8 @@ def _alphabet(text: str) -> tuple[Any, ...]:
     return tuple(_token(token) for token in text.split())
 
 
-def _read(path: Path) -> LibraryProgram:
+def read_program(path: Path) -> LibraryProgram:
+    """The catalogue record of one program file, from its header."""
     title, fields = _header(path)
     missing = [field for field in FIELDS if field not in fields]
     if missing:
@@ -142,7 +152,7 @@ def _read(path: Path) -> LibraryProgram:
 @cache
 def library() -> dict[str, LibraryProgram]:
     """Every library program, by file name (`library()["sort"]` is `programs/lib/sort.rasp`)."""
-    return {path.stem: _read(path) for path in sorted((programs_dir() / "lib").glob("*.rasp"))}
+    return {path.stem: read_program(path) for path in sorted((programs_dir() / "lib").glob("*.rasp"))}
 
 
 def library_program(name: str) -> ir.SOp:

@@ -188,4 +188,5 @@ def read(source: str, file: str | None = None) -> tuple[ast.Statement, ...]:
 def read_each(source: str, file: str | None = None) -> list[ast.Statement | RaspSyntaxError]:
     """A file's statements one by one, each malformed one as its error (`rasp.parser.parse_each`)."""
     transformer = ToAst(file)
-    return [item if isinstance(item, RaspSyntaxError) else transformer.transform(item) for item in parse_each(source, file)]
+    items = parse_each(source, file)
+    return [item if isinstance(item, RaspSyntaxError) else transformer.transform(item) for item in items]
