@@ -22,7 +22,7 @@ CASES = [(program, causal) for program in PROGRAMS for causal in ((False, True) 
 
 
 def case_id(case: tuple[LibraryProgram, bool]) -> str:
-    return case[0].file + ("-causal" if case[1] else "")
+    return case[0].name + ("-causal" if case[1] else "")
 
 
 def valid_rows(batch: list[list[Any]]) -> np.ndarray:
