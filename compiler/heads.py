@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from compiler.blocks import INDICES, ONE, Functional, HeadBlock, HeadPrecision, Mixture, combine, frozen
+from compiler.blocks import INDICES, ONE, Dim, Functional, HeadBlock, HeadPrecision, Mixture, combine, frozen
 from compiler.encodings import Encodings
 from compiler.errors import fail
 from compiler.margins import AGGREGATE_TOLERANCE, MAX_SCALE, MIXTURE_THRESHOLD, scale_for, width_tolerance
@@ -40,7 +40,7 @@ class Heads:
         bos_score: float,
         values: list[Functional],
         bos_values: list[float],
-        writes: list,
+        writes: list[Dim],
         scale: float,
         value_bound: float = 1.0,
         tolerance: float = 1.0,

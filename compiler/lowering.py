@@ -73,8 +73,7 @@ def lower(sop: ir.SOp, sets: ValueSets, budget: int = DEFAULT_BUDGET) -> Lowered
     kind, values, output = _output(rep, encodings.known_indicators(sop))
     if kind == "fraction" and not (isinstance(sop, ir.Aggregate) and integer_means(sop, ledger.sets)):
         raise fail(sop, "its values are means of non-integers, too many to enumerate: the output cannot be read")
-    tolerance = 0.25 if kind == "categorical" else decode_tolerance(kind, values, sets.max_seq_len)
-    encodings.require(rep, tolerance, sop, "reading the output")
+    encodings.require(rep, decode_tolerance(kind, values, sets.max_seq_len), sop, "reading the output")
     return LoweredProgram(
         blocks=ledger.finish(),
         kind=kind,

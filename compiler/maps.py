@@ -20,6 +20,7 @@ import numpy as np
 from compiler.blocks import ONE, Functional, combine, constant
 from compiler.encodings import Encodings
 from compiler.errors import fail
+from compiler.mlp_blocks import output_table
 from compiler.mlps import conjunctions, gated_affine
 from compiler.reps import Rep, categorical, numerical
 from compiler.valuesets import MAX_VALUES, value_order
@@ -150,12 +151,7 @@ class Maps:
         valid = [i for i, y in enumerate(outputs) if y is not _FAILED]
         outputs = [outputs[i] for i in valid]
         tuples = [tuples[i] for i in valid]
-        if all(is_number(y) for y in outputs):
-            matrix = np.array(outputs, float)[:, None]
-            columns: list[Any] = [None]
-        else:
-            columns = value_order(frozenset(outputs))
-            matrix = np.array([[float(y == v) for v in columns] for y in outputs])
+        matrix, columns = output_table(outputs)
         common = Counter(map(tuple, matrix)).most_common(1)[0][0] if len(matrix) else ()
         base = np.array(common, float) if len(matrix) else np.zeros(len(columns))
         lookup = conjunctions(tuples, matrix, base)

@@ -26,6 +26,15 @@ from rasp.values import is_number
 Require = Callable[[Rep, float, ir.Node, str], None]
 
 
+def output_table(outputs: list[Any]) -> tuple[np.ndarray, list[Any]]:
+    """The rows an MLP must output for `outputs`, and its columns: one column of the numbers
+    (column None), or one 0/1 column per value (one-hot) when some output is not a number."""
+    if all(is_number(y) for y in outputs):
+        return np.array(outputs, float)[:, None], [None]
+    columns = value_order(frozenset(outputs))
+    return np.array([[float(y == v) for v in columns] for y in outputs]), columns
+
+
 class MLPWriter:
     def __init__(self, ledger: Ledger, require: Require):
         self.ledger = ledger
@@ -36,12 +45,7 @@ class MLPWriter:
     ) -> dict[Any, Functional]:
         """An MLP computing outputs[t] at points[t] of a numerical input.  Returns the output
         functionals: {None: f} for numbers, else one indicator per output value."""
-        if all(is_number(y) for y in outputs):
-            table = np.array(outputs, float)[:, None]
-            columns: list[Any] = [None]
-        else:
-            columns = value_order(frozenset(outputs))
-            table = np.array([[float(y == v) for v in columns] for y in outputs])
+        table, columns = output_table(outputs)
         return self.add(label, node, self.build(node, inner, points, table), columns)
 
     def build(self, node: ir.Node, inner: Rep, points: np.ndarray, table: np.ndarray) -> Lookup:

@@ -32,7 +32,7 @@ import numpy as np
 from compiler.blocks import ONE, Functional, combine
 from compiler.encodings import Encodings
 from compiler.errors import CompileError, fail
-from compiler.margins import rounding_apart
+from compiler.margins import SCORE_INPUT_ERROR, rounding_apart
 from compiler.valuesets import MAX_VALUES
 from compiler.valuesets import value_order as _value_order
 from rasp import ir
@@ -115,9 +115,6 @@ def _holds(selector: ir.Selector, queries: dict[int, Any], keys: dict[int, Any])
         return not _holds(selector.inner, queries, keys)
     raise TypeError(f"unknown selector node {type(selector).__name__}")
 
-
-#: The error that the heads behind a score's categorical inputs are tightened to (see margins).
-SCORE_INPUT_ERROR = 1e-12
 
 #: Most disjoint pieces (one head and one decoder each) a selector width's selector is split into.
 MAX_PIECES = 4
