@@ -16,8 +16,8 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from rasp.turing import load_machine, simulate
-from rasp.turing.runner import InterpreterEngine, run_machine
+from turing import load_machine, simulate
+from turing.harness import InterpreterEngine, run_machine
 
 MACHINE = "1RC0RC_1RD0LB_1RB0LC_1LA0LD"
 """A 4-state machine that never halts and sweeps back and forth over a slowly growing tape, so

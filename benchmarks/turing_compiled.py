@@ -33,9 +33,9 @@ import compiler
 from compiler.decoder import Decoder as ModelDecoder
 from compiler.decoder import batch_generate
 from compiler.shapes import common_shape, pad
-from rasp.turing import Machine, load_machine, random_machine, trace_of
-from rasp.turing.compiled import compile_machine
-from rasp.turing.runner import Decoder, InterpreterEngine, ReferenceEngine, run_machine
+from turing import Machine, load_machine, random_machine, trace_of
+from turing.engines.compiled import compile_machine
+from turing.harness import Decoder, InterpreterEngine, ReferenceEngine, run_machine
 
 SWEEPER = "1RC0RC_1RD0LB_1RB0LC_1LA0LD"
 """benchmarks/turing.py's machine: 4 states, 2 symbols, never halts."""

@@ -31,11 +31,11 @@ from rich.console import Console
 from rich.table import Table
 
 from rasp.interpreter import evaluate
-from rasp.turing import Machine, load_machine, trace_of
-from rasp.turing.compiled import compile_machine
-from rasp.turing.ngram import assumption_violations, configuration_at, ngram_sop
-from rasp.turing.ngram_compiled import compile_ngram
-from rasp.turing.runner import random_cases
+from turing import Machine, load_machine, trace_of
+from turing.engines.compiled import compile_machine
+from turing.ngram import assumption_violations, configuration_at, ngram_sop
+from turing.ngram_compiled import compile_ngram
+from turing.harness import random_cases
 
 SHAPES = ((2, 2), (3, 2), (4, 2), (3, 3))
 FAMOUS = {

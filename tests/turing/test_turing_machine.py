@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rasp.errors import RaspError
-from rasp.turing import Machine, MachineSpecError, Transition, load_machine, random_machine
+from turing import Machine, MachineSpecError, Transition, load_machine, random_machine
 
 BB2 = "1RB1LB_1LA1RZ"
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from turing_cases import COPIER, INCREMENT  # binary increment; the copier 1^n -> 1^n 0 1^n
 
 from rasp.errors import RaspError
-from rasp.turing import (
+from turing import (
     Configuration,
     Machine,
     TapeError,

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rasp.errors import RaspError
-from rasp.turing import (
+from turing import (
     END,
     SEP,
     START,

@@ -9,9 +9,9 @@ import pytest
 
 from rasp import cli
 from rasp.errors import RaspError
-from rasp.turing import load_machine, random_machine, random_tape, simulate, trace_of
-from rasp.turing import plot as tmplot
-from rasp.turing.plot import (
+from turing import load_machine, random_machine, random_tape, simulate, trace_of
+from turing import plot as tmplot
+from turing.plot import (
     add_plot_command,
     attention_layout,
     configuration_spans,

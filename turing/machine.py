@@ -1,4 +1,4 @@
-"""The Turing machine model and its two text forms (DESIGN.md section 4).
+"""The Turing machine model and its two text forms (docs/turing.md).
 
 A machine has states, tape symbols (the blank among them), a start state, a set of halting states
 and a *partial* transition table `(state, read) -> Transition(write, move, next)` with `move` one
@@ -47,8 +47,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from rasp.errors import Location, RaspError
-from rasp.turing.tokens import RESERVED
+from turing.errors import TextPosition, TuringError
+from turing.tokens import RESERVED
 
 MOVES = ("L", "R", "N")
 """The head moves: left, right, none."""
@@ -58,7 +58,7 @@ _JSON_REQUIRED = ("states", "symbols", "blank", "start", "transitions")
 _MAX_BB_SYMBOLS = 10  # bb notation writes each symbol as one digit
 
 
-class MachineSpecError(RaspError):
+class MachineSpecError(TuringError):
     """A machine specification is malformed; the message names the offending place."""
 
 
@@ -149,7 +149,7 @@ class Machine:
             offsets.append(offsets[-1] + len(group) + 1)
 
         def fail(message: str, group: int, column: int = 0) -> MachineSpecError:
-            at = Location(None, 1, offsets[group] + column + 1)
+            at = TextPosition(None, 1, offsets[group] + column + 1)
             return MachineSpecError(
                 f"group {group + 1} (state {letters[group]}): {message}", at, source_line=source
             )
@@ -210,7 +210,7 @@ class Machine:
                 spec = json.loads(spec)
             except json.JSONDecodeError as error:
                 raise MachineSpecError(
-                    f"not valid JSON: {error.msg}", Location(None, error.lineno, error.colno)
+                    f"not valid JSON: {error.msg}", TextPosition(None, error.lineno, error.colno)
                 ) from None
         if not isinstance(spec, Mapping):
             raise MachineSpecError(f"a JSON machine must be an object, got {type(spec).__name__}")
@@ -256,7 +256,7 @@ class Machine:
             transitions[state, read] = entry
         return cls(states, symbols, blank, start, frozenset(halting), transitions)
 
-    # ----------------------------------------------------------------------------- writers
+    # ------------------------------------------------------------------------ text forms
 
     def to_text(self) -> str:
         """Busy-beaver notation; raises MachineSpecError when the machine has no such form.
@@ -331,7 +331,7 @@ def load_machine(spec: str | os.PathLike[str]) -> Machine:
             raise
         if error.location is None:
             raise MachineSpecError(f"in {path!r}: {error.message}") from None
-        location = Location(path, error.location.line, error.location.column)
+        location = TextPosition(path, error.location.line, error.location.column)
         raise MachineSpecError(error.message, location, source_line=error.source_line) from None
 
 
