@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands_language.register(commands)
-    commands_compiler.register(commands, commands_language.program_nodes)
+    commands_compiler.register(commands)
     commands_turing.register(commands)
     return parser
 

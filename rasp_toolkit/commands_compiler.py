@@ -1,8 +1,9 @@
 """`rasp compile` and `rasp run-model`: the compiler's subcommands.
 
 `register(subparsers)` adds both commands; each sets `handler`, a function of the parsed
-arguments returning the exit status.  A failed `--check` prints its report and returns 1; user
-errors print one message to stderr and return 2.
+arguments returning the exit status.  The programs come from `rasp compile`'s file through the
+language (`program_nodes`), or from the loader a test passes in.  A failed `--check` prints its
+report and returns 1; user errors print one message to stderr and return 2.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from rasp.errors import RaspError
 from rasp.inputs import parse_input
 from rasp_toolkit.commands_language import program_nodes
 
+LoadProgram = Callable[[str], dict[str, ir.Node]]
 EXPORTS = ("safetensors", "torch", "transformer-lens")
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, load_program: LoadProgram = program_nodes) -> None:
     compile_parser = subparsers.add_parser(
         "compile", help="compile a RASP program into transformer weights", description=__doc__
     )
@@ -69,7 +71,7 @@ def register(subparsers: Any) -> None:
         help='the input --plot runs the model on: "abc", "a b c" or a JSON list '
         "(default: the vocabulary repeated, up to 8 tokens)",
     )
-    compile_parser.set_defaults(handler=lambda args: _guard(_compile, args))
+    compile_parser.set_defaults(handler=lambda args: _guard(_compile, args, load_program))
 
     run_parser = subparsers.add_parser("run-model", help="run a compiled model on inputs")
     run_parser.add_argument("model", help="a model file written by `rasp compile -o`")
@@ -96,7 +98,7 @@ def _guard(command: Callable[..., int], *args: Any) -> int:
     return 2
 
 
-def _compile(args: argparse.Namespace) -> int:
+def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
     if args.max_len < 1:
         raise RaspError(f"--max-len must be at least 1, not {args.max_len}")
     if args.budget < 1:
@@ -105,7 +107,7 @@ def _compile(args: argparse.Namespace) -> int:
         raise RaspError(f"--export {args.export} needs -o PATH, the file to write")
     if args.check < 0:
         raise RaspError(f"--check must be a number of inputs, at least 0, not {args.check}")
-    program = program_nodes(args.file)
+    program = load_program(args.file)
     name = args.name or "out"
     node = program.get(name)
     if not isinstance(node, ir.SOp):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rasp.errors import RaspError
+from turing.errors import TuringError
 from turing import (
     END,
     SEP,
@@ -91,7 +91,7 @@ BAD_TRACES = [
 def test_bad_traces_name_the_position(text: str, position: int, fragment: str) -> None:
     with pytest.raises(TraceError) as caught:
         parse_trace(text, BB2)
-    assert isinstance(caught.value, RaspError)
+    assert isinstance(caught.value, TuringError)
     assert caught.value.position == position
     assert fragment in str(caught.value)
     assert f"position {position}" in str(caught.value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rasp.cli import main
+from rasp_toolkit.cli import main
 from turing import Machine
 from turing.engines.compiled import configuration_attention
 

@@ -85,7 +85,7 @@ class CompiledEngine(Engine):
     def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
         length = model_length(capacity or SHORTEST_MODEL)
         dtype = choose_dtype(length, self.dtype)
-        return _CompiledDecoder(compile_machine(machine, length, self.program), dtype)
+        return GreedyDecoder(compile_machine(machine, length, self.program), dtype)
 
     def decoders(
         self, jobs: Sequence[Job], devices: Sequence[jax.Device] | None = None
@@ -114,8 +114,11 @@ class CompiledEngine(Engine):
         return [partial(_ReplayDecoder, generated[index]) for index in range(len(jobs))]
 
 
-class _CompiledDecoder:
-    def __init__(self, model: compiler.Transformer, dtype: str) -> None:
+class GreedyDecoder:
+    """A compiled model's KV-cached decoder as a `Decoder`: the prediction after the last token
+    is the model's output there (greedy generation)."""
+
+    def __init__(self, model: compiler.Transformer, dtype: str | None = None) -> None:
         self.decoder = model.decoder(dtype)
 
     def extend(self, tokens: Sequence[str]) -> str:
