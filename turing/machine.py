@@ -47,7 +47,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from turing.errors import TextPosition, TuringError
+from turing.errors import TuringError
 from turing.tokens import RESERVED
 
 MOVES = ("L", "R", "N")
@@ -149,10 +149,8 @@ class Machine:
             offsets.append(offsets[-1] + len(group) + 1)
 
         def fail(message: str, group: int, column: int = 0) -> MachineSpecError:
-            at = TextPosition(None, 1, offsets[group] + column + 1)
-            return MachineSpecError(
-                f"group {group + 1} (state {letters[group]}): {message}", at, source_line=source
-            )
+            where = f"group {group + 1} (state {letters[group]})"
+            return MachineSpecError(f"{where}: {message}", 1, offsets[group] + column + 1, source_line=source)
 
         if width == 0 or width % 3 or width // 3 > _MAX_BB_SYMBOLS:
             raise fail(
@@ -210,7 +208,7 @@ class Machine:
                 spec = json.loads(spec)
             except json.JSONDecodeError as error:
                 raise MachineSpecError(
-                    f"not valid JSON: {error.msg}", TextPosition(None, error.lineno, error.colno)
+                    f"not valid JSON: {error.msg}", error.lineno, error.colno
                 ) from None
         if not isinstance(spec, Mapping):
             raise MachineSpecError(f"a JSON machine must be an object, got {type(spec).__name__}")
@@ -329,10 +327,7 @@ def load_machine(spec: str | os.PathLike[str]) -> Machine:
     except MachineSpecError as error:
         if path is None:
             raise
-        if error.location is None:
-            raise MachineSpecError(f"in {path!r}: {error.message}") from None
-        location = TextPosition(path, error.location.line, error.location.column)
-        raise MachineSpecError(error.message, location, source_line=error.source_line) from None
+        raise error.in_file(path) from None
 
 
 # --------------------------------------------------------------------------------- helpers

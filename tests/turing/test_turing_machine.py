@@ -10,8 +10,8 @@ import turing_cases
 from hypothesis import given
 from hypothesis import strategies as st
 
-from turing.errors import TuringError
 from turing import Machine, MachineSpecError, Transition, load_machine, random_machine
+from turing.errors import TuringError
 
 BB2 = "1RB1LB_1LA1RZ"
 

@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from turing_cases import COPIER, INCREMENT  # binary increment; the copier 1^n -> 1^n 0 1^n
 
-from turing.errors import TuringError
 from turing import (
     Configuration,
     Machine,
@@ -20,6 +19,7 @@ from turing import (
     step,
     trace_of,
 )
+from turing.errors import TuringError
 
 # The docs' example (docs/turing.md), token for token.
 BB2_TRACE = "$ A 0 | 1 B 0 | A 1 1 | B 0 1 1 | A 0 1 1 1 | 1 B 1 1 1 | 1 1 Z 1 1 | #"

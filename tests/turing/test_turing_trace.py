@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from turing.errors import TuringError
 from turing import (
     END,
     SEP,
@@ -24,6 +23,7 @@ from turing import (
     simulate,
     trace_of,
 )
+from turing.errors import TuringError
 
 BB2 = load_machine("1RB1LB_1LA1RZ")
 BB2_TRACE = "$ A 0 | 1 B 0 | A 1 1 | B 0 1 1 | A 0 1 1 1 | 1 B 1 1 1 | 1 1 Z 1 1 | #".split()
