@@ -29,7 +29,10 @@ EXPORTS = ("safetensors", "torch", "transformer-lens")
 
 def register(subparsers: Any, load_program: LoadProgram = program_nodes) -> None:
     compile_parser = subparsers.add_parser(
-        "compile", help="compile a RASP program into transformer weights", description=__doc__
+        "compile",
+        help="compile a RASP program into transformer weights",
+        description="Compile an s-op of a RASP file into transformer weights; with --check, prove the model "
+        "equal to the interpreter on random inputs (exit 1 if it differs).",
     )
     compile_parser.add_argument("file", help="a .rasp file")
     compile_parser.add_argument("name", nargs="?", help="the s-op to compile (default: out)")
