@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Iterator
 
-from rasp.turing.machine import Machine, MachineSpecError, Transition
-from rasp.turing.simulator import TapeError
+from turing.machine import Machine, MachineSpecError, Transition
+from turing.simulator import TapeError
 
 HALT = "Z"
 """The halting state of random machines; the letter after the largest possible group."""
@@ -71,3 +72,20 @@ def random_tape(machine: Machine, length: int, seed: int) -> tuple[str, ...]:
         raise TapeError(f"tape length must be >= 0, got {length}")
     rng = random.Random(seed)
     return tuple(rng.choice(machine.symbols) for _ in range(length))
+
+
+def random_cases(
+    count: int,
+    n_states: int,
+    n_symbols: int,
+    seed: int = 0,
+    n_moves: bool = False,
+    max_tape: int = 4,
+) -> Iterator[tuple[Machine, tuple[str, ...]]]:
+    """`count` random machines, each with a random input tape of 0 to `max_tape` cells, all
+    reproducible from `seed` (what `rasp tm verify --random` runs)."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        case_seed = rng.randrange(2**32)
+        machine = random_machine(n_states, n_symbols, case_seed, allow_n_moves=n_moves)
+        yield machine, random_tape(machine, rng.randint(0, max_tape), case_seed)

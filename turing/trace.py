@@ -1,4 +1,4 @@
-"""The Turing Program trace (DESIGN.md section 4): encoding, parsing, rendering, comparing.
+"""The Turing Program trace (docs/turing.md): encoding, parsing, rendering, comparing.
 
 A trace is the token sequence `$ C0 | C1 | ... | CT |`, followed by `#` exactly when CT halts;
 its grammar is `$ (C |)* #?`.  Each `C` is a configuration's tokens `u q v`.  Positions in a
@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from rasp.errors import RaspError
-from rasp.turing.machine import Machine
-from rasp.turing.simulator import DEFAULT_MAX_STEPS, Configuration, simulate
-from rasp.turing.tokens import END, SEP, START
+from turing.errors import TuringError
+from turing.machine import Machine
+from turing.simulator import DEFAULT_MAX_STEPS, Configuration, simulate
+from turing.tokens import END, SEP, START
 
 Tokens = Sequence[str] | str
 
 
-class TraceError(RaspError):
+class TraceError(TuringError):
     """A token sequence is not a well-formed trace of the machine; `position` is the culprit."""
 
     def __init__(self, message: str, position: int) -> None:

@@ -1,8 +1,8 @@
 """Pictures of Turing machine runs: the space-time diagram, and what attention heads read.
 
 matplotlib is an optional extra (`pip install 'rasp-toolkit[viz]'`), imported only when a picture
-is drawn; the Agg backend is used directly (no pyplot), so nothing needs a display.  Like the rest
-of `rasp.turing`, this module uses no RASP-language code.
+is drawn; the Agg backend is used directly (no pyplot), so nothing needs a display.  It uses no
+RASP-language code, only the shared figure helpers of `rasp.figures`.
 
 - `plot_spacetime(machine, tape, max_steps, path)`: tape cells across (by absolute tape position,
   so a tape that grows to the left stays aligned), steps downwards, one colour per symbol, the
@@ -11,12 +11,10 @@ of `rasp.turing`, this module uses no RASP-language code.
   heatmap per attention head: which key tokens (e.g. of the previous configuration) each query
   token attended to, and how strongly.  `configuration_spans` finds the configurations' positions
   in a trace, to choose the queries and keys.
-- `add_plot_command(tm_subparsers)`: the `rasp tm plot` command.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -28,9 +26,9 @@ import numpy as np
 
 from rasp.errors import RaspError
 from rasp.figures import DPI, require_matplotlib, save_figure
-from rasp.turing.machine import Machine, MachineSpecError, load_machine
-from rasp.turing.simulator import simulate
-from rasp.turing.tokens import END, SEP, START
+from turing.machine import Machine, MachineSpecError
+from turing.simulator import simulate
+from turing.tokens import END, SEP, START
 
 #: Steps drawn by `rasp tm plot` when --max-steps is not given.
 DEFAULT_PLOT_STEPS = 100
@@ -423,53 +421,3 @@ def _previous_configuration(tokens: list[str], queries: list[int]) -> set[int]:
     index = tokens[: min(queries)].count(SEP)
     spans = configuration_spans(tokens)
     return set(range(*spans[index - 1])) if 0 < index <= len(spans) else set()
-
-
-# ---------------------------------------------------------------------------------- `rasp tm plot`
-
-
-def parse_tape(text: str | None, machine: Machine | None = None) -> tuple[str, ...]:
-    """A tape from the command line: space-separated symbols (`1 0 1`, needed for symbols of
-    several characters), else one symbol per character (`101`), except that a text which is
-    itself one of `machine`'s symbols is one cell; nothing is the empty tape."""
-    if text is None or not text.strip():
-        return ()
-    stripped = text.strip()
-    if any(c.isspace() for c in stripped):
-        return tuple(stripped.split())
-    if machine is not None and stripped in machine.symbols:
-        return (stripped,)
-    return tuple(stripped)
-
-
-def _command_plot(args: argparse.Namespace) -> int:
-    if args.max_steps < 0:
-        raise RaspError(f"--max-steps must be >= 0, got {args.max_steps}")
-    machine = load_machine(args.spec)
-    path = plot_spacetime(machine, parse_tape(args.input, machine), args.max_steps, args.output)
-    print(f"wrote {path}")
-    return 0
-
-
-def add_plot_command(tm_subparsers: Any) -> argparse.ArgumentParser:
-    """Add `plot SPEC [--input TAPE] [--max-steps N] -o out.png` to the `rasp tm` subcommands.
-
-    The handler is set as `handler` (returns the exit code; user errors raise RaspError)."""
-    plot = tm_subparsers.add_parser(
-        "plot",
-        help="draw the space-time diagram of a run to an image (needs the viz extra)",
-        description="Draw the space-time diagram of a machine's run: tape cells across, steps downwards.",
-    )
-    plot.add_argument("spec", metavar="SPEC", help="busy-beaver text (1RB1LB_1LA1RZ), JSON, or a file holding either")
-    plot.add_argument("--input", "-i", metavar="TAPE", help="input tape: '1 0 1' (space-separated) or '101'")
-    plot.add_argument(
-        "--max-steps",
-        "-n",
-        type=int,
-        default=DEFAULT_PLOT_STEPS,
-        metavar="N",
-        help=f"at most this many steps (default {DEFAULT_PLOT_STEPS})",
-    )
-    plot.add_argument("--output", "-o", required=True, metavar="PATH", help="the image file (format from suffix)")
-    plot.set_defaults(handler=_command_plot)
-    return plot

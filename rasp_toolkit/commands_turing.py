@@ -1,9 +1,7 @@
-"""`rasp tm run`, `rasp tm verify` and `rasp tm compile`: Turing machines through an engine,
-checked against the reference simulator, and the Turing Program compiled for one machine
-(`rasp tm plot` comes from rasp.turing.plot).  This command-line layer registers the `compiled`
-engine (rasp.turing.compiled), which joins the language to the compiler.  Exit codes as for
-every `rasp` command: 0 agreement, 1 a mismatch, 2 a user error (a `RaspError`, which
-`rasp.cli.main` reports)."""
+"""`rasp tm run|verify|compile|plot`: Turing machines through an engine, checked against the
+reference simulator (`turing.harness`), the Turing Program compiled for one machine, and pictures
+of runs (`turing.plot`).  This module parses arguments and prints; exit codes as for every
+`rasp` command: 0 agreement, 1 a mismatch, 2 a user error."""
 
 from __future__ import annotations
 
@@ -11,7 +9,6 @@ import argparse
 import contextlib
 import json
 import sys
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -21,32 +18,38 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from compiler.cli import format_report
-from rasp.cli import UsageError
-from rasp.turing.compiled import Batch, CompiledEngine, compile_machine, configuration_attention
-from rasp.turing.machine import Machine, MachineSpecError, load_machine
-from rasp.turing.ngram_cli import add_program_options, assumption_summary, ngram_engine
-from rasp.turing.plot import add_plot_command, parse_tape, plot_attention
-from rasp.turing.runner import ENGINES, BoundedEngine, Engine, TraceRun, engine_named, random_cases, run_machine
-from rasp.turing.simulator import DEFAULT_MAX_STEPS
-from rasp.turing.tokens import SEP
-from rasp.turing.trace import render_trace
+from rasp.errors import RaspError, UsageError
+from rasp.inputs import parse_input
+from rasp_toolkit.commands_compiler import format_report
+from turing.engines import ENGINES, Batch, Engine, engine_named, engines_taking
+from turing.engines.compiled import compile_machine, configuration_attention
+from turing.harness import TraceRun, run_machine, verify_machines
+from turing.machine import Machine, MachineSpecError, load_machine
+from turing.ngram import assumption_note, assumption_violations, configuration_at, ngram_program
+from turing.plot import DEFAULT_PLOT_STEPS, plot_attention, plot_spacetime
+from turing.random_machines import random_cases
+from turing.simulator import DEFAULT_MAX_STEPS
+from turing.tokens import SEP
+from turing.trace import render_trace
 
 MISMATCH = 1
 SHOWN_MISMATCHES = 3
 """How many mismatch reports `tm verify` prints in full (all are in its --json)."""
 
 
+PROGRAMS = ("positional", "ngram")
+SPEC_HELP = "busy-beaver notation (1RB1LB_1LA1RZ), JSON text, or a .json file"
+
+
 def register(commands: Any) -> None:
-    """Add `tm run`, `tm verify` and `tm plot` (rasp.turing.plot) to the `rasp` command's subparsers."""
+    """Add `tm run`, `tm verify`, `tm compile` and `tm plot` to the `rasp` command's subparsers."""
     tm = commands.add_parser("tm", help="Turing machines: run one through an engine, or verify an engine")
     sub = tm.add_subparsers(dest="tm_command", metavar="COMMAND", required=True)
-    ENGINES.setdefault(CompiledEngine.name, CompiledEngine)
     engines = ", ".join(ENGINES)
     dtype_help = "the compiled engine's float type (default: float32 where it is exact, else float64)"
 
     run = sub.add_parser("run", help="run a machine through an engine and check its trace against the reference")
-    run.add_argument("spec", metavar="SPEC", help="busy-beaver notation (1RB1LB_1LA1RZ), JSON text, or a .json file")
+    run.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     run.add_argument(
         "--input", "-i", default="", metavar="TAPE",
         help='the input tape: space-separated symbols ("a b c"), one symbol, or one character a cell ("0110")',
@@ -57,7 +60,7 @@ def register(commands: Any) -> None:
     run.add_argument("--trace", action="store_true", help="show the generated trace, one configuration a line")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--dtype", choices=("float32", "float64"), help=dtype_help)
-    add_program_options(run)
+    _add_program_options(run)
     run.set_defaults(handler=command_run)
 
     verify = sub.add_parser("verify", help="run an engine on random machines and compare every token")
@@ -71,35 +74,68 @@ def register(commands: Any) -> None:
     verify.add_argument("--max-tape", type=int, default=4, help="input tapes have 0 to this many cells")
     verify.add_argument("--json", action="store_true", help="print one JSON object")
     verify.add_argument("--dtype", choices=("float32", "float64"), help=dtype_help)
-    add_program_options(verify)
+    _add_program_options(verify)
     verify.set_defaults(handler=command_verify)
 
     build = sub.add_parser(
         "compile", help="compile the Turing Program for a machine into transformer weights"
     )
-    build.add_argument("spec", metavar="SPEC", help="busy-beaver notation (1RB1LB_1LA1RZ), JSON text, or a .json file")
+    build.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     build.add_argument("--max-len", type=int, required=True, metavar="N", help="longest trace the model takes")
     build.add_argument("-o", "--output", metavar="PATH", help="write the model to this .npz file (for rasp run-model)")
     build.add_argument("--json", action="store_true", help="print the model summary as one JSON object")
     build.set_defaults(handler=command_compile)
 
-    plot = add_plot_command(sub)
+    plot = sub.add_parser(
+        "plot",
+        help="draw the space-time diagram of a run to an image (needs the viz extra)",
+        description="Draw the space-time diagram of a machine's run: tape cells across, steps downwards.",
+    )
+    plot.add_argument("spec", metavar="SPEC", help="busy-beaver text (1RB1LB_1LA1RZ), JSON, or a file holding either")
+    plot.add_argument("--input", "-i", metavar="TAPE", help="input tape: '1 0 1' (space-separated) or '101'")
+    plot.add_argument(
+        "--max-steps",
+        "-n",
+        type=int,
+        default=DEFAULT_PLOT_STEPS,
+        metavar="N",
+        help=f"at most this many steps (default {DEFAULT_PLOT_STEPS})",
+    )
+    plot.add_argument("--output", "-o", required=True, metavar="PATH", help="the image file (format from suffix)")
     plot.add_argument(
         "--attention", type=int, metavar="T",
         help="instead, draw which tokens of configuration T-1 each head of the compiled model attends to while "
         "writing configuration T",
     )
-    plot.set_defaults(handler=_command_plot, plot_handler=plot.get_default("handler"))
+    plot.set_defaults(handler=command_plot)
 
 
-def _command_plot(args: argparse.Namespace) -> int:
-    """`tm plot`: the space-time diagram, or with --attention the compiled model's attention."""
-    if args.attention is None:
-        return args.plot_handler(args)
-    machine = load_machine(args.spec)
-    tokens, heads, queries, keys = configuration_attention(
-        machine, parse_tape(args.input, machine), args.attention, args.max_steps
+def _add_program_options(parser: argparse.ArgumentParser) -> None:
+    """`--program` and `--n` on a `tm` subcommand."""
+    parser.add_argument(
+        "--program", choices=PROGRAMS, default="positional",
+        help="the Turing Program the interpreter or compiled engine runs: programs/turing_machine.rasp "
+        "(positional, the default) or programs/turing_ngram.rasp (ngram, Hou et al. 2024; needs --n)",
     )
+    parser.add_argument("--n", type=int, metavar="N", help="the n-gram length of --program ngram")
+
+
+def parse_tape(text: str | None, machine: Machine | None = None) -> tuple[str, ...]:
+    """A tape from the command line, read as every `--input` is (`rasp.inputs`), a machine's
+    symbols being its vocabulary: `1 0 1`, `101`, one symbol of several characters, a JSON list."""
+    return tuple(str(cell) for cell in parse_input(text, None if machine is None else machine.symbols))
+
+
+def command_plot(args: argparse.Namespace) -> int:
+    """`tm plot`: the space-time diagram, or with --attention the compiled model's attention."""
+    if args.attention is None and args.max_steps < 0:
+        raise RaspError(f"--max-steps must be >= 0, got {args.max_steps}")
+    machine = load_machine(args.spec)
+    tape = parse_tape(args.input, machine)
+    if args.attention is None:
+        print(f"wrote {plot_spacetime(machine, tape, args.max_steps, args.output)}")
+        return 0
+    tokens, heads, queries, keys = configuration_attention(machine, tape, args.attention, args.max_steps)
     title = f"{args.spec}: the compiled model writing configuration {args.attention}"
     print(f"wrote {plot_attention(tokens, heads, args.output, queries=queries, keys=keys, title=title)}")
     return 0
@@ -110,15 +146,41 @@ def _non_negative(value: int | None, option: str) -> None:
         raise UsageError(f"{option} must be >= 0, got {value}")
 
 
-def engine_from(args: argparse.Namespace) -> Engine | BoundedEngine:
-    """The engine `--engine` names, with `--dtype` for the compiled one, running the Turing
-    Program `--program` names."""
-    if args.dtype is not None and args.engine != CompiledEngine.name:
-        raise UsageError(f"--dtype applies to the compiled engine only, not to {args.engine!r}")
-    ngram = ngram_engine(args)
-    if ngram is not None:
-        return ngram
-    return engine_named(args.engine) if args.dtype is None else CompiledEngine(args.dtype)
+def _only(engines: list[str], joiner: str) -> str:
+    """`the compiled engine`, `the interpreter or compiled engine`: the engines an option fits."""
+    return f"the {f' {joiner} '.join(engines)} engine"
+
+
+def engine_from(args: argparse.Namespace) -> Engine:
+    """The engine `--engine` names, with `--dtype` where it takes one, running the Turing
+    Program `--program` names (`--n` checked)."""
+    options: dict[str, Any] = {}
+    if args.dtype is not None:
+        if args.engine not in engines_taking("dtype"):
+            raise UsageError(f"--dtype applies to {_only(engines_taking('dtype'), 'and')} only, not to {args.engine!r}")
+        options["dtype"] = args.dtype
+    if args.program != "ngram":
+        if args.n is not None:
+            raise UsageError("--n applies to --program ngram only")
+        return engine_named(args.engine, **options)
+    if args.n is None or args.n < 1:
+        raise UsageError(f"--program ngram needs --n N with N >= 1, got {args.n}", hint="e.g. --program ngram --n 3")
+    if args.engine not in engines_taking("program"):
+        raise UsageError(f"--program ngram runs on {_only(engines_taking('program'), 'or')}, not on {args.engine!r}")
+    return engine_named(args.engine, program=ngram_program(args.n), **options)
+
+
+def assumption_summary(run: TraceRun, n: int) -> dict[str, Any]:
+    """The JSON fields a run of the n-gram program adds: the configurations whose tape repeats
+    an n-gram (in the reference trace), and whether the one being written at the divergence does."""
+    violated = [v.configuration for v in assumption_violations(run.expected, run.machine, n)]
+    at = None if run.divergence is None else configuration_at(run.expected, run.divergence)
+    return {
+        "n": n,
+        "assumption_violated_in": violated,
+        "assumption_violated_at_divergence": None if at is None else at in violated,
+        "assumption": assumption_note(run.expected, run.machine, n, run.divergence),
+    }
 
 
 @contextlib.contextmanager
@@ -224,8 +286,6 @@ def command_verify(args: argparse.Namespace) -> int:
         _non_negative(value, option)
     engine = engine_from(args)
     cases = random_cases(args.random, args.states, args.symbols, args.seed, args.n_moves, args.max_tape)
-    runs: list[TraceRun] = []
-    start = time.perf_counter()
     errors = Console(stderr=True)
     progress = Progress(
         TextColumn(f"verifying the {engine.name} engine"),
@@ -238,17 +298,9 @@ def command_verify(args: argparse.Namespace) -> int:
     )
     with progress, warnings_on_stderr():
         task = progress.add_task("machines", total=args.random)
-        if isinstance(engine, CompiledEngine):  # every machine in one batch
-            runs = engine.run_batch(cases, args.max_steps)
-            progress.advance(task, len(runs))
-        else:
-            for machine, tape in cases:
-                runs.append(run_machine(engine, machine, tape, args.max_steps))
-                progress.advance(task)
-    seconds = time.perf_counter() - start
-    mismatches = [run for run in runs if not run.matches]
-    tokens = sum(len(run.tokens) for run in runs)
-    halted = sum(run.halted for run in runs)
+        verification = verify_machines(engine, cases, args.max_steps, on_run=lambda _: progress.advance(task))
+    runs, mismatches, seconds = verification.runs, verification.mismatches, verification.seconds
+    tokens, halted = verification.tokens, verification.halted
     if args.json:
         print(
             json.dumps(
@@ -269,7 +321,7 @@ def command_verify(args: argparse.Namespace) -> int:
                         }
                         for run in mismatches
                     ],
-                    "batches": [asdict(b) for b in engine.batches] if isinstance(engine, CompiledEngine) else [],
+                    "batches": [asdict(b) for b in verification.batches or []],
                 }
             )
         )
@@ -291,8 +343,8 @@ def command_verify(args: argparse.Namespace) -> int:
         str(len(mismatches)),
     )
     console.print(table)
-    if isinstance(engine, CompiledEngine):
-        console.print(batch_table(engine.batches))
+    if verification.batches is not None:
+        console.print(batch_table(verification.batches))
     program = f" --program ngram --n {args.n}" if args.program == "ngram" else ""
     if program:
         summaries = [assumption_summary(run, args.n) for run in mismatches]

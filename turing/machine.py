@@ -1,4 +1,4 @@
-"""The Turing machine model and its two text forms (DESIGN.md section 4).
+"""The Turing machine model and its two text forms (docs/turing.md).
 
 A machine has states, tape symbols (the blank among them), a start state, a set of halting states
 and a *partial* transition table `(state, read) -> Transition(write, move, next)` with `move` one
@@ -47,8 +47,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from rasp.errors import Location, RaspError
-from rasp.turing.tokens import RESERVED
+from turing.errors import TuringError
+from turing.tokens import RESERVED
 
 MOVES = ("L", "R", "N")
 """The head moves: left, right, none."""
@@ -58,7 +58,7 @@ _JSON_REQUIRED = ("states", "symbols", "blank", "start", "transitions")
 _MAX_BB_SYMBOLS = 10  # bb notation writes each symbol as one digit
 
 
-class MachineSpecError(RaspError):
+class MachineSpecError(TuringError):
     """A machine specification is malformed; the message names the offending place."""
 
 
@@ -149,10 +149,8 @@ class Machine:
             offsets.append(offsets[-1] + len(group) + 1)
 
         def fail(message: str, group: int, column: int = 0) -> MachineSpecError:
-            at = Location(None, 1, offsets[group] + column + 1)
-            return MachineSpecError(
-                f"group {group + 1} (state {letters[group]}): {message}", at, source_line=source
-            )
+            where = f"group {group + 1} (state {letters[group]})"
+            return MachineSpecError(f"{where}: {message}", 1, offsets[group] + column + 1, source_line=source)
 
         if width == 0 or width % 3 or width // 3 > _MAX_BB_SYMBOLS:
             raise fail(
@@ -210,7 +208,7 @@ class Machine:
                 spec = json.loads(spec)
             except json.JSONDecodeError as error:
                 raise MachineSpecError(
-                    f"not valid JSON: {error.msg}", Location(None, error.lineno, error.colno)
+                    f"not valid JSON: {error.msg}", error.lineno, error.colno
                 ) from None
         if not isinstance(spec, Mapping):
             raise MachineSpecError(f"a JSON machine must be an object, got {type(spec).__name__}")
@@ -256,7 +254,7 @@ class Machine:
             transitions[state, read] = entry
         return cls(states, symbols, blank, start, frozenset(halting), transitions)
 
-    # ----------------------------------------------------------------------------- writers
+    # ------------------------------------------------------------------------ text forms
 
     def to_text(self) -> str:
         """Busy-beaver notation; raises MachineSpecError when the machine has no such form.
@@ -329,10 +327,7 @@ def load_machine(spec: str | os.PathLike[str]) -> Machine:
     except MachineSpecError as error:
         if path is None:
             raise
-        if error.location is None:
-            raise MachineSpecError(f"in {path!r}: {error.message}") from None
-        location = Location(path, error.location.line, error.location.column)
-        raise MachineSpecError(error.message, location, source_line=error.source_line) from None
+        raise error.in_file(path) from None
 
 
 # --------------------------------------------------------------------------------- helpers

@@ -7,13 +7,15 @@ the s-op `next_token`, to be evaluated causally on a prefix of the machine's tra
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from rasp import ir
 from rasp.programs import program_path
 from rasp.session import Session
-from rasp.turing.machine import Machine
-from rasp.turing.tokens import RESERVED
+from turing.machine import Machine
+from turing.tokens import RESERVED
 
 PROGRAM = "turing_machine.rasp"
 """The shipped program's file name (see `rasp.programs.program_path`)."""
@@ -76,3 +78,21 @@ def next_token_sop(machine: Machine, program: str = PROGRAM, extra: dict[str, An
     node = program_session(machine, program, extra)[OUTPUT]
     assert isinstance(node, ir.SOp), f"{program} must bind {OUTPUT} to an s-op"
     return node
+
+
+@dataclass(frozen=True)
+class TuringProgram:
+    """Which Turing Program an engine runs: a shipped program file and the bindings it needs
+    besides the machine's (the n-gram program's `tm_n`).  Engines that run RASP take one, so
+    that a new program needs no new engine."""
+
+    file: str = PROGRAM
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def sop(self, machine: Machine) -> ir.SOp:
+        """The program's output s-op bound to `machine`."""
+        return next_token_sop(machine, self.file, dict(self.extra))
+
+
+POSITIONAL = TuringProgram()
+"""`programs/turing_machine.rasp`, the default Turing Program."""

@@ -89,7 +89,7 @@ class Outcome:
 # ------------------------------------------------------------------------------ generating
 
 
-class _Writer:
+class _ProgramAuthor:
     """Writes a program statement by statement.  Every expression is built from names bound
     earlier (more often recent ones, so that statements depend on each other) and from the
     built-ins, and has one of four types: "str" (categorical strings), "num" (ints and
@@ -299,14 +299,14 @@ class _Writer:
 
 
 def _program(rng: random.Random, ints: bool, vocab: tuple[Any, ...]) -> str:
-    writer = _Writer(rng, ints, vocab)
+    author = _ProgramAuthor(rng, ints, vocab)
     for _ in range(rng.randint(1, 10)):
-        writer.statement(rng.choices(["num", "str", "bool", "sel"], weights=[4, 2, 2, 3])[0])
+        author.statement(rng.choices(["num", "str", "bool", "sel"], weights=[4, 2, 2, 3])[0])
     final = rng.choices(["num", "str", "bool"], weights=[5, 3, 2])[0]
-    last = f"{writer.expression(final, rng.choice([1, 2]))};"
-    example = ", ".join(writer.literal(rng.choice(vocab)) for _ in range(4))
+    last = f"{author.expression(final, rng.choice([1, 2]))};"
+    example = ", ".join(author.literal(rng.choice(vocab)) for _ in range(4))
     head = [f"set example [{example}]", *(["tokens = tokens_int;"] if ints else [])]
-    return "\n".join([*head, *writer.lines, last]) + "\n"
+    return "\n".join([*head, *author.lines, last]) + "\n"
 
 
 def load(source: str, file: str | None = None) -> ir.SOp:

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 
 from rasp import ir
 from rasp.errors import RaspError
-from rasp.turing.machine import Machine
-from rasp.turing.program import next_token_sop
-from rasp.turing.runner import InterpreterEngine
-from rasp.turing.tokens import END, SEP, START
-from rasp.turing.trace import parse_trace
+from turing.machine import Machine
+from turing.program import TuringProgram
+from turing.tokens import END, SEP, START
+from turing.trace import parse_trace
 
 NGRAM_PROGRAM = "turing_ngram.rasp"
 """The n-gram program's file name (see `rasp.programs.program_path`)."""
@@ -30,20 +29,14 @@ def check_n(n: int) -> int:
     return n
 
 
+def ngram_program(n: int) -> TuringProgram:
+    """The n-gram program for n-grams of length `n`, for any engine that runs RASP."""
+    return TuringProgram(NGRAM_PROGRAM, {"tm_n": check_n(n)})
+
+
 def ngram_sop(machine: Machine, n: int) -> ir.SOp:
     """The n-gram program's output s-op for `machine`: the next trace token at every position."""
-    return next_token_sop(machine, NGRAM_PROGRAM, {"tm_n": check_n(n)})
-
-
-class NgramInterpreterEngine(InterpreterEngine):
-    """The `interpreter` engine running the n-gram program instead of the positional one."""
-
-    def __init__(self, n: int, incremental: bool = True) -> None:
-        super().__init__(incremental)
-        self.n = check_n(n)
-
-    def sop(self, machine: Machine) -> ir.SOp:
-        return ngram_sop(machine, self.n)
+    return ngram_program(n).sop(machine)
 
 
 def repeated_ngram(cells: Sequence[str], n: int) -> tuple[int, int] | None:

@@ -1,9 +1,9 @@
-"""Command-line glue: `rasp compile` and `rasp run-model`.
+"""`rasp compile` and `rasp run-model`: the compiler's subcommands.
 
-`register(subparsers, load_program)` adds both commands to an argparse subparsers object; each
-sets `handler`, a function of the parsed arguments returning the exit status.  The caller
-supplies `load_program(path) -> {name: node}` (the RASP runtime), which keeps the compiler free
-of the parser.  User errors print one message to stderr and return 2.
+`register(subparsers)` adds both commands; each sets `handler`, a function of the parsed
+arguments returning the exit status.  The programs come from `rasp compile`'s file through the
+language (`program_nodes`), or from the loader a test passes in.  A failed `--check` prints its
+report and returns 1; user errors print one message to stderr and return 2.
 """
 
 from __future__ import annotations
@@ -20,14 +20,19 @@ from compiler.compiling import compile as compile_program
 from compiler.model import Transformer, load
 from rasp import ir
 from rasp.errors import RaspError
+from rasp.inputs import parse_input
+from rasp_toolkit.commands_language import program_nodes
 
 LoadProgram = Callable[[str], dict[str, ir.Node]]
 EXPORTS = ("safetensors", "torch", "transformer-lens")
 
 
-def register(subparsers: Any, load_program: LoadProgram) -> None:
+def register(subparsers: Any, load_program: LoadProgram = program_nodes) -> None:
     compile_parser = subparsers.add_parser(
-        "compile", help="compile a RASP program into transformer weights", description=__doc__
+        "compile",
+        help="compile a RASP program into transformer weights",
+        description="Compile an s-op of a RASP file into transformer weights; with --check, prove the model "
+        "equal to the interpreter on random inputs (exit 1 if it differs).",
     )
     compile_parser.add_argument("file", help="a .rasp file")
     compile_parser.add_argument("name", nargs="?", help="the s-op to compile (default: out)")
@@ -66,8 +71,8 @@ def register(subparsers: Any, load_program: LoadProgram) -> None:
     )
     compile_parser.add_argument(
         "--input",
-        help="the input --plot runs the model on: its characters, or whitespace-separated tokens when "
-        "some token is longer than one character (default: the vocabulary repeated, up to 8 tokens)",
+        help='the input --plot runs the model on: "abc", "a b c" or a JSON list '
+        "(default: the vocabulary repeated, up to 8 tokens)",
     )
     compile_parser.set_defaults(handler=lambda args: _guard(_compile, args, load_program))
 
@@ -77,8 +82,7 @@ def register(subparsers: Any, load_program: LoadProgram) -> None:
         "--input",
         action="append",
         required=True,
-        help="an input: its characters, or whitespace-separated tokens when some token is longer "
-        "than one character (repeatable)",
+        help='an input: "abc", "a b c" or a JSON list (repeatable)',
     )
     run_parser.add_argument("--json", action="store_true", help="print the outputs as JSON")
     run_parser.set_defaults(handler=lambda args: _guard(_run_model, args))
@@ -155,12 +159,9 @@ def write_model(model: Transformer, path: str, export: str | None) -> None:
         model.save(path)
 
 
-def _split_input(model: Transformer, text: str) -> list[str]:
-    """Command-line input text as tokens: characters, or words when some token is longer or
-    the text has spaces that are no token (a Turing trace: `$ A 0 |`)."""
-    words = any(len(str(token)) > 1 for token in model.vocab)
-    spaced = " " in text.strip() and " " not in [str(token) for token in model.vocab]
-    return text.split() if words or spaced else list(text)
+def _split_input(model: Transformer, text: str) -> list[Any]:
+    """Command-line input text as tokens of `model`'s vocabulary (`rasp.inputs`)."""
+    return list(parse_input(text, model.vocab))
 
 
 def format_report(model: Transformer) -> str:

@@ -1,23 +1,19 @@
-"""The Turing Program as a compiled transformer: the `compiled` engine and batch verification.
+"""The `compiled` engine: a Turing Program compiled into a transformer, run by JAX.
 
-`compile_machine` compiles `programs/turing_machine.rasp`, bound to a machine, into a causal
-transformer (vocabulary: the machine's symbols and states and `$ | #`).  The engine generates
-with the compiled model's KV-cached decoder, greedily (the model's output is the next token).
-`run_batch` generates the traces of many machines in one jitted call, vmapped over their models
-(padded to one shape) and split across the available devices.
-
-This module joins the language (the program and its bindings) to the compiler, so it belongs
-to the command-line layer: `rasp.turing.cli` registers the engine; the language core never
-imports it (DESIGN.md section 1).
+`compile_machine` compiles a Turing Program (default `programs/turing_machine.rasp`), bound to a
+machine, into a causal transformer (vocabulary: the machine's symbols and states and `$ | #`).
+One generation runs the model's KV-cached decoder greedily (the model's output is the next
+token); `decoders` generates the traces of many machines in one jitted call, vmapped over their
+models (padded to one shape) and split across the available devices, and hands each back as a
+replay.  This module joins the language to the compiler, so it sits above both.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import jax
 import numpy as np
@@ -25,12 +21,12 @@ import numpy as np
 import compiler
 from compiler.decoder import batch_generate
 from compiler.shapes import common_shape, pad
-from rasp.turing.machine import Machine
-from rasp.turing.plot import configuration_spans
-from rasp.turing.program import machine_bindings, next_token_sop
-from rasp.turing.runner import BoundedEngine, Decoder, EngineError, TraceRun, capacity, run_machine
-from rasp.turing.simulator import initial_configuration
-from rasp.turing.trace import encode_trace, trace_of
+from turing.engines.base import Batch, Decoder, Engine, EngineError, Job, register
+from turing.machine import Machine
+from turing.plot import configuration_spans
+from turing.program import POSITIONAL, TuringProgram, machine_bindings
+from turing.simulator import initial_configuration
+from turing.trace import encode_trace, trace_of
 
 SHORTEST_MODEL = 64
 """The smallest max_seq_len the engine compiles for."""
@@ -52,10 +48,12 @@ def model_length(tokens: int) -> int:
     return length
 
 
-def compile_machine(machine: Machine, max_seq_len: int) -> compiler.Transformer:
-    """The Turing Program bound to `machine`, compiled for contexts of up to max_seq_len tokens."""
+def compile_machine(
+    machine: Machine, max_seq_len: int, program: TuringProgram = POSITIONAL
+) -> compiler.Transformer:
+    """`program` bound to `machine`, compiled for contexts of up to max_seq_len tokens."""
     vocab = machine_bindings(machine)["tm_vocab"]
-    return compiler.compile(next_token_sop(machine), vocab, max_seq_len, causal=True)
+    return compiler.compile(program.sop(machine), vocab, max_seq_len, causal=True)
 
 
 def choose_dtype(max_seq_len: int, dtype: str | None = None) -> str:
@@ -71,96 +69,66 @@ def choose_dtype(max_seq_len: int, dtype: str | None = None) -> str:
     return chosen
 
 
-@dataclass(frozen=True)
-class Batch:
-    """One batch of `run_batch`: the machines whose runs fit models of max_seq_len positions,
-    generated together by models padded to one shape (`summary`, that shape's model summary)."""
-
-    max_seq_len: int
-    machines: int
-    dtype: str
-    summary: dict[str, Any]
-    seconds: float
-
-
-class CompiledEngine(BoundedEngine):
-    """Generation by the compiled transformer; `dtype` None picks float32 where it is exact.
-    `batches` describes the batches of the last `run_batch`."""
+@register
+class CompiledEngine(Engine):
+    """Generation by `program` compiled into a transformer; `dtype` None picks float32 where it
+    is exact.  `batches` describes the batches of the last `decoders` call."""
 
     name = "compiled"
+    options = frozenset({"program", "dtype"})
 
-    def __init__(self, dtype: str | None = None) -> None:
+    def __init__(self, program: TuringProgram = POSITIONAL, dtype: str | None = None) -> None:
+        self.program = program
         self.dtype = dtype
         self.batches: list[Batch] = []
-
-    def compile(self, machine: Machine, max_seq_len: int) -> compiler.Transformer:
-        """The model for `machine` (subclasses compile other Turing Programs)."""
-        return compile_machine(machine, max_seq_len)
 
     def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
         length = model_length(capacity or SHORTEST_MODEL)
         dtype = choose_dtype(length, self.dtype)
-        return _CompiledDecoder(self.compile(machine, length), dtype)
+        return GreedyDecoder(compile_machine(machine, length, self.program), dtype)
 
-    def run_batch(
-        self,
-        cases: Iterable[tuple[Machine, Sequence[str]]],
-        max_steps: int | Sequence[int],
-        devices: Sequence[jax.Device] | None = None,
-    ) -> list[TraceRun]:
-        """`run_machine(self, machine, tape, max_steps)` for every case (`max_steps` one budget
-        for all, or one per case), generated in batches: the machines whose runs need models of
-        one length are compiled, padded to one shape and generate together (one XLA compilation
-        per length); each generation is then replayed through `run_machine`, which checks it
-        exactly as it checks a single machine."""
-        cases = [(machine, tuple(tape)) for machine, tape in cases]
-        budgets = [max_steps] * len(cases) if isinstance(max_steps, int) else list(max_steps)
-        if len(budgets) != len(cases):
-            raise EngineError(f"{len(budgets)} step budgets for {len(cases)} machines")
-        needed = [capacity(trace_of(machine, tape, steps)) for (machine, tape), steps in zip(cases, budgets)]
+    def decoders(
+        self, jobs: Sequence[Job], devices: Sequence[jax.Device] | None = None
+    ) -> list[Callable[[], Decoder]]:
+        """Every job generated now, in batches: the machines whose runs need models of one length
+        are compiled, padded to one shape and generate together (one XLA compilation per
+        length); each job's decoder then replays its generation, so the harness checks it
+        exactly as it checks a single run."""
         groups: dict[int, list[int]] = {}
-        for index, tokens in enumerate(needed):
-            groups.setdefault(model_length(tokens), []).append(index)
+        for index, job in enumerate(jobs):
+            groups.setdefault(model_length(job.capacity), []).append(index)
         generated: dict[int, list[str]] = {}
         self.batches = []
         for length, members in sorted(groups.items()):
             start = time.perf_counter()
             dtype = choose_dtype(length, self.dtype)
-            models = [self.compile(cases[i][0], length) for i in members]
+            batch = [jobs[i] for i in members]
+            models = [compile_machine(job.machine, length, self.program) for job in batch]
             shape = common_shape(models)
-            prompts = [encode_trace([initial_configuration(*cases[i])], halted=False) for i in members]
+            prompts = [encode_trace([initial_configuration(job.machine, job.tape)], halted=False) for job in batch]
             padded = [pad(model, shape) for model in models]
-            tokens = max(needed[i] for i in members)
+            tokens = max(job.capacity for job in batch)
             generated.update(zip(members, batch_generate(padded, prompts, tokens, dtype, devices)))
             seconds = time.perf_counter() - start
             self.batches.append(Batch(length, len(members), dtype, padded[0].summary(), seconds))
-        return [
-            run_machine(_Replay(self.name, generated[index]), machine, tape, steps)
-            for index, ((machine, tape), steps) in enumerate(zip(cases, budgets))
-        ]
+        return [partial(_ReplayDecoder, generated[index]) for index in range(len(jobs))]
 
 
-class _CompiledDecoder:
-    def __init__(self, model: compiler.Transformer, dtype: str) -> None:
+class GreedyDecoder:
+    """A compiled model's KV-cached decoder as a `Decoder`: the prediction after the last token
+    is the model's output there (greedy generation)."""
+
+    def __init__(self, model: compiler.Transformer, dtype: str | None = None) -> None:
         self.decoder = model.decoder(dtype)
 
     def extend(self, tokens: Sequence[str]) -> str:
         return str(self.decoder.extend(tokens)[-1])
 
 
-class _Replay:
-    """An engine that replays one batch generation, the model's prediction after every position
-    (`run_machine` feeds back exactly the tokens that the batch generated)."""
-
-    def __init__(self, name: str, predictions: list[str]) -> None:
-        self.name = name
-        self.predictions = predictions
-
-    def decoder(self, machine: Machine) -> Decoder:
-        return _ReplayDecoder(self.predictions)
-
-
 class _ReplayDecoder:
+    """One batch generation, the model's prediction after every position, replayed (the harness
+    feeds back exactly the tokens that the batch generated)."""
+
     def __init__(self, predictions: list[str]) -> None:
         self.predictions = predictions
         self.fed = 0
@@ -178,7 +146,7 @@ def configuration_attention(
     """Where the compiled model looks while it writes configuration `step`: the trace, and for
     every head that puts weight on the previous configuration, its attention from the positions
     that predict C(step)'s tokens (each token is predicted at the position before it) over
-    C(step-1)'s positions.  For `rasp tm plot --attention` (rasp.turing.plot.plot_attention)."""
+    C(step-1)'s positions.  For `rasp tm plot --attention` (turing.plot.plot_attention)."""
     tokens = trace_of(machine, tape, max_steps)
     spans = configuration_spans(tokens)
     if not 1 <= step < len(spans):

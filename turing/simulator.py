@@ -1,6 +1,6 @@
 """The reference simulator: plain Python, independent of all RASP code, and the truth.
 
-Two implementations of one semantics (DESIGN.md section 4) live here on purpose.  `step` rewrites
+Two implementations of one semantics (docs/architecture.md, docs/turing.md) live here on purpose.  `step` rewrites
 a `Configuration` exactly as the design states the rules, token tuple by token tuple; it is slow
 but can be read against the text.  The `record=False` path of `simulate` runs the same machine on
 a mutable list tape so that millions of steps are cheap.  The tests hold the two against each
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rasp.errors import RaspError
-from rasp.turing.machine import Machine
+from turing.errors import TuringError
+from turing.machine import Machine
 
 DEFAULT_MAX_STEPS = 10_000
 """The step budget when none is given: enough for small demonstration machines."""
@@ -21,7 +21,7 @@ DEFAULT_MAX_STEPS = 10_000
 _DELTA = {"L": -1, "R": 1, "N": 0}
 
 
-class TapeError(RaspError):
+class TapeError(TuringError):
     """An input tape holds a cell that is not one of the machine's symbols."""
 
 
@@ -83,7 +83,7 @@ def initial_configuration(machine: Machine, tape: Iterable[str] = ()) -> Configu
 
 
 def step(machine: Machine, config: Configuration) -> Configuration | None:
-    """The successor configuration per DESIGN.md, or None when `config` halts.
+    """The successor configuration under the rules below, or None when `config` halts.
 
     For (q, a) -> (b, d, q') on `u q a v'`: R gives `u b q' v'` (a blank appended when v' is
     empty); L gives `u' q' c b v'` when u = u'c, and `q' blank b v'` when u is empty; N gives

@@ -1,4 +1,5 @@
-"""The runner: autoregressive generation through an engine, budgets, and mismatch reports."""
+"""The harness: autoregressive generation through an engine, budgets, mismatch reports, and many
+machines through the one engine interface."""
 
 from __future__ import annotations
 
@@ -6,17 +7,20 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from rasp.errors import RaspEvaluationError
-from rasp.turing import END, SEP, Machine, load_machine, simulate, trace_of
-from rasp.turing.runner import (
+from rasp.errors import RaspError, RaspEvaluationError
+from turing import END, SEP, Machine, load_machine, random_cases, simulate, trace_of
+from turing.engines import (
+    ENGINES,
+    CompiledEngine,
     Decoder,
+    Engine,
     EngineError,
     InterpreterEngine,
     ReferenceEngine,
     engine_named,
-    random_cases,
-    run_machine,
+    engines_taking,
 )
+from turing.harness import run_machine, run_machines, verify_machines
 
 BB2 = load_machine("1RB1LB_1LA1RZ")
 BB2_TRACE = "$ A 0 | 1 B 0 | A 1 1 | B 0 1 1 | A 0 1 1 1 | 1 B 1 1 1 | 1 1 Z 1 1 | #".split()
@@ -89,14 +93,14 @@ def test_halt_on_the_first_configuration() -> None:
 # ------------------------------------------------------------------------- wrong engines
 
 
-class _Wrong:
+class _Wrong(Engine):
     """The reference engine, except that `corrupt(position, prediction)` rewrites its predictions."""
 
     def __init__(self, corrupt: Callable[[int, str], str]) -> None:
         self.name = "wrong"
         self.corrupt = corrupt
 
-    def decoder(self, machine: Machine) -> Decoder:
+    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
         inner = ReferenceEngine().decoder(machine)
         context: list[str] = []
 
@@ -163,6 +167,49 @@ def test_engines_by_name() -> None:
     assert engine_named("interpreter").name == "interpreter"
     with pytest.raises(EngineError, match="unknown engine 'gpu'"):
         engine_named("gpu")
+
+
+def test_every_engine_is_registered_where_it_is_defined() -> None:
+    """The compiled engine is known without the command line, and the options say which
+    engines take a program and a float type."""
+    assert list(ENGINES) == ["reference", "interpreter", "compiled"]
+    assert isinstance(engine_named("compiled", dtype="float64"), CompiledEngine)
+    assert engines_taking("program") == ["interpreter", "compiled"] and engines_taking("dtype") == ["compiled"]
+
+
+def test_many_machines_through_the_interface_equal_one_at_a_time() -> None:
+    """`run_machines` asks an engine for all its decoders at once; an engine that does not batch
+    then generates exactly what `run_machine` generates, budgets per case included."""
+    cases = list(random_cases(5, 3, 2, seed=3, n_moves=True))
+    budgets = [3, 8, 1, 12, 6]
+    seen = []
+    runs = run_machines(ReferenceEngine(), cases, budgets, on_run=seen.append)
+    singles = [run_machine(ReferenceEngine(), machine, tape, steps) for (machine, tape), steps in zip(cases, budgets)]
+    assert [run.tokens for run in runs] == [run.tokens for run in singles] and seen == runs
+    assert all(run.matches for run in runs)
+    with pytest.raises(RaspError, match="2 step budgets for 5 machines"):
+        run_machines(ReferenceEngine(), cases, [1, 2])
+
+
+def test_verify_counts_what_the_runs_hold() -> None:
+    cases = list(random_cases(4, 2, 2, seed=1))
+    verification = verify_machines(_Wrong(lambda position, token: "?"), cases, 10)
+    assert verification.engine == "wrong" and len(verification.runs) == 4 and verification.batches is None
+    prompts = [run.expected.index(SEP) + 1 for run in verification.runs]  # `$ C0 |`: the first token generated
+    assert [run.divergence for run in verification.mismatches] == prompts
+    assert verification.tokens == sum(len(run.tokens) for run in verification.runs)
+    assert verification.halted == sum(run.tokens[-1] == END for run in verification.runs)
+
+
+def test_a_decoder_that_cannot_be_built_fails_its_run_only() -> None:
+    class Unbuildable(Engine):
+        name = "unbuildable"
+
+        def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+            raise EngineError(f"no decoder for {machine.to_text()}")
+
+    (run,) = run_machines(Unbuildable(), [(BB2, ())], 5)
+    assert run.error == "no decoder for 1RB1LB_1LA1RZ" and run.divergence == 4 and not run.matches
 
 
 def test_random_cases_are_reproducible() -> None:
