@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from compiler import transformer
 from compiler.blocks import (
     BOS,
     INDICES,
@@ -145,16 +146,6 @@ def _mlp(blocks: list[MLPBlock], writer: _Writer) -> dict[str, np.ndarray]:
     return {"w_in": w_in, "b_in": b_in, "w_out": w_out, "b_out": np.zeros(d)}
 
 
-def _bos_attention(weights: dict[str, np.ndarray], bos: np.ndarray) -> np.ndarray:
-    """What the attention sublayer adds at the BOS position, which attends to itself only."""
-    values = np.einsum("d,hde->he", bos, weights["w_v"])
-    return np.einsum("he,hed->d", values, weights["w_o"])
-
-
-def _bos_mlp(weights: dict[str, np.ndarray], bos: np.ndarray) -> np.ndarray:
-    return np.maximum(bos @ weights["w_in"] + weights["b_in"], 0.0) @ weights["w_out"] + weights["b_out"]
-
-
 def _describe(block: HeadBlock | MLPBlock) -> dict[str, Any]:
     """Which s-ops a block reads and writes (for the per-layer table)."""
 
@@ -262,11 +253,10 @@ def assemble(program: LoweredProgram, layers: Sequence[Layer]) -> Assembly:
     bos = token_embed[0] + pos_embed[0]
     layer_params, layout = [], []
     for layer in layers:
-        attention = _attention(layer, writer, bos, causal)
-        bos = bos + _bos_attention(attention, bos)
-        mlp = _mlp(layer.mlps, writer)
-        bos = bos + _bos_mlp(mlp, bos)
-        layer_params.append({"attn": attention, "mlp": mlp})
+        weights = {"attn": _attention(layer, writer, bos, causal), "mlp": _mlp(layer.mlps, writer)}
+        # the BOS query sees only the BOS key: the layer run on that one position, on the host
+        bos = transformer.layer(bos[None], weights, np.ones((1, 1), bool), xp=np)[1][0]
+        layer_params.append(weights)
         layout.append(
             {
                 "heads": [_describe(head) for head in layer.heads],

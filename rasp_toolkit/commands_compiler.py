@@ -145,18 +145,14 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
 
 def write_model(model: Transformer, path: str, export: str | None) -> None:
     """`model` in the file format `export` names (None: by the path's suffix, Transformer.save)."""
-    if export == "safetensors":
-        from compiler.safetensors_file import save_safetensors
-
-        save_safetensors(model, path)
-    elif export in ("torch", "transformer-lens"):
+    if export in ("torch", "transformer-lens"):
         try:
             from compiler import export as exports
         except ImportError:
             raise RaspError(f"--export {export} needs PyTorch: pip install 'rasp-toolkit[interop]'") from None
         (exports.save_torch if export == "torch" else exports.save_transformer_lens)(model, path)
     else:
-        model.save(path)
+        model.save(path, export)
 
 
 def _split_input(model: Transformer, text: str) -> list[Any]:
