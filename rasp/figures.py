@@ -1,6 +1,6 @@
 """What every picture shares: matplotlib, imported only when a picture is asked for (it is the
 optional `viz` extra), drawn on a bare Figure with the Agg canvas (no global pyplot state), and
-saved with errors a user can act on."""
+saved with errors a user can act on; a layout's size in inches; how a selector matrix is drawn."""
 
 from __future__ import annotations
 
