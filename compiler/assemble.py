@@ -38,7 +38,7 @@ from compiler.blocks import (
     token_dim,
 )
 from compiler.errors import CompileError, fail
-from compiler.margins import BOS_SELF_LOGIT, logit_ok, mlp_ok
+from compiler.margins import BOS_SELF_LOGIT, TIE_WINDOW, hard_separable, hard_value_ok, logit_ok, mlp_ok
 from compiler.scheduling import Layer
 
 
@@ -161,22 +161,29 @@ def _describe(block: HeadBlock | MLPBlock) -> dict[str, Any]:
     }
 
 
-def _precision(layers: Sequence[Layer], n: int) -> dict[str, Any]:
+def _head_precision(head: HeadBlock, n: int, hard: bool) -> dict[str, Any]:
+    """Whether float32 and float64 rounding keep one head inside its margins (see margins)."""
+    record = dict(asdict(head.precision), node=head.label, scale=head.scale)
+    record["max_logit"] = head.scale * (head.precision.magnitude + 1.0)
+    for dtype in ("float32", "float64"):
+        if hard:  # the score error is zero: every input of a hard model is exact
+            ok = hard_separable(head.precision.bos_gap, 0.0, head.precision.magnitude, dtype)
+            ok = ok and hard_value_ok(n, record["value_bound"], record["tolerance"], dtype)
+        else:
+            # the score margin in logits: the BOS gap, or for a selector width (whose selected
+            # keys and BOS must score alike) the spread its BOS weight tolerates, 1/(8n)
+            margin = head.scale * record["bos_gap"] if head.bos_score < 1 else 1 / (2 * n)
+            ok = logit_ok(record["max_logit"], margin, record["value_bound"], record["tolerance"], dtype)
+        record[f"{dtype}_ok"] = ok
+    return record
+
+
+def _precision(layers: Sequence[Layer], n: int, hard: bool) -> dict[str, Any]:
     """Per head and MLP, whether float32 and float64 rounding stay inside its margins (see
     margins); a block that float64 cannot run exactly is refused."""
     heads, mlps = [], []
     for layer in layers:
-        for head in layer.heads:
-            record = dict(asdict(head.precision), node=head.label, scale=head.scale)
-            record["max_logit"] = head.scale * (head.precision.magnitude + 1.0)
-            # the score margin in logits: the BOS gap, or for a selector width (whose selected
-            # keys and BOS must score alike) the spread its BOS weight tolerates, 1/(8n)
-            margin = head.scale * record["bos_gap"] if head.bos_score < 1 else 1 / (2 * n)
-            for dtype in ("float32", "float64"):
-                record[f"{dtype}_ok"] = logit_ok(
-                    record["max_logit"], margin, record["value_bound"], record["tolerance"], dtype
-                )
-            heads.append(record)
+        heads += [_head_precision(head, n, hard) for head in layer.heads]
         for block in layer.mlps:
             # each ramp pair cancels two values of up to max_preactivation, each weighted by up
             # to the largest output weight (a square's steps are as large as its input's range)
@@ -251,11 +258,12 @@ def assemble(program: LoweredProgram, layers: Sequence[Layer]) -> Assembly:
             if label in basis.index:
                 pos_embed[position, basis.index[label]] = value
     bos = token_embed[0] + pos_embed[0]
+    window = TIE_WINDOW if program.attention == "hard" else None
     layer_params, layout = [], []
     for layer in layers:
         weights = {"attn": _attention(layer, basis, bos, causal), "mlp": _mlp(layer.mlps, basis)}
         # the BOS query sees only the BOS key: the layer run on that one position, on the host
-        bos = transformer.layer(bos[None], weights, np.ones((1, 1), bool), xp=np)[1][0]
+        bos = transformer.layer(bos[None], weights, np.ones((1, 1), bool), xp=np, window=window)[1][0]
         layer_params.append(weights)
         layout.append(
             {
@@ -269,4 +277,4 @@ def assemble(program: LoweredProgram, layers: Sequence[Layer]) -> Assembly:
         {"node": mixture.node, "dims": [basis.index[dim] for dim in mixture.dims]} for mixture in program.mixtures
     ]
     labels = [str(dim) for dim in dims]
-    return Assembly(params, labels, layout, _precision(layers, n), mixtures)
+    return Assembly(params, labels, layout, _precision(layers, n, program.attention == "hard"), mixtures)

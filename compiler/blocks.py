@@ -173,7 +173,8 @@ class LoweredProgram:
     """What lowering hands over: the blocks in the order they were made (an order in which
     every block comes after the blocks writing what it reads), how to read the output (`kind`
     'categorical', 'numerical' or 'fraction'; `values`; one functional per output column),
-    the categorical aggregates to check for mixtures, and the settings it was lowered for."""
+    the categorical aggregates to check for mixtures, and the settings it was lowered for
+(`attention`: "soft" or "hard", see margins)."""
 
     blocks: tuple[Block, ...]
     kind: str
@@ -184,3 +185,4 @@ class LoweredProgram:
     max_seq_len: int
     causal: bool
     budget: int
+    attention: str = "soft"

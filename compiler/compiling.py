@@ -18,10 +18,14 @@ from compiler.budget import DEFAULT_BUDGET
 from compiler.check import check as check_against_interpreter
 from compiler.errors import CompileError
 from compiler.lowering import lower
+from compiler.margins import TIE_WINDOW
 from compiler.model import Transformer
 from compiler.scheduling import schedule
 from compiler.valuesets import analyse
 from rasp import ir
+
+#: The attention modes `compile` builds: softmax heads, or hard ones (compiler.margins).
+ATTENTION_MODES = ("soft", "hard")
 
 
 def compile(  # noqa: A001
@@ -31,12 +35,17 @@ def compile(  # noqa: A001
     causal: bool = False,
     budget: int = DEFAULT_BUDGET,
     check: int = 0,
+    attention: str = "soft",
 ) -> Transformer:
     """A Transformer whose output equals `sop` evaluated by the interpreter (causally when
     `causal`) on every input of at most `max_seq_len` tokens from `vocab`, or a CompileError
     naming the s-op that cannot be compiled exactly, or whose model would have more than
     `budget` parameters.  With `check=K` the model is first compared with the interpreter on K
-    inputs (`compiler.check`), and any difference is a CompileError."""
+    inputs (`compiler.check`), and any difference is a CompileError.  `attention="hard"` makes
+    every head a hard one (the uniform mean over the keys of maximal score, RASP's aggregate;
+    see compiler.margins), "soft" (the default) a softmax one."""
+    if attention not in ATTENTION_MODES:
+        raise CompileError(f"attention must be one of {', '.join(ATTENTION_MODES)}, not {attention!r}")
     if not isinstance(sop, ir.SOp):
         raise CompileError(f"only an s-op can be compiled, not {type(sop).__name__}")
     if max_seq_len < 1:
@@ -47,7 +56,7 @@ def compile(  # noqa: A001
     if len({str(token) for token in vocab}) != len(vocab):
         raise CompileError("two vocabulary tokens have the same text; tokens must be distinct as strings")
     sets = analyse(sop, vocab, max_seq_len, causal)
-    program = lower(sop, sets, budget)
+    program = lower(sop, sets, budget, attention)
     layers = schedule(program.blocks)
     assembly = assemble(program, layers)
     metadata = {
@@ -60,6 +69,7 @@ def compile(  # noqa: A001
         "layout": assembly.layout,
         "precision": assembly.precision,
         "mixtures": assembly.mixtures,
+        "attention": {"mode": "hard", "tie_window": TIE_WINDOW} if attention == "hard" else {"mode": "soft"},
     }
     model = Transformer(assembly.params, metadata)
     if check:

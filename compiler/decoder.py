@@ -9,6 +9,7 @@ fed one token at a time is `compiler.model.Decoder` (`model.decoder()`), re-expo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,20 +25,21 @@ from rasp.errors import RaspError
 __all__ = ["Decoder", "batch_generate", "batch_outputs"]
 
 
-@jax.jit
-def _run(params: Params, token_ids: jax.Array) -> jax.Array:
+def _run(params: Params, token_ids: jax.Array, window: float | None) -> jax.Array:
     """Residual streams at every position of one sequence (BOS first), by scanning the step."""
     cache = empty_cache(params, token_ids.shape[0])
 
     def body(cache: Cache, inputs: tuple[jax.Array, jax.Array]) -> tuple[Cache, jax.Array]:
         token_id, position = inputs
-        return step(params, cache, token_id, position)
+        return step(params, cache, token_id, position, window)
 
     _, streams = jax.lax.scan(body, cache, (token_ids, jnp.arange(token_ids.shape[0])))
     return streams
 
 
-_run_models = jax.jit(jax.vmap(_run))
+@functools.partial(jax.jit, static_argnames="window")
+def _run_models(params: Params, token_ids: jax.Array, window: float | None) -> jax.Array:
+    return jax.vmap(lambda p, ids: _run(p, ids, window))(params, token_ids)
 
 
 def _stacked(models: Sequence[Transformer], dtype: str) -> Params:
@@ -48,6 +50,14 @@ def _stacked(models: Sequence[Transformer], dtype: str) -> Params:
 
 def _same_shapes(models: Sequence[Transformer]) -> bool:
     return len({tuple(np.shape(a) for a in jax.tree_util.tree_leaves(m.params)) for m in models}) == 1
+
+
+def _window(models: Sequence[Transformer]) -> float | None:
+    """The attention mode the models share (None: softmax; else hard attention's tie window)."""
+    windows = {model.window for model in models}
+    if len(windows) != 1:
+        raise CompileError("batch decoding needs models of one attention mode (all soft or all hard)")
+    return windows.pop()
 
 
 def batch_outputs(
@@ -64,7 +74,7 @@ def batch_outputs(
     stacked = _stacked(models, dtype)
     ids = np.asarray([[0, *model.token_ids(list(tokens))] for model, tokens in zip(models, inputs)], np.int32)
     with precision(dtype):
-        streams = np.asarray(_run_models(stacked, ids), np.float64)
+        streams = np.asarray(_run_models(stacked, ids, _window(models)), np.float64)
     return [model.decode(streams[m, 1:]) for m, model in enumerate(models)]
 
 
@@ -86,18 +96,23 @@ def _next_ids(model: Transformer, outputs: int) -> np.ndarray:
 
 
 def _generate(
-    params: Params, prompt: jax.Array, prompt_length: jax.Array, next_ids: jax.Array, length: int
+    params: Params,
+    prompt: jax.Array,
+    prompt_length: jax.Array,
+    next_ids: jax.Array,
+    length: int,
+    window: float | None,
 ) -> jax.Array:
     """One model: feeds prompt[:prompt_length], then its own greedy predictions, up to `length`
     tokens; returns the prediction after every position (length,)."""
-    cache, _ = step(params, empty_cache(params, length + 1), jnp.int32(0), jnp.int32(0))
+    cache, _ = step(params, empty_cache(params, length + 1), jnp.int32(0), jnp.int32(0), window)
 
     Carry = tuple[Cache, jax.Array]
 
     def body(carry: Carry, position: jax.Array) -> tuple[Carry, jax.Array]:
         cache, predicted = carry
         token = jnp.where(position <= prompt_length, prompt[position - 1], predicted)
-        cache, stream = step(params, cache, token, position)
+        cache, stream = step(params, cache, token, position, window)
         scores = jnp.where(next_ids >= 0, stream @ params["unembed"], -jnp.inf)
         predicted = next_ids[jnp.argmax(scores)]
         return (cache, predicted), predicted
@@ -106,7 +121,19 @@ def _generate(
     return predictions
 
 
-_generate_models = jax.jit(jax.vmap(_generate, in_axes=(0, 0, 0, 0, None)), static_argnums=4)
+@functools.partial(jax.jit, static_argnames=("length", "window"))
+def _generate_models(
+    params: Params,
+    prompt: jax.Array,
+    prompt_length: jax.Array,
+    next_ids: jax.Array,
+    length: int,
+    window: float | None,
+) -> jax.Array:
+    def one(p: Params, ids: jax.Array, count: jax.Array, nexts: jax.Array) -> jax.Array:
+        return _generate(p, ids, count, nexts, length, window)
+
+    return jax.vmap(one)(params, prompt, prompt_length, next_ids)
 
 
 def _shard(arrays: Any, devices: Sequence[jax.Device]) -> Any:
@@ -140,6 +167,7 @@ def batch_generate(
         raise CompileError("batch generation needs one prompt per model")
     if not _same_shapes(models):
         raise CompileError("batch generation needs models of the same shapes (see compiler.shapes.pad)")
+    window = _window(models)
     if not all(1 <= len(prompt) <= length <= model.max_seq_len for model, prompt in zip(models, prompts)):
         raise CompileError(f"prompts must be non-empty and at most {length} <= max_seq_len tokens")
     devices = list(devices or jax.devices())
@@ -162,6 +190,6 @@ def batch_generate(
             ),
             devices,
         )
-        predictions = np.asarray(_generate_models(*arguments, length))
+        predictions = np.asarray(_generate_models(*arguments, length=length, window=window))
     tokens = [[None, *model.vocab] for model in models]
     return [[tokens[m][int(i)] for i in predictions[m]] for m in range(count)]

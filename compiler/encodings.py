@@ -114,6 +114,8 @@ class Encodings:
     # ---------------------------------------------------------------- error bounds
 
     def source_error(self, source: HeadSource) -> float:
+        if self.ledger.hard:  # Heads.head refused any hard head that could miss its keys
+            return 0.0
         return head_error(
             self.n, source.value_bound, self.ledger.scale(source.head), source.bos_gap, source.score_error
         )

@@ -17,7 +17,16 @@ import numpy as np
 from compiler.blocks import INDICES, ONE, Dim, Functional, HeadBlock, HeadPrecision, Mixture, combine, frozen
 from compiler.encodings import Encodings
 from compiler.errors import fail
-from compiler.margins import AGGREGATE_TOLERANCE, MAX_SCALE, MIXTURE_THRESHOLD, scale_for, width_tolerance
+from compiler.margins import (
+    AGGREGATE_TOLERANCE,
+    MAX_SCALE,
+    MIXTURE_THRESHOLD,
+    hard_scale,
+    hard_separable,
+    hard_value_ok,
+    scale_for,
+    width_tolerance,
+)
 from compiler.reps import HeadSource, Rep, categorical, numerical
 from compiler.scores import Score, ScoreBuilder
 from compiler.valuesets import ValueSets, numeric_aggregate, value_order
@@ -47,16 +56,20 @@ class Heads:
     ) -> int:
         """Adds the head of `node` and returns its index.  Its precision record keeps what
         assembly needs to judge float rounding (the logit scale may still be raised by
-        `Encodings.tighten`)."""
-        if not math.isfinite(scale) or scale > MAX_SCALE:
+        `Encodings.tighten`; a hard head's scale is `margins.hard_scale` of its gap)."""
+        magnitude = score.magnitude
+        if magnitude is None:
+            magnitude = sum(self.ledger.bound(q) * self.ledger.bound(k) for q, k in score.terms)
+        gap = 0.5 if bos_score == 0.5 else 1.0  # from the selected keys to the best other key
+        if self.ledger.hard:
+            self._require_hard(node, score, magnitude, gap, value_bound, tolerance)
+            scale = hard_scale(gap)
+        elif not math.isfinite(scale) or scale > MAX_SCALE:
             raise fail(
                 node,
                 f"its selector's scores may be off by {score.error:.3g} (noisy inputs), too much to "
                 "separate selected keys from the others",
             )
-        magnitude = score.magnitude
-        if magnitude is None:
-            magnitude = sum(self.ledger.bound(q) * self.ledger.bound(k) for q, k in score.terms)
         head = HeadBlock(
             node.label,
             tuple(frozen(q) for q, _ in score.terms),
@@ -66,9 +79,29 @@ class Heads:
             tuple(frozen(v) for v in values),
             tuple(bos_values),
             tuple(writes),
-            HeadPrecision(0.5 if bos_score == 0.5 else 1.0, magnitude, value_bound, tolerance),
+            HeadPrecision(gap, magnitude, value_bound, tolerance),
         )
         return self.ledger.add_block(head, node)
+
+    def _require_hard(
+        self, node: ir.SOp, score: Score, magnitude: float, gap: float, value_bound: float, tolerance: float
+    ) -> None:
+        """Refuses a hard head that even float64 cannot run exactly: scores whose error (noisy
+        inputs plus rounding) may reach a quarter of the gap, or a mean whose rounding may
+        reach the tolerance of the head's output (see margins)."""
+        if not hard_separable(gap, score.error, magnitude, "float64"):
+            raise fail(
+                node,
+                f"hard attention cannot separate its selected keys: their scores lie {gap:g} above "
+                f"the others, but scores of size {magnitude:.3g} may be off by {score.error:.3g} "
+                "(noisy inputs) plus their float64 rounding, and that must stay under a quarter of the gap",
+            )
+        if not hard_value_ok(self.n, value_bound, tolerance, "float64"):
+            raise fail(
+                node,
+                f"hard attention's mean of up to {self.n + 1} values of size {value_bound:.3g} may be "
+                f"off by more than its output tolerates ({tolerance:.3g}) in float64 rounding",
+            )
 
     def length(self, node: ir.Length, values: frozenset) -> Rep:
         if self.ledger.causal:  # the prefix length at position i is i + 1

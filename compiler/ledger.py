@@ -1,7 +1,8 @@
 """Lowering's record of the model under construction: the residual dimensions made so far and
 their bounds, the blocks in the order they were made, the heads' logit scales (which the
 margin tightening may still raise), the categorical aggregates to check for mixtures, the
-value sets (extended by the few s-ops lowering makes itself) and the size budget.
+value sets (extended by the few s-ops lowering makes itself), the size budget and the
+attention mode.
 
 The only mutable state of the lowering stage besides its memo tables; `finish` hands the
 blocks over, frozen, with their final scales.
@@ -20,10 +21,11 @@ from rasp import ir
 
 
 class Ledger:
-    def __init__(self, sets: ValueSets, budget: int = DEFAULT_BUDGET):
+    def __init__(self, sets: ValueSets, budget: int = DEFAULT_BUDGET, hard: bool = False):
         self.sets = sets
         self.causal = sets.causal
         self.budget = budget
+        self.hard = hard  # hard attention: heads are exact, their scales fixed (see margins)
         self.n = sets.max_seq_len
         self.blocks: list[Block] = []
         self.mixtures: list[Mixture] = []

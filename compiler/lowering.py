@@ -61,12 +61,13 @@ class Lowering:
         raise TypeError(f"unknown s-op node {type(node).__name__}")
 
 
-def lower(sop: ir.SOp, sets: ValueSets, budget: int = DEFAULT_BUDGET) -> LoweredProgram:
+def lower(sop: ir.SOp, sets: ValueSets, budget: int = DEFAULT_BUDGET, attention: str = "soft") -> LoweredProgram:
     """Stage 2's entry point: the blocks that compute `sop` from the embeddings, how its value
     is read from the residual stream, and a guarantee: at every non-BOS position, on every
     input the value sets cover, every block's input stays inside the margin that block
-    tolerates, and the output inside its decoder's (a CompileError otherwise)."""
-    ledger = Ledger(sets, budget)
+    tolerates, and the output inside its decoder's (a CompileError otherwise).  With
+    `attention="hard"` the heads are hard (see margins)."""
+    ledger = Ledger(sets, budget, hard=attention == "hard")
     lowering = Lowering(ledger)
     encodings = lowering.encodings
     rep = encodings.rep(sop)
@@ -84,6 +85,7 @@ def lower(sop: ir.SOp, sets: ValueSets, budget: int = DEFAULT_BUDGET) -> Lowered
         max_seq_len=sets.max_seq_len,
         causal=sets.causal,
         budget=budget,
+        attention=attention,
     )
 
 

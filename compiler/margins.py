@@ -22,6 +22,15 @@ values of the indicators' errors); float rounding is checked separately (`float_
 - **Float rounding.**  A logit of size L is off by about `L eps`; that must stay well inside
   both the score gap and the spread the head's output tolerates; an MLP cancels ramps of size
   `max_preactivation`, whose rounding must stay far below its output steps.
+- **Hard attention.**  A hard head weights alike the keys whose score is within the tie window
+  of the largest and ignores the rest.  If the selected keys score g above the best other key
+  (the BOS for an aggregate, g = 1/2; an unselected key for a selector width, whose BOS ties
+  with the selected keys, g = 1) and every score is off by at most e (noisy inputs plus
+  rounding), a window of g/2 takes exactly the selected keys (and the BOS where it ties) when
+  2e < g/2: the selected keys then lie within 2e of each other, the others more than
+  g - 2e > g/2 below.  Its output is then the exact mean (no leak), off by float rounding only:
+  a sum of at most n + 1 terms, each under the values' bound (`hard_value_ok`).  Scores are
+  scaled by `HARD_GAP / g` (a power of two, exact) so that one window serves every head.
 """
 
 from __future__ import annotations
@@ -49,6 +58,31 @@ MAX_SCALE = 400.0
 #: The error that the heads behind a score's categorical inputs are tightened to, so that the
 #: scores built on them are exact to that much.
 SCORE_INPUT_ERROR = 1e-12
+
+
+#: Hard attention: each head's scores are scaled so that its selected keys lie this far above
+#: every other key, and the tie window is half of it (see above).
+HARD_GAP = 0.5
+TIE_WINDOW = HARD_GAP / 2
+
+
+def hard_scale(gap: float) -> float:
+    """The factor that puts a head's score gap `gap` (1/2 or 1) at HARD_GAP."""
+    return HARD_GAP / gap
+
+
+def hard_separable(gap: float, score_error: float, magnitude: float, dtype: str) -> bool:
+    """Whether a hard head whose scores (at most `magnitude` in size) are off by `score_error`
+    from noisy inputs, plus their rounding in `dtype`, tells its selected keys from the others
+    with a window of gap/2: 2e < g/2."""
+    error = score_error + (magnitude + 1.0) * EPSILON[dtype]
+    return 2 * error < gap / 2
+
+
+def hard_value_ok(n: int, value_bound: float, tolerance: float, dtype: str) -> bool:
+    """Whether the rounding of a hard head's mean, a sum of at most n + 1 values up to
+    value_bound weighted 1/count, stays under the tolerance of its output."""
+    return (n + 1) * max(value_bound, 1.0) * EPSILON[dtype] < tolerance
 
 
 def scale_for(n: int, value_bound: float, tolerance: float, bos_gap: float, score_error: float = 0.0) -> float:

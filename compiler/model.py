@@ -21,7 +21,7 @@ import numpy as np
 from compiler import serialization
 from compiler.errors import CompileError
 from compiler.margins import MIXTURE_THRESHOLD
-from compiler.transformer import Params, empty_cache, forward, precision, step, to_device
+from compiler.transformer import Params, empty_cache, forward, precision, step, tie_window, to_device
 from rasp.errors import RaspEvaluationError
 
 # ------------------------------------------------------------------------------ the model
@@ -40,6 +40,7 @@ class Transformer:
         self.labels: list[str] = metadata["labels"]
         self.output_kind: str = metadata["output"]["kind"]
         self.output_values: list[Any] = metadata["output"]["values"]
+        self.window = tie_window(metadata)  # None: softmax attention; else hard attention's
         self._ids = {_token_key(token): i for i, token in enumerate(self.vocab, start=1)}
         self._device: dict[str, Params] = {}
 
@@ -106,7 +107,8 @@ class Transformer:
         ids, mask = self.encode(batch)
         dtype = self.dtype(dtype)
         with precision(dtype):
-            return np.asarray(forward(self.device_params(dtype), ids, mask, self.causal), np.float64)
+            streams = forward(self.device_params(dtype), ids, mask, self.causal, window=self.window)
+            return np.asarray(streams, np.float64)
 
     def inspect(self, tokens: Sequence[Any], dtype: str | None = None) -> dict[str, Any]:
         """Residual streams after the embedding and every sublayer (index 0 is the BOS
@@ -114,7 +116,9 @@ class Transformer:
         ids, mask = self.encode([list(tokens)])
         dtype = self.dtype(dtype)
         with precision(dtype):
-            _, streams, patterns = forward(self.device_params(dtype), ids, mask, self.causal, inspect=True)
+            _, streams, patterns = forward(
+                self.device_params(dtype), ids, mask, self.causal, inspect=True, window=self.window
+            )
         return {
             "labels": self.labels,
             "residuals": [np.asarray(s[0], np.float64) for s in streams],
@@ -199,7 +203,20 @@ def load(path: str | Path) -> Transformer:
     return Transformer(*serialization.load(path))
 
 
-_jitted_step = jax.jit(step)
+_jitted_step = jax.jit(step, static_argnames=("window", "span"), donate_argnums=1)
+
+#: The fewest cache rows a decoder step attends over (shorter spans would only add compilations).
+MIN_SPAN = 64
+
+
+def span_for(position: int, capacity: int) -> int:
+    """The cache rows a step at `position` attends over: the next power of two (at least
+    MIN_SPAN) past it, at most the capacity.  A step then costs O(position), and the decoder
+    compiles one step per power of two, about log2(capacity) in all."""
+    span = MIN_SPAN
+    while span <= position:
+        span *= 2
+    return min(span, capacity)
 
 
 def require_causal(model: Transformer) -> None:
@@ -213,7 +230,9 @@ class Decoder:
     In a causal model the stream at position i depends on positions <= i only, so a new token
     needs one new row per layer (`compiler.transformer.step`): its query attends over the
     cached keys and values of the earlier positions.  The cache has a fixed capacity
-    (max_seq_len + 1, the BOS included) so that one XLA compilation serves every step."""
+    (max_seq_len + 1, the BOS included), updated in place (the step donates it), and a step
+    attends over its first `span_for(position)` rows only, so that it costs O(position), with
+    one XLA compilation per power of two."""
 
     def __init__(self, model: Transformer, dtype: str | None = None):
         require_causal(model)
@@ -225,7 +244,10 @@ class Decoder:
     def reset(self) -> None:
         self.position = 0
         with precision(self.dtype):
-            self.cache, _ = _jitted_step(self.params, empty_cache(self.params, self.model.max_seq_len + 1), 0, 0)
+            capacity = self.model.max_seq_len + 1
+            self.cache, _ = _jitted_step(
+                self.params, empty_cache(self.params, capacity), 0, 0, self.model.window, span_for(0, capacity)
+            )
         self.outputs: list[Any] = []
 
     def append(self, token: Any) -> Any:
@@ -236,7 +258,10 @@ class Decoder:
         (token_id,) = self.model.token_ids([token])
         self.position += 1
         with precision(self.dtype):
-            self.cache, stream = _jitted_step(self.params, self.cache, token_id, self.position)
+            span = span_for(self.position, self.model.max_seq_len + 1)
+            self.cache, stream = _jitted_step(
+                self.params, self.cache, token_id, self.position, self.model.window, span
+            )
             value = self.model.decode(np.asarray(stream, np.float64)[None])[0]
         self.outputs.append(value)
         return value

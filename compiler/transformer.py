@@ -8,6 +8,12 @@ the beginning-of-sequence stream (numpy on the host, through `xp`).  The functio
 array module as `xp` (jax.numpy or numpy; the PyTorch export passes torch), so they agree
 operation for operation.
 
+Attention is softmax over the logits (`window=None`, the default) or hard: the uniform average
+over the keys whose logit is within `window` of the largest (`attention_weights`), which is
+RASP's aggregate when the compiler has separated the selected keys' scores from the others by
+more than twice the window (`compiler.margins.hard_separable`).  A model's metadata says which
+(`tie_window`).
+
 The weights are arguments, so one XLA compilation serves every model of the same shapes.
 float64 runs need JAX's 64-bit mode; `precision(dtype)` turns it on for the calls inside only.
 """
@@ -46,13 +52,31 @@ def softmax(logits: Any, xp: Any = jnp) -> Any:
     return unnormalised / xp.sum(unnormalised, axis=-1, keepdims=True)
 
 
-def attention(x: Any, weights: Params, keys: Any, values: Any, mask: Any, xp: Any = jnp) -> tuple[Any, Any]:
+def tie_window(metadata: dict[str, Any]) -> float | None:
+    """The hard-attention tie window a model's metadata records, None for softmax (and for
+    models saved before the attention mode was recorded)."""
+    mode = metadata.get("attention", {"mode": "soft"})
+    return float(mode["tie_window"]) if mode["mode"] == "hard" else None
+
+
+def attention_weights(logits: Any, window: float | None, xp: Any = jnp) -> Any:
+    """The attention pattern over the last axis of `logits` (masked keys at -inf): softmax, or
+    with a `window` the keys within `window` of the largest logit, weighted alike."""
+    if window is None:
+        return softmax(logits, xp)
+    chosen = (logits >= xp.max(logits, axis=-1, keepdims=True) - window).astype(logits.dtype)
+    return chosen / xp.sum(chosen, axis=-1, keepdims=True)
+
+
+def attention(
+    x: Any, weights: Params, keys: Any, values: Any, mask: Any, xp: Any = jnp, window: float | None = None
+) -> tuple[Any, Any]:
     """What the attention sublayer adds to the streams x (..., queries, width), whose queries
     attend over keys and values (..., heads, positions, depth) where mask (..., queries,
     positions) holds; and the attention pattern (..., heads, queries, positions)."""
     queries = xp.einsum("...qd,hde->...hqe", x, weights["w_q"])
     logits = xp.einsum("...hqe,...hke->...hqk", queries, keys)
-    pattern = softmax(xp.where(mask[..., None, :, :], logits, -xp.inf), xp)
+    pattern = attention_weights(xp.where(mask[..., None, :, :], logits, -xp.inf), window, xp)
     mixed = xp.einsum("...hqk,...hke->...hqe", pattern, values)
     return xp.einsum("...hqe,hed->...qd", mixed, weights["w_o"]), pattern
 
@@ -65,22 +89,30 @@ def mlp(x: Any, weights: Params, xp: Any = jnp) -> Any:
     return hidden @ weights["w_out"] + weights["b_out"]
 
 
-Remember = Callable[[Any, Any], tuple[Any, Any]]
+KeysValues = tuple[Any, Any]
+Remember = Callable[[Any, Any], tuple[KeysValues, KeysValues]]
+"""From the new positions' keys and values: what to keep (the decoder's cache with them written
+in) and what to attend over (the part of the cache up to the new position)."""
 
 
 def layer(
-    x: Any, weights: Params, mask: Any, remember: Remember | None = None, xp: Any = jnp
-) -> tuple[Any, Any, Any, tuple[Any, Any] | None]:
+    x: Any,
+    weights: Params,
+    mask: Any,
+    remember: Remember | None = None,
+    xp: Any = jnp,
+    window: float | None = None,
+) -> tuple[Any, Any, Any, KeysValues | None]:
     """One layer over the streams x (..., positions, width).  The queries attend over the keys
     and values of x itself, or over what `remember` makes of them (the decoder adds them to
     its cache).  Returns the stream after the attention sublayer and after the MLP, the
-    pattern and the keys and values attended over (None for a layer without heads)."""
+    pattern and the keys and values kept (None for a layer without heads)."""
     attn, pattern, memory = weights["attn"], None, None
     if attn["w_q"].shape[0]:
         keys = xp.einsum("...td,hde->...hte", x, attn["w_k"])
         values = xp.einsum("...td,hde->...hte", x, attn["w_v"])
-        memory = (keys, values) if remember is None else remember(keys, values)
-        update, pattern = attention(x, attn, *memory, mask, xp)
+        memory, seen = ((keys, values),) * 2 if remember is None else remember(keys, values)
+        update, pattern = attention(x, attn, *seen, mask, xp, window)
         x = x + update
     attended = x
     if weights["mlp"]["w_in"].shape[1]:
@@ -88,9 +120,17 @@ def layer(
     return attended, x, pattern, memory
 
 
-@functools.partial(jax.jit, static_argnames=("causal", "inspect"))
-def forward(params: Params, token_ids: jax.Array, key_mask: jax.Array, causal: bool, inspect: bool = False) -> Any:
-    """token_ids (batch, T) with the BOS id 0 first; key_mask (batch, T) false on padding.
+@functools.partial(jax.jit, static_argnames=("causal", "inspect", "window"))
+def forward(
+    params: Params,
+    token_ids: jax.Array,
+    key_mask: jax.Array,
+    causal: bool,
+    inspect: bool = False,
+    window: float | None = None,
+) -> Any:
+    """token_ids (batch, T) with the BOS id 0 first; key_mask (batch, T) false on padding;
+    `window` None for softmax attention, else hard attention's tie window.
     Returns the final residual stream (batch, T, width), and with `inspect` also the stream
     after the embedding and every sublayer and every layer's attention pattern."""
     t = token_ids.shape[1]
@@ -100,7 +140,7 @@ def forward(params: Params, token_ids: jax.Array, key_mask: jax.Array, causal: b
         mask = mask & jnp.tril(jnp.ones((t, t), bool))[None]
     streams, patterns = [x], []
     for weights in params["layers"]:
-        attended, x, pattern, _ = layer(x, weights, mask)
+        attended, x, pattern, _ = layer(x, weights, mask, window=window)
         streams += [attended, x]
         patterns.append(jnp.zeros((x.shape[0], 0, t, t), x.dtype) if pattern is None else pattern)
     if inspect:
@@ -122,17 +162,31 @@ def empty_cache(params: Params, capacity: int) -> Cache:
     return cache
 
 
-def step(params: Params, cache: Cache, token_id: jax.Array, position: jax.Array) -> tuple[Cache, jax.Array]:
+def step(
+    params: Params,
+    cache: Cache,
+    token_id: jax.Array,
+    position: jax.Array,
+    window: float | None = None,
+    span: int | None = None,
+) -> tuple[Cache, jax.Array]:
     """One position of a causal model: the cache with this position's keys and values written
-    in, and the residual stream (width,) at `position` after the last layer."""
+    in, and the residual stream (width,) at `position` after the last layer.  The query attends
+    over the first `span` rows of the cache (all of them when None), which must hold
+    `position`: a span that grows with the position makes a step cost O(position), not
+    O(capacity), one XLA compilation per span (`compiler.model.span_for`)."""
     x = (params["token_embed"][token_id] + params["pos_embed"][position])[None]
     updated = []
     for weights, (keys, values) in zip(params["layers"], cache):
-        visible = (jnp.arange(keys.shape[1]) <= position)[None]
+        rows = keys.shape[1] if span is None else span
+        visible = (jnp.arange(rows) <= position)[None]
 
-        def remember(k: jax.Array, v: jax.Array, keys: jax.Array = keys, values: jax.Array = values) -> Any:
-            return keys.at[:, position].set(k[:, 0]), values.at[:, position].set(v[:, 0])
+        def remember(
+            k: jax.Array, v: jax.Array, keys: jax.Array = keys, values: jax.Array = values, rows: int = rows
+        ) -> Any:
+            kept = keys.at[:, position].set(k[:, 0]), values.at[:, position].set(v[:, 0])
+            return kept, (kept[0][:, :rows], kept[1][:, :rows])
 
-        _, x, _, memory = layer(x, weights, visible, remember)
+        _, x, _, memory = layer(x, weights, visible, remember, window=window)
         updated.append((keys, values) if memory is None else memory)
     return updated, x[0]
