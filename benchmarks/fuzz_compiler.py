@@ -35,12 +35,12 @@ PAGE = 4096
 POLL_S = 0.05
 
 
-def _serve(connection: Connection, share_shapes: bool) -> None:
-    """A worker: generates and classifies the seeds it is sent, one at a time."""
+def _serve(connection: Connection, options: dict[str, Any]) -> None:
+    """A worker: generates and classifies (with `options`) the seeds it is sent, one at a time."""
     while True:
         seed = connection.recv()
         case = generate(seed)
-        connection.send((case, classify(case, share_shapes=share_shapes)))
+        connection.send((case, classify(case, **options)))
 
 
 def _resident_bytes(pid: int) -> int:
@@ -66,16 +66,16 @@ class _Worker:
 class Pool:
     """Worker processes, each running one program at a time under a memory and a time limit."""
 
-    def __init__(self, jobs: int, memory_bytes: int, timeout_s: float, share_shapes: bool):
+    def __init__(self, jobs: int, memory_bytes: int, timeout_s: float, options: dict[str, Any]):
         self.context = multiprocessing.get_context("spawn")
         self.memory_bytes = memory_bytes
         self.timeout_s = timeout_s
-        self.share_shapes = share_shapes
+        self.options = options  # classify's keyword arguments
         self.workers = [self._start() for _ in range(jobs)]
 
     def _start(self) -> _Worker:
         parent, child = self.context.Pipe()
-        process = self.context.Process(target=_serve, args=(child, self.share_shapes), daemon=True)
+        process = self.context.Process(target=_serve, args=(child, self.options), daemon=True)
         process.start()
         return _Worker(process, parent)
 
@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--exact-shapes", action="store_true",
                         help="run each model at its own shape (default: zero-padded to shared shapes)")
     parser.add_argument("--failures", type=Path, help="save every failing program here as SEED.rasp")
+    parser.add_argument("--attention", choices=("soft", "hard"), default="soft", help="the heads compiled")
     args = parser.parse_args()
 
     console = Console()
@@ -142,7 +143,8 @@ def main() -> None:
     refusals: Counter[str] = Counter()
     failures: list[tuple[int, Case | None, Outcome]] = []
     started = time.monotonic()
-    pool = Pool(args.jobs, args.memory_mb * 2**20, args.timeout, not args.exact_shapes)
+    options = {"share_shapes": not args.exact_shapes, "attention": args.attention}
+    pool = Pool(args.jobs, args.memory_mb * 2**20, args.timeout, options)
     try:
         for done, (seed, case, outcome) in enumerate(pool.run(seeds), start=1):
             counts[outcome.kind] += 1
@@ -166,10 +168,11 @@ def main() -> None:
         console.print(case.header() + case.source, markup=False, highlight=False, soft_wrap=True)
         console.print(outcome.detail.strip().splitlines()[-1] if outcome.detail.strip() else "", markup=False)
         saved = "" if args.failures else f" (after saving the source above as {path})"
-        console.print(f"reproduce{saved}: {case.command(path)}", markup=False, highlight=False, soft_wrap=True)
+        command = case.command(path) + (" --attention hard" if args.attention == "hard" else "")
+        console.print(f"reproduce{saved}: {command}", markup=False, highlight=False, soft_wrap=True)
 
     table = Table(title=f"{args.count} random programs (seeds {args.seed}..{args.seed + args.count - 1}), "
-                  f"{elapsed:.0f} s with {args.jobs} jobs")
+                  f"{args.attention} attention, {elapsed:.0f} s with {args.jobs} jobs")
     table.add_column("outcome")
     table.add_column("programs", justify="right")
     table.add_column("%", justify="right")

@@ -32,7 +32,17 @@ TORCH_FORMAT = "rasp-toolkit/torch"
 TRANSFORMER_LENS_FORMAT = "rasp-toolkit/transformer-lens"
 
 
+def _require_softmax(model: Transformer) -> None:
+    """Exported modules attend by softmax: a hard-attention model would silently change."""
+    if model.window is not None:
+        raise RaspError(
+            "only softmax models can be exported to torch or TransformerLens: this one was compiled "
+            "with hard attention (compile it with attention='soft', or save it with -o FILE.npz)"
+        )
+
+
 def _torch_dtype(model: Transformer, dtype: str | None) -> torch.dtype:
+    _require_softmax(model)
     name = model.dtype(dtype)
     if name not in ("float32", "float64"):
         raise RaspError(f"a model can be exported in float32 or float64, not {name}")
@@ -292,6 +302,7 @@ def residual_dims(model: Transformer, sop: str) -> dict[str, int]:
 def save_torch(model: Transformer, path: str | Path) -> None:
     """The compiled weights (as torch tensors, float64) and metadata in one file for
     `torch.load(path, weights_only=True)`; `load_torch` rebuilds the module."""
+    _require_softmax(model)
     tensors = {key: torch.as_tensor(value) for key, value in model.arrays().items()}
     torch.save({"format": TORCH_FORMAT, "metadata": metadata_to_json(model.metadata), "tensors": tensors}, path)
 

@@ -59,6 +59,7 @@ class Transformer:
             "params": int(sum(a.size for a in arrays)),
             "nonzero_params": int(sum(np.count_nonzero(a) for a in arrays)),
             "float32_ok": self.metadata["precision"]["float32_ok"],
+            "attention": "soft" if self.window is None else "hard",
         }
 
     # --------------------------------------------------------------------------- running

@@ -16,6 +16,7 @@ from typing import Any
 
 from compiler.budget import DEFAULT_BUDGET
 from compiler.check import CheckFailed
+from compiler.compiling import ATTENTION_MODES
 from compiler.compiling import compile as compile_program
 from compiler.model import Transformer, load
 from rasp import ir
@@ -61,6 +62,13 @@ def register(subparsers: Any, load_program: LoadProgram = program_nodes) -> None
         type=int,
         default=DEFAULT_BUDGET,
         help=f"refuse a model of more parameters than this, before building it (default {DEFAULT_BUDGET:,})",
+    )
+    compile_parser.add_argument(
+        "--attention",
+        choices=ATTENTION_MODES,
+        default="soft",
+        help="soft: softmax heads (the default); hard: each head averages the keys of maximal score, "
+        "exactly RASP's aggregate (docs/compiler.md, Hard attention)",
     )
     compile_parser.add_argument("--json", action="store_true", help="print the summary and layout as JSON")
     compile_parser.add_argument(
@@ -118,7 +126,7 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
         raise RaspError(f"{args.file} defines no s-op named {name!r}; s-ops: {available}")
     vocab = [token for token in args.vocab.split(",") if token != ""]
     model = compile_program(
-        node, vocab, args.max_len, causal=args.causal, budget=args.budget, check=args.check
+        node, vocab, args.max_len, causal=args.causal, budget=args.budget, check=args.check, attention=args.attention
     )
     picture = None
     if args.plot:

@@ -402,18 +402,19 @@ def _reason(error: CompileError) -> str:
     return " ".join(words[:6])
 
 
-def classify(case: Case, share_shapes: bool = True, inputs: int = INPUTS) -> Outcome:
+def classify(case: Case, share_shapes: bool = True, inputs: int = INPUTS, attention: str = "soft") -> Outcome:
     """Compiles `case` and compares the model with the interpreter on `inputs` inputs from
     `compiler.check.sample_inputs`.  A CompileError is a refusal (the parameter budget's among
     them: the compiler stopped before allocating); running out of memory is over budget; any
     other exception, in the compiler or the model, is a crash.  With
-    `share_shapes` the model runs zero-padded to a common shape (`bucketed`)."""
+    `share_shapes` the model runs zero-padded to a common shape (`bucketed`); `attention` is
+    the compiler's (soft or hard heads)."""
     try:
         sop = load(case.source)
     except RaspError as error:
         return Outcome("crash", "the generated program does not run", str(error))
     try:
-        model = compile_program(sop, case.vocab, case.max_seq_len, causal=case.causal)
+        model = compile_program(sop, case.vocab, case.max_seq_len, causal=case.causal, attention=attention)
     except CompileError as error:
         return Outcome("refused", _reason(error), str(error))
     except MemoryError:
