@@ -2,13 +2,16 @@
 and prints their sizes, timings and agreement with the interpreter, beside Tracr's figures (the
 programs, vocabularies and figures come from the catalogue, `rasp.programs.tracr_programs`).
 
-    PYTHONPATH=. python benchmarks/compile.py [--lengths 5,10,20,50,100] [--programs sort,reverse] [--markdown]
+    PYTHONPATH=. python benchmarks/compile.py [--lengths 5,10,20,50,100] [--programs sort,reverse]
+                                              [--attention soft,hard] [--markdown]
 
 Compile time excludes parsing the program (each is loaded once, before timing).  Forward
 time is one batch of the random inputs after a warm-up call (so without the XLA compilation).
 Agreement is over those inputs: random lengths from 1 to N (N and 1 among them), random tokens;
 for the bracket programs half of them are balanced, so that both verdicts occur; for sort_unique
 the tokens are distinct, drawn from 0..N-1 (so its vocabulary, and width, grow with N).
+`--attention soft,hard` compiles each program with both kinds of heads (`compile(...,
+attention=...)`), one row each.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ LIBRARY = tracr_programs()
 COLUMNS = (
     "program",
     "N",
+    "attention",
     "layers",
     "heads",
     "width",
@@ -56,11 +60,14 @@ COLUMNS = (
 )
 
 
-def measure(name: str, n: int, samples: int, seed: int) -> tuple[str, ...]:
+def measure(name: str, n: int, samples: int, seed: int, attention: str = "soft") -> tuple[str, ...]:
     entry = LIBRARY[name]
     program = _load(entry.program.name)
     start = time.perf_counter()
-    model = compiler.compile(program, entry.vocab(n), n)
+    try:
+        model = compiler.compile(program, entry.vocab(n), n, attention=attention)
+    except compiler.CompileError as error:
+        return (name, str(n), attention, *[""] * (len(COLUMNS) - 4), f"refused: {error.message}")
     compile_time = time.perf_counter() - start
     inputs = entry.sample(n, samples, seed)
     model.predict(inputs)  # warm-up: XLA compilation
@@ -74,6 +81,7 @@ def measure(name: str, n: int, samples: int, seed: int) -> tuple[str, ...]:
     return (
         name,
         str(n),
+        attention,
         str(summary["layers"]),
         str(summary["heads"]),
         str(summary["residual_width"]),
@@ -101,14 +109,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lengths", default="5,10,20,50,100")
     parser.add_argument("--programs", default=",".join(LIBRARY))
     parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--attention", default="soft", help="soft, hard or soft,hard: the heads compiled")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table instead")
     args = parser.parse_args(argv)
+    modes = args.attention.split(",")
+    if not set(modes) <= {"soft", "hard"}:
+        parser.error(f"--attention takes soft, hard or soft,hard, not {args.attention}")
     lengths = [int(n) for n in args.lengths.split(",")]
     names = args.programs.split(",")
     unknown = [name for name in names if name not in LIBRARY]
     if unknown:
         parser.error(f"unknown programs {', '.join(unknown)}; known: {', '.join(LIBRARY)}")
-    rows = [measure(name, n, max(args.samples, 2), seed=n) for name in names for n in lengths]
+    rows = [
+        measure(name, n, max(args.samples, 2), seed=n, attention=mode)
+        for name in names
+        for n in lengths
+        for mode in modes
+    ]
     if args.markdown:
         print("| " + " | ".join(COLUMNS) + " |")
         print("|" + "---|" * len(COLUMNS))

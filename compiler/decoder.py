@@ -25,7 +25,7 @@ from rasp.errors import RaspError
 __all__ = ["Decoder", "batch_generate", "batch_outputs"]
 
 
-def _run(params: Params, token_ids: jax.Array, window: float | None) -> jax.Array:
+def _run(params: Params, token_ids: jax.Array, window: float | None = None) -> jax.Array:
     """Residual streams at every position of one sequence (BOS first), by scanning the step."""
     cache = empty_cache(params, token_ids.shape[0])
 

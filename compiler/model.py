@@ -204,20 +204,7 @@ def load(path: str | Path) -> Transformer:
     return Transformer(*serialization.load(path))
 
 
-_jitted_step = jax.jit(step, static_argnames=("window", "span"), donate_argnums=1)
-
-#: The fewest cache rows a decoder step attends over (shorter spans would only add compilations).
-MIN_SPAN = 64
-
-
-def span_for(position: int, capacity: int) -> int:
-    """The cache rows a step at `position` attends over: the next power of two (at least
-    MIN_SPAN) past it, at most the capacity.  A step then costs O(position), and the decoder
-    compiles one step per power of two, about log2(capacity) in all."""
-    span = MIN_SPAN
-    while span <= position:
-        span *= 2
-    return min(span, capacity)
+_jitted_step = jax.jit(step, static_argnames=("window", "spans_of"), donate_argnums=1)
 
 
 def require_causal(model: Transformer) -> None:
@@ -231,9 +218,10 @@ class Decoder:
     In a causal model the stream at position i depends on positions <= i only, so a new token
     needs one new row per layer (`compiler.transformer.step`): its query attends over the
     cached keys and values of the earlier positions.  The cache has a fixed capacity
-    (max_seq_len + 1, the BOS included), updated in place (the step donates it), and a step
-    attends over its first `span_for(position)` rows only, so that it costs O(position), with
-    one XLA compilation per power of two."""
+    (max_seq_len + 1, the BOS included), updated in place (the step donates it); a step
+    attends over its first rows only, up to the next power of two past the position
+    (`compiler.transformer.spans`), so that it costs O(position), and one XLA compilation
+    serves every step."""
 
     def __init__(self, model: Transformer, dtype: str | None = None):
         require_causal(model)
@@ -245,10 +233,8 @@ class Decoder:
     def reset(self) -> None:
         self.position = 0
         with precision(self.dtype):
-            capacity = self.model.max_seq_len + 1
-            self.cache, _ = _jitted_step(
-                self.params, empty_cache(self.params, capacity), 0, 0, self.model.window, span_for(0, capacity)
-            )
+            cache = empty_cache(self.params, self.model.max_seq_len + 1)
+            self.cache, _ = _jitted_step(self.params, cache, 0, 0, self.model.window)
         self.outputs: list[Any] = []
 
     def append(self, token: Any) -> Any:
@@ -259,10 +245,7 @@ class Decoder:
         (token_id,) = self.model.token_ids([token])
         self.position += 1
         with precision(self.dtype):
-            span = span_for(self.position, self.model.max_seq_len + 1)
-            self.cache, stream = _jitted_step(
-                self.params, self.cache, token_id, self.position, self.model.window, span
-            )
+            self.cache, stream = _jitted_step(self.params, self.cache, token_id, self.position, self.model.window)
             value = self.model.decode(np.asarray(stream, np.float64)[None])[0]
         self.outputs.append(value)
         return value

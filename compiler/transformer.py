@@ -90,29 +90,32 @@ def mlp(x: Any, weights: Params, xp: Any = jnp) -> Any:
 
 
 KeysValues = tuple[Any, Any]
-Remember = Callable[[Any, Any], tuple[KeysValues, KeysValues]]
-"""From the new positions' keys and values: what to keep (the decoder's cache with them written
-in) and what to attend over (the part of the cache up to the new position)."""
+Attend = Callable[[Any, Params, Any, Any], tuple[Any, KeysValues]]
+"""The decoder's attention: from the streams, the layer's attention weights and the new
+position's keys and values, the sublayer's update and the cache with them written in."""
 
 
 def layer(
     x: Any,
     weights: Params,
     mask: Any,
-    remember: Remember | None = None,
+    attend: Attend | None = None,
     xp: Any = jnp,
     window: float | None = None,
 ) -> tuple[Any, Any, Any, KeysValues | None]:
     """One layer over the streams x (..., positions, width).  The queries attend over the keys
-    and values of x itself, or over what `remember` makes of them (the decoder adds them to
-    its cache).  Returns the stream after the attention sublayer and after the MLP, the
-    pattern and the keys and values kept (None for a layer without heads)."""
+    and values of x itself where `mask` holds, or as `attend` says (the decoder, over its
+    cache).  Returns the stream after the attention sublayer and after the MLP, the pattern
+    (None from `attend`) and the keys and values kept (None for a layer without heads)."""
     attn, pattern, memory = weights["attn"], None, None
     if attn["w_q"].shape[0]:
         keys = xp.einsum("...td,hde->...hte", x, attn["w_k"])
         values = xp.einsum("...td,hde->...hte", x, attn["w_v"])
-        memory, seen = ((keys, values),) * 2 if remember is None else remember(keys, values)
-        update, pattern = attention(x, attn, *seen, mask, xp, window)
+        if attend is None:
+            update, pattern = attention(x, attn, keys, values, mask, xp, window)
+            memory = (keys, values)
+        else:
+            update, memory = attend(x, attn, keys, values)
         x = x + update
     attended = x
     if weights["mlp"]["w_in"].shape[1]:
@@ -162,31 +165,75 @@ def empty_cache(params: Params, capacity: int) -> Cache:
     return cache
 
 
+#: The fewest cache rows a decoder step attends over (shorter spans would only add branches).
+MIN_SPAN = 64
+
+
+def spans(capacity: int) -> tuple[int, ...]:
+    """The numbers of cache rows a step may attend over: powers of two from MIN_SPAN, and the
+    capacity.  A step at position p takes the first one past p, so it costs O(p), not
+    O(capacity): all of them are branches of one compiled step (`lax.switch`)."""
+    rows = [MIN_SPAN]
+    while rows[-1] < capacity:
+        rows.append(rows[-1] * 2)
+    return (*rows[:-1], capacity)
+
+
+def _over_cache(
+    x: jax.Array,
+    attn: Params,
+    keys: jax.Array,
+    values: jax.Array,
+    position: jax.Array,
+    window: float | None,
+    choices: tuple[int, ...],
+) -> jax.Array:
+    """The attention update of the query at `position` over the first rows of the cache: the
+    fewest of `choices` that hold `position`, one `lax.switch` branch per choice (only the
+    chosen branch runs)."""
+
+    def over(rows: int) -> Callable[[tuple[jax.Array, jax.Array, jax.Array]], jax.Array]:
+        def branch(operands: tuple[jax.Array, jax.Array, jax.Array]) -> jax.Array:
+            x, keys, values = operands
+            visible = (jnp.arange(rows) <= position)[None]
+            return attention(x, attn, keys[:, :rows], values[:, :rows], visible, window=window)[0]
+
+        return branch
+
+    index = jnp.sum(jnp.asarray(position) >= jnp.asarray(choices[:-1], jnp.int32))
+    return jax.lax.switch(index, [over(rows) for rows in choices], (x, keys, values))
+
+
 def step(
     params: Params,
     cache: Cache,
     token_id: jax.Array,
     position: jax.Array,
     window: float | None = None,
-    span: int | None = None,
+    spans_of: Callable[[int], tuple[int, ...]] = spans,
 ) -> tuple[Cache, jax.Array]:
     """One position of a causal model: the cache with this position's keys and values written
-    in, and the residual stream (width,) at `position` after the last layer.  The query attends
-    over the first `span` rows of the cache (all of them when None), which must hold
-    `position`: a span that grows with the position makes a step cost O(position), not
-    O(capacity), one XLA compilation per span (`compiler.model.span_for`)."""
+    in, and the residual stream (width,) at `position` after the last layer.  The query
+    attends over the first rows of the cache, the fewest of `spans_of(capacity)` that hold
+    `position`; a shorter span only drops keys that are masked anyway, so the result is the
+    same whatever the span (bit for bit in float32 softmax, as tests/compiler check)."""
     x = (params["token_embed"][token_id] + params["pos_embed"][position])[None]
     updated = []
     for weights, (keys, values) in zip(params["layers"], cache):
-        rows = keys.shape[1] if span is None else span
-        visible = (jnp.arange(rows) <= position)[None]
+        choices = spans_of(keys.shape[1])
 
-        def remember(
-            k: jax.Array, v: jax.Array, keys: jax.Array = keys, values: jax.Array = values, rows: int = rows
-        ) -> Any:
-            kept = keys.at[:, position].set(k[:, 0]), values.at[:, position].set(v[:, 0])
-            return kept, (kept[0][:, :rows], kept[1][:, :rows])
+        def attend(
+            x: jax.Array,
+            attn: Params,
+            k: jax.Array,
+            v: jax.Array,
+            keys: jax.Array = keys,
+            values: jax.Array = values,
+            choices: tuple[int, ...] = choices,
+        ) -> tuple[jax.Array, KeysValues]:
+            keys, values = keys.at[:, position].set(k[:, 0]), values.at[:, position].set(v[:, 0])
+            return _over_cache(x, attn, keys, values, position, window, choices), (keys, values)
 
-        _, x, _, memory = layer(x, weights, visible, remember, window=window)
+        _, x, _, memory = layer(x, weights, None, attend, window=window)
         updated.append((keys, values) if memory is None else memory)
     return updated, x[0]

@@ -62,3 +62,15 @@ def test_run_model_rejects_unknown_tokens(tmp_path, capsys) -> None:
     capsys.readouterr()
     assert _main(["run-model", str(out), "--input", "xyz"]) == 2
     assert "not in the model's vocabulary" in capsys.readouterr().err
+
+
+def test_compile_hard_attention_saves_a_hard_model(tmp_path, capsys) -> None:
+    out = tmp_path / "m.npz"
+    argv = ["compile", "reverse.rasp", "--vocab", "a,b,c", "--max-len", "5", "--attention", "hard", "-o", str(out)]
+    assert _main(argv) == 0
+    assert "attention: hard" in capsys.readouterr().out
+    assert _main(["run-model", str(out), "--input", "abc", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [list("cba")]
+    with pytest.raises(SystemExit) as caught:  # argparse: the choices, and exit status 2
+        _main(["compile", "reverse.rasp", "--vocab", "a", "--max-len", "3", "--attention", "sharp"])
+    assert caught.value.code == 2

@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 
@@ -18,7 +17,7 @@ import rasp
 from compiler import CompileError, transformer
 from compiler.check import describe
 from compiler.decoder import batch_generate, batch_outputs
-from compiler.model import _jitted_step, span_for
+from compiler.model import _jitted_step
 from compiler.verify import verify
 from rasp import ir
 from rasp.programs import library_program
@@ -131,18 +130,22 @@ def test_unknown_attention_mode_is_refused() -> None:
 
 
 def test_the_growing_span_keeps_soft_streams_to_the_bit() -> None:
-    """Each step attends over `span_for(position)` cache rows instead of the whole capacity:
-    the residual streams are bit-identical to the full-capacity step's."""
-    model = compiler.compile(library_program("frac_prevs"), list("ab()"), 100, causal=True)
+    """Each step attends over the cache rows up to the next power of two past its position
+    (`transformer.spans`) instead of the whole capacity: the residual streams are bit-identical
+    to the full-capacity step's."""
+    model = compiler.compile(library_program("frac_prevs"), list("ab()"), 150, causal=True)
     params = model.device_params("float32")
     capacity = model.max_seq_len + 1
+    assert transformer.spans(capacity) == (64, 128, 151)
     rng = random.Random(0)
-    ids = [0, *model.token_ids([rng.choice("ab()") for _ in range(100)])]
-    cropped, full = (transformer.empty_cache(params, capacity) for _ in range(2))  # the step donates its cache
-    spans = set()
+    ids = [0, *model.token_ids([rng.choice("ab()") for _ in range(150)])]
+    spanned, full = (transformer.empty_cache(params, capacity) for _ in range(2))  # the step donates its cache
     for position, token in enumerate(ids):
-        spans.add(span_for(position, capacity))
-        cropped, stream = _jitted_step(params, cropped, token, position, None, span_for(position, capacity))
-        full, reference = jax.jit(transformer.step)(params, full, token, position)
+        spanned, stream = _jitted_step(params, spanned, token, position, None)
+        full, reference = _jitted_step(params, full, token, position, None, _whole)
         assert np.array_equal(np.asarray(stream), np.asarray(reference)), position
-    assert spans == {64, 101}
+
+
+def _whole(capacity: int) -> tuple[int, ...]:
+    """The step before spans: every query attends over the whole cache."""
+    return (capacity,)

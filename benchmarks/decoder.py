@@ -1,0 +1,69 @@
+"""The dense KV-cached decoder (`compiler.model.Decoder`) on the compiled Turing Program: tokens per
+second feeding the busy beaver BB(4)'s trace (1,149 tokens) one token at a time into models of
+several max_seq_len, each prediction checked against the trace.
+
+    PYTHONPATH=. python benchmarks/decoder.py [--lengths 2048 8192] [--repeats 2]
+
+A step attends over the cache rows up to the next power of two past its position
+(`compiler.model.span_for`), so its cost follows the trace's length, not the model's capacity.
+Timing excludes compilation: one run first compiles every span's step, the best of `--repeats`
+timed runs is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+import compiler  # noqa: E402
+from turing import Machine, trace_of  # noqa: E402
+from turing.engines.compiled import compile_machine  # noqa: E402
+
+BB4 = "1RB1LB_1LA0LC_1RZ1LD_1RD0RA"
+
+
+def decode_run(model: compiler.Transformer, trace: list[str]) -> float:
+    """Seconds to feed `trace` (all but its last token) through a fresh decoder, checking that
+    every prediction after the prompt (the first configuration, up to its `|`) is the trace's
+    next token."""
+    prompt = trace.index("|")
+    decoder = model.decoder()
+    start = time.perf_counter()
+    for position, token in enumerate(trace[:-1]):
+        predicted = decoder.append(token)
+        if position >= prompt and str(predicted) != trace[position + 1]:
+            raise AssertionError(f"position {position}: predicted {predicted!r}, the trace has {trace[position + 1]!r}")
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[2048])
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args(argv)
+    machine = Machine.from_text(BB4)
+    trace = [str(token) for token in trace_of(machine, (), 10_000)]
+    table = Table(title=f"BB(4) through the KV-cached decoder ({len(trace)} trace tokens)")
+    for column in ("max_seq_len", "compile s", "first run s", "tokens/s"):
+        table.add_column(column, justify="right")
+    for length in args.lengths:
+        start = time.perf_counter()
+        model = compile_machine(machine, length)
+        compiled = time.perf_counter() - start
+        first = decode_run(model, trace)
+        best = min(decode_run(model, trace) for _ in range(args.repeats))
+        table.add_row(str(length), f"{compiled:.1f}", f"{first:.1f}", f"{(len(trace) - 1) / best:,.0f}")
+    Console().print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
