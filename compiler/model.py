@@ -10,7 +10,7 @@ record says float32 is enough, else in float64 (JAX's 64-bit mode scoped to the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import numpy as np
 from compiler import serialization
 from compiler.errors import CompileError
 from compiler.margins import MIXTURE_THRESHOLD
-from compiler.transformer import Params, empty_cache, forward, precision, step, tie_window, to_device
+from compiler.transformer import Params, empty_cache, forward, precision, spans, step, tie_window, to_device
 from rasp.errors import RaspEvaluationError
 
 # ------------------------------------------------------------------------------ the model
@@ -223,9 +223,14 @@ class Decoder:
     (`compiler.transformer.spans`), so that it costs O(position), and one XLA compilation
     serves every step."""
 
-    def __init__(self, model: Transformer, dtype: str | None = None):
+    def __init__(
+        self, model: Transformer, dtype: str | None = None, spans_of: Callable[[int], tuple[int, ...]] = spans
+    ):
+        """`spans_of(capacity)`: the cache rows a step may attend over (benchmarks/decoder.py
+        compares `lambda capacity: (capacity,)`, the whole cache at every step)."""
         require_causal(model)
         self.model = model
+        self.spans_of = spans_of
         self.dtype = model.dtype(dtype)
         self.params = model.device_params(self.dtype)
         self.reset()
@@ -234,7 +239,7 @@ class Decoder:
         self.position = 0
         with precision(self.dtype):
             cache = empty_cache(self.params, self.model.max_seq_len + 1)
-            self.cache, _ = _jitted_step(self.params, cache, 0, 0, self.model.window)
+            self.cache, _ = _jitted_step(self.params, cache, 0, 0, self.model.window, self.spans_of)
         self.outputs: list[Any] = []
 
     def append(self, token: Any) -> Any:
@@ -245,7 +250,9 @@ class Decoder:
         (token_id,) = self.model.token_ids([token])
         self.position += 1
         with precision(self.dtype):
-            self.cache, stream = _jitted_step(self.params, self.cache, token_id, self.position, self.model.window)
+            self.cache, stream = _jitted_step(
+                self.params, self.cache, token_id, self.position, self.model.window, self.spans_of
+            )
             value = self.model.decode(np.asarray(stream, np.float64)[None])[0]
         self.outputs.append(value)
         return value
