@@ -121,19 +121,7 @@ def _generate(
     return predictions
 
 
-@functools.partial(jax.jit, static_argnames=("length", "window"))
-def _generate_models(
-    params: Params,
-    prompt: jax.Array,
-    prompt_length: jax.Array,
-    next_ids: jax.Array,
-    length: int,
-    window: float | None,
-) -> jax.Array:
-    def one(p: Params, ids: jax.Array, count: jax.Array, nexts: jax.Array) -> jax.Array:
-        return _generate(p, ids, count, nexts, length, window)
-
-    return jax.vmap(one)(params, prompt, prompt_length, next_ids)
+_generate_models = jax.jit(jax.vmap(_generate, in_axes=(0, 0, 0, 0, None, None)), static_argnums=(4, 5))
 
 
 def _shard(arrays: Any, devices: Sequence[jax.Device]) -> Any:
@@ -190,6 +178,6 @@ def batch_generate(
             ),
             devices,
         )
-        predictions = np.asarray(_generate_models(*arguments, length=length, window=window))
+        predictions = np.asarray(_generate_models(*arguments, length, window))
     tokens = [[None, *model.vocab] for model in models]
     return [[tokens[m][int(i)] for i in predictions[m]] for m in range(count)]
