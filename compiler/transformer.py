@@ -64,7 +64,7 @@ def attention_weights(logits: Any, window: float | None, xp: Any = jnp) -> Any:
     with a `window` the keys within `window` of the largest logit, weighted alike."""
     if window is None:
         return softmax(logits, xp)
-    chosen = (logits >= xp.max(logits, axis=-1, keepdims=True) - window).astype(logits.dtype)
+    chosen = (logits >= xp.amax(logits, axis=-1, keepdims=True) - window).astype(logits.dtype)
     return chosen / xp.sum(chosen, axis=-1, keepdims=True)
 
 
