@@ -196,3 +196,14 @@ def test_rasp_and_compiler_never_import_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_hard_attention_models_are_not_exported(tmp_path: Path) -> None:
+    """Exported modules attend by softmax: a hard model is refused, not silently changed."""
+    hard = compiler.compile(library_program("reverse"), "abc", 5, attention="hard")
+    for write in (export.to_torch, export.transformer_lens_config):
+        with pytest.raises(RaspError, match="hard attention"):
+            write(hard)
+    with pytest.raises(RaspError, match="hard attention"):
+        export.save_torch(hard, tmp_path / "reverse.pt")
+    assert export.to_torch(compiler.compile(library_program("reverse"), "abc", 5)) is not None
