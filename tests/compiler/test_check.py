@@ -80,8 +80,10 @@ def test_cli_check_exits_1_when_the_model_differs(tmp_path, capsys, monkeypatch)
     """A compiler bug, simulated by scrambling the compiled model before the check runs."""
     from rasp_toolkit import commands_compiler
 
-    def compile_broken(sop, vocab, max_seq_len, causal=False, budget=compiler.budget.DEFAULT_BUDGET, check=0):
-        model = _broken(compiler.compile(sop, vocab, max_seq_len, causal=causal))
+    def compile_broken(
+        sop, vocab, max_seq_len, causal=False, budget=compiler.budget.DEFAULT_BUDGET, check=0, attention="soft"
+    ):
+        model = _broken(compiler.compile(sop, vocab, max_seq_len, causal=causal, attention=attention))
         compiler.check.check(model, sop, check)
         return model
 
