@@ -41,4 +41,5 @@ def teacher_forced(
     ids = np.pad(ids, ((0, 0), (0, width - ids.shape[1])))
     mask = np.pad(mask, ((0, 0), (0, width - mask.shape[1])))
     streams = np.asarray(forward(model.device_params(dtype), ids, mask, model.causal), np.float64)
-    return [[str(value) for value in model.decode(streams[row, 1 : 1 + len(tokens)])] for row, tokens in enumerate(inputs)]
+    rows = [streams[row, 1 : 1 + len(tokens)] for row, tokens in enumerate(inputs)]
+    return [[str(value) for value in model.decode(stream)] for stream in rows]

@@ -25,7 +25,9 @@ def cases() -> list[list[str]]:
     model's length."""
     machines = [Machine.from_text("1RB1LB_1LA1RZ"), Machine.from_text("1LA0RZ")]
     machines += [random_machine(2, 2, seed, halt_share=0.3) for seed in range(14)]
-    inputs = [universal_trace(machine, random_tape(machine, seed % 3, seed), 40) for seed, machine in enumerate(machines)]
+    inputs = [
+        universal_trace(machine, random_tape(machine, seed % 3, seed), 40) for seed, machine in enumerate(machines)
+    ]
     assert any(len(machine.transitions) < 4 for machine in machines)
     return [tokens[:LENGTH] for tokens in inputs]
 
