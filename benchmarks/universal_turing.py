@@ -39,6 +39,10 @@ BATCH_TOKENS = 8192
 hidden layers hold batch x length x units numbers)."""
 
 
+SUMMARY_KEYS = ("layers", "heads", "residual_width", "mlp_hidden_total", "params", "nonzero_params")
+"""The model summary's entries in the sizes table, in its column order."""
+
+
 def sizes_table(shapes: Sequence[tuple[int, int]], lengths: Sequence[int]) -> Report:
     title = "the universal model (one per shape) beside the per-machine model (one per machine)"
     columns = ["states", "symbols", "max_seq_len", "model", "layers", "heads", "width"]
@@ -55,21 +59,9 @@ def sizes_table(shapes: Sequence[tuple[int, int]], lengths: Sequence[int]) -> Re
                     model = compile_machine(machine, length)
                 summary = model.summary()
                 seconds = time.perf_counter() - start
-                rows.append(
-                    [
-                        str(n_states),
-                        str(n_symbols),
-                        f"{length:,}",
-                        name,
-                        str(summary["layers"]),
-                        str(summary["heads"]),
-                        str(summary["residual_width"]),
-                        f"{summary['mlp_hidden_total']:,}",
-                        f"{summary['params']:,}",
-                        f"{summary['nonzero_params']:,}",
-                        f"{seconds:.1f}",
-                    ]
-                )
+                row = [str(n_states), str(n_symbols), f"{length:,}", name]
+                row += [f"{summary[key]:,}" for key in SUMMARY_KEYS]
+                rows.append([*row, f"{seconds:.1f}"])
     return title, columns, rows, ""
 
 
