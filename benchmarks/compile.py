@@ -1,5 +1,6 @@
 """Compiles Tracr's library programs, as written in RASP under programs/lib/, at several lengths
-and prints their sizes, timings and agreement with the interpreter, beside Tracr's figures.
+and prints their sizes, timings and agreement with the interpreter, beside Tracr's figures (the
+programs, vocabularies and figures come from the catalogue, `rasp.programs.tracr_programs`).
 
     PYTHONPATH=. python benchmarks/compile.py [--lengths 5,10,20,50,100] [--programs sort,reverse] [--markdown]
 
@@ -13,13 +14,10 @@ the tokens are distinct, drawn from 0..N-1 (so its vocabulary, and width, grow w
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,82 +27,17 @@ from rich.table import Table  # noqa: E402
 
 import compiler  # noqa: E402
 from rasp import ir  # noqa: E402
-from rasp.programs import library_program  # noqa: E402
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One of Tracr's library programs (tracr/compiler/lib.py): the programs/lib file that does
-    its task, the vocabulary (None: the integers 0..N-1) and the kind of inputs it is meant for
-    ("words", "distinct" tokens or "brackets")."""
-
-    file: str
-    alphabet: tuple[Any, ...] | None
-    inputs: str = "words"
-
-    @property
-    def program(self) -> ir.SOp:
-        return _load(self.file)
-
-    def vocab(self, n: int) -> tuple[Any, ...]:
-        return tuple(range(n)) if self.alphabet is None else self.alphabet
-
-    def sample(self, n: int, count: int, seed: int) -> list[list[Any]]:
-        """`count` inputs (at least 2) of at most n tokens: the first of length n, the second of
-        length 1, the others of random lengths."""
-        rng = random.Random(seed)
-        vocab = self.vocab(n)
-        lengths = [n, 1, *(rng.randint(1, n) for _ in range(count - 2))]
-        batch = []
-        for index, length in enumerate(lengths):
-            if self.inputs == "distinct":
-                batch.append(rng.sample(vocab, length))
-            elif self.inputs == "brackets" and index % 2 == 0 and length >= 2:
-                batch.append(_balanced(vocab, length - length % 2, rng))
-            else:
-                batch.append([rng.choice(vocab) for _ in range(length)])
-        return batch
-
-
-def _balanced(pairs: tuple[str, ...], length: int, rng: random.Random) -> list[str]:
-    """Opening brackets of random kinds, then their closing ones in a random order (each kind
-    balanced on its own, the kinds interleaved: what shuffle_dyck accepts)."""
-    kinds = [rng.randrange(len(pairs) // 2) for _ in range(length // 2)]
-    return [pairs[2 * k] for k in kinds] + [pairs[2 * k + 1] for k in rng.sample(kinds, len(kinds))]
+from rasp.programs import library_program, tracr_programs  # noqa: E402
 
 
 @cache
-def _load(file: str) -> ir.SOp:
-    return library_program(file)
+def _load(name: str) -> ir.SOp:
+    return library_program(name)
 
 
-#: Tracr's programs, by the names of its library, as programs/lib files.
-LIBRARY = {
-    "length": Entry("length", tuple("abc")),
-    "reverse": Entry("reverse", tuple("abc")),
-    "hist": Entry("histogram", tuple("abc")),
-    "sort_unique": Entry("sort_unique", None, "distinct"),
-    "sort": Entry("sort", (1, 2, 3, 4, 5)),
-    "sort_freq": Entry("sort_by_frequency", tuple("abc")),
-    "frac_prevs": Entry("frac_prevs", tuple("xyz")),
-    "pair_balance": Entry("pair_balance", tuple("()")),
-    "shuffle_dyck1": Entry("shuffle_dyck1", tuple("()"), "brackets"),
-    "shuffle_dyck2": Entry("shuffle_dyck2", tuple("(){}"), "brackets"),
-    "shift": Entry("shift", tuple("abc")),
-    "detect_pattern": Entry("detect_pattern", tuple("abc")),
-    "count": Entry("count", tuple("abc")),
-}
+#: Tracr's programs, by the names of its library (the catalogue's comparison, rasp.programs).
+LIBRARY = tracr_programs()
 
-#: Tracr's published residual width and parameter count, by (program, N).
-TRACR = {
-    ("length", 20): (48, 6_400),
-    ("length", 50): (108, 31_000),
-    ("reverse", 20): (131, 535_000),
-    ("reverse", 50): (311, 6_900_000),
-    ("sort", 20): (155, 289_000),
-    ("sort", 50): (365, 1_680_000),
-    ("sort_freq", 20): (518, 6_600_000),
-}
 
 COLUMNS = (
     "program",
@@ -125,7 +58,7 @@ COLUMNS = (
 
 def measure(name: str, n: int, samples: int, seed: int) -> tuple[str, ...]:
     entry = LIBRARY[name]
-    program = entry.program
+    program = _load(entry.program.name)
     start = time.perf_counter()
     model = compiler.compile(program, entry.vocab(n), n)
     compile_time = time.perf_counter() - start
@@ -137,7 +70,7 @@ def measure(name: str, n: int, samples: int, seed: int) -> tuple[str, ...]:
     result = compiler.verify(model, program, inputs)
     summary = model.summary()
     agree = f"{result.agreeing}/{result.total}" + (f" ({len(result.mixtures)} mixed)" if result.mixtures else "")
-    tracr = TRACR.get((name, n))
+    tracr = entry.published.get(n)
     return (
         name,
         str(n),

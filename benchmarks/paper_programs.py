@@ -26,8 +26,7 @@ from rich.table import Table  # noqa: E402
 
 import compiler  # noqa: E402
 import rasp  # noqa: E402
-from benchmarks.compile import TRACR  # noqa: E402
-from rasp.programs import library_program  # noqa: E402
+from rasp.programs import library_program, tracr_programs  # noqa: E402
 
 PAPER = Path(__file__).resolve().parents[1] / "tests" / "compiler" / "paper_programs.rasp"
 
@@ -71,7 +70,7 @@ def main() -> None:
             if library is not None:
                 lib_vocab = tuple(range(n)) if library == "sort_unique" else tuple(vocab)
                 lib = _size(compiler.compile(library_program(library), lib_vocab, n).summary())
-            tracr = TRACR.get((tracr_name, n)) if tracr_name else None
+            tracr = tracr_programs()[tracr_name].published.get(n) if tracr_name else None
             tracr_text = f"{tracr[0]} / {tracr[1]:,}" if tracr else ""
             start = time.perf_counter()
             try:

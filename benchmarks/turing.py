@@ -16,8 +16,9 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from rasp.turing import load_machine, simulate
-from rasp.turing.runner import InterpreterEngine, run_machine
+from turing import load_machine, simulate
+from turing.engines import InterpreterEngine
+from turing.harness import run_machine
 
 MACHINE = "1RC0RC_1RD0LB_1RB0LC_1LA0LD"
 """A 4-state machine that never halts and sweeps back and forth over a slowly growing tape, so
@@ -36,7 +37,8 @@ def simulator_steps_per_second(steps: int, record: bool) -> float:
 
 def interpreter_tokens_per_second(length: int, incremental: bool) -> tuple[float, int]:
     """Tokens per second generating a trace of `length` tokens, and the steps it holds."""
-    run = run_machine(InterpreterEngine(incremental), load_machine(MACHINE), (), max_steps=length, max_tokens=length)
+    engine = InterpreterEngine(incremental=incremental)
+    run = run_machine(engine, load_machine(MACHINE), (), max_steps=length, max_tokens=length)
     assert run.matches and len(run.tokens) == length, run.report()
     return length / run.seconds, run.tokens.count("|") - 1
 

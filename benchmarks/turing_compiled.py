@@ -30,12 +30,12 @@ from rich.console import Console
 from rich.table import Table
 
 import compiler
-from compiler.decoder import Decoder as ModelDecoder
 from compiler.decoder import batch_generate
 from compiler.shapes import common_shape, pad
-from rasp.turing import Machine, load_machine, random_machine, trace_of
-from rasp.turing.compiled import compile_machine
-from rasp.turing.runner import Decoder, InterpreterEngine, ReferenceEngine, run_machine
+from turing import Machine, load_machine, random_machine, trace_of
+from turing.engines import Decoder, Engine, InterpreterEngine, ReferenceEngine
+from turing.engines.compiled import GreedyDecoder, compile_machine
+from turing.harness import run_machine
 
 SWEEPER = "1RC0RC_1RD0LB_1RB0LC_1LA0LD"
 """benchmarks/turing.py's machine: 4 states, 2 symbols, never halts."""
@@ -47,7 +47,7 @@ EXACTNESS_MACHINES = {
 }
 
 
-class _Prebuilt:
+class _Prebuilt(Engine):
     """An engine around one compiled model, so that timing leaves compilation out."""
 
     name = "compiled"
@@ -55,22 +55,12 @@ class _Prebuilt:
     def __init__(self, model: compiler.Transformer) -> None:
         self.model = model
 
-    def decoder(self, machine: Machine) -> Decoder:
-        return _Last(self.model.decoder())
+    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+        return GreedyDecoder(self.model)
 
 
-class _Last:
-    """The Decoder protocol of the runner over the compiled model's decoder."""
-
-    def __init__(self, decoder: ModelDecoder) -> None:
-        self.decoder = decoder
-
-    def extend(self, tokens: Sequence[str]) -> str:
-        return str(self.decoder.extend(tokens)[-1])
-
-
-def tokens_per_second(engine: object, machine: Machine, tokens: int) -> float:
-    run = run_machine(engine, machine, (), max_steps=tokens, max_tokens=tokens)  # type: ignore[arg-type]
+def tokens_per_second(engine: Engine, machine: Machine, tokens: int) -> float:
+    run = run_machine(engine, machine, (), max_steps=tokens, max_tokens=tokens)
     assert run.matches and len(run.tokens) == tokens, run.report()
     return tokens / run.seconds
 

@@ -6,7 +6,7 @@ For random machines of several shapes (each with a random input tape of 0 to 4 c
 famous machines of the test suite, run for at most `--steps` steps, and for n = 1..max-n:
 
 - violated: the share of runs whose reference trace has a configuration after the prompt whose
-  tape repeats an n-gram (`rasp.turing.ngram.assumption_violations`);
+  tape repeats an n-gram (`turing.ngram.assumption_violations`);
 - diverged: the share of runs where programs/turing_ngram.rasp, evaluated causally on the
   reference trace, predicts a wrong token (the first wrong prediction is where autoregressive
   generation would leave the trace, docs/turing.md section 8);
@@ -31,11 +31,10 @@ from rich.console import Console
 from rich.table import Table
 
 from rasp.interpreter import evaluate
-from rasp.turing import Machine, load_machine, trace_of
-from rasp.turing.compiled import compile_machine
-from rasp.turing.ngram import assumption_violations, configuration_at, ngram_sop
-from rasp.turing.ngram_compiled import compile_ngram
-from rasp.turing.runner import random_cases
+from turing import Machine, load_machine, trace_of
+from turing.engines.compiled import compile_machine
+from turing.ngram import assumption_violations, configuration_at, ngram_program, ngram_sop
+from turing.random_machines import random_cases
 
 SHAPES = ((2, 2), (3, 2), (4, 2), (3, 3))
 FAMOUS = {
@@ -107,7 +106,10 @@ def size_table(max_n: int, max_seq_len: int) -> Table:
     for column in ("program", "layers", "heads", "width", "MLP units", "params", "compile s"):
         table.add_column(column, justify="right")
     builds = [("positional", lambda: compile_machine(machine, max_seq_len))]
-    builds += [(f"n-gram, n={n}", lambda n=n: compile_ngram(machine, n, max_seq_len)) for n in range(1, max_n + 1)]
+    builds += [
+        (f"n-gram, n={n}", lambda n=n: compile_machine(machine, max_seq_len, ngram_program(n)))
+        for n in range(1, max_n + 1)
+    ]
     for name, build in builds:
         start = time.perf_counter()
         summary = build().summary()

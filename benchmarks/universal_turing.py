@@ -9,7 +9,7 @@ Sizes: per shape and max_seq_len, the universal model (one for every machine of 
 beside the per-machine model of `rasp tm compile` for a random machine of the shape with a total
 table.
 
-Throughput: the input of every machine of the shape (`rasp.turing.enumeration`, busy-beaver
+Throughput: the input of every machine of the shape (`turing.enumeration`, busy-beaver
 notation) for `--steps` steps, table and reference trace, has a length; machines are grouped by
 the power of two (at least 64) that holds it, and each group gets a model compiled for that length.
 A sample of `--sample` machines per group (spread over the enumeration) runs through it in batches
@@ -28,11 +28,11 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from benchmarks.turing_compiled import Report, show
-from rasp.turing import random_machine
-from rasp.turing.compiled import compile_machine, model_length
-from rasp.turing.enumeration import all_machines, machine_at, machine_count
-from rasp.turing.universal import Shape, first_wrong_prediction, universal_trace
-from rasp.turing.universal_compiled import compile_universal, teacher_forced
+from turing import random_machine
+from turing.engines.compiled import compile_machine, model_length
+from turing.enumeration import all_machines, machine_at, machine_count
+from turing.shape import Shape, first_wrong_prediction, universal_trace
+from turing.universal_model import compile_universal, teacher_forced
 
 BATCH_TOKENS = 8192
 """Tokens per forward-pass batch: the batch is this over the group's length (memory: the MLPs'

@@ -16,20 +16,38 @@ evaluate to there: each query and key feature f gets `-f(bos residual)` on the `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from compiler import margins
-from compiler.blocks import BOS, ONE, Functional, HeadBlock, MLPBlock, combine
+from compiler import transformer
+from compiler.blocks import (
+    BOS,
+    INDICES,
+    INDICES_SQUARED,
+    ONE,
+    Dim,
+    Functional,
+    HeadBlock,
+    LoweredProgram,
+    MLPBlock,
+    combine,
+    index_dim,
+    token_dim,
+)
 from compiler.errors import CompileError, fail
-from compiler.lowering import INDICES, INDICES_SQUARED, Lowering, Rep, index_dim, token_dim
+from compiler.margins import BOS_SELF_LOGIT, logit_ok, mlp_ok
 from compiler.scheduling import Layer
 
 
-@dataclass
+@dataclass(frozen=True)
 class Assembly:
+    """Stage 4's result: the weight arrays and the metadata that describes them (the residual
+    dimensions' labels, the per-layer table of blocks, the float precision record and the
+    mixture checks)."""
+
     params: dict[str, Any]
     labels: list[str]
     layout: list[dict[str, Any]]
@@ -37,25 +55,25 @@ class Assembly:
     mixtures: list[dict[str, Any]]
 
 
-def residual_labels(
-    lowering: Lowering, layers: list[Layer], vocab: tuple[Any, ...], output: list[Functional]
-) -> list[str]:
+def residual_dims(program: LoweredProgram, layers: Sequence[Layer]) -> list[Dim]:
+    """The residual layout: `one`, `bos`, the token one-hots, the position features some
+    block or the output reads, then what each block writes, in layer order."""
     blocks = [block for layer in layers for block in (*layer.heads, *layer.mlps)]
-    read: set[str] = set()
+    read: set[Dim] = set()
     for block in blocks:
         read |= block.reads
-    for functional in output:
+    for functional in program.output:
         read |= set(functional)
-    positions = [label for label in (INDICES, INDICES_SQUARED) if label in read]
-    positions += [index_dim(k) for k in range(lowering.n) if index_dim(k) in read]
-    written = [label for block in blocks for label in block.writes]
-    return [ONE, BOS, *[token_dim(t) for t in vocab], *positions, *written]
+    positions = [dim for dim in (INDICES, INDICES_SQUARED) if dim in read]
+    positions += [index_dim(k) for k in range(program.max_seq_len) if index_dim(k) in read]
+    written = [dim for block in blocks for dim in block.writes]
+    return [ONE, BOS, *[token_dim(t) for t in program.vocab], *positions, *written]
 
 
 class _Writer:
     """Functionals as weight vectors over the residual layout."""
 
-    def __init__(self, labels: list[str]):
+    def __init__(self, labels: list[Dim]):
         self.index = {label: i for i, label in enumerate(labels)}
         self.width = len(labels)
 
@@ -81,7 +99,7 @@ def _head_weights(
     key.append(writer.vector({BOS: head.bos_score}))
     if not causal:  # the BOS query must see only the BOS key, so that its stream stays constant
         query.append(writer.vector({BOS: 1.0}))
-        key.append(writer.vector({BOS: max(margins.BOS_SELF_LOGIT / head.scale, 1.0)}))
+        key.append(writer.vector({BOS: max(BOS_SELF_LOGIT / head.scale, 1.0)}))
     values = [
         writer.vector(combine((1.0, v), (target - writer.evaluate(v, bos), {BOS: 1.0})))
         for v, target in zip(head.values, head.bos_values)
@@ -128,46 +146,34 @@ def _mlp(blocks: list[MLPBlock], writer: _Writer) -> dict[str, np.ndarray]:
     return {"w_in": w_in, "b_in": b_in, "w_out": w_out, "b_out": np.zeros(d)}
 
 
-def _bos_attention(weights: dict[str, np.ndarray], bos: np.ndarray) -> np.ndarray:
-    """What the attention sublayer adds at the BOS position, which attends to itself only."""
-    values = np.einsum("d,hde->he", bos, weights["w_v"])
-    return np.einsum("he,hed->d", values, weights["w_o"])
-
-
-def _bos_mlp(weights: dict[str, np.ndarray], bos: np.ndarray) -> np.ndarray:
-    return np.maximum(bos @ weights["w_in"] + weights["b_in"], 0.0) @ weights["w_out"] + weights["b_out"]
-
-
-def _describe(block: HeadBlock | MLPBlock, lowering: Lowering) -> dict[str, Any]:
+def _describe(block: HeadBlock | MLPBlock) -> dict[str, Any]:
     """Which s-ops a block reads and writes (for the per-layer table)."""
 
-    def source(label: str) -> str:
-        if label in lowering.writer:
-            return lowering.writer[label].label
-        if label.startswith("tokens:"):
-            return "tokens"
-        return "indices"
+    def source(dim: Dim) -> str:
+        if dim.writer is not None:
+            return dim.writer.label
+        return "tokens" if dim.kind == "token" else "indices"
 
     return {
         "node": block.label,
-        "reads": sorted({source(label) for label in block.reads if label != BOS}),
-        "writes": list(block.writes),
+        "reads": sorted({source(dim) for dim in block.reads if dim != BOS}),
+        "writes": [str(dim) for dim in block.writes],
     }
 
 
-def _precision(layers: list[Layer], n: int) -> dict[str, Any]:
+def _precision(layers: Sequence[Layer], n: int) -> dict[str, Any]:
     """Per head and MLP, whether float32 and float64 rounding stay inside its margins (see
     margins); a block that float64 cannot run exactly is refused."""
     heads, mlps = [], []
     for layer in layers:
         for head in layer.heads:
-            record = dict(head.precision, node=head.label, scale=head.scale)
-            record["max_logit"] = head.scale * (head.precision["magnitude"] + 1.0)
+            record = dict(asdict(head.precision), node=head.label, scale=head.scale)
+            record["max_logit"] = head.scale * (head.precision.magnitude + 1.0)
             # the score margin in logits: the BOS gap, or for a selector width (whose selected
             # keys and BOS must score alike) the spread its BOS weight tolerates, 1/(8n)
             margin = head.scale * record["bos_gap"] if head.bos_score < 1 else 1 / (2 * n)
             for dtype in ("float32", "float64"):
-                record[f"{dtype}_ok"] = margins.logit_ok(
+                record[f"{dtype}_ok"] = logit_ok(
                     record["max_logit"], margin, record["value_bound"], record["tolerance"], dtype
                 )
             heads.append(record)
@@ -182,7 +188,7 @@ def _precision(layers: list[Layer], n: int) -> dict[str, Any]:
                 "max_preactivation": block.max_preactivation,
             }
             for dtype in ("float32", "float64"):
-                record[f"{dtype}_ok"] = margins.mlp_ok(
+                record[f"{dtype}_ok"] = mlp_ok(
                     block.max_preactivation, largest, len(block.units), block.tolerance, dtype
                 )
             mlps.append(record)
@@ -196,12 +202,11 @@ def _precision(layers: list[Layer], n: int) -> dict[str, Any]:
     return {"float32_ok": ok, "heads": heads, "mlps": mlps}
 
 
-def _check_size(
-    layers: list[Layer], width: int, vocab: int, n: int, outputs: int, causal: bool, lowering: Lowering
-) -> None:
+def _check_size(program: LoweredProgram, layers: Sequence[Layer], width: int) -> None:
     """The exact parameter count of the arrays `assemble` is about to allocate, against the
     budget; over it, the error names the s-op whose block has the most parameters."""
-    total = (vocab + 1 + n + 1 + outputs) * width
+    n, causal = program.max_seq_len, program.causal
+    total = (len(program.vocab) + 1 + n + 1 + len(program.output)) * width
     largest: tuple[int, int] = (0, 0)
     blocks: list[HeadBlock | MLPBlock] = []
     for layer in layers:
@@ -217,34 +222,23 @@ def _check_size(
         for block in layer.mlps:
             largest = max(largest, (len(block.units) * (2 * width + 1), len(blocks)))
             blocks.append(block)
-    if total > lowering.budget:
-        node = lowering.writer[blocks[largest[1]].writes[0]]
+    if total > program.budget:
+        node = blocks[largest[1]].writes[0].writer
+        assert node is not None
         raise fail(
             node,
-            f"the model would have {total:,} parameters, over the budget of {lowering.budget:,} "
+            f"the model would have {total:,} parameters, over the budget of {program.budget:,} "
             "(raise it with compile(..., budget=N) or --budget N)",
         )
 
 
-def output_functionals(rep: Rep) -> tuple[str, list[Any], list[Functional]]:
-    """How the output is read: ('categorical', values, indicators), ('numerical', values, [f])
-    or ('fraction', [], [f])."""
-    if rep.indicators is not None:
-        values = list(rep.indicators)
-        return "categorical", values, [rep.indicators[v] for v in values]
-    assert rep.number is not None
-    if rep.values is None:  # means of integers: decoded as the nearest fraction of denominator <= n
-        return "fraction", [], [rep.number]
-    return "numerical", sorted(rep.values), [rep.number]
-
-
-def assemble(
-    lowering: Lowering, layers: list[Layer], vocab: tuple[Any, ...], output: list[Functional], causal: bool
-) -> Assembly:
-    labels = residual_labels(lowering, layers, vocab, output)
-    writer = _Writer(labels)
-    d, n = writer.width, lowering.n
-    _check_size(layers, d, len(vocab), n, len(output), causal, lowering)
+def assemble(program: LoweredProgram, layers: Sequence[Layer]) -> Assembly:
+    """Stage 4: the weights of `layers` over the residual layout, and their description."""
+    vocab, causal, output = program.vocab, program.causal, program.output
+    dims = residual_dims(program, layers)
+    writer = _Writer(dims)
+    d, n = writer.width, program.max_seq_len
+    _check_size(program, layers, d)
     token_embed = np.zeros((len(vocab) + 1, d))
     token_embed[:, writer.index[ONE]] = 1.0
     token_embed[0, writer.index[BOS]] = 1.0
@@ -259,20 +253,20 @@ def assemble(
     bos = token_embed[0] + pos_embed[0]
     layer_params, layout = [], []
     for layer in layers:
-        attention = _attention(layer, writer, bos, causal)
-        bos = bos + _bos_attention(attention, bos)
-        mlp = _mlp(layer.mlps, writer)
-        bos = bos + _bos_mlp(mlp, bos)
-        layer_params.append({"attn": attention, "mlp": mlp})
+        weights = {"attn": _attention(layer, writer, bos, causal), "mlp": _mlp(layer.mlps, writer)}
+        # the BOS query sees only the BOS key: the layer run on that one position, on the host
+        bos = transformer.layer(bos[None], weights, np.ones((1, 1), bool), xp=np)[1][0]
+        layer_params.append(weights)
         layout.append(
             {
-                "heads": [_describe(head, lowering) for head in layer.heads],
-                "mlps": [_describe(block, lowering) for block in layer.mlps],
+                "heads": [_describe(head) for head in layer.heads],
+                "mlps": [_describe(block) for block in layer.mlps],
             }
         )
     unembed = np.stack([writer.vector(f) for f in output], axis=1)
     params = {"token_embed": token_embed, "pos_embed": pos_embed, "layers": layer_params, "unembed": unembed}
     mixtures = [
-        {"node": node, "dims": [writer.index[label] for label in dims]} for node, dims in lowering.mixtures
+        {"node": mixture.node, "dims": [writer.index[dim] for dim in mixture.dims]} for mixture in program.mixtures
     ]
+    labels = [str(dim) for dim in dims]
     return Assembly(params, labels, layout, _precision(layers, n), mixtures)

@@ -1,30 +1,75 @@
-"""The vocabulary of lowering: linear functionals over named residual dimensions, and the two
-kinds of block (attention head, MLP) that read and write them.
+"""The vocabulary of lowering: typed residual dimensions, linear functionals over them, the two
+kinds of block (attention head, MLP) that read and write them, and the lowered program.
 
 A *functional* is a sparse linear map from the residual stream to a number, written as
-`{dimension label: coefficient}`.  Every s-op is represented by functionals: a numerical s-op by
-one (`length - indices - 1` is `{"length": 1, "indices": -1, "one": -1}`), a categorical one by
-one functional per value, its indicator.  Affine maps, linear sequence maps and maps of
-categorical s-ops only combine functionals, so they cost no block at all.
+`{dimension: coefficient}`.  Every s-op is represented by functionals: a numerical s-op by one
+(`length - indices - 1` is `{length/2: 2, indices: -1, one: -1}`), a categorical one by one
+functional per value, its indicator.  Affine maps, linear sequence maps and maps of categorical
+s-ops only combine functionals, so they cost no block at all.
 
 Two dimensions are always present: `one` is 1 at every position, `bos` is 1 at the
 beginning-of-sequence position only.  Constants are multiples of `one`.
+
+Everything here is immutable: a block, once made, is the block the model gets (lowering makes
+a head's logit scale final with `dataclasses.replace` when it finishes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
 
-ONE = "one"
-BOS = "bos"
+from rasp import ir
 
-Functional = dict[str, float]
+DimKind = Literal["one", "bos", "token", "indices", "indices^2", "index", "written"]
 
 
-def combine(*terms: tuple[float, Functional]) -> Functional:
+@dataclass(frozen=True)
+class Dim:
+    """One residual dimension.  `kind` says what fills it: the constants `one` and `bos`, a
+    token's one-hot (`value`: the token's text), the position features `indices` and
+    `indices^2`, a position's one-hot (`value`: the position) or a block (`value`: its unique
+    name; `writer`: the s-op whose block writes it).  `str(dim)` is the label the model's
+    metadata shows: `one`, `bos`, `tokens:a`, `indices`, `indices^2`, `indices=3`, `sort:'a'`."""
+
+    kind: DimKind
+    value: Any = None
+    writer: ir.Node | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        if self.kind == "token":
+            return f"tokens:{self.value}"
+        if self.kind == "index":
+            return f"indices={self.value}"
+        if self.kind == "written":
+            return str(self.value)
+        return self.kind
+
+
+ONE = Dim("one")
+BOS = Dim("bos")
+INDICES = Dim("indices")
+INDICES_SQUARED = Dim("indices^2")
+
+
+def token_dim(token: Any) -> Dim:
+    """The one-hot dimension of a vocabulary token (tokens are distinct as text)."""
+    return Dim("token", str(token))
+
+
+def index_dim(index: int) -> Dim:
+    """The one-hot dimension of a position (made only when an order comparison needs it)."""
+    return Dim("index", index)
+
+
+Functional = Mapping[Dim, float]
+
+
+def combine(*terms: tuple[float, Functional]) -> dict[Dim, float]:
     """sum(coefficient * functional), dropping zero coefficients."""
-    result: Functional = {}
+    result: dict[Dim, float] = {}
     for coefficient, functional in terms:
         if coefficient == 0:
             continue
@@ -33,24 +78,29 @@ def combine(*terms: tuple[float, Functional]) -> Functional:
     return {label: value for label, value in result.items() if value != 0}
 
 
-def constant(value: float) -> Functional:
+def constant(value: float) -> dict[Dim, float]:
     return {ONE: float(value)} if value else {}
 
 
-def support(functionals: Iterable[Functional]) -> set[str]:
+def frozen(functional: Functional) -> Functional:
+    """A read-only copy, for the functionals that blocks and encodings hand over."""
+    return MappingProxyType(dict(functional))
+
+
+def support(functionals: Iterable[Functional]) -> set[Dim]:
     """Every dimension some functional reads."""
     return {label for functional in functionals for label in functional}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Unit:
     """One MLP hidden unit: relu(pre) is added to the residual with weights `out`."""
 
     pre: Functional
-    out: dict[str, float]
+    out: Functional
 
 
-@dataclass
+@dataclass(frozen=True)
 class MLPBlock:
     """Hidden units that read the residual through functionals and write `writes`.
 
@@ -59,17 +109,29 @@ class MLPBlock:
     float32 rounding error must stay far below 1)."""
 
     label: str
-    units: list[Unit]
-    writes: list[str]
+    units: tuple[Unit, ...]
+    writes: tuple[Dim, ...]
     tolerance: float = float("inf")
     max_preactivation: float = 0.0
 
     @property
-    def reads(self) -> set[str]:
+    def reads(self) -> set[Dim]:
         return support(unit.pre for unit in self.units) - {ONE}
 
 
-@dataclass
+@dataclass(frozen=True)
+class HeadPrecision:
+    """What assembly needs to judge a head's float rounding: the score gap between the selected
+    keys and the BOS (`bos_gap`), a bound of the largest score (`magnitude`), the values'
+    bound and the error the head's output tolerates."""
+
+    bos_gap: float
+    magnitude: float
+    value_bound: float
+    tolerance: float
+
+
+@dataclass(frozen=True)
 class HeadBlock:
     """An attention head.
 
@@ -80,18 +142,45 @@ class HeadBlock:
     the BOS key is bos_values[t]; feature t is written to residual dimension writes[t]."""
 
     label: str
-    query: list[Functional]
-    key: list[Functional]
+    query: tuple[Functional, ...]
+    key: tuple[Functional, ...]
     bos_score: float
     scale: float
-    values: list[Functional]
-    bos_values: list[float]
-    writes: list[str]
-    precision: dict[str, float] = field(default_factory=dict)
+    values: tuple[Functional, ...]
+    bos_values: tuple[float, ...]
+    writes: tuple[Dim, ...]
+    precision: HeadPrecision
 
     @property
-    def reads(self) -> set[str]:
+    def reads(self) -> set[Dim]:
         return support([*self.query, *self.key, *self.values]) - {ONE}
 
 
 Block = HeadBlock | MLPBlock
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """A categorical aggregate's output dimensions, which the model checks for a mixture of
+    several values (see margins.MIXTURE_THRESHOLD)."""
+
+    node: str
+    dims: tuple[Dim, ...]
+
+
+@dataclass(frozen=True)
+class LoweredProgram:
+    """What lowering hands over: the blocks in the order they were made (an order in which
+    every block comes after the blocks writing what it reads), how to read the output (`kind`
+    'categorical', 'numerical' or 'fraction'; `values`; one functional per output column),
+    the categorical aggregates to check for mixtures, and the settings it was lowered for."""
+
+    blocks: tuple[Block, ...]
+    kind: str
+    values: tuple[Any, ...]
+    output: tuple[Functional, ...]
+    mixtures: tuple[Mixture, ...]
+    vocab: tuple[Any, ...]
+    max_seq_len: int
+    causal: bool
+    budget: int

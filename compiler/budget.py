@@ -9,13 +9,15 @@ under about 400 MB, and every array the compiler and JAX make of them well under
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from compiler.blocks import Block, HeadBlock
 
 #: Default largest number of parameters (dense weights, zeros included).
 DEFAULT_BUDGET = 50_000_000
 
 
-def parameters(blocks: list[Block], width: int, extra_units: int = 0) -> int:
+def parameters(blocks: Sequence[Block], width: int, extra_units: int = 0) -> int:
     """A lower bound of the parameters of a model of these blocks over a residual stream of
     at least `width` dimensions (padding between heads of one layer not counted)."""
     total = 0

@@ -1,7 +1,7 @@
 """Proof on the user's own program: the compiled model against the interpreter on random inputs.
 
 `sample_inputs` is the one place that chooses test inputs, for `compile(..., check=K)`, for
-`rasp compile --check K` and for the differential fuzzer (`compiler.fuzz`).  Random inputs
+`rasp compile --check K` and for the differential fuzzer (`rasp_toolkit.fuzz`).  Random inputs
 alone miss the bugs found so far, so the edges come first: the shortest input (one token),
 inputs of `max_seq_len` tokens all equal (every selector comparing tokens is full or empty
 there, which stressed the BOS and the softmax leak), and inputs of `max_seq_len` tokens.

@@ -1,7 +1,11 @@
-"""The compiler's table of contents: one function that runs the stages in order.
+"""The compiler's table of contents: one function that runs the stages in order, each
+finishing before the next starts and handing over an immutable result.
 
-analyse value sets -> lower to blocks over named residual dimensions -> schedule into
-layers -> assemble weights -> Transformer
+    analyse  (compiler.valuesets)  s-op graph           -> ValueSets (frozen)
+    lower    (compiler.lowering)   s-op + ValueSets     -> LoweredProgram (frozen blocks over
+                                                           typed residual dimensions, the output)
+    schedule (compiler.scheduling) blocks               -> tuple of Layers
+    assemble (compiler.assemble)   LoweredProgram + Layers -> Assembly (weights, metadata)
 """
 
 from __future__ import annotations
@@ -9,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from compiler import assemble, margins, scheduling, valuesets
-from compiler import check as proof
+from compiler.assemble import assemble
 from compiler.budget import DEFAULT_BUDGET
-from compiler.errors import CompileError, fail
-from compiler.lowering import Lowering
+from compiler.check import check as check_against_interpreter
+from compiler.errors import CompileError
+from compiler.lowering import lower
 from compiler.model import Transformer
+from compiler.scheduling import schedule
+from compiler.valuesets import analyse
 from rasp import ir
 
 
@@ -40,28 +46,22 @@ def compile(  # noqa: A001
         raise CompileError("the vocabulary is empty")
     if len({str(token) for token in vocab}) != len(vocab):
         raise CompileError("two vocabulary tokens have the same text; tokens must be distinct as strings")
-    sets = valuesets.analyse(sop, vocab, max_seq_len, causal)
-    lowering = Lowering(sets, causal, budget)
-    rep = lowering.rep(sop)
-    kind, values, output = assemble.output_functionals(rep)
-    if kind == "fraction" and not (isinstance(sop, ir.Aggregate) and valuesets.integer_means(sop, sets)):
-        raise fail(sop, "its values are means of non-integers, too many to enumerate: the output cannot be read")
-    tolerance = 0.25 if kind == "categorical" else margins.decode_tolerance(kind, values, max_seq_len)
-    lowering.require(rep, tolerance, sop, "reading the output")
-    layers = scheduling.schedule(lowering.blocks)
-    assembly = assemble.assemble(lowering, layers, vocab, output, causal)
+    sets = analyse(sop, vocab, max_seq_len, causal)
+    program = lower(sop, sets, budget)
+    layers = schedule(program.blocks)
+    assembly = assemble(program, layers)
     metadata = {
         "program": sop.label,
         "vocab": list(vocab),
         "max_seq_len": max_seq_len,
         "causal": causal,
         "labels": assembly.labels,
-        "output": {"kind": kind, "values": values},
+        "output": {"kind": program.kind, "values": list(program.values)},
         "layout": assembly.layout,
         "precision": assembly.precision,
         "mixtures": assembly.mixtures,
     }
     model = Transformer(assembly.params, metadata)
     if check:
-        proof.check(model, sop, check)
+        check_against_interpreter(model, sop, check)
     return model

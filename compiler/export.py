@@ -4,7 +4,7 @@
     bridge = compiler.export.to_transformer_lens(model)       # a TransformerLens 4 TransformerBridge
     compiler.export.hook_sops(model)                          # hook name -> the s-ops it carries
 
-Both run the forward pass of `compiler.model.forward` on the same weights: the BOS token (id 0)
+Both run the forward pass of `compiler.transformer.forward` on the same weights: the BOS token (id 0)
 first, no layer norm, ReLU MLPs, softmax attention whose logit scale is already folded into the
 query weights, causal or bidirectional as compiled.  Their outputs are the unembedding's scores;
 `decode` turns them into the program's values as `Transformer.decode` does.
@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from compiler.model import Transformer, from_arrays, metadata_from_json, metadata_to_json
+from compiler.model import Transformer
+from compiler.serialization import from_arrays, metadata_from_json, metadata_to_json
 from rasp.errors import RaspError
 
 TORCH_FORMAT = "rasp-toolkit/torch"
@@ -45,7 +46,7 @@ def _tensor(array: np.ndarray, dtype: torch.dtype) -> nn.Parameter:
 
 
 class _Layer(nn.Module):
-    """One attention sublayer and one MLP sublayer, the shapes of `compiler.model`'s layer
+    """One attention sublayer and one MLP sublayer, the shapes of `compiler.transformer`'s layer
     (a layer without heads or without hidden units skips that sublayer, as the JAX pass does)."""
 
     def __init__(self, layer: dict[str, Any], dtype: torch.dtype) -> None:
@@ -220,7 +221,7 @@ def transformer_lens_weights(model: Transformer, config: dict[str, Any]) -> dict
         weights[f"{prefix}.mlp.W_in"] = _padded(mlp["w_in"], (d, hidden))
         weights[f"{prefix}.mlp.b_in"] = _padded(mlp["b_in"], (hidden,))
         weights[f"{prefix}.mlp.W_out"] = _padded(mlp["w_out"], (hidden, d))
-        # compiler.model skips an MLP without hidden units, its output bias included
+        # compiler.transformer skips an MLP without hidden units, its output bias included
         weights[f"{prefix}.mlp.b_out"] = mlp["b_out"] if mlp["w_in"].shape[1] else np.zeros(d)
     return weights
 
@@ -294,7 +295,7 @@ def save_torch(model: Transformer, path: str | Path) -> None:
     """The compiled weights (as torch tensors, float64) and metadata in one file for
     `torch.load(path, weights_only=True)`; `load_torch` rebuilds the module."""
     tensors = {key: torch.as_tensor(value) for key, value in model.arrays().items()}
-    torch.save({"format": TORCH_FORMAT, "metadata": metadata_to_json(model), "tensors": tensors}, path)
+    torch.save({"format": TORCH_FORMAT, "metadata": metadata_to_json(model.metadata), "tensors": tensors}, path)
 
 
 def load_torch(path: str | Path, dtype: str | None = None) -> TorchTransformer:
@@ -314,7 +315,7 @@ def save_transformer_lens(model: Transformer, path: str | Path, dtype: str | Non
             "format": TRANSFORMER_LENS_FORMAT,
             "config": transformer_lens_config(model, dtype),
             "state_dict": dict(bridge.state_dict()),
-            "metadata": metadata_to_json(model),
+            "metadata": metadata_to_json(model.metadata),
         },
         path,
     )
@@ -338,7 +339,7 @@ def _read(path: str | Path, kind: str) -> dict[str, Any]:
 
 
 def _source_model(data: dict[str, Any]) -> Transformer:
-    return from_arrays(data["metadata"], {key: tensor.numpy() for key, tensor in data["tensors"].items()})
+    return Transformer(*from_arrays(data["metadata"], {key: tensor.numpy() for key, tensor in data["tensors"].items()}))
 
 
 @torch.no_grad()

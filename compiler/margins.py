@@ -46,6 +46,10 @@ MIXTURE_THRESHOLD = 0.99
 #: The largest logit scale the compiler will use when tightening a head.
 MAX_SCALE = 400.0
 
+#: The error that the heads behind a score's categorical inputs are tightened to, so that the
+#: scores built on them are exact to that much.
+SCORE_INPUT_ERROR = 1e-12
+
 
 def scale_for(n: int, value_bound: float, tolerance: float, bos_gap: float, score_error: float = 0.0) -> float:
     """The logit scale whose softmax leak, on up to n keys and the BOS with values up to
@@ -73,7 +77,11 @@ def width_tolerance(n: int) -> float:
 
 
 def decode_tolerance(kind: str, values: list[float] | None, n: int) -> float:
-    """How far a numerical output may be off for the decoder to read the right value."""
+    """How far an output may be off for the decoder to read the right value: a quarter for
+    indicators (read by argmax), half the smallest gap for numbers, for fractions half the
+    smallest gap between fractions of denominator at most n."""
+    if kind == "categorical":
+        return 0.25
     if kind == "fraction":
         return 1.0 / (2.0 * n * n)
     if not values or len(values) < 2:

@@ -1,132 +1,28 @@
-"""The compiled Transformer: weights, metadata, a jitted JAX forward pass, decoding, save/load.
+"""The compiled Transformer as an object: tokens in, output values out, whole or one token at
+a time, saved and loaded.
 
-The forward pass takes the weights as arguments, so one XLA compilation serves every model with
-the same shapes.  The model prepends the beginning-of-sequence token (id 0) to every input; in
-a batch, shorter inputs are padded and their padding masked out of attention.  There is no
-layer norm.  By default a model runs in float32 when its precision record says float32 is
-enough, else in float64 (which turns on JAX's x64 mode for the process).
+The arithmetic is `compiler.transformer`'s, the file formats `compiler.serialization`'s; this
+module turns tokens into ids and residual streams into output values.  The model prepends the
+beginning-of-sequence token (id 0) to every input; in a batch, shorter inputs are padded and
+their padding masked out of attention.  By default a model runs in float32 when its precision
+record says float32 is enough, else in float64 (JAX's 64-bit mode scoped to the call).
 """
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from compiler import serialization
+from compiler.errors import CompileError
 from compiler.margins import MIXTURE_THRESHOLD
-from rasp.errors import RaspError, RaspEvaluationError
-
-Params = dict[str, Any]
-
-
-# ----------------------------------------------------------------------------- forward pass
-
-
-def _attention(x: jax.Array, weights: dict[str, jax.Array], mask: jax.Array) -> tuple[jax.Array, jax.Array]:
-    q = jnp.einsum("btd,hde->bhte", x, weights["w_q"])
-    k = jnp.einsum("btd,hde->bhte", x, weights["w_k"])
-    v = jnp.einsum("btd,hde->bhte", x, weights["w_v"])
-    logits = jnp.einsum("bhqe,bhke->bhqk", q, k)
-    logits = jnp.where(mask[:, None, :, :], logits, -jnp.inf)
-    pattern = jax.nn.softmax(logits, axis=-1)
-    out = jnp.einsum("bhqk,bhke->bhqe", pattern, v)
-    return jnp.einsum("bhqe,hed->bqd", out, weights["w_o"]), pattern
-
-
-def _mlp(x: jax.Array, weights: dict[str, jax.Array]) -> jax.Array:
-    hidden = jax.nn.relu(x @ weights["w_in"] + weights["b_in"])
-    return hidden @ weights["w_out"] + weights["b_out"]
-
-
-@functools.partial(jax.jit, static_argnames=("causal", "inspect"))
-def forward(
-    params: Params, token_ids: jax.Array, key_mask: jax.Array, causal: bool, inspect: bool = False
-) -> Any:
-    """token_ids (batch, T) with the BOS id 0 first; key_mask (batch, T) false on padding.
-    Returns the final residual stream (batch, T, width), and with `inspect` also the stream
-    after the embedding and every sublayer and every layer's attention pattern."""
-    t = token_ids.shape[1]
-    x = params["token_embed"][token_ids] + params["pos_embed"][:t][None]
-    mask = key_mask[:, None, :] & jnp.ones((t, t), bool)[None]
-    if causal:
-        mask = mask & jnp.tril(jnp.ones((t, t), bool))[None]
-    streams, patterns = [x], []
-    for layer in params["layers"]:
-        if layer["attn"]["w_q"].shape[0]:
-            update, pattern = _attention(x, layer["attn"], mask)
-            x = x + update
-            patterns.append(pattern)
-        else:
-            patterns.append(jnp.zeros((x.shape[0], 0, t, t), x.dtype))
-        streams.append(x)
-        if layer["mlp"]["w_in"].shape[1]:
-            x = x + _mlp(x, layer["mlp"])
-        streams.append(x)
-    if inspect:
-        return x, streams, patterns
-    return x
-
-
-# ------------------------------------------------------------------------- value encoding
-
-
-def encode_value(value: Any) -> Any:
-    """A JSON form of an atom that keeps its type (1, 1.0, True and "1" stay apart)."""
-    if value is None:
-        return {"none": None}
-    if isinstance(value, bool):
-        return {"bool": value}
-    if isinstance(value, int):
-        return {"int": value}
-    if isinstance(value, float):
-        return {"float": value}
-    if isinstance(value, str):
-        return {"str": value}
-    if isinstance(value, tuple):
-        return {"tuple": [encode_value(v) for v in value]}
-    raise RaspError(f"the value {value!r} cannot be saved in a model file")
-
-
-def decode_value(data: Any) -> Any:
-    ((kind, value),) = data.items()
-    if kind == "tuple":
-        return tuple(decode_value(v) for v in value)
-    return None if kind == "none" else value
-
-
-def _flatten(tree: Any, prefix: str = "") -> dict[str, np.ndarray]:
-    if isinstance(tree, dict):
-        return {k: v for key, sub in tree.items() for k, v in _flatten(sub, f"{prefix}{key}/").items()}
-    if isinstance(tree, list):
-        return {k: v for i, sub in enumerate(tree) for k, v in _flatten(sub, f"{prefix}{i}/").items()}
-    return {prefix.rstrip("/"): np.asarray(tree)}
-
-
-def _unflatten(flat: dict[str, np.ndarray]) -> Params:
-    root: dict[str, Any] = {}
-    for path, array in flat.items():
-        node = root
-        parts = path.split("/")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = array
-
-    def listify(node: Any) -> Any:
-        if isinstance(node, dict):
-            if node and all(key.isdigit() for key in node):
-                return [listify(node[str(i)]) for i in range(len(node))]
-            return {key: listify(value) for key, value in node.items()}
-        return node
-
-    return listify(root)
-
+from compiler.transformer import Params, empty_cache, forward, precision, step, to_device
+from rasp.errors import RaspEvaluationError
 
 # ------------------------------------------------------------------------------ the model
 
@@ -150,7 +46,7 @@ class Transformer:
     # ------------------------------------------------------------------------- reporting
 
     def summary(self) -> dict[str, Any]:
-        arrays = list(_flatten(self.params).values())
+        arrays = list(self.arrays().values())
         layers = self.params["layers"]
         hidden = [layer["mlp"]["w_in"].shape[1] for layer in layers]
         return {
@@ -164,20 +60,6 @@ class Transformer:
             "float32_ok": self.metadata["precision"]["float32_ok"],
         }
 
-    def _repr_html_(self) -> str:
-        """Jupyter's display: summary, layer table and, with matplotlib, the read/write picture
-        on the vocabulary repeated (rasp.notebook)."""
-        from rasp.errors import RaspError
-        from rasp.notebook import model_html, png_bytes
-
-        try:
-            from compiler.plot import default_input, plot_model
-
-            picture = png_bytes(lambda path: plot_model(self, default_input(self), path))
-        except RaspError:  # no matplotlib: the tables alone
-            picture = None
-        return model_html(self, picture)
-
     # --------------------------------------------------------------------------- running
 
     def dtype(self, dtype: str | None = None) -> str:
@@ -186,15 +68,11 @@ class Transformer:
         return dtype
 
     def device_params(self, dtype: str | None = None) -> Params:
-        """The weights as JAX arrays of `dtype` (cached)."""
+        """The weights as JAX arrays of `dtype` (cached); run them under
+        `compiler.transformer.precision(dtype)`."""
         dtype = self.dtype(dtype)
         if dtype not in self._device:
-            if dtype == "float64":
-                jax.config.update("jax_enable_x64", True)
-            # device_put moves the arrays; jnp.asarray would compile one XLA computation per shape
-            self._device[dtype] = jax.tree_util.tree_map(
-                lambda a: jax.device_put(np.asarray(a, dtype=dtype)), self.params
-            )
+            self._device[dtype] = to_device(self.params, dtype)
         return self._device[dtype]
 
     def token_ids(self, tokens: Sequence[Any]) -> list[int]:
@@ -226,13 +104,17 @@ class Transformer:
     def residual(self, batch: Sequence[Sequence[Any]], dtype: str | None = None) -> np.ndarray:
         """The final residual stream (batch, 1 + longest input, width)."""
         ids, mask = self.encode(batch)
-        return np.asarray(forward(self.device_params(dtype), ids, mask, self.causal), np.float64)
+        dtype = self.dtype(dtype)
+        with precision(dtype):
+            return np.asarray(forward(self.device_params(dtype), ids, mask, self.causal), np.float64)
 
     def inspect(self, tokens: Sequence[Any], dtype: str | None = None) -> dict[str, Any]:
         """Residual streams after the embedding and every sublayer (index 0 is the BOS
         position), the attention pattern of every layer (heads, query, key), and the labels."""
         ids, mask = self.encode([list(tokens)])
-        _, streams, patterns = forward(self.device_params(dtype), ids, mask, self.causal, inspect=True)
+        dtype = self.dtype(dtype)
+        with precision(dtype):
+            _, streams, patterns = forward(self.device_params(dtype), ids, mask, self.causal, inspect=True)
         return {
             "labels": self.labels,
             "residuals": [np.asarray(s[0], np.float64) for s in streams],
@@ -296,66 +178,81 @@ class Transformer:
             )
         return found
 
-    def decoder(self, dtype: str | None = None) -> Any:
-        """An incremental (KV-cached) decoder for this causal model; see compiler.decoder."""
-        from compiler.decoder import Decoder
-
+    def decoder(self, dtype: str | None = None) -> Decoder:
+        """An incremental (KV-cached) decoder for this causal model."""
         return Decoder(self, dtype)
 
     # ------------------------------------------------------------------------- save/load
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The weights keyed by their path (`layers/0/attn/w_q`), as model files store them."""
-        return _flatten(self.params)
+        return serialization.flatten(self.params)
 
-    def save(self, path: str | Path) -> None:
-        """Weights and metadata in one .npz file (metadata as UTF-8 JSON); no pickle.  A path
-        ending in .safetensors writes safetensors instead (compiler.safetensors_file)."""
-        if str(path).endswith(".safetensors"):
-            from compiler.safetensors_file import save_safetensors
-
-            return save_safetensors(self, path)
-        blob = np.frombuffer(metadata_to_json(self).encode("utf-8"), np.uint8)
-        with open(path, "wb") as handle:
-            np.savez(handle, __metadata__=blob, **self.arrays())
+    def save(self, path: str | Path, file_format: str | None = None) -> None:
+        """Weights and metadata in one file, no pickle: .npz, or safetensors for a path ending
+        in .safetensors or file_format="safetensors" (compiler.serialization)."""
+        serialization.save(self.params, self.metadata, path, file_format)
 
 
 def load(path: str | Path) -> Transformer:
     """A model saved by `Transformer.save` (.npz or .safetensors, told apart by content)."""
-    from compiler.safetensors_file import is_safetensors, load_safetensors
-
-    if is_safetensors(path):
-        return load_safetensors(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as error:
-        raise RaspError(f"cannot read the model file {path}: {error}") from None
-    if "__metadata__" not in arrays:
-        raise RaspError(f"{path} is not a compiled model (no metadata)")
-    return from_arrays(arrays.pop("__metadata__").tobytes().decode("utf-8"), arrays)
+    return Transformer(*serialization.load(path))
 
 
-def metadata_to_json(model: Transformer) -> str:
-    """The model's metadata as JSON, values tagged with their types (`encode_value`)."""
-    metadata = dict(model.metadata)
-    metadata["vocab"] = [encode_value(v) for v in model.vocab]
-    metadata["output"] = dict(metadata["output"], values=[encode_value(v) for v in model.output_values])
-    return json.dumps(metadata)
+_jitted_step = jax.jit(step)
 
 
-def metadata_from_json(text: str) -> dict[str, Any]:
-    metadata = json.loads(text)
-    metadata["vocab"] = [decode_value(v) for v in metadata["vocab"]]
-    metadata["output"]["values"] = [decode_value(v) for v in metadata["output"]["values"]]
-    return metadata
+def require_causal(model: Transformer) -> None:
+    if not model.causal:
+        raise CompileError("incremental decoding needs a model compiled with causal=True")
 
 
-def from_arrays(metadata: str, arrays: dict[str, np.ndarray]) -> Transformer:
-    """A model from its JSON metadata and its flattened weights (`layers/0/attn/w_q`...)."""
-    params = _unflatten(arrays)
-    params.setdefault("layers", [])  # a model without layers stores no layer arrays
-    return Transformer(params, metadata_from_json(metadata))
+class Decoder:
+    """Feeds a causal model one token at a time; `append` returns the output at the new position.
+
+    In a causal model the stream at position i depends on positions <= i only, so a new token
+    needs one new row per layer (`compiler.transformer.step`): its query attends over the
+    cached keys and values of the earlier positions.  The cache has a fixed capacity
+    (max_seq_len + 1, the BOS included) so that one XLA compilation serves every step."""
+
+    def __init__(self, model: Transformer, dtype: str | None = None):
+        require_causal(model)
+        self.model = model
+        self.dtype = model.dtype(dtype)
+        self.params = model.device_params(self.dtype)
+        self.reset()
+
+    def reset(self) -> None:
+        self.position = 0
+        with precision(self.dtype):
+            self.cache, _ = _jitted_step(self.params, empty_cache(self.params, self.model.max_seq_len + 1), 0, 0)
+        self.outputs: list[Any] = []
+
+    def append(self, token: Any) -> Any:
+        if self.position >= self.model.max_seq_len:
+            raise CompileError(
+                f"the decoder is full: the model takes at most {self.model.max_seq_len} tokens"
+            )
+        (token_id,) = self.model.token_ids([token])
+        self.position += 1
+        with precision(self.dtype):
+            self.cache, stream = _jitted_step(self.params, self.cache, token_id, self.position)
+            value = self.model.decode(np.asarray(stream, np.float64)[None])[0]
+        self.outputs.append(value)
+        return value
+
+    def extend(self, tokens: Sequence[Any]) -> list[Any]:
+        return [self.append(token) for token in tokens]
+
+    def generate(self, prompt: Sequence[Any], steps: int) -> list[Any]:
+        """Feeds `prompt`, then `steps` times the output at the last position back as the next
+        token (the output values must be tokens of the vocabulary)."""
+        tokens = list(prompt)
+        output = self.extend(tokens)[-1]
+        for _ in range(steps):
+            tokens.append(output)
+            output = self.append(output)
+        return tokens
 
 
 def _fraction(value: float, max_denominator: int) -> int | float:

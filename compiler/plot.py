@@ -64,7 +64,7 @@ class Subspace:
 
 
 @dataclass(frozen=True)
-class Block:
+class GridColumn:
     """A column of the grid.  `kind` is "embed", "head", "mlp" or "unembed"; `reads` and
     `writes` are residual dimension indices."""
 
@@ -102,7 +102,7 @@ class ModelLayout:
     """Everything `plot_model` draws, and where (inches)."""
 
     subspaces: list[Subspace]
-    blocks: list[Block]
+    blocks: list[GridColumn]
     heads: list[Head]
     tokens: list[Any]
     causal: bool
@@ -137,18 +137,18 @@ def _nonzero_rows(*matrices: np.ndarray) -> frozenset[int]:
     return frozenset(int(i) for m in matrices for i in np.flatnonzero(np.any(m != 0, axis=1)))
 
 
-def residual_blocks(model: Transformer) -> tuple[list[Subspace], list[Block]]:
+def residual_blocks(model: Transformer) -> tuple[list[Subspace], list[GridColumn]]:
     """The grid's rows and columns, read off the model's weights and layout."""
     params, labels, layout = model.params, model.labels, model.metadata["layout"]
     embedded = _nonzero_rows(params["token_embed"].T, params["pos_embed"].T)
-    blocks = [Block("embed", None, "embedding", frozenset(), embedded)]
+    blocks = [GridColumn("embed", None, "embedding", frozenset(), embedded)]
     unit_counts = [record["units"] for record in model.metadata["precision"]["mlps"]]
     for number, (weights, described) in enumerate(zip(params["layers"], layout)):
         attention, mlp = weights["attn"], weights["mlp"]
         for h, head in enumerate(described["heads"]):
             reads = _nonzero_rows(attention["w_q"][h], attention["w_k"][h], attention["w_v"][h])
             writes = _nonzero_rows(attention["w_o"][h].T)
-            blocks.append(Block("head", number, head["node"], reads, writes, head=h))
+            blocks.append(GridColumn("head", number, head["node"], reads, writes, head=h))
         counts = unit_counts[: len(described["mlps"])]
         unit_counts = unit_counts[len(described["mlps"]) :]
         if sum(counts) != mlp["w_in"].shape[1]:  # not one record per block: the merged MLP as one
@@ -162,8 +162,8 @@ def residual_blocks(model: Transformer) -> tuple[list[Subspace], list[Block]]:
             start += count
             reads = _nonzero_rows(mlp["w_in"][:, units])
             writes = _nonzero_rows(mlp["w_out"][units].T)
-            blocks.append(Block("mlp", number, name, reads, writes))
-    blocks.append(Block("unembed", None, "output", _nonzero_rows(params["unembed"]), frozenset()))
+            blocks.append(GridColumn("mlp", number, name, reads, writes))
+    blocks.append(GridColumn("unembed", None, "output", _nonzero_rows(params["unembed"]), frozenset()))
 
     subspaces: list[Subspace] = []
     assigned: set[int] = set()

@@ -1,11 +1,10 @@
-"""Compiled models as safetensors files, beside `.npz`: the same flattened weights
-(`layers/0/attn/w_q`, float64) and the same JSON metadata, kept in the file's string metadata
-under `rasp-toolkit`.  Any safetensors reader gets the arrays; `compiler.load` the model.
+"""The safetensors file format for compiled models, beside `.npz`: the flattened weights
+(`layers/0/attn/w_q`, float64) and the model's JSON metadata, kept in the file's string
+metadata under `rasp-toolkit`.  Any safetensors reader gets the arrays; `compiler.load` the
+model (`compiler.serialization` chooses the format).
 
-    model.save("sort.safetensors")           # or save_safetensors(model, path)
-    compiler.load("sort.safetensors")
-
-Needs the `safetensors` package (the `interop` extra), imported only here.
+Needs the `safetensors` package (the `interop` extra), imported only here and only when a
+safetensors file is written or read.
 """
 
 from __future__ import annotations
@@ -13,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from compiler.model import Transformer, from_arrays, metadata_to_json
+import numpy as np
+
 from rasp.errors import RaspError
 
 METADATA_KEY = "rasp-toolkit"
@@ -29,8 +29,9 @@ def _numpy_backend() -> Any:
     return safetensors.numpy
 
 
-def save_safetensors(model: Transformer, path: str | Path) -> None:
-    _numpy_backend().save_file(model.arrays(), str(path), metadata={METADATA_KEY: metadata_to_json(model)})
+def write(path: str | Path, arrays: dict[str, np.ndarray], metadata: str) -> None:
+    """`arrays` and the JSON text `metadata` as one safetensors file."""
+    _numpy_backend().save_file(arrays, str(path), metadata={METADATA_KEY: metadata})
 
 
 def is_safetensors(path: str | Path) -> bool:
@@ -43,7 +44,8 @@ def is_safetensors(path: str | Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{"
 
 
-def load_safetensors(path: str | Path) -> Transformer:
+def read(path: str | Path) -> tuple[str, dict[str, np.ndarray]]:
+    """The JSON metadata text and the arrays of a file `write` wrote."""
     backend = _numpy_backend()
     from safetensors import SafetensorError, safe_open
 
@@ -55,4 +57,4 @@ def load_safetensors(path: str | Path) -> Transformer:
         raise RaspError(f"cannot read the model file {path}: {error}") from None
     if metadata is None:
         raise RaspError(f"{path} is a safetensors file but not a compiled model (no {METADATA_KEY!r} metadata)")
-    return from_arrays(metadata, arrays)
+    return metadata, arrays

@@ -1,4 +1,4 @@
-"""Stage 3: place the blocks into layers.
+"""Stage 3: place the blocks into layers (a tuple of frozen `Layer`s).
 
 The blocks form a DAG (a block depends on the blocks that write the dimensions it reads).  A
 layer is an attention sublayer followed by an MLP sublayer, so heads go to even slots and MLPs
@@ -9,6 +9,7 @@ side and the MLPs sharing a slot are merged into one MLP.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -16,13 +17,13 @@ import networkx as nx
 from compiler.blocks import Block, HeadBlock, MLPBlock
 
 
-@dataclass
+@dataclass(frozen=True)
 class Layer:
-    heads: list[HeadBlock]
-    mlps: list[MLPBlock]
+    heads: tuple[HeadBlock, ...]
+    mlps: tuple[MLPBlock, ...]
 
 
-def dependency_graph(blocks: list[Block]) -> nx.DiGraph:
+def dependency_graph(blocks: Sequence[Block]) -> nx.DiGraph:
     writer = {label: index for index, block in enumerate(blocks) for label in block.writes}
     graph = nx.DiGraph()
     graph.add_nodes_from(range(len(blocks)))
@@ -33,7 +34,8 @@ def dependency_graph(blocks: list[Block]) -> nx.DiGraph:
     return graph
 
 
-def schedule(blocks: list[Block]) -> list[Layer]:
+def schedule(blocks: Sequence[Block]) -> tuple[Layer, ...]:
+    """Every block in the earliest layer its inputs allow (heads and MLPs in the order given)."""
     graph = dependency_graph(blocks)
     slot: dict[int, int] = {}
     for index in nx.topological_sort(graph):
@@ -41,10 +43,11 @@ def schedule(blocks: list[Block]) -> list[Layer]:
         parity = 0 if isinstance(blocks[index], HeadBlock) else 1
         slot[index] = earliest + ((earliest - parity) % 2)
     count = (max(slot.values(), default=-1) + 2) // 2
-    layers = [Layer([], []) for _ in range(count)]
+    heads: list[list[HeadBlock]] = [[] for _ in range(count)]
+    mlps: list[list[MLPBlock]] = [[] for _ in range(count)]
     for index, block in enumerate(blocks):
         if isinstance(block, HeadBlock):
-            layers[slot[index] // 2].heads.append(block)
+            heads[slot[index] // 2].append(block)
         else:
-            layers[slot[index] // 2].mlps.append(block)
-    return layers
+            mlps[slot[index] // 2].append(block)
+    return tuple(Layer(tuple(h), tuple(m)) for h, m in zip(heads, mlps))

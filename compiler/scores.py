@@ -25,24 +25,22 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from compiler import margins
 from compiler.blocks import ONE, Functional, combine
+from compiler.encodings import Encodings
 from compiler.errors import CompileError, fail
+from compiler.margins import SCORE_INPUT_ERROR, rounding_apart
 from compiler.valuesets import MAX_VALUES
 from compiler.valuesets import value_order as _value_order
 from rasp import ir
 from rasp.interpreter import NUMPY_COMPARE
 from rasp.values import is_number
 
-if TYPE_CHECKING:
-    from compiler.lowering import Lowering
 
-
-@dataclass
+@dataclass(frozen=True)
 class Score:
     """`magnitude`, when known, bounds sum_t |q_t * k_t| (each predicate-matrix term is 0 or 1,
     which the bounds of its functionals would overestimate)."""
@@ -60,9 +58,9 @@ def constant_score(value: bool) -> Score:
 
 def _merge(score: Score) -> Score:
     """Terms with the same query functional share one feature (their keys add up)."""
-    merged: dict[tuple, tuple[Functional, Functional]] = {}
+    merged: dict[frozenset, tuple[Functional, Functional]] = {}
     for query, key in score.terms:
-        identity = tuple(sorted(query.items()))
+        identity = frozenset(query.items())
         if identity in merged:
             merged[identity] = (query, combine((1.0, merged[identity][1]), (1.0, key)))
         else:
@@ -118,9 +116,6 @@ def _holds(selector: ir.Selector, queries: dict[int, Any], keys: dict[int, Any])
     raise TypeError(f"unknown selector node {type(selector).__name__}")
 
 
-#: The error that the heads behind a score's categorical inputs are tightened to (see margins).
-SCORE_INPUT_ERROR = 1e-12
-
 #: Most disjoint pieces (one head and one decoder each) a selector width's selector is split into.
 MAX_PIECES = 4
 
@@ -172,8 +167,8 @@ def _complement(pieces: list[Piece]) -> list[Piece] | None:
 
 
 class ScoreBuilder:
-    def __init__(self, lowering: Lowering):
-        self.lowering = lowering
+    def __init__(self, encodings: Encodings):
+        self.enc = encodings
         self._flags: dict[tuple[Any, ...], ir.SOp] = {}
         self._constants: dict[Any, ir.SOp] = {}
 
@@ -214,9 +209,9 @@ class ScoreBuilder:
 
     def _select(self, select: ir.Select, negated: bool = False) -> Score:
         """The score of `select`, or of `not select` when `negated` (always a 0/1 matrix)."""
-        low = self.lowering
-        key_values = low.sets.known(select.keys)
-        query_values = low.sets.known(select.queries)
+        enc = self.enc
+        key_values = enc.ledger.sets.known(select.keys)
+        query_values = enc.ledger.sets.known(select.queries)
         compare = ir.COMPARISONS[select.op]
 
         def predicate(query: Any, key: Any) -> bool:
@@ -229,20 +224,21 @@ class ScoreBuilder:
             outcomes = {predicate(q, k) for q in query_values for k in key_values}
             if len(outcomes) == 1:
                 return constant_score(outcomes.pop())
-        keys, queries = low.rep(select.keys), low.rep(select.queries)
+        keys, queries = enc.rep(select.keys), enc.rep(select.queries)
         if select.op == "==" and keys.numeric and queries.numeric and not negated:
-            if (keys.indicators is None or queries.indicators is None) and not self._rounding_apart(select):
+            one_hot = enc.known_indicators(select.keys) is not None and enc.known_indicators(select.queries) is not None
+            if not one_hot and not self._rounding_apart(select):
                 return self._quadratic(select)
         return self._matrix(
             self._clean_indicators(select.queries), self._clean_indicators(select.keys), predicate,
-            self.lowering.indicator_error(select.queries), self.lowering.indicator_error(select.keys),
+            self.enc.indicator_error(select.queries), self.enc.indicator_error(select.keys),
         )
 
     def _clean_indicators(self, node: ir.SOp) -> dict[Any, Functional]:
         """The categorical form of `node` for a score, its heads tightened so that it is off by
         at most SCORE_INPUT_ERROR where a logit scale can do it."""
-        indicators = self.lowering.indicators(node)
-        self.lowering.tighten(self.lowering.rep(node), SCORE_INPUT_ERROR)
+        indicators = self.enc.indicators(node)
+        self.enc.tighten(self.enc.rep(node), SCORE_INPUT_ERROR)
         return indicators
 
     def _matrix(
@@ -290,13 +286,13 @@ class ScoreBuilder:
 
     def _quadratic(self, select: ir.Select) -> Score:
         """1 - (k - q)^2 / g^2.  A query whose square needs an MLP anyway is clamped into the
-        keys' range widened by g (`Lowering.clamped`), which selects the same keys."""
-        low = self.lowering
-        key_values = sorted(float(v) for v in low.sets.known(select.keys))
-        values = sorted({*key_values, *(float(v) for v in low.sets.known(select.queries))})
+        keys' range widened by g (`Encodings.clamped`), which selects the same keys."""
+        enc = self.enc
+        key_values = sorted(float(v) for v in enc.ledger.sets.known(select.keys))
+        values = sorted({*key_values, *(float(v) for v in enc.ledger.sets.known(select.queries))})
         gap = min((b - a for a, b in zip(values, values[1:])), default=1.0)
         bounds = (key_values[0] - gap, key_values[-1] + gap)
-        clamp = not low.cheap_square(select.queries) and (values[0] < bounds[0] or values[-1] > bounds[1])
+        clamp = not enc.cheap_square(select.queries) and (values[0] < bounds[0] or values[-1] > bounds[1])
         if clamp:
             values = [v for v in values if bounds[0] <= v <= bounds[1]]
         centre = (values[0] + values[-1]) / 2
@@ -304,18 +300,18 @@ class ScoreBuilder:
             centre = float(math.floor(centre))
 
         def centred(node: ir.SOp) -> tuple[Functional, Functional]:
-            square = low.square(node)
-            number = low.clean_number(node)
+            square = enc.square(node)
+            number = enc.clean_number(node)
             shifted = combine((1.0, number), (-centre, {ONE: 1.0}))
             shifted_square = combine((1.0, square), (-2 * centre, number), (centre * centre, {ONE: 1.0}))
             return shifted, shifted_square
 
         for node in (select.keys, select.queries):
             if self._feature_error(node):
-                low.tighten(low.rep(node), SCORE_INPUT_ERROR * gap * gap)
+                enc.tighten(enc.rep(node), SCORE_INPUT_ERROR * gap * gap)
         key, key_square = centred(select.keys)
         if clamp:
-            query, query_square = low.clamped(select.queries, bounds, centre)
+            query, query_square = enc.clamped(select.queries, bounds, centre)
         else:
             query, query_square = centred(select.queries)
         inverse = 1.0 / (gap * gap)
@@ -339,17 +335,17 @@ class ScoreBuilder:
         48.00000000000001, not 48): the interpreter tells them apart, a distance cannot, so
         the select takes a predicate matrix over each side's one-hot form instead (each side's
         own values are far apart, or its MLP refuses)."""
-        known = self.lowering.sets.known
+        known = self.enc.ledger.sets.known
         values = sorted({float(v) for v in (*known(select.keys), *known(select.queries))})
-        return any(margins.rounding_apart(a, b) for a, b in zip(values, values[1:]))
+        return any(rounding_apart(a, b) for a, b in zip(values, values[1:]))
 
     def _feature_error(self, node: ir.SOp) -> float:
         """The error of the number and square an equality score reads for `node`: none when
         they are exact or snapped back onto the value set by an MLP."""
-        rep = self.lowering.rep(node)
-        if rep.exact or rep.snapped is not None or rep.indicators is None:
+        rep = self.enc.rep(node)
+        if rep.exact or self.enc.snapped(node) is not None or self.enc.known_indicators(node) is None:
             return 0.0
-        return self.lowering.error(rep)
+        return self.enc.error(rep)
 
     def split(self, selector: ir.Selector, consumer: ir.Node) -> list[Score] | None:
         with _naming(consumer):
@@ -365,7 +361,7 @@ class ScoreBuilder:
         one of its pairs and T(b_q, b_k) holds: the sum of two 0/1 scores, minus 1.  A stable
         sort's keys x + i/n compare as x_k < x_q (any i) or x_k = x_q and i_k < i_q: two pieces
         over the token and position one-hots instead of one over the n * |vocab| keys."""
-        low = self.lowering
+        enc = self.enc
         if not isinstance(selector, ir.Select):
             return self._disjoint_conjunctions(selector)
         if selector.op == "==":
@@ -390,24 +386,24 @@ class ScoreBuilder:
                 table = np.asarray(compare(k_values[None, :], q_values[:, None]), bool)
                 if table.any():
                     groups.setdefault(table.tobytes(), (table, set()))[1].add((a_q, a_k))
-        b_queries = {v: i for i, v in enumerate(_value_order(low.sets.known(query_b)))}
-        b_keys = {v: i for i, v in enumerate(_value_order(low.sets.known(key_b)))}
+        b_queries = {v: i for i, v in enumerate(_value_order(enc.ledger.sets.known(query_b)))}
+        b_keys = {v: i for i, v in enumerate(_value_order(enc.ledger.sets.known(key_b)))}
         pieces = []
         for table, pairs in groups.values():
             piece = self._matrix(
                 self._clean_indicators(query_a),
                 self._clean_indicators(key_a),
                 lambda q, k, p=pairs: (q, k) in p,
-                low.indicator_error(query_a),
-                low.indicator_error(key_a),
+                enc.indicator_error(query_a),
+                enc.indicator_error(key_a),
             )
             if not table.all():
                 positions = self._matrix(
                     self._clean_indicators(query_b),
                     self._clean_indicators(key_b),
                     lambda q, k, t=table: bool(t[b_queries[q], b_keys[k]]),
-                    low.indicator_error(query_b),
-                    low.indicator_error(key_b),
+                    enc.indicator_error(query_b),
+                    enc.indicator_error(key_b),
                 )
                 piece = _conjunction(piece, positions)
             pieces.append(_merge(piece))
@@ -415,17 +411,17 @@ class ScoreBuilder:
 
     def _indicator_cost(self, node: ir.SOp) -> int:
         """Residual dimensions a one-hot form of `node` would add."""
-        return 0 if self.lowering.rep(node).indicators is not None else len(self.lowering.sets.known(node))
+        return 0 if self.enc.known_indicators(node) is not None else len(self.enc.ledger.sets.known(node))
 
     def _split_inputs(self, node: ir.SequenceMap) -> tuple[ir.SOp, ir.SOp]:
         """(a, b): the input with fewer values first."""
         first, second = node.inputs
-        known = self.lowering.sets.known
+        known = self.enc.ledger.sets.known
         return (first, second) if len(known(first)) <= len(known(second)) else (second, first)
 
     def _evaluate(self, node: ir.SequenceMap, a: ir.SOp) -> dict[Any, np.ndarray] | None:
         """For each value of input a, fn over the values of the other input (in value order)."""
-        known = self.lowering.sets.known
+        known = self.enc.ledger.sets.known
         b = node.inputs[1] if node.inputs[0] is a else node.inputs[0]
         b_values = _value_order(known(b))
         result = {}
@@ -444,23 +440,23 @@ class ScoreBuilder:
         """The whole selector as one predicate matrix between the tuple of its query s-ops and
         the tuple of its key s-ops.  S-ops with a single value (constants) are left out of the
         tuples: `select(tokens, "(", ==) or select(tokens, "{", ==)` compares the tokens alone."""
-        low = self.lowering
+        enc = self.enc
         flagged = self._filters_as_flags(selector)
         if self._joint_size(flagged) < self._joint_size(selector):
             selector = flagged
         fixed, query_nodes, key_nodes = self._sides(selector)
         for nodes in (query_nodes, key_nodes):
             for node in nodes:
-                if not all(is_number(v) or isinstance(v, (str, bool)) for v in low.sets.known(node)):
+                if not all(is_number(v) or isinstance(v, (str, bool)) for v in enc.ledger.sets.known(node)):
                     raise fail(node, "a combined selector needs its s-ops to take atomic values")
 
         def side(nodes: list[ir.SOp]) -> dict[Any, Functional]:
             if not nodes:
                 return {(): {ONE: 1.0}}
-            return self._clean_indicators(nodes[0] if len(nodes) == 1 else low.joint(nodes))
+            return self._clean_indicators(nodes[0] if len(nodes) == 1 else enc.joint(nodes))
 
         def error(nodes: list[ir.SOp]) -> float:
-            return low.indicator_error(nodes[0] if len(nodes) == 1 else low.joint(nodes)) if nodes else 0.0
+            return enc.indicator_error(nodes[0] if len(nodes) == 1 else enc.joint(nodes)) if nodes else 0.0
 
         def assignment(nodes: list[ir.SOp], value: Any) -> dict[int, Any]:
             if len(nodes) == 1:
@@ -481,7 +477,7 @@ class ScoreBuilder:
         paper's `s or select(indices, 0, ==)` pairs the keys of s with a bool, not with every
         position).  Filters on the query side likewise."""
         if isinstance(selector, ir.Select):
-            known = self.lowering.sets.known
+            known = self.enc.ledger.sets.known
             for side, other in (("keys", "queries"), ("queries", "keys")):
                 node, constant = getattr(selector, side), getattr(selector, other)
                 if len(known(constant)) == 1 and len(known(node)) > 2:
@@ -500,7 +496,7 @@ class ScoreBuilder:
 
     def _joint_size(self, selector: ir.Selector) -> int:
         """How many values the joints of the selector's query and key s-ops may take."""
-        known = self.lowering.sets.known
+        known = self.enc.ledger.sets.known
         _, queries, keys = self._sides(selector)
         return math.prod(len(known(node)) for node in queries) + math.prod(len(known(node)) for node in keys)
 
@@ -518,21 +514,21 @@ class ScoreBuilder:
                     return False
 
             flag = ir.Map(fn=fn, inner=node, description=f"{node.label} {op} {value!r}")
-            self.lowering.sets.add(flag)
+            self.enc.ledger.analyse(flag)
             self._flags[key] = flag
         return self._flags[key]
 
     def _constant(self, value: Any) -> ir.SOp:
         if value not in self._constants:
             node = ir.Full(value)
-            self.lowering.sets.add(node)
+            self.enc.ledger.analyse(node)
             self._constants[value] = node
         return self._constants[value]
 
     def _sides(self, selector: ir.Selector) -> tuple[dict[int, Any], list[ir.SOp], list[ir.SOp]]:
         """The value of each single-valued s-op of the selector's selects (by uid), and its other
         query and key s-ops."""
-        known = self.lowering.sets.known
+        known = self.enc.ledger.sets.known
         leaves = [node for node in ir.walk(selector) if isinstance(node, ir.Select)]
         nodes = [node for leaf in leaves for node in (leaf.queries, leaf.keys)]
         fixed = {node.uid: next(iter(known(node))) for node in nodes if len(known(node)) == 1}

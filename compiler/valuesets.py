@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -33,20 +34,20 @@ ValueSet = frozenset | None
 Positional = tuple[frozenset, ...] | None  # the value set at each position, or None
 
 
-@dataclass
+@dataclass(frozen=True)
 class ValueSets:
-    """Value set of every s-op node reachable from the root, and the token-local tables."""
+    """Stage 1's result: the value set of every s-op node reachable from the root, the
+    token-local tables and the per-position sets, all read-only.  Lowering, which makes a few
+    s-ops of its own (joints of keys, flags of filters), gets their sets from `extended`."""
 
     vocab: tuple[Any, ...]
     max_seq_len: int
-    causal: bool = False
-    values: dict[ir.Node, ValueSet] = field(default_factory=dict)
-    local: dict[ir.Node, dict[Any, Any]] = field(default_factory=dict)
-    positional: dict[ir.Node, Positional] = field(default_factory=dict)
+    causal: bool
+    values: Mapping[ir.Node, ValueSet]
+    local: Mapping[ir.Node, Mapping[Any, Any] | None]
+    positional: Mapping[ir.Node, Positional]
 
     def __getitem__(self, node: ir.Node) -> ValueSet:
-        if node not in self.values:
-            self.add(node)
         return self.values[node]
 
     def known(self, node: ir.Node) -> frozenset:
@@ -61,6 +62,36 @@ class ValueSets:
             error = fail(node, f"{what} is unbounded or larger than {MAX_VALUES} values")
             raise error.at(culprit.origin)
         return values
+
+    def extended(self, root: ir.Node) -> ValueSets:
+        """These value sets and those of every node below `root` (a new object)."""
+        analysis = _Analysis(
+            self.vocab, self.max_seq_len, self.causal, dict(self.values), dict(self.local), dict(self.positional)
+        )
+        analysis.add(root)
+        return analysis.finish()
+
+
+@dataclass
+class _Analysis:
+    """The analysis at work: tables filled in children before parents."""
+
+    vocab: tuple[Any, ...]
+    max_seq_len: int
+    causal: bool = False
+    values: dict[ir.Node, ValueSet] = field(default_factory=dict)
+    local: dict[ir.Node, dict[Any, Any] | None] = field(default_factory=dict)
+    positional: dict[ir.Node, Positional] = field(default_factory=dict)
+
+    def finish(self) -> ValueSets:
+        return ValueSets(
+            self.vocab,
+            self.max_seq_len,
+            self.causal,
+            MappingProxyType(self.values),
+            MappingProxyType(self.local),
+            MappingProxyType(self.positional),
+        )
 
     def add(self, root: ir.Node) -> None:
         """Analyse `root` and everything below it (nodes already analysed are kept)."""
@@ -421,8 +452,8 @@ def _image(node: ir.Node, arguments: Iterable[list[Any] | tuple[Any, ...]]) -> V
 
 
 def analyse(root: ir.Node, vocab: Iterable[Any], max_seq_len: int, causal: bool = False) -> ValueSets:
-    """Stage entry point: the value sets of every s-op below `root` (for causal evaluation
-    when `causal`, which some selectors need to be known to select at most one key)."""
-    sets = ValueSets(vocab=tuple(vocab), max_seq_len=max_seq_len, causal=causal)
-    sets.add(root)
-    return sets
+    """Stage 1: the value sets of every s-op below `root` (for causal evaluation when `causal`,
+    which some selectors need to be known to select at most one key), computed up front."""
+    analysis = _Analysis(vocab=tuple(vocab), max_seq_len=max_seq_len, causal=causal)
+    analysis.add(root)
+    return analysis.finish()

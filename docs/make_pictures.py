@@ -11,9 +11,9 @@ import compiler
 import rasp
 from compiler.plot import plot_model
 from rasp.draw import draw_program
-from rasp.turing import Machine
-from rasp.turing.compiled import configuration_attention
-from rasp.turing.plot import plot_attention, plot_spacetime
+from turing import Machine
+from turing.engines.compiled import configuration_attention
+from turing.plot import plot_attention, plot_spacetime
 
 IMAGES = Path(__file__).resolve().parent / "images"
 

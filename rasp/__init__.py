@@ -41,8 +41,8 @@ from rasp.ir import (
     sequence_map,
     tokens,
 )
-from rasp.programs import program_path, programs_dir
 from rasp.session import Session
+from rasp.shipped import program_path, programs_dir
 
 __all__ = [
     "Aggregate", "Full", "IncrementalEvaluator", "Indices", "Interpreter", "Length", "Location", "Map", "Node",

@@ -9,7 +9,7 @@ from typing import Any
 from rasp import ir
 from rasp.errors import RaspError
 from rasp.interpreter import evaluate
-from rasp.runtime import Applied, Builtin, Function, Result
+from rasp.objects import Applied, Builtin, Function, Result
 from rasp.values import format_sequence, format_value, sequence_type
 
 #: What the verbose display (`full seq display on`) says instead of rows of identical values.

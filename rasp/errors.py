@@ -89,3 +89,7 @@ class RaspTypeError(RaspError):
 
 class RaspEvaluationError(RaspError):
     """Evaluating on a particular input failed (a mean over strings, a missing dict key, ...)."""
+
+
+class UsageError(RaspError):
+    """A command-line request that cannot be carried out (bad option value, missing name)."""

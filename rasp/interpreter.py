@@ -339,6 +339,9 @@ def evaluate(node: ir.Node, tokens: Any, causal: bool = False) -> Any:
     return _default.evaluate(node, tokens, causal=causal)
 
 
+ir.install_evaluator(evaluate)  # what calling a node runs (`sop("hello")`)
+
+
 class IncrementalEvaluator:
     """Causal evaluation one token at a time: each appended token costs one new row per node.
 

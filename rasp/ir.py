@@ -12,6 +12,9 @@ Node kinds:
 - `Map(fn, inner)`, `SequenceMap(fn, inputs)`: elementwise functions of one or several s-ops.
 - `Select(keys, queries, op)`, `SelectorAnd`, `SelectorOr`, `SelectorNot`: selectors.
 - `Aggregate(selector, sop, default)`, `SelectorWidth(selector)`: the attention operations.
+
+`binary` and `unary` build the nodes of RASP's operators from the atom-level functions of
+`rasp.operators`; nodes are evaluated by `rasp.interpreter` (installed here when imported).
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rasp.errors import Location
+from rasp.errors import Location, RaspError, RaspTypeError
+from rasp.notebook import selector_html, sop_html
+from rasp.operators import BINARY, ELEMENTWISE_LOGIC, UNARY, affine
+from rasp.values import format_value
 
 #: Comparison operators of `select`, with the predicate `key OP query` they stand for.
 COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
@@ -74,14 +80,10 @@ class SOp(Node):
     """A sequence operation: one value per input position."""
 
     def __call__(self, tokens: Any, causal: bool = False) -> list[Any]:
-        from rasp.interpreter import evaluate
-
-        return evaluate(self, tokens, causal=causal)
+        return _evaluate(self, tokens, causal)
 
     def _repr_html_(self) -> str:
         """Jupyter's display: the values on the notebook example (rasp.notebook)."""
-        from rasp.notebook import sop_html
-
         return sop_html(self)
 
     # Python-side sugar so that programs can be built without the parser.
@@ -113,23 +115,17 @@ class SOp(Node):
         return binary("%", self, other)
 
     def __neg__(self) -> SOp:
-        from rasp.operators import build_unary
-
-        return build_unary("-", self)
+        return unary("-", self)
 
 
 class Selector(Node):
     """A selection pattern: one boolean per (query, key) pair."""
 
     def __call__(self, tokens: Any, causal: bool = False) -> list[list[bool]]:
-        from rasp.interpreter import evaluate
-
-        return evaluate(self, tokens, causal=causal)
+        return _evaluate(self, tokens, causal)
 
     def _repr_html_(self) -> str:
         """Jupyter's display: the selector matrix on the notebook example (rasp.notebook)."""
-        from rasp.notebook import selector_html
-
         return selector_html(self)
 
     def __and__(self, other: Selector) -> Selector:
@@ -333,8 +329,66 @@ def sequence_map(fn: Callable[..., Any], *sops: Any, description: str = "sequenc
     return SequenceMap(fn=fn, inputs=tuple(as_sop(s) for s in sops), description=description)
 
 
-def binary(op: str, left: Any, right: Any) -> SOp:
-    """`left op right` where at least one side is an s-op, with RASP's operator semantics."""
-    from rasp.operators import build_binary
+def _operand_text(operand: Any) -> str:
+    """An operand in a node's description: s-ops by label, atoms as written, containers by
+    kind only (their items may be whole graphs, whose repr would be enormous)."""
+    if isinstance(operand, Node):
+        return operand.label
+    if isinstance(operand, (list, dict)):
+        return f"({type(operand).__name__})"
+    return format_value(operand)
 
-    return build_binary(op, left, right)
+
+def binary(op: str, left: Any, right: Any) -> Any:
+    """`left op right` with RASP's operator semantics: a plain value for two atoms, an s-op
+    node when either side is an s-op, a selector node for `and`/`or` between selectors."""
+    if isinstance(left, Selector) or isinstance(right, Selector):
+        if op not in ("and", "or"):
+            raise RaspTypeError(f"Cannot apply {op} to selector(s)", hint="selectors combine with and, or, not")
+        if not (isinstance(left, Selector) and isinstance(right, Selector)):
+            raise RaspTypeError("Cannot apply and/or between selector and non-selector")
+        return SelectorAnd(left, right) if op == "and" else SelectorOr(left, right)
+    on_sops = isinstance(left, SOp) or isinstance(right, SOp)
+    fn = ELEMENTWISE_LOGIC[op] if on_sops and op in ELEMENTWISE_LOGIC else BINARY[op]
+    if not on_sops:
+        return fn(left, right)
+    description = f"{_operand_text(left)} {op} {_operand_text(right)}"
+    if isinstance(left, SOp) and isinstance(right, SOp):
+        linear = {"+": (1, 1), "-": (1, -1)}.get(op)
+        return SequenceMap(fn=fn, inputs=(left, right), description=description, linear=linear)
+    if isinstance(left, SOp):
+        return Map(fn=lambda x: fn(x, right), inner=left, description=description, affine=affine(op, True, right))
+    return Map(fn=lambda x: fn(left, x), inner=right, description=description, affine=affine(op, False, left))
+
+
+def unary(op: str, operand: Any) -> Any:
+    """`op operand` for not, -, +, round and indicator: a plain value for an atom, an s-op node
+    for an s-op, a selector node for `not` of a selector."""
+    fn = UNARY[op]
+    if isinstance(operand, Selector):
+        if op != "not":
+            raise RaspTypeError(f"'{op}' does not apply to the selector {operand.label}; only 'not' does")
+        return SelectorNot(operand)
+    if isinstance(operand, SOp):
+        shift = {"-": (-1, 0), "+": (1, 0)}.get(op)
+        return Map(fn=fn, inner=operand, description=f"{op} {operand.label}", affine=shift)
+    return fn(operand)
+
+
+# --------------------------------------------------------------------- evaluating nodes on inputs
+
+#: What calling a node (`sop("hello")`) runs: the interpreter's `evaluate`, which
+#: `rasp.interpreter` installs here when it is imported (it reads the IR, so the IR cannot import
+#: it).  `import rasp` imports the interpreter, so every node is callable once the package is.
+_evaluator: Callable[..., Any] | None = None
+
+
+def install_evaluator(evaluate: Callable[..., Any]) -> None:
+    global _evaluator
+    _evaluator = evaluate
+
+
+def _evaluate(node: Node, tokens: Any, causal: bool) -> Any:
+    if _evaluator is None:
+        raise RaspError("nodes are evaluated by rasp.interpreter, which has not been imported")
+    return _evaluator(node, tokens, causal=causal)

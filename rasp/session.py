@@ -6,20 +6,20 @@ running examples and display switches, and loads files relative to the file that
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from lark import Tree
-
-from rasp import ir
+from rasp import ast, ir
 from rasp.errors import RaspError, RaspEvaluationError, RaspSyntaxError, RaspTypeError
 from rasp.interpreter import evaluate
-from rasp.parser import parse, parse_each
-from rasp.programs import program_path
-from rasp.runtime import RESERVED, Builtin, Environment, Result, Runtime, load_path
+from rasp.objects import Builtin, Result
+from rasp.runtime import Runtime
+from rasp.scope import RESERVED, Environment
+from rasp.shipped import program_path
+from rasp.syntax import read, read_each
 
 #: The running example every session starts with, as in the original REPL.
 DEFAULT_EXAMPLE = "hello"
@@ -51,10 +51,10 @@ def _selector_width(selector: Any) -> ir.SelectorWidth:
 
 
 @cache
-def _parsed_stdlib() -> tuple[str, Tree]:
+def _parsed_stdlib() -> tuple[str, tuple[ast.Statement, ...]]:
     path = program_path("stdlib.rasp")
     source = path.read_text(encoding="utf-8")
-    return source, parse(source, "stdlib.rasp")
+    return source, read(source, "stdlib.rasp")
 
 
 class Session:
@@ -79,8 +79,8 @@ class Session:
         self.builtins.bindings.update(_builtin_bindings())
         self.base = Environment(self.builtins, "stdlib")
         if stdlib:
-            source, tree = _parsed_stdlib()
-            Runtime("stdlib.rasp", source, self, self._load).execute(tree.children, self.base)
+            source, statements = _parsed_stdlib()
+            Runtime("stdlib.rasp", source, self, self._load).execute(statements, self.base)
         library_names = frozenset(self.base.bindings) | frozenset(self.builtins.bindings) - {"tokens"}
         self.globals = Environment(self.base, "console", RESERVED | library_names)
         self.check_examples = check_examples
@@ -95,11 +95,11 @@ class Session:
 
     def run(self, source: str, file: str | None = None) -> list[Result]:
         """Run statements (and REPL commands); returns what each produced, for display."""
-        tree = parse(source, file)
+        statements = read(source, file)
         runtime = Runtime(file, source, self, self._load)
         try:
             with _python_limits():
-                return runtime.execute(tree.children, self.globals)
+                return runtime.execute(statements, self.globals)
         except ExitRequested:
             return []
 
@@ -162,15 +162,15 @@ class Session:
                     report.append(Result(result.name, result.value, kind="loaded"))
         return _last_binding_of_each_name(report)
 
-    def _statements(self, source: str, file: str) -> list[Tree | RaspSyntaxError]:
+    def _statements(self, source: str, file: str) -> Sequence[ast.Statement | RaspSyntaxError]:
         """A loaded file's statements; when it does not parse as a whole, and loads are not
         strict, the statements that do parse and an error for each one that does not."""
         try:
-            return parse(source, file).children
+            return read(source, file)
         except RaspSyntaxError:
             if self.strict_loads:
                 raise
-            return parse_each(source, file)
+            return read_each(source, file)
 
     # -------------------------------------------------------------------- REPL commands
 
@@ -228,7 +228,7 @@ def _python_limits() -> Iterator[None]:
         raise RaspEvaluationError("out of memory (a list or number too large?)") from None
 
 
-def _run_loaded(runtime: Runtime, statement: Tree, scope: Environment, env: Environment) -> list[Result]:
+def _run_loaded(runtime: Runtime, statement: ast.Statement, scope: Environment, env: Environment) -> list[Result]:
     """One statement of a loaded file: what it produced (or its error), then an error for each
     name it bound that the loading scope refuses."""
     before = dict(scope.bindings)
@@ -280,3 +280,19 @@ def _last_binding_of_each_name(report: list[Result]) -> list[Result]:
             seen.add(result.name)
         kept.append(result)
     return kept[::-1]
+
+
+def load_path(name: str, base: Path | None) -> Path:
+    """Where `load "name";` reads: relative to the loading file's folder (or the working
+    folder), with `.rasp` added when the name has no suffix."""
+    candidates = [name] if name.endswith(".rasp") else [name + ".rasp", name]
+    folders = [base] if base is not None else []
+    folders.append(Path.cwd())
+    for folder in folders:
+        for candidate in candidates:
+            path = folder / candidate
+            if path.is_file():
+                return path
+    raise RaspEvaluationError(
+        f"could not find file: {candidates[0]}", hint="load paths are relative to the loading file"
+    )

@@ -1,4 +1,4 @@
-"""Makes the repository root importable (the compiler, rasp and the benchmark programs) and
+"""Makes the repository root importable (the compiler and rasp) and
 this folder (compiler_helpers) for the compiler tests."""
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import pytest
 import compiler
 from compiler import mlps
 from compiler.blocks import ONE
+from compiler.ledger import Ledger
 from compiler.lowering import Lowering
 from compiler.valuesets import analyse
 from rasp import ir
@@ -60,18 +61,18 @@ def _score_matrix(
     """The score of every (query value, key value) pair, evaluating the functionals on
     residual vectors built from each s-op's representation."""
     sets = analyse(ir.selector_width(selector), ("a", "b", "c"), n)
-    lowering = Lowering(sets, causal=False)
+    lowering = Lowering(Ledger(sets))
     score = lowering.scores.score(selector, selector)
-    assert not lowering.blocks  # these selectors need no MLP
+    assert not lowering.ledger.blocks  # these selectors need no MLP
     values = lambda node: sorted(sets.known(node), key=str)  # noqa: E731
 
     def vector(node: ir.SOp, value) -> dict[str, float]:
         if isinstance(node, ir.Indices):
-            return {"indices": value, "indices^2": value * value, f"indices={value}": 1.0, ONE: 1.0}
-        return {f"tokens:{value}": 1.0, ONE: 1.0}
+            return {"indices": value, "indices^2": value * value, f"indices={value}": 1.0, str(ONE): 1.0}
+        return {f"tokens:{value}": 1.0, str(ONE): 1.0}
 
-    def apply(functional, vec) -> float:
-        return sum(c * vec.get(label, 0.0) for label, c in functional.items())
+    def apply(functional, vec) -> float:  # the residual read through each dimension's label
+        return sum(c * vec.get(str(dim), 0.0) for dim, c in functional.items())
 
     qs, ks = values(queries), values(keys)
     matrix = np.array(

@@ -11,9 +11,10 @@ from compiler_helpers import compiled
 
 import compiler
 from compiler.check import CheckFailed, check, sample_inputs
-from compiler.cli import register
 from rasp import ir
 from rasp.programs import library_program
+from rasp_toolkit.commands_compiler import register
+from rasp_toolkit.commands_language import program_nodes
 
 
 def test_sample_inputs_start_with_the_edges() -> None:
@@ -64,13 +65,8 @@ def _main(argv: list[str], tmp_path) -> int:
     path = tmp_path / "program.rasp"
     path.write_text('aggregate(select(indices, length - indices - 1, ==), tokens, "");\n')
 
-    def load(_: str) -> dict[str, ir.Node]:
-        from rasp.cli import program_nodes
-
-        return program_nodes(path)
-
     parser = argparse.ArgumentParser(prog="rasp")
-    register(parser.add_subparsers(dest="command", required=True), load)
+    register(parser.add_subparsers(dest="command", required=True), lambda _: program_nodes(path))
     args = parser.parse_args(argv)
     return args.handler(args)
 
@@ -82,14 +78,14 @@ def test_cli_check_exits_0_when_the_model_agrees(tmp_path, capsys) -> None:
 
 def test_cli_check_exits_1_when_the_model_differs(tmp_path, capsys, monkeypatch) -> None:
     """A compiler bug, simulated by scrambling the compiled model before the check runs."""
-    import compiler.cli
+    from rasp_toolkit import commands_compiler
 
     def compile_broken(sop, vocab, max_seq_len, causal=False, budget=compiler.budget.DEFAULT_BUDGET, check=0):
         model = _broken(compiler.compile(sop, vocab, max_seq_len, causal=causal))
         compiler.check.check(model, sop, check)
         return model
 
-    monkeypatch.setattr(compiler.cli, "compile_program", compile_broken)
+    monkeypatch.setattr(commands_compiler, "compile_program", compile_broken)
     assert _main(["compile", "program.rasp", "--vocab", "a,b", "--max-len", "4", "--check", "30"], tmp_path) == 1
     err = capsys.readouterr().err
     assert "is wrong: on input" in err and "Traceback" not in err

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from compiler.cli import register
 from rasp import ir
 from rasp.errors import RaspError
 from rasp.programs import library_program
+from rasp_toolkit.commands_compiler import register
 
 
 def _loader(path: str) -> dict[str, ir.Node]:

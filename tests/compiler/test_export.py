@@ -17,11 +17,10 @@ from safetensors.numpy import load_file
 
 import compiler
 import rasp
-import rasp.cli
 from compiler import export
-from compiler.cli import register
 from rasp.errors import RaspError
 from rasp.programs import library_program, program_path
+from rasp_toolkit.commands_compiler import register
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,7 +150,7 @@ def _main(argv: list[str]) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="rasp")
-    register(parser.add_subparsers(dest="command", required=True), rasp.cli.program_nodes)
+    register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.handler(args)
 
@@ -191,7 +190,7 @@ def test_export_without_output_exits_2(capsys) -> None:
 
 def test_rasp_and_compiler_never_import_torch() -> None:
     code = (
-        "import sys, rasp, compiler, compiler.cli, rasp.cli, rasp.turing.compiled\n"
+        "import sys, rasp, compiler, rasp_toolkit.cli, turing.engines.compiled\n"
         "m = compiler.compile(rasp.tokens, ['a'], 2)\n"
         "print(sorted(name for name in ('torch', 'transformer_lens', 'safetensors') if name in sys.modules))"
     )

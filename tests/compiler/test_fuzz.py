@@ -1,4 +1,4 @@
-"""Differential fuzzing in CI: a few hundred random programs (`compiler.fuzz`), each compiled
+"""Differential fuzzing in CI: a few hundred random programs (`rasp_toolkit.fuzz`), each compiled
 and compared with the interpreter.  The compiler's promise is exact or refused; a wrong
 output, a crash and a blown budget all break it.  Failures print the program and the command
 that reproduces it; each one found becomes a file under regressions/ (test_regressions.py)."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from compiler.fuzz import classify, generate
+from rasp_toolkit.fuzz import classify, generate
 
 SEEDS = range(300)
 GROUPS = 10

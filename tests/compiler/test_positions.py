@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import compiler
 from compiler import mlps
+from compiler.blocks import ONE
 from compiler.valuesets import _sums, analyse, selects_at_most_one
 from rasp import ir
 
@@ -125,5 +126,5 @@ def test_steep_ramps_cancel_on_their_short_side() -> None:
     assert lookup.max_preactivation <= 2 * n + 2
     out = np.tile(lookup.base, (len(points), 1))
     for pre, weights in lookup.units:
-        out += np.maximum(pre["x"] * points + pre.get("one", 0.0), 0.0)[:, None] * weights[None, :]
+        out += np.maximum(pre["x"] * points + pre.get(ONE, 0.0), 0.0)[:, None] * weights[None, :]
     np.testing.assert_allclose(out[:, 0], widths[::-1], atol=1e-9)

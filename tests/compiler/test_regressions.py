@@ -12,7 +12,7 @@ import pytest
 
 import compiler
 from compiler.check import describe, sample_inputs
-from compiler.fuzz import load
+from rasp_toolkit.fuzz import load
 
 FOLDER = Path(__file__).parent / "regressions"
 INPUTS = 64

@@ -3,7 +3,7 @@
 Conventions for fenced blocks:
 - ```python: run in order, one namespace per document; `assert`s in them check results.
 - ```rasp: run in order in one `rasp.Session()` per document (REPL commands allowed).
-- ```bash: every line starting with `rasp ` is run through `rasp.cli.main` from the repository
+- ```bash: every line starting with `rasp ` is run through `rasp_toolkit.cli.main` from the repository
   root and must exit 0 (lines ending in `# exits 1` / `# exits 2` must exit with that code).
   Other lines (pip, python -m venv, ...) are set-up and not run here.
 - ```text and others: transcripts and illustrations, not run.
@@ -61,7 +61,7 @@ def shell_commands(path: Path) -> list[tuple[list[str], int]]:
 def test_cli_examples_run(path: Path, tmp_path: Path, capsys) -> None:
     """The document's commands run in order, sharing one scratch folder for the files they
     write and read (`.npz`, `.png`, `.pt`, `.safetensors`), from the repository root."""
-    from rasp.cli import main
+    from rasp_toolkit.cli import main
 
     previous = Path.cwd()
     os.chdir(ROOT)

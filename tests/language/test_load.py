@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import rasp
-from rasp import cli
 from rasp.repl import Repl
+from rasp_toolkit import cli
 
 EVERY_KIND = """\
 depth = 3;

@@ -1,23 +1,21 @@
-"""The program library's specification: for every `programs/lib/*.rasp` file, its output s-op, an
-independent plain-Python reference, the tokens tests draw inputs from and what kind of inputs the
-program is meant for.  Shared by the interpreted tests (`test_library.py`) and the compiled ones
-(`test_library_compiled.py`), so that both hold the programs to the same references."""
+"""The program library's specification: for every program of the catalogue (`rasp.programs`,
+read from the `programs/lib/*.rasp` headers: output, alphabet, kind of inputs, causality), an
+independent plain-Python reference, by the program's name.  Shared by the interpreted tests
+(`test_library.py`) and the compiled ones (`test_library_compiled.py`), so that both hold the
+programs to the same references."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rasp import ir
-from rasp.session import Session
+from rasp.programs import LibraryProgram, library
 
-LIB = Path(__file__).resolve().parents[2] / "programs" / "lib"
 FILLER = "_"
 
 
@@ -161,62 +159,46 @@ def shuffled_prefix(moves: list[int], pairs: str) -> list[str]:
 
 # ------------------------------------------------------------------------------ the programs
 
+REFERENCES: dict[str, Callable[[list[Any]], list[Any]]] = {
+    "length": ref_length,
+    "reverse": ref_reverse,
+    "histogram": ref_histogram,
+    "double_histogram": ref_double_histogram,
+    "sort_unique": ref_sort,
+    "sort": ref_sort,
+    "sort_by_frequency": ref_sort_by_frequency,
+    "most_frequent": ref_most_frequent,
+    "dyck1": ref_dyck1,
+    "dyck2": ref_dyck2,
+    "shuffle_dyck1": ref_shuffle_dyck1,
+    "shuffle_dyck2": ref_shuffle_dyck2,
+    "frac_prevs": ref_frac_prevs,
+    "pair_balance": ref_pair_balance,
+    "shift": ref_shift,
+    "detect_pattern": ref_detect_pattern,
+    "count": ref_count,
+}
 
-@dataclass(frozen=True)
-class Program:
-    """`inputs` is what the program is meant for: "words" (any tokens of the alphabet),
-    "distinct" (no token twice), "nested" or "shuffled" (brackets: arbitrary words and prefixes
-    built by `nested_prefix` or `shuffled_prefix`, so that every verdict occurs)."""
-
-    file: str
-    output: str
-    reference: Callable[[list[Any]], list[Any]]
-    alphabet: tuple[Any, ...]
-    inputs: str = "words"
-    causal: bool = False  # the value at i depends only on tokens 0..i
-    approx: bool = False  # numbers compared with a tolerance
-
-    def __repr__(self) -> str:
-        return self.file
+#: The catalogue's programs, by name (test ids are the names).
+PROGRAMS = list(library().values())
+BY_NAME = library()
 
 
-PROGRAMS = [
-    Program("length", "seq_length", ref_length, tuple("abc")),
-    Program("reverse", "reverse", ref_reverse, tuple("abcdefgh")),
-    Program("histogram", "histogram", ref_histogram, tuple("abcd")),
-    Program("double_histogram", "double_histogram", ref_double_histogram, tuple("abcdef")),
-    Program("sort_unique", "sort_unique", ref_sort, tuple(range(16)), inputs="distinct"),
-    Program("sort", "sorted", ref_sort, tuple(range(10))),
-    Program("sort_by_frequency", "sort_by_frequency", ref_sort_by_frequency, tuple("abcd")),
-    Program("most_frequent", "most_frequent", ref_most_frequent, tuple("abcde")),
-    Program("dyck1", "dyck1", ref_dyck1, tuple("()"), inputs="nested", causal=True),
-    Program("dyck2", "dyck2", ref_dyck2, tuple("(){}"), inputs="nested", causal=True),
-    Program("shuffle_dyck1", "shuffle_dyck1", ref_shuffle_dyck1, tuple("()"), inputs="shuffled"),
-    Program("shuffle_dyck2", "shuffle_dyck2", ref_shuffle_dyck2, tuple("(){}"), inputs="shuffled"),
-    Program("frac_prevs", "frac_prevs", ref_frac_prevs, tuple("abx"), causal=True, approx=True),
-    Program("pair_balance", "pair_balance", ref_pair_balance, tuple("()ab"), causal=True, approx=True),
-    Program("shift", "shifted", ref_shift, tuple("abcd"), causal=True),
-    Program("detect_pattern", "detect_pattern", ref_detect_pattern, tuple("abc"), causal=True),
-    Program("count", "count_a", ref_count, tuple("abc")),
-]
-BY_FILE = {program.file: program for program in PROGRAMS}
+def name_of(program: LibraryProgram) -> str:
+    return program.name
 
 
 @cache
-def output_of(file: str) -> ir.SOp:
-    """The output s-op of `programs/lib/<file>.rasp`."""
-    session = Session()
-    session.run_file(LIB / f"{file}.rasp")
-    node = session[BY_FILE[file].output]
-    assert isinstance(node, ir.SOp)
-    return node
+def output_of(name: str) -> ir.SOp:
+    """The output s-op of `programs/lib/<name>.rasp`."""
+    return BY_NAME[name].load()
 
 
-def check(program: Program, tokens: list[Any], got: list[Any]) -> None:
+def check(program: LibraryProgram, tokens: list[Any], got: list[Any]) -> None:
     """`got` is the reference's output on `tokens`: equal values of the same types, or numbers
     within 1e-9 for programs whose outputs are fractions."""
-    expected = program.reference(tokens)
-    if program.approx:
+    expected = REFERENCES[program.name](tokens)
+    if program.numeric:
         assert got == pytest.approx(expected, abs=1e-9), tokens
     else:
         assert got == expected, tokens

@@ -9,17 +9,28 @@ rules of `programs/lib/README.md`.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from references import BY_FILE, LIB, PROGRAMS, Program, check, nested_prefix, output_of, shuffled_prefix
+from references import (
+    BY_NAME,
+    PROGRAMS,
+    REFERENCES,
+    check,
+    name_of,
+    nested_prefix,
+    output_of,
+    shuffled_prefix,
+)
 
 from rasp import ir
+from rasp.errors import RaspError
 from rasp.interpreter import IncrementalEvaluator, evaluate
+from rasp.programs import LibraryProgram, library, read_program
 
 Cli = Callable[[list[str]], int]  # the `rasp_cli` fixture (conftest.py)
 MAX_LEN = 12
@@ -30,8 +41,8 @@ SETTINGS = settings(max_examples=30, derandomize=True, deadline=None)
 # ------------------------------------------------------------------------------- input spaces
 
 
-def inputs(program: Program) -> st.SearchStrategy[list[Any]]:
-    """Inputs of lengths 1..MAX_LEN of the kind the program is meant for (references.Program).
+def inputs(program: LibraryProgram) -> st.SearchStrategy[list[Any]]:
+    """Inputs of lengths 1..MAX_LEN of the kind the program is meant for (rasp.programs.LibraryProgram).
     Bracket inputs are half arbitrary words (most fail early), half built prefixes."""
     tokens = st.sampled_from(program.alphabet)
     if program.inputs == "distinct":
@@ -48,13 +59,14 @@ def inputs(program: Program) -> st.SearchStrategy[list[Any]]:
 # ------------------------------------------------------------------------ generated inputs
 
 
-def test_every_file_is_tested() -> None:
-    assert sorted(path.stem for path in LIB.glob("*.rasp")) == sorted(BY_FILE)
+def test_every_program_has_a_reference_and_every_reference_a_program() -> None:
+    assert sorted(REFERENCES) == sorted(library())
+    assert sorted(path.stem for path in (BY_NAME["sort"].path.parent).glob("*.rasp")) == sorted(library())
 
 
-@pytest.mark.parametrize("program", PROGRAMS, ids=str)
-def test_against_reference(program: Program) -> None:
-    node = output_of(program.file)
+@pytest.mark.parametrize("program", PROGRAMS, ids=name_of)
+def test_against_reference(program: LibraryProgram) -> None:
+    node = output_of(program.name)
 
     @SETTINGS
     @given(inputs(program))
@@ -67,10 +79,10 @@ def test_against_reference(program: Program) -> None:
 CAUSAL = [program for program in PROGRAMS if program.causal]
 
 
-@pytest.mark.parametrize("program", CAUSAL, ids=str)
-def test_causal_evaluation_agrees(program: Program) -> None:
+@pytest.mark.parametrize("program", CAUSAL, ids=name_of)
+def test_causal_evaluation_agrees(program: LibraryProgram) -> None:
     """Prefix programs give the same values under the causal mask, and token by token."""
-    node = output_of(program.file)
+    node = output_of(program.name)
 
     @SETTINGS
     @given(inputs(program))
@@ -140,35 +152,42 @@ HAND_CASES = [
 @pytest.mark.parametrize(("file", "tokens", "expected"), HAND_CASES)
 def test_hand_checked(file: str, tokens: Any, expected: list[Any]) -> None:
     got = evaluate(output_of(file), tokens)
-    assert got == pytest.approx(expected) if BY_FILE[file].approx else got == expected
+    assert got == pytest.approx(expected) if BY_NAME[file].numeric else got == expected
 
 
 # ------------------------------------------------------------------------------------ headers
 
 
-def header(file: str) -> dict[str, str]:
-    """The `# Key: value` fields of the comment block a file starts with."""
-    fields: dict[str, str] = {}
-    key = None
-    for line in (LIB / f"{file}.rasp").read_text(encoding="utf-8").splitlines():
-        if not line.startswith("#"):
-            break
-        match = re.match(r"#\s*(Task|Vocabulary|Output|Size):\s*(.*)", line)
-        if match:
-            key = match.group(1)
-            fields[key] = match.group(2)
-        elif key and line.startswith("#   "):
-            fields[key] += " " + line.lstrip("# ")
-        else:
-            key = None
-    return fields
+@pytest.mark.parametrize("program", PROGRAMS, ids=name_of)
+def test_header_describes_the_program(program: LibraryProgram) -> None:
+    """The catalogue's record of each header: the title names the file, the output is bound by
+    the file and has the stated type on the hand-checked examples."""
+    assert program.path.read_text(encoding="utf-8").startswith(f"# {program.name}: {program.title}")
+    assert program.task and program.vocabulary
+    assert program.output_type in ("ints", "bools", "strings", "numbers", "same type as the tokens")
+    assert len(program.alphabet) >= 2 and program.inputs in ("words", "distinct", "nested", "shuffled")
+    cases = [tokens for name, tokens, _ in HAND_CASES if name == program.name]
+    assert cases, program.name
+    kinds = {"ints": int, "bools": bool, "strings": str, "numbers": (int, float)}
+    for tokens in cases:
+        values = evaluate(output_of(program.name), tokens)
+        expected = kinds.get(program.output_type) or type(list(tokens)[0])  # "same type as the tokens"
+        assert all(isinstance(value, expected) for value in values), (tokens, values)
 
 
-@pytest.mark.parametrize("program", PROGRAMS, ids=str)
-def test_header_describes_the_program(program: Program) -> None:
-    fields = header(program.file)
-    assert set(fields) == {"Task", "Vocabulary", "Output", "Size"}
-    assert fields["Output"].startswith(f"`{program.output}`")
+def test_a_header_without_a_field_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "half.rasp"
+    path.write_text("# half: no size.\n#\n# Task:       x.\n# Vocabulary: any tokens.\nx = tokens;\n")
+    with pytest.raises(RaspError, match=r"half.rasp: its header lacks the field\(s\) Output, Size, Inputs, Causal"):
+        read_program(path)
+
+
+def test_an_unreadable_inputs_field_is_refused(tmp_path: Path) -> None:
+    text = BY_NAME["histogram"].path.read_text(encoding="utf-8").replace("words over", "any of")
+    path = tmp_path / "histogram.rasp"
+    path.write_text(text)
+    with pytest.raises(RaspError, match="KIND over TOKENS"):
+        read_program(path)
 
 
 def graph_size(root: ir.Node) -> tuple[int, int]:
@@ -223,12 +242,9 @@ def test_graph_size_counts_by_the_rules() -> None:
     assert graph_size(ir.aggregate(ir.select(moved, moved, "=="), ir.indices)) == (2, 2)
 
 
-@pytest.mark.parametrize("program", PROGRAMS, ids=str)
-def test_size_in_header_matches_the_graph(program: Program) -> None:
-    match = re.match(r"(\d+) layers?, (\d+) heads?\b", header(program.file)["Size"])
-    assert match, header(program.file)["Size"]
-    claimed = (int(match.group(1)), int(match.group(2)))
-    assert graph_size(output_of(program.file)) == claimed
+@pytest.mark.parametrize("program", PROGRAMS, ids=name_of)
+def test_size_in_header_matches_the_graph(program: LibraryProgram) -> None:
+    assert graph_size(output_of(program.name)) == (program.layers, program.heads)
 
 
 # ----------------------------------------------------------------------------- the command line
@@ -247,10 +263,10 @@ CLI_INPUTS = {
 }
 
 
-@pytest.mark.parametrize("program", PROGRAMS, ids=str)
-def test_cli_run(program: Program, rasp_cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
-    text, tokens = CLI_INPUTS.get(program.file, ("abracadabra", list("abracadabra")))
-    code = rasp_cli(["run", str(LIB / f"{program.file}.rasp"), program.output, "--input", text, "--json"])
+@pytest.mark.parametrize("program", PROGRAMS, ids=name_of)
+def test_cli_run(program: LibraryProgram, rasp_cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    text, tokens = CLI_INPUTS.get(program.name, ("abracadabra", list("abracadabra")))
+    code = rasp_cli(["run", str(program.path), program.output, "--input", text, "--json"])
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert list(printed["outputs"]) == [program.output]
@@ -258,12 +274,12 @@ def test_cli_run(program: Program, rasp_cli: Cli, capsys: pytest.CaptureFixture[
 
 
 def test_cli_run_prints_the_output(rasp_cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
-    assert rasp_cli(["run", str(LIB / "reverse.rasp"), "--input", "hello"]) == 0
+    assert rasp_cli(["run", str(BY_NAME["reverse"].path), "--input", "hello"]) == 0
     printed = capsys.readouterr().out
     assert "input: 'hello'" in printed.splitlines()
     assert "reverse = [o, l, l, e, h] (strings)" in printed.splitlines()
 
 
 def test_cli_run_causal(rasp_cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
-    assert rasp_cli(["run", str(LIB / "length.rasp"), "seq_length", "--input", "abc", "--causal", "--json"]) == 0
+    assert rasp_cli(["run", str(BY_NAME["length"].path), "seq_length", "--input", "abc", "--causal", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["outputs"] == {"seq_length": [1, 2, 3]}

@@ -13,9 +13,10 @@ import random
 from typing import Any
 
 import pytest
-from references import PROGRAMS, Program, check, nested_prefix, output_of, shuffled_prefix
+from references import PROGRAMS, REFERENCES, check, name_of, nested_prefix, output_of, shuffled_prefix
 
 import compiler
+from rasp.programs import LibraryProgram
 
 LENGTHS = (8, 16)
 CASES = [
@@ -26,18 +27,18 @@ CASES = [
 ]
 
 
-def case_id(case: tuple[Program, int, bool]) -> str:
+def case_id(case: tuple[LibraryProgram, int, bool]) -> str:
     program, n, causal = case
-    return f"{program.file}-{n}" + ("-causal" if causal else "")
+    return f"{program.name}-{n}" + ("-causal" if causal else "")
 
 
 _models: dict[tuple[str, int, bool], compiler.Transformer] = {}
 
 
-def model_for(program: Program, n: int, causal: bool) -> compiler.Transformer:
-    key = (program.file, n, causal)
+def model_for(program: LibraryProgram, n: int, causal: bool) -> compiler.Transformer:
+    key = (program.name, n, causal)
     if key not in _models:
-        _models[key] = compiler.compile(output_of(program.file), program.alphabet, n, causal=causal)
+        _models[key] = compiler.compile(output_of(program.name), program.alphabet, n, causal=causal)
     return _models[key]
 
 
@@ -47,7 +48,7 @@ def _release_models() -> Any:
     _models.clear()
 
 
-def sample(program: Program, rng: random.Random, length: int) -> list[Any]:
+def sample(program: LibraryProgram, rng: random.Random, length: int) -> list[Any]:
     """One input of `length` tokens of the kind the program is meant for."""
     if program.inputs == "distinct":
         return rng.sample(program.alphabet, length)
@@ -58,7 +59,7 @@ def sample(program: Program, rng: random.Random, length: int) -> list[Any]:
     return build([rng.randrange(len(pairs)) for _ in range(length)], pairs)
 
 
-def balanced(program: Program, length: int, rng: random.Random) -> list[str]:
+def balanced(program: LibraryProgram, length: int, rng: random.Random) -> list[str]:
     """A balanced bracket input of even `length`: opening brackets, then their closing ones, in
     reverse order for nested programs and in a shuffled order for shuffled ones."""
     pairs = "".join(program.alphabet)
@@ -70,10 +71,10 @@ def balanced(program: Program, length: int, rng: random.Random) -> list[str]:
     return shuffled_prefix(opens + closes, pairs)
 
 
-def inputs(program: Program, n: int, seed: int = 0) -> list[list[Any]]:
+def inputs(program: LibraryProgram, n: int, seed: int = 0) -> list[list[Any]]:
     """Two inputs of length 1, two of length n, eight of lengths in between; for bracket
     programs also a balanced input of length n (or n - 1)."""
-    rng = random.Random(f"{program.file}-{n}-{seed}")
+    rng = random.Random(f"{program.name}-{n}-{seed}")
     lengths = [1, 1, n, n, *(rng.randint(2, n - 1) for _ in range(8))]
     batch = [sample(program, rng, length) for length in lengths]
     if program.inputs in ("nested", "shuffled"):
@@ -82,7 +83,7 @@ def inputs(program: Program, n: int, seed: int = 0) -> list[list[Any]]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_compiled_program_matches_reference(case: tuple[Program, int, bool]) -> None:
+def test_compiled_program_matches_reference(case: tuple[LibraryProgram, int, bool]) -> None:
     program, n, causal = case
     model = model_for(program, n, causal)
     batch = inputs(program, n)
@@ -92,8 +93,8 @@ def test_compiled_program_matches_reference(case: tuple[Program, int, bool]) -> 
     assert model.mixtures(batch) == [[] for _ in batch]  # no categorical aggregate averaged values
 
 
-@pytest.mark.parametrize("program", [p for p in PROGRAMS if p.causal], ids=str)
-def test_incremental_decoding_matches_reference(program: Program) -> None:
+@pytest.mark.parametrize("program", [p for p in PROGRAMS if p.causal], ids=name_of)
+def test_incremental_decoding_matches_reference(program: LibraryProgram) -> None:
     """The causal model, decoded one token at a time with its key/value cache."""
     decoder = model_for(program, LENGTHS[0], True).decoder()
     for tokens in inputs(program, LENGTHS[0], seed=1)[:4]:
@@ -101,10 +102,10 @@ def test_incremental_decoding_matches_reference(program: Program) -> None:
         check(program, tokens, decoder.extend(tokens))
 
 
-@pytest.mark.parametrize("program", [p for p in PROGRAMS if p.inputs in ("nested", "shuffled")], ids=str)
-def test_bracket_inputs_reach_every_verdict(program: Program) -> None:
+@pytest.mark.parametrize("program", [p for p in PROGRAMS if p.inputs in ("nested", "shuffled")], ids=name_of)
+def test_bracket_inputs_reach_every_verdict(program: LibraryProgram) -> None:
     """Guards the inputs above: they are not all rejected (a model that always says "F" or
     false would otherwise pass)."""
     for n in LENGTHS:
-        verdicts = {value for tokens in inputs(program, n) for value in program.reference(tokens)}
+        verdicts = {value for tokens in inputs(program, n) for value in REFERENCES[program.name](tokens)}
         assert verdicts == ({"T", "P", "F"} if program.inputs == "nested" else {True, False}), n

@@ -10,18 +10,19 @@ from typing import Any
 
 import numpy as np
 import pytest
-from references import PROGRAMS, Program, check, output_of
+from references import PROGRAMS, check, output_of
 from test_library_compiled import inputs
 
 import compiler
 from compiler import export
+from rasp.programs import LibraryProgram
 
 N = 8
 CASES = [(program, causal) for program in PROGRAMS for causal in ((False, True) if program.causal else (False,))]
 
 
-def case_id(case: tuple[Program, bool]) -> str:
-    return case[0].file + ("-causal" if case[1] else "")
+def case_id(case: tuple[LibraryProgram, bool]) -> str:
+    return case[0].name + ("-causal" if case[1] else "")
 
 
 def valid_rows(batch: list[list[Any]]) -> np.ndarray:
@@ -33,9 +34,9 @@ def valid_rows(batch: list[list[Any]]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_exports_match_the_model_and_the_interpreter(case: tuple[Program, bool], tmp_path: Path) -> None:
+def test_exports_match_the_model_and_the_interpreter(case: tuple[LibraryProgram, bool], tmp_path: Path) -> None:
     program, causal = case
-    sop = output_of(program.file)
+    sop = output_of(program.name)
     model = compiler.compile(sop, program.alphabet, N, causal=causal)
     batch = inputs(program, N)
     expected = model.predict(batch)

@@ -1,4 +1,4 @@
-"""`rasp tm run` and `rasp tm verify` through `rasp.cli.main`: exit codes and JSON output."""
+"""`rasp tm run` and `rasp tm verify` through `rasp_toolkit.cli.main`: exit codes and JSON output."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from collections.abc import Sequence
 
 import pytest
 
-import rasp.cli
-from rasp.turing import Machine, load_machine, runner, simulate, trace_of
-from rasp.turing import cli as turing_cli
-from rasp.turing.runner import Decoder, ReferenceEngine
+from rasp_toolkit import cli
+from turing import Machine, load_machine, random_cases, simulate, trace_of
+from turing.engines import ENGINES, Decoder, Engine, ReferenceEngine
 
 BB2 = "1RB1LB_1LA1RZ"
 
@@ -29,18 +28,12 @@ NAMED = {
 }
 
 
-@pytest.fixture(autouse=True)
-def turing_commands_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`rasp.cli` also wires the compiler's commands; these tests need only the Turing ones."""
-    monkeypatch.setattr(rasp.cli, "_extensions", lambda: [turing_cli.register])
-
-
-class _OffByOne:
+class _OffByOne(Engine):
     """An engine whose prediction of token 10 is `?`, a token of no machine."""
 
     name = "off-by-one"
 
-    def decoder(self, machine: Machine) -> Decoder:
+    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
         inner = ReferenceEngine().decoder(machine)
         fed = [0]
 
@@ -55,11 +48,11 @@ class _OffByOne:
 
 @pytest.fixture
 def wrong_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(runner.ENGINES, "off-by-one", _OffByOne)
+    monkeypatch.setitem(ENGINES, "off-by-one", _OffByOne)
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
-    code = rasp.cli.main(list(argv))
+    code = cli.main(list(argv))
     return code, json.loads(capsys.readouterr().out)
 
 
@@ -103,14 +96,14 @@ def test_single_character_tape(capsys) -> None:
 
 
 def test_run_shows_the_trace(capsys) -> None:
-    assert rasp.cli.main(["tm", "run", BB2, "--trace"]) == 0
+    assert cli.main(["tm", "run", BB2, "--trace"]) == 0
     out = capsys.readouterr().out
     assert "6  Z      1 1 [1] 1" in out
     assert "halted after 6 steps" in out and "matches the reference" in out
 
 
 def test_run_mismatch_exits_1_and_reports(capsys, wrong_engine) -> None:
-    assert rasp.cli.main(["tm", "run", BB2, "--engine", "off-by-one"]) == 1
+    assert cli.main(["tm", "run", BB2, "--engine", "off-by-one"]) == 1
     assert "first divergence at position 10" in capsys.readouterr().out
     code, result = run_json(capsys, "tm", "run", BB2, "--engine", "off-by-one", "--json")
     assert code == 1 and result["matches_reference"] is False and result["divergence"] == 10
@@ -128,13 +121,13 @@ def test_run_mismatch_exits_1_and_reports(capsys, wrong_engine) -> None:
     ],
 )
 def test_user_errors_exit_2(capsys, argv: list[str], message: str) -> None:
-    assert rasp.cli.main(argv) == 2
+    assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
 
 
 def test_missing_required_option_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as caught:
-        rasp.cli.main(["tm", "verify", "--states", "2", "--symbols", "2", "--max-steps", "5"])
+        cli.main(["tm", "verify", "--states", "2", "--symbols", "2", "--max-steps", "5"])
     assert caught.value.code == 2
 
 
@@ -144,15 +137,15 @@ def test_verify_json(capsys) -> None:
     assert code == 0
     assert result["engine"] == "interpreter" and result["machines"] == 6 and result["mismatches"] == []
     assert result["halted"] + result["budget_exhausted"] == 6
-    cases = list(runner.random_cases(6, 3, 3, seed=4, n_moves=True))
+    cases = list(random_cases(6, 3, 3, seed=4, n_moves=True))
     assert result["tokens"] == sum(len(trace_of(machine, tape, 15)) for machine, tape in cases)
 
 
 def test_verify_table_and_mismatches(capsys, wrong_engine) -> None:
     argv = ["tm", "verify", "--random", "3", "--states", "2", "--symbols", "2", "--max-steps", "10"]
-    assert rasp.cli.main([*argv, "--engine", "reference"]) == 0
+    assert cli.main([*argv, "--engine", "reference"]) == 0
     assert "mismatches" in capsys.readouterr().out
-    assert rasp.cli.main([*argv, "--engine", "off-by-one"]) == 1
+    assert cli.main([*argv, "--engine", "off-by-one"]) == 1
     out = capsys.readouterr().out
     assert out.count("mismatch: rasp tm run") == 3 and "first divergence at position 10" in out
     code, result = run_json(capsys, *argv, "--engine", "off-by-one", "--json")

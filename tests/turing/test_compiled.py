@@ -1,7 +1,8 @@
 """The compiled engine: the Turing Program compiled into a causal transformer generates, with
 its KV-cached decoder, the reference simulator's trace token for token.
 
-Machines are run in batches (`CompiledEngine.run_batch`: one XLA compilation per model length),
+Machines are run in batches (`turing.harness.run_machines` through `CompiledEngine.decoders`: one
+XLA compilation per model length),
 and every generated trace is compared with `trace_of`, the reference simulator's, which shares no
 code with the compiler or the RASP program.
 """
@@ -18,12 +19,11 @@ from pathlib import Path
 import pytest
 from turing_cases import HAND_WRITTEN
 
-import rasp.cli
-from rasp.turing import END, load_machine, simulate, trace_of
-from rasp.turing import cli as turing_cli
-from rasp.turing import compiled as compiled_module
-from rasp.turing.compiled import CompiledEngine, compile_machine, model_length
-from rasp.turing.runner import random_cases, run_machine
+from rasp_toolkit import cli
+from turing import END, load_machine, random_cases, simulate, trace_of
+from turing.engines import compiled as compiled_module
+from turing.engines.compiled import CompiledEngine, compile_machine, model_length
+from turing.harness import run_machine, run_machines
 
 ROOT = Path(__file__).resolve().parents[2]
 BB2 = "1RB1LB_1LA1RZ"
@@ -35,18 +35,6 @@ def engine() -> CompiledEngine:
     return CompiledEngine()
 
 
-@pytest.fixture(autouse=True)
-def turing_commands_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The Turing commands, which register the compiled engine, and `rasp run-model`."""
-    from compiler.cli import register as register_compiler
-
-    monkeypatch.setattr(
-        rasp.cli,
-        "_extensions",
-        lambda: [turing_cli.register, lambda commands: register_compiler(commands, rasp.cli.program_nodes)],
-    )
-
-
 def test_random_machines_match_the_reference(engine: CompiledEngine) -> None:
     """24 random machines, 2 to 4 states and 2 to 3 symbols, budgets of up to 30 steps."""
     cases = [
@@ -55,7 +43,7 @@ def test_random_machines_match_the_reference(engine: CompiledEngine) -> None:
         for case in random_cases(4, n_states, n_symbols, seed=10 * n_states + n_symbols, n_moves=n_symbols == 3)
     ]
     budgets = [1 + index % 30 for index in range(len(cases))]
-    runs = engine.run_batch(cases, budgets)
+    runs = run_machines(engine, cases, budgets)
     for run, (machine, tape), steps in zip(runs, cases, budgets):
         assert run.matches, f"{machine.to_text()} on {tape}:\n{run.report()}"
         assert run.tokens == trace_of(machine, tape, steps)
@@ -67,7 +55,7 @@ def test_hand_written_machines_match_the_reference(engine: CompiledEngine) -> No
     multi-character names, a busy beaver's long run of 1s (busy beaver 4 needs 1,149 tokens)."""
     cases = [(load_machine(spec), tuple(tape.split())) for _, spec, tape, _ in HAND_WRITTEN]
     budgets = [steps for *_, steps in HAND_WRITTEN]
-    runs = engine.run_batch(cases, budgets)
+    runs = run_machines(engine, cases, budgets)
     for run, (name, *_), (machine, tape), steps in zip(runs, HAND_WRITTEN, cases, budgets):
         assert run.matches, f"{name}:\n{run.report()}"
         assert run.tokens == trace_of(machine, tape, steps), name
@@ -83,7 +71,7 @@ def test_the_kv_cached_decoder_generates_the_design_example(engine: CompiledEngi
 def test_a_long_trace_from_the_decoder() -> None:
     """Over 2,000 tokens of a 4-state machine that never halts, in float64."""
     machine = load_machine("1RC0RC_1RD0LB_1RB0LC_1LA0LD")
-    run = run_machine(CompiledEngine("float64"), machine, (), max_steps=10_000, max_tokens=2100)
+    run = run_machine(CompiledEngine(dtype="float64"), machine, (), max_steps=10_000, max_tokens=2100)
     assert len(run.tokens) == 2100 and run.matches, run.report()
     assert run.tokens == trace_of(machine, (), 10_000)[:2100]
 
@@ -105,53 +93,53 @@ def test_a_run_past_the_safe_length_warns_before_it_starts(monkeypatch: pytest.M
     monkeypatch.setitem(compiled_module.SAFE_LENGTH, "float32", 64)
     with pytest.warns(UserWarning, match="longer than the 64"):
         CompiledEngine().decoder(load_machine(BB2), capacity=100)  # no token generated yet
-    code = rasp.cli.main(["tm", "run", BB2, "--engine", "compiled", "--max-steps", "20", "--json"])
+    code = cli.main(["tm", "run", BB2, "--engine", "compiled", "--max-steps", "20", "--json"])
     assert code == 0  # bb2's 36 tokens fit in a model of 64
 
 
 def test_the_cli_warns_on_stderr(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(compiled_module.SAFE_LENGTH, "float64", 32)
-    assert rasp.cli.main(["tm", "run", BB2, "--engine", "compiled", "--dtype", "float64"]) == 0
+    assert cli.main(["tm", "run", BB2, "--engine", "compiled", "--dtype", "float64"]) == 0
     captured = capsys.readouterr()
     assert captured.err.startswith("warning: this run needs a model of 64 positions")
     assert "matches the reference trace" in captured.out
 
 
 def test_tm_run_and_verify_with_the_compiled_engine(capsys: pytest.CaptureFixture[str]) -> None:
-    assert rasp.cli.main(["tm", "run", BB2, "--engine", "compiled", "--json"]) == 0
+    assert cli.main(["tm", "run", BB2, "--engine", "compiled", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["engine"] == "compiled" and summary["matches_reference"] and summary["steps"] == 6
     argv = ["tm", "verify", "--engine", "compiled", "--random", "5", "--states", "2", "--symbols", "2"]
-    assert rasp.cli.main([*argv, "--max-steps", "12", "--json"]) == 0
+    assert cli.main([*argv, "--max-steps", "12", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["machines"] == 5 and report["mismatches"] == [] and report["engine"] == "compiled"
     assert sum(batch["machines"] for batch in report["batches"]) == 5
     assert all(batch["summary"]["layers"] == 6 for batch in report["batches"])
-    assert rasp.cli.main([*argv, "--max-steps", "12"]) == 0
+    assert cli.main([*argv, "--max-steps", "12"]) == 0
     out = capsys.readouterr().out
     assert "compiled engine vs reference" in out and "one XLA compilation per model length" in out
 
 
 def test_dtype_is_for_the_compiled_engine_only(capsys: pytest.CaptureFixture[str]) -> None:
-    assert rasp.cli.main(["tm", "run", BB2, "--dtype", "float32"]) == 2
+    assert cli.main(["tm", "run", BB2, "--dtype", "float32"]) == 2
     assert "--dtype applies to the compiled engine" in capsys.readouterr().err
 
 
 def test_tm_compile_saves_a_model_that_run_model_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bb2.npz"
-    assert rasp.cli.main(["tm", "compile", BB2, "--max-len", "64", "-o", str(path), "--json"]) == 0
+    assert cli.main(["tm", "compile", BB2, "--max-len", "64", "-o", str(path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert set(summary) == set(compile_machine(load_machine(BB2), 64).summary())
     assert summary["residual_width"] > 0 and summary["layers"] >= 3
     prompt = " ".join(BB2_TRACE[:8])  # $ A 0 | 1 B 0 |
-    assert rasp.cli.main(["run-model", str(path), "--input", prompt, "--json"]) == 0
+    assert cli.main(["run-model", str(path), "--input", prompt, "--json"]) == 0
     (predictions,) = json.loads(capsys.readouterr().out)
     assert predictions[3:8] == BB2_TRACE[4:9]  # from the first `|` on, the next tokens of the trace
-    assert rasp.cli.main(["tm", "compile", BB2, "--max-len", "64"]) == 0
+    assert cli.main(["tm", "compile", BB2, "--max-len", "64"]) == 0
     assert "this_cell" in capsys.readouterr().out  # the per-layer table
 
 
-def test_a_halt_is_predicted_by_the_model_not_the_runner(engine: CompiledEngine) -> None:
+def test_a_halt_is_predicted_by_the_model_not_the_harness(engine: CompiledEngine) -> None:
     """The `#` comes from the model: a machine without transitions halts at once."""
     run = run_machine(engine, load_machine("------"), ("1",), max_steps=5)
     assert run.tokens == ["$", "A", "1", "|", END] and run.matches
@@ -161,8 +149,9 @@ SHARDED = textwrap.dedent(
     """
     import jax
     from compiler import decoder
-    from rasp.turing.compiled import CompiledEngine
-    from rasp.turing.runner import random_cases
+    from turing import random_cases
+    from turing.engines import CompiledEngine
+    from turing.harness import run_machines
 
     assert len(jax.devices()) == 2
     placements = []
@@ -173,7 +162,7 @@ SHARDED = textwrap.dedent(
         return generate(*arguments)
 
     decoder._generate_models = spy
-    runs = CompiledEngine().run_batch(random_cases(3, 2, 2, seed=4), 8)  # 3 machines on 2 devices
+    runs = run_machines(CompiledEngine(), random_cases(3, 2, 2, seed=4), 8)  # 3 machines on 2 devices
     assert len(runs) == 3 and all(run.matches for run in runs), [run.report() for run in runs]
     assert placements and all(devices == 2 for devices in placements), placements
     print("sharded", placements)

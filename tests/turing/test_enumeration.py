@@ -1,11 +1,11 @@
-"""The numbered enumeration of every machine of a shape (rasp.turing.enumeration)."""
+"""The numbered enumeration of every machine of a shape (turing.enumeration)."""
 
 from __future__ import annotations
 
 import pytest
 
-from rasp.turing.enumeration import all_machines, machine_at, machine_count
-from rasp.turing.machine import MachineSpecError
+from turing.enumeration import all_machines, machine_at, machine_count
+from turing.machine import MachineSpecError
 
 
 def test_counts() -> None:

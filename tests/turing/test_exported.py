@@ -7,10 +7,10 @@ import pytest
 from turing_cases import HAND_WRITTEN
 
 from compiler import export
-from rasp.turing import END, load_machine, trace_of
-from rasp.turing.compiled import compile_machine
-from rasp.turing.simulator import initial_configuration
-from rasp.turing.trace import encode_trace
+from turing import END, load_machine, trace_of
+from turing.engines.compiled import compile_machine
+from turing.simulator import initial_configuration
+from turing.trace import encode_trace
 
 CASES = [case for case in HAND_WRITTEN if case[0] in ("increment 111 (left growth)", "busy beaver 2")]
 

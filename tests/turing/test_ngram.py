@@ -8,19 +8,19 @@ import json
 import pytest
 from turing_cases import HAND_WRITTEN
 
-import rasp.cli
 from rasp.errors import RaspError
 from rasp.interpreter import evaluate
-from rasp.turing import Machine, load_machine, trace_of
-from rasp.turing.ngram import (
-    NgramInterpreterEngine,
+from rasp_toolkit import cli
+from turing import Machine, load_machine, random_cases, trace_of
+from turing.engines import CompiledEngine, InterpreterEngine
+from turing.harness import run_machine, run_machines
+from turing.ngram import (
     assumption_violations,
     configuration_at,
+    ngram_program,
     ngram_sop,
     repeated_ngram,
 )
-from rasp.turing.ngram_compiled import NgramCompiledEngine
-from rasp.turing.runner import random_cases, run_machine
 
 BB2 = "1RB1LB_1LA1RZ"
 
@@ -90,9 +90,9 @@ def test_hand_written_machines_with_long_ngrams(name: str, spec: str, tape: str,
 
 def test_generation_reports_the_divergence_and_the_assumption() -> None:
     bb2 = load_machine(BB2)
-    exact = run_machine(NgramInterpreterEngine(5), bb2, (), 100)
+    exact = run_machine(InterpreterEngine(ngram_program(5)), bb2, (), 100)
     assert exact.matches and exact.halted
-    broken = run_machine(NgramInterpreterEngine(3), bb2, (), 100)
+    broken = run_machine(InterpreterEngine(ngram_program(3)), bb2, (), 100)
     # Writing C5 = 1 B 1 1 1 after "1 B 1 1" the window 1 1 1 occurs twice in C4's new reading
     # (followed by 1 and by the end): the lookup is ambiguous and the program writes `#`.
     assert broken.divergence == 27 and broken.tokens[27] == "#"
@@ -103,34 +103,27 @@ def test_compiled_generation_equals_the_interpreter() -> None:
     """Differential: the compiled n-gram program generates what the interpreter generates,
     diverging runs included (one model length, so one XLA compilation)."""
     cases = [(load_machine(BB2), ()), *random_cases(3, 3, 2, seed=7, max_tape=3)]
-    engine = NgramCompiledEngine(1)
-    compiled = engine.run_batch(cases, 4)
+    engine = CompiledEngine(ngram_program(1))
+    compiled = run_machines(engine, cases, 4)
     assert [batch.max_seq_len for batch in engine.batches] == [64]
     for (machine, tape), run in zip(cases, compiled):
-        interpreted = run_machine(NgramInterpreterEngine(1), machine, tape, 4)
+        interpreted = run_machine(InterpreterEngine(ngram_program(1)), machine, tape, 4)
         assert run.tokens == interpreted.tokens
         assert run.divergence == interpreted.divergence
 
 
-@pytest.fixture
-def turing_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rasp.turing import cli as turing_cli
-
-    monkeypatch.setattr(rasp.cli, "_extensions", lambda: [turing_cli.register])
-
-
-def test_command_line(turing_only: None, capsys: pytest.CaptureFixture[str]) -> None:
-    assert rasp.cli.main(["tm", "run", BB2, "--engine", "interpreter", "--program", "ngram", "--n", "3", "--json"]) == 1
+def test_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["tm", "run", BB2, "--engine", "interpreter", "--program", "ngram", "--n", "3", "--json"]) == 1
     summary = json.loads(capsys.readouterr().out)
     assert summary["divergence"] == 27 and summary["assumption_violated_in"] == [5, 6]
     assert summary["assumption_violated_at_divergence"] is True
-    assert rasp.cli.main(["tm", "run", BB2, "--engine", "interpreter", "--program", "ngram", "--n", "5"]) == 0
+    assert cli.main(["tm", "run", BB2, "--engine", "interpreter", "--program", "ngram", "--n", "5"]) == 0
     assert "holds on every tape" in capsys.readouterr().out
     ngram = ["--program", "ngram"]
     for wrong in (ngram, ["--n", "3"], [*ngram, "--n", "0"], [*ngram, "--n", "2"]):
         engine = ["--engine", "reference"] if wrong[-1] == "2" else ["--engine", "interpreter"]
-        assert rasp.cli.main(["tm", "run", BB2, *engine, *wrong]) == 2
+        assert cli.main(["tm", "run", BB2, *engine, *wrong]) == 2
     args = ["tm", "verify", "--random", "3", "--states", "2", "--symbols", "2", "--max-steps", "8"]
-    assert rasp.cli.main([*args, "--program", "ngram", "--n", "1", "--json"]) == 1
+    assert cli.main([*args, "--program", "ngram", "--n", "1", "--json"]) == 1
     mismatches = json.loads(capsys.readouterr().out)["mismatches"]
     assert mismatches and all(m["assumption_violated_at_divergence"] for m in mismatches)

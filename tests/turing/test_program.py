@@ -14,7 +14,7 @@ import pytest
 from turing_cases import ADDITION, COPIER, HAND_WRITTEN, INCREMENT
 
 from rasp.interpreter import Interpreter
-from rasp.turing import (
+from turing import (
     END,
     SEP,
     Machine,
@@ -25,7 +25,7 @@ from rasp.turing import (
     simulate,
     trace_of,
 )
-from rasp.turing.program import machine_bindings, next_token_sop, rule_key
+from turing.program import machine_bindings, next_token_sop, rule_key
 
 
 def predicted_trace(machine: Machine, trace: list[str]) -> list[str]:

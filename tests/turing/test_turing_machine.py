@@ -10,8 +10,8 @@ import turing_cases
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rasp.errors import RaspError
-from rasp.turing import Machine, MachineSpecError, Transition, load_machine, random_machine
+from turing import Machine, MachineSpecError, Transition, load_machine, random_machine
+from turing.errors import TuringError
 
 BB2 = "1RB1LB_1LA1RZ"
 
@@ -193,7 +193,7 @@ def test_bad_specifications_name_the_place(spec: str, fragments: list[str]) -> N
     with pytest.raises(MachineSpecError) as caught:
         reader(spec)
     message = str(caught.value)
-    assert isinstance(caught.value, RaspError)
+    assert isinstance(caught.value, TuringError)
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rasp.turing import MachineSpecError, TapeError, random_machine, random_tape
+from turing import MachineSpecError, TapeError, random_machine, random_tape
 
 
 @given(st.integers(1, 8), st.integers(1, 5), st.integers(0, 2**64), st.floats(0, 1), st.booleans())

@@ -1,4 +1,4 @@
-"""The reference simulator against hand-worked runs and the rewriting rules of DESIGN.md."""
+"""The reference simulator against hand-worked runs and the rewriting rules of docs/turing.md."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from turing_cases import COPIER, INCREMENT  # binary increment; the copier 1^n -> 1^n 0 1^n
 
-from rasp.errors import RaspError
-from rasp.turing import (
+from turing import (
     Configuration,
     Machine,
     TapeError,
@@ -20,8 +19,9 @@ from rasp.turing import (
     step,
     trace_of,
 )
+from turing.errors import TuringError
 
-# The DESIGN.md example, token for token.
+# The docs' example (docs/turing.md), token for token.
 BB2_TRACE = "$ A 0 | 1 B 0 | A 1 1 | B 0 1 1 | A 0 1 1 1 | 1 B 1 1 1 | 1 1 Z 1 1 | #"
 
 
@@ -208,7 +208,7 @@ def test_step_rules_of_the_design() -> None:
 def test_bad_input_cells_are_named() -> None:
     with pytest.raises(TapeError, match=r"input cell 2 is '7'.*0, 1") as caught:
         simulate(load_machine("1RB1LB_1LA1RZ"), ["1", "0", "7"])
-    assert isinstance(caught.value, RaspError)
+    assert isinstance(caught.value, TuringError)
 
 
 def test_initial_configuration_of_empty_and_given_tapes() -> None:

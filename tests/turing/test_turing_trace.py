@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rasp.errors import RaspError
-from rasp.turing import (
+from turing import (
     END,
     SEP,
     START,
@@ -24,6 +23,7 @@ from rasp.turing import (
     simulate,
     trace_of,
 )
+from turing.errors import TuringError
 
 BB2 = load_machine("1RB1LB_1LA1RZ")
 BB2_TRACE = "$ A 0 | 1 B 0 | A 1 1 | B 0 1 1 | A 0 1 1 1 | 1 B 1 1 1 | 1 1 Z 1 1 | #".split()
@@ -91,7 +91,7 @@ BAD_TRACES = [
 def test_bad_traces_name_the_position(text: str, position: int, fragment: str) -> None:
     with pytest.raises(TraceError) as caught:
         parse_trace(text, BB2)
-    assert isinstance(caught.value, RaspError)
+    assert isinstance(caught.value, TuringError)
     assert caught.value.position == position
     assert fragment in str(caught.value)
     assert f"position {position}" in str(caught.value)

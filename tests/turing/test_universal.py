@@ -15,21 +15,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rasp.turing.machine import Machine
-from rasp.turing.random_machines import random_machine, random_tape
-from rasp.turing.runner import run_machine
-from rasp.turing.simulator import simulate
-from rasp.turing.universal import (
+from turing.engines.universal import UniversalInterpreterEngine
+from turing.harness import run_machine
+from turing.machine import Machine
+from turing.random_machines import random_machine, random_tape
+from turing.shape import (
     RECORD_END,
     Shape,
     ShapeError,
-    UniversalInterpreterEngine,
     first_wrong_prediction,
-    interpreter_predictions,
     prompt_tokens,
     table_tokens,
     universal_trace,
 )
+from turing.simulator import simulate
+from turing.universal import interpreter_predictions
 
 BB2 = "1RB1LB_1LA1RZ"
 BB3 = "1RB1RZ_1LB0RC_1LC1LA"
@@ -173,9 +173,8 @@ def test_wrong_prediction_is_found() -> None:
 
 def test_machine_outside_the_shape_is_refused() -> None:
     machine = Machine.from_text("1RB1LB_1LA1RH")  # halting state H, not Z
-    with pytest.raises(ShapeError, match="state\\(s\\) H") as error:
+    with pytest.raises(ShapeError, match="state\\(s\\) H.*busy-beaver notation"):
         Shape(2, 2).check(machine)
-    assert error.value.hint and "busy-beaver" in error.value.hint
     with pytest.raises(ShapeError, match="symbol\\(s\\) 2"):
         Shape(2, 2).check(Machine.from_text(BB23))
 

@@ -12,10 +12,10 @@ import pytest
 import compiler
 from compiler import plot as compiler_plot
 from compiler.plot import plot_layout, plot_model, residual_blocks
-from rasp import cli
 from rasp.errors import RaspError
 from rasp.interpreter import Interpreter
 from rasp.programs import library_program, program_path
+from rasp_toolkit import cli
 
 
 @pytest.fixture(scope="module")

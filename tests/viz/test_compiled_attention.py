@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rasp.cli import main
-from rasp.turing import Machine
-from rasp.turing.compiled import configuration_attention
+from rasp_toolkit.cli import main
+from turing import Machine
+from turing.engines.compiled import configuration_attention
 
 BB2 = Machine.from_text("1RB1LB_1LA1RZ")
 

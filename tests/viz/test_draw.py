@@ -7,13 +7,14 @@ import sys
 import numpy as np
 import pytest
 
-from rasp import cli, ir
 from rasp import draw as drawing
+from rasp import ir
 from rasp.draw import describe, draw_program, layers, program_layout
 from rasp.errors import RaspError, RaspTypeError
 from rasp.programs import program_path
 from rasp.repl import Repl
 from rasp.session import Session
+from rasp_toolkit import cli
 
 
 def program(relative: str, name: str) -> ir.SOp:
@@ -157,9 +158,8 @@ def test_repl_draw_statement_writes_label_png(tmp_path, monkeypatch, png_checks)
 
 
 @pytest.fixture
-def rasp_main(monkeypatch, capsys):
-    """`rasp.cli.main` without the compiler's and Turing machines' subcommands."""
-    monkeypatch.setattr(cli, "_extensions", lambda: [])
+def rasp_main(capsys):
+    """`rasp_toolkit.cli.main`, with what it printed."""
 
     def run(*argv: str) -> tuple[int, str, str]:
         code = cli.main(list(argv))

@@ -1,4 +1,4 @@
-"""`rasp.turing.plot`: the space-time grid and its picture, attention pictures, `rasp tm plot`."""
+"""`turing.plot`: the space-time grid and its picture, attention pictures, `rasp tm plot`."""
 
 from __future__ import annotations
 
@@ -7,22 +7,21 @@ import json
 import numpy as np
 import pytest
 
-from rasp import cli
 from rasp.errors import RaspError
-from rasp.turing import load_machine, random_machine, random_tape, simulate, trace_of
-from rasp.turing import plot as tmplot
-from rasp.turing.plot import (
-    add_plot_command,
+from rasp_toolkit import cli
+from rasp_toolkit.commands_turing import parse_tape
+from turing import load_machine, random_machine, random_tape, simulate, trace_of
+from turing import plot as tmplot
+from turing.plot import (
     attention_layout,
     configuration_spans,
-    parse_tape,
     plot_attention,
     plot_spacetime,
     spacetime,
     spacetime_layout,
 )
 
-BB2 = "1RB1LB_1LA1RZ"  # DESIGN.md's example: grows right in step 1, left in steps 3 and 4
+BB2 = "1RB1LB_1LA1RZ"  # the docs' example: grows right in step 1, left in steps 3 and 4
 LEFTWARD = "1LA1LB_0RZ---"  # writes 1s leftwards for ever: the tape grows at the left end every step
 
 # Symbols of several characters and an N move.
@@ -171,14 +170,8 @@ def test_plot_attention_rejects_bad_weights(tmp_path) -> None:
 
 
 @pytest.fixture
-def rasp_main(monkeypatch, capsys):
-    """`rasp.cli.main` with a `tm` command holding only `plot` (as rasp/turing/cli.py wires it)."""
-
-    def register(commands) -> None:
-        tm = commands.add_parser("tm")
-        add_plot_command(tm.add_subparsers(dest="tm_command", required=True))
-
-    monkeypatch.setattr(cli, "_extensions", lambda: [register])
+def rasp_main(capsys):
+    """`rasp_toolkit.cli.main`, with what it printed."""
 
     def run(*argv: str) -> tuple[int, str, str]:
         code = cli.main(list(argv))

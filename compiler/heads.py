@@ -1,0 +1,214 @@
+"""Attention heads: the lowering of `length`, `aggregate` and `selector_width`.
+
+Selectors become bilinear scores (`compiler.scores`).  An aggregate is one head that averages
+its input's numerical form (a numerical aggregate) or its one-hot (a categorical one, whose
+output dimensions are checked for mixtures).  A selector width is a head whose BOS key scores
+like a selected key, so that the BOS gets weight 1/(w+1), plus an MLP that decodes w.
+`length` is a head that averages positions (the mean of 0..n is n/2) and needs no MLP; in
+causal mode it is `indices + 1` and needs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from compiler.blocks import INDICES, ONE, Dim, Functional, HeadBlock, HeadPrecision, Mixture, combine, frozen
+from compiler.encodings import Encodings
+from compiler.errors import fail
+from compiler.margins import AGGREGATE_TOLERANCE, MAX_SCALE, MIXTURE_THRESHOLD, scale_for, width_tolerance
+from compiler.reps import HeadSource, Rep, categorical, numerical
+from compiler.scores import Score, ScoreBuilder
+from compiler.valuesets import ValueSets, numeric_aggregate, value_order
+from rasp import ir
+from rasp.values import is_number
+
+
+class Heads:
+    def __init__(self, encodings: Encodings, scores: ScoreBuilder):
+        self.enc = encodings
+        self.ledger = encodings.ledger
+        self.scores = scores
+        self.n = self.ledger.n
+        self.squared = _compared_by_equality(self.ledger.sets)
+
+    def head(
+        self,
+        node: ir.SOp,
+        score: Score,
+        bos_score: float,
+        values: list[Functional],
+        bos_values: list[float],
+        writes: list[Dim],
+        scale: float,
+        value_bound: float = 1.0,
+        tolerance: float = 1.0,
+    ) -> int:
+        """Adds the head of `node` and returns its index.  Its precision record keeps what
+        assembly needs to judge float rounding (the logit scale may still be raised by
+        `Encodings.tighten`)."""
+        if not math.isfinite(scale) or scale > MAX_SCALE:
+            raise fail(
+                node,
+                f"its selector's scores may be off by {score.error:.3g} (noisy inputs), too much to "
+                "separate selected keys from the others",
+            )
+        magnitude = score.magnitude
+        if magnitude is None:
+            magnitude = sum(self.ledger.bound(q) * self.ledger.bound(k) for q, k in score.terms)
+        head = HeadBlock(
+            node.label,
+            tuple(frozen(q) for q, _ in score.terms),
+            tuple(frozen(k) for _, k in score.terms),
+            bos_score,
+            scale,
+            tuple(frozen(v) for v in values),
+            tuple(bos_values),
+            tuple(writes),
+            HeadPrecision(0.5 if bos_score == 0.5 else 1.0, magnitude, value_bound, tolerance),
+        )
+        return self.ledger.add_block(head, node)
+
+    def length(self, node: ir.Length, values: frozenset) -> Rep:
+        if self.ledger.causal:  # the prefix length at position i is i + 1
+            return numerical(values, {INDICES: 1.0, ONE: 1.0})
+        # Uniform attention over the BOS (value 0) and positions 1..n (value p) averages to n/2.
+        dim = self.ledger.fresh(f"{node.label}/2", node, self.n / 2)
+        uniform = Score([], exact01=True)
+        scale = scale_for(self.n, self.n, 1.0, 1.0)
+        self.head(node, uniform, 0.0, [{INDICES: 1.0, ONE: 1.0}], [0.0], [dim], scale)
+        return numerical(values, {dim: 2.0}, exact=False)
+
+    def aggregate(self, node: ir.Aggregate, values: frozenset | None) -> Rep:
+        counted = self._count_through_position(node)
+        if counted is not None:
+            return numerical(values, self.enc.number(counted), exact=False, inherits=((1.0, counted),))
+        score = self.scores.score(node.selector, node)
+        sop_values = self.ledger.sets.known(node.sop)
+        if numeric_aggregate(node, sop_values):
+            magnitude = max(abs(float(v)) for v in (*sop_values, node.default))
+            dim = self.ledger.fresh(node.label, node, magnitude)
+            value = self.enc.number(node.sop)
+            gap = _min_gap(values) if values is not None else 1.0 / self.n**2
+            tolerance = AGGREGATE_TOLERANCE * min(gap, 1.0)
+            scale = scale_for(self.n, magnitude, tolerance, 0.5, score.error)
+            # rounding may take what the consumers leave: a quarter of the gap (see margins)
+            head = self.head(
+                node, score, 0.5, [value], [float(node.default)], [dim], scale, magnitude, min(gap, 1.0) / 4
+            )
+            inner = self.enc.rep(node.sop)
+            coefficient = magnitude if inner.indicators is not None else 1.0
+            return numerical(
+                values,
+                {dim: 1.0},
+                exact=False,
+                source=HeadSource(head, magnitude, 0.5, score.error),
+                inherits=((coefficient, node.sop),),
+            )
+        if score.constant and self.n > 1:
+            raise fail(
+                node,
+                "it averages non-numbers: its selector selects every position, so with two or more "
+                "tokens the mean of several values is needed",
+            )
+        outputs = value_order(values)
+        source = self.enc.indicators(node.sop)
+        features = [source.get(v, {}) for v in outputs]
+        dims = [self.ledger.fresh(f"{node.label}:{v!r}", node, 1.0) for v in outputs]
+        bos_values = [float(v == node.default and type(v) is type(node.default)) for v in outputs]
+        if sum(bos_values) != 1:  # default equal (==) to a value of another type: use that slot
+            bos_values = [float(v == node.default) for v in outputs]
+        scale = scale_for(self.n, 1.0, AGGREGATE_TOLERANCE, 0.5, score.error)
+        head = self.head(node, score, 0.5, features, bos_values, dims, scale, 1.0, 1 - MIXTURE_THRESHOLD)
+        self.ledger.mixtures.append(Mixture(node.label, tuple(dims)))
+        return categorical(
+            values,
+            {v: {dim: 1.0} for v, dim in zip(outputs, dims)},
+            exact=False,
+            source=HeadSource(head, 1.0, 0.5, score.error),
+            inherits=((1.0, node.sop),),
+        )
+
+    def _count_through_position(self, node: ir.Aggregate) -> ir.SOp | None:
+        """`aggregate(s or select(indices, 0, ==), x)` where x is v at position 0 and 0
+        elsewhere (the RASP paper's selector width through a BOS) is v / (1 + the width of
+        `s and not select(indices, 0, ==)`): every query selects position 0, which every input
+        has, so the mean is v over the number of selected keys.  A selector width has an exact
+        head, where an `or` of a query-dependent selector would need a joint s-op of its keys."""
+        by_position = self.ledger.sets.positional.get(node.sop)
+        selector = node.selector
+        if by_position is None or not isinstance(selector, ir.SelectorOr):
+            return None
+        nonzero = [(p, values) for p, values in enumerate(by_position) if values != {0}]
+        # position 0 is the only one every input has: a later key may be missing, and then
+        # the mean is over s alone
+        if len(nonzero) != 1 or nonzero[0][0] != 0 or len(nonzero[0][1]) != 1:
+            return None
+        (position, (value,)) = nonzero[0]
+        for at, rest in ((selector.left, selector.right), (selector.right, selector.left)):
+            if (
+                isinstance(at, ir.Select)
+                and at.op == "=="
+                and isinstance(at.keys, ir.Indices)
+                and isinstance(at.queries, ir.Full)
+                and at.queries.value == position
+                and is_number(value)
+            ):
+                width = ir.SelectorWidth(ir.SelectorAnd(rest, ir.SelectorNot(at)))
+                mean = ir.Map(fn=lambda w, v=value: v * 1.0 / (1 + w), inner=width, description=f"{value}/(1+w)")
+                self.ledger.analyse(mean)
+                return mean
+        return None
+
+    def selector_width(self, node: ir.SelectorWidth, values: frozenset) -> Rep:
+        """BOS and the selected keys score alike, so the BOS gets weight 1/(w+1); an MLP
+        turns 1/(w+1) back into w.  A selector split into disjoint pieces (see
+        ScoreBuilder.split) gets one head and one decoder per piece; the widths add up."""
+        pieces = self.scores.split(node.selector, node) or [self.scores.score(node.selector, node)]
+        widths = np.arange(self.n + 1)
+        points = 1.0 / (widths[::-1] + 1.0)
+        # the decoder needs the BOS weight to within a quarter of the smallest gap 1/(n(n+1))
+        tolerance = width_tolerance(self.n)
+        total: list[tuple[float, Functional]] = []
+        for piece in pieces:
+            raw = self.ledger.fresh(f"{node.label}/bos", node, 1.0)
+            scale = scale_for(self.n, 1.0, tolerance / 2, 1.0, piece.error)
+            # its BOS weight's rounding error is relative: the score margin of 1/(2n) covers it
+            head = self.head(node, piece, 1.0, [{}], [1.0], [raw], scale, 1.0, 1 / (2 * self.n))
+            weight = numerical(frozenset(), {raw: 1.0}, exact=False, source=HeadSource(head, 1.0, 1.0, piece.error))
+            if len(pieces) == 1 and node in self.squared:
+                return self._width_and_square(node, values, weight, points, widths[::-1])
+            total.append((1.0, self.enc.mlp.lookup(node.label, node, weight, points, widths[::-1].tolist())[None]))
+        return numerical(values, combine(*total), exact=False)
+
+    def _width_and_square(
+        self, node: ir.SOp, values: frozenset, weight: Rep, points: np.ndarray, widths: np.ndarray
+    ) -> Rep:
+        """A width that an equality score compares: its decoder's units, which step at every
+        width, also give its square; the output is snapped onto the integers."""
+        lookup = self.enc.mlp.build(node, weight, points, np.stack([widths, widths**2], axis=1).astype(float))
+        columns = self.enc.mlp.add(node.label, node, lookup, ["w", "square"], [node.label, f"{node.label}^2"])
+        number = columns["w"]
+        return numerical(values, number, square=columns["square"], exact=False, snapped=number)
+
+
+def _compared_by_equality(sets: ValueSets) -> set[ir.Node]:
+    """The s-ops on either side of an `==` select, and the inputs of the affine maps among them
+    (annotated `x + c`, `x - c`, ...): those a numerical equality score may need squared."""
+    compared: set[ir.Node] = set()
+    for node in list(sets.values):
+        if isinstance(node, (ir.Aggregate, ir.SelectorWidth)):
+            for leaf in ir.walk(node.selector):
+                if isinstance(leaf, ir.Select) and leaf.op == "==":
+                    compared.update((leaf.keys, leaf.queries))
+    for node in list(compared):
+        while isinstance(node, ir.Map) and node.affine is not None:
+            node = node.inner
+            compared.add(node)
+    return compared
+
+
+def _min_gap(values: frozenset) -> float:
+    gaps = np.diff(np.array(sorted(float(v) for v in values)))
+    return float(gaps.min()) if len(gaps) else 1.0

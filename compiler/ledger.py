@@ -1,0 +1,91 @@
+"""Lowering's record of the model under construction: the residual dimensions made so far and
+their bounds, the blocks in the order they were made, the heads' logit scales (which the
+margin tightening may still raise), the categorical aggregates to check for mixtures, the
+value sets (extended by the few s-ops lowering makes itself) and the size budget.
+
+The only mutable state of the lowering stage besides its memo tables; `finish` hands the
+blocks over, frozen, with their final scales.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from compiler.blocks import BOS, INDICES, INDICES_SQUARED, ONE, Block, Dim, Functional, HeadBlock, Mixture
+from compiler.budget import DEFAULT_BUDGET, parameters
+from compiler.errors import fail
+from compiler.valuesets import ValueSets
+from rasp import ir
+
+
+class Ledger:
+    def __init__(self, sets: ValueSets, budget: int = DEFAULT_BUDGET):
+        self.sets = sets
+        self.causal = sets.causal
+        self.budget = budget
+        self.n = sets.max_seq_len
+        self.blocks: list[Block] = []
+        self.mixtures: list[Mixture] = []
+        self._names: set[str] = {str(ONE), str(BOS)}
+        self._bounds: dict[Dim, float] = {ONE: 1.0, BOS: 1.0, INDICES: self.n, INDICES_SQUARED: self.n**2}
+        self._scales: dict[int, float] = {}  # a head's index in `blocks` -> its logit scale
+
+    @property
+    def vocab(self) -> tuple[Any, ...]:
+        return self.sets.vocab
+
+    def analyse(self, node: ir.SOp) -> None:
+        """Adds the value sets of an s-op that lowering made (and of everything below it)."""
+        self.sets = self.sets.extended(node)
+
+    def fresh(self, base: str, writer: ir.Node, bound: float) -> Dim:
+        """A new dimension written by `writer`'s block, named `base` (or `base#2`, ... when
+        taken), whose value never exceeds `bound` in absolute value."""
+        name = base
+        suffix = 1
+        while name in self._names:
+            suffix += 1
+            name = f"{base}#{suffix}"
+        self._names.add(name)
+        dim = Dim("written", name, writer)
+        self._bounds[dim] = bound
+        return dim
+
+    def bound(self, functional: Functional) -> float:
+        """An upper bound of |functional| over every position (embedding dims default to 1)."""
+        return sum(abs(c) * self._bounds.get(label, 1.0) for label, c in functional.items())
+
+    def add_block(self, block: Block, node: ir.Node) -> int:
+        """Records `block` (made for `node`) and returns its index."""
+        self.blocks.append(block)
+        if isinstance(block, HeadBlock):
+            self._scales[len(self.blocks) - 1] = block.scale
+        self.check_budget(node)
+        return len(self.blocks) - 1
+
+    def scale(self, head: int) -> float:
+        return self._scales[head]
+
+    def raise_scale(self, head: int, scale: float) -> None:
+        self._scales[head] = max(self._scales[head], scale)
+
+    def check_budget(self, node: ir.Node, units: int = 0) -> None:
+        """Refuses `node` when the model built so far, plus `units` more MLP units, already has
+        more parameters than the budget allows.  The residual width only grows, so this lower
+        bound of the final count is safe to act on before anything is allocated."""
+        width = len(self._names) + len(self.vocab)
+        estimate = parameters(self.blocks, width, extra_units=units)
+        if estimate > self.budget:
+            raise fail(
+                node,
+                f"the model would have at least {estimate:,} parameters, over the budget of "
+                f"{self.budget:,} (raise it with compile(..., budget=N) or --budget N)",
+            )
+
+    def finish(self) -> tuple[Block, ...]:
+        """The blocks, each head with its final logit scale."""
+        return tuple(
+            dataclasses.replace(block, scale=self._scales[index]) if isinstance(block, HeadBlock) else block
+            for index, block in enumerate(self.blocks)
+        )

@@ -1,0 +1,253 @@
+"""MLPs: the lowering of `map` and `sequence_map`.
+
+A map of a categorical s-op is free (an indicator of f(x) is a sum of indicators of x), and so
+is an affine map of a numerical one (a * x + b combines functionals); any other map of a
+numerical s-op is a lookup MLP over its value set.  A linear sequence map is free; one affine
+in one input for each of the few values of the other is a gated product (`mlps.gated_affine`);
+any other is a table: one unit per tuple of classes of input values (`mlps.conjunctions`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from compiler.blocks import ONE, Functional, combine, constant
+from compiler.encodings import Encodings
+from compiler.errors import fail
+from compiler.mlp_blocks import output_table
+from compiler.mlps import conjunctions, gated_affine
+from compiler.reps import Rep, categorical, numerical
+from compiler.valuesets import MAX_VALUES, value_order
+from rasp import ir
+from rasp.values import is_number
+
+
+class Maps:
+    def __init__(self, encodings: Encodings):
+        self.enc = encodings
+        self.ledger = encodings.ledger
+        self.n = self.ledger.n
+
+    def map(self, node: ir.Map, values: frozenset) -> Rep:
+        inner = self.enc.rep(node.inner)
+        indicators = self.enc.known_indicators(node.inner)
+        if indicators is not None:
+            groups: dict[Any, list[Functional]] = {}
+            for x, indicator in indicators.items():
+                try:
+                    groups.setdefault(node.fn(x), []).append(indicator)
+                except Exception:
+                    continue
+            merged = {y: combine(*[(1.0, ind) for ind in inds]) for y, inds in groups.items()}
+            return categorical(values, merged, inner.exact, inherits=((1.0, node.inner),))
+        points = sorted(self.ledger.sets.known(node.inner))
+        outputs = []
+        kept = []
+        for x in points:
+            try:
+                outputs.append(node.fn(x))
+                kept.append(x)
+            except Exception:
+                continue
+        affine = node.affine or _fit_affine([[x] for x in kept], outputs)
+        if affine is not None and all(is_number(y) for y in outputs):
+            a, b = affine
+            number = combine((a, inner.number), (b, {ONE: 1.0}))  # type: ignore[arg-type]
+            return numerical(values, number, exact=inner.exact, inherits=((abs(a), node.inner),), affine=(a, b))
+        functionals = self.enc.mlp.lookup(node.label, node, inner, np.array(kept, float), outputs)
+        if None in functionals:
+            return numerical(values, functionals[None], exact=inner.exact)
+        return categorical(values, functionals, inner.exact)
+
+    def sequence_map(self, node: ir.SequenceMap, values: frozenset) -> Rep:
+        inputs = [self.enc.rep(child) for child in node.inputs]
+        numeric = all(rep.numeric for rep in inputs) and all(is_number(v) for v in values)
+        if node.linear is not None and numeric:
+            linear: tuple[float, ...] | None = (*node.linear, 0.0)
+        else:
+            linear = None
+            domains = [value_order(self.ledger.sets.known(child)) for child in node.inputs]
+            if numeric and math.prod(len(domain) for domain in domains) <= MAX_VALUES:
+                grid = [list(args) for args in itertools.product(*domains)]
+                linear = _fit_linear(grid, [_safe(node.fn, args) for args in grid])
+        if linear is not None:
+            number = combine(*[(c, rep.number) for c, rep in zip(linear, inputs)], (linear[-1], {ONE: 1.0}))  # type: ignore[misc]
+            inherits = tuple((abs(c), child) for c, child in zip(linear, node.inputs) if c)
+            return numerical(values, number, exact=all(rep.exact for rep in inputs), inherits=inherits)
+        if numeric and len(inputs) == 2:
+            gated = self._gated(node, values)
+            if gated is not None:
+                return gated
+        return self._table(node, inputs, values)
+
+    def _gated(self, node: ir.SequenceMap, values: frozenset) -> Rep | None:
+        """fn(x, y) affine in y for each value of an exact input x with few values (at most
+        2n): one gated pair of units per value of x plus an MLP of x alone (mlps.gated_affine),
+        instead of a table over every pair.  None when no input fits."""
+        known = self.ledger.sets.known
+        for first in (0, 1):
+            x_node, y_node = node.inputs[first], node.inputs[1 - first]
+            x_rep, y_rep = self.enc.rep(x_node), self.enc.rep(y_node)
+            if not x_rep.exact or x_rep.number is None or y_rep.number is None:
+                continue
+            xs = sorted(float(v) for v in known(x_node))
+            ys = sorted(float(v) for v in known(y_node))
+            if len(xs) < 2 or len(xs) > 2 * self.n or len(ys) < 2:
+                continue
+            fits = []
+            for a in xs:
+                args = [[a, y] if first == 0 else [y, a] for y in ys]
+                fits.append(_fit_linear([[y] for y in ys], [_safe(node.fn, pair) for pair in args]))
+            if any(fit is None for fit in fits):
+                continue
+            slopes = np.array([fit[0] for fit in fits])  # type: ignore[index]
+            low, high = ys[0], ys[-1]
+            lookup = gated_affine(x_rep.number, np.array(xs), y_rep.number, low, high, slopes)
+            self.enc.require(y_rep, lookup.tolerance, node, "the gated MLP that multiplies its inputs")
+            passed = np.cumsum([0.0, *(slopes * (high - low))])[:-1]  # sum of c_a over a < x
+            offsets = [p * low + fit[1] - before for p, fit, before in zip(slopes, fits, passed)]  # type: ignore[index]
+            offset = self.enc.mlp.lookup(f"{node.label}/offset", node, x_rep, np.array(xs), offsets)[None]
+            product = self.enc.mlp.add(node.label, node, lookup, [None])[None]
+            number = combine((1.0, product), (1.0, offset))
+            gain = float(np.abs(slopes).max())
+            return numerical(values, number, exact=False, inherits=((gain, y_node),) if gain else ())
+        return None
+
+    def _table(self, node: ir.SequenceMap, inputs: list[Rep], values: frozenset) -> Rep:
+        """A non-linear sequence map: each input's values are grouped into classes on which fn
+        behaves alike, each class gets an indicator (free for categorical inputs, an MLP for
+        numerical ones), and one unit per tuple of classes computes the output."""
+        domains = [value_order(self.ledger.sets.known(child)) for child in node.inputs]
+        if math.prod(len(d) for d in domains) > MAX_VALUES:
+            raise fail(node, f"the product of its input value sets exceeds {MAX_VALUES} values")
+        # argument tuples whose result is outside the node's value set never occur together
+        # (the value sets know which positions' values go together): leave them unconstrained
+        table = {
+            args: _within(_safe(node.fn, list(args)), values) for args in itertools.product(*domains)
+        }
+        # the slice of a value: fn's results with the other inputs running over their values
+        slices: list[dict[Any, list[_Hashable]]] = [{value: [] for value in domain} for domain in domains]
+        for args, result in table.items():
+            for position, value in enumerate(args):
+                slices[position][value].append(_Hashable(result))
+        class_indicators = []
+        representatives = []
+        for position, (child, rep) in enumerate(zip(node.inputs, inputs)):
+            groups: dict[tuple[_Hashable, ...], list[Any]] = {}
+            for value, results in slices[position].items():
+                groups.setdefault(tuple(results), []).append(value)
+            classes = list(groups.values())
+            representatives.append([members[0] for members in classes])
+            class_indicators.append(self._class_indicators(child, rep, classes))
+        self.ledger.check_budget(node, units=math.prod(len(r) for r in representatives))
+        outputs = [table[args] for args in itertools.product(*representatives)]
+        tuples = [list(inds) for inds in itertools.product(*class_indicators)]
+        valid = [i for i, y in enumerate(outputs) if y is not _FAILED]
+        outputs = [outputs[i] for i in valid]
+        tuples = [tuples[i] for i in valid]
+        matrix, columns = output_table(outputs)
+        common = Counter(map(tuple, matrix)).most_common(1)[0][0] if len(matrix) else ()
+        base = np.array(common, float) if len(matrix) else np.zeros(len(columns))
+        lookup = conjunctions(tuples, matrix, base)
+        exact = all(rep.exact for rep in inputs)
+        # a unit's pre-activation is off by the sum of its inputs' indicator errors; every unit
+        # whose tuple misses by one input may then leak that much into the output
+        weight = float(sum(np.abs(out).max() for _, out in lookup.units)) if lookup.units else 0.0
+        noisy = [
+            child
+            for child, rep in zip(node.inputs, inputs)
+            if rep.indicators is not None and weight  # numbers get an exact MLP
+        ]
+        for child in noisy:
+            self.enc.require(self.enc.rep(child), 0.25 / len(inputs), node, "the MLP over its inputs' values")
+        inherits = tuple((weight, child) for child in noisy)
+        functionals = self.enc.mlp.add(node.label, node, lookup, columns)
+        if columns == [None]:
+            return numerical(values, functionals[None], exact=exact, inherits=inherits)
+        return categorical(values, functionals, exact, inherits=inherits)
+
+    def _class_indicators(self, node: ir.SOp, rep: Rep, classes: list[list[Any]]) -> list[Functional]:
+        if len(classes) == 1:
+            return [constant(1.0)]
+        indicators = self.enc.known_indicators(node)
+        if indicators is not None:
+            return [
+                combine(*[(1.0, indicators[v]) for v in members if v in indicators])
+                for members in classes
+            ]
+        class_of = {v: c for c, members in enumerate(classes) for v in members}
+        points = sorted(self.ledger.sets.known(node))
+        outputs = [f"class{class_of[v]}" for v in points]
+        converted = self.enc.mlp.lookup(f"{node.label}/class", node, rep, np.array(points, float), outputs)
+        return [converted[f"class{c}"] for c in range(len(classes))]
+
+
+class _Failed:
+    """Marks an argument tuple on which fn raised."""
+
+
+_FAILED = _Failed()
+
+
+@dataclass(frozen=True)
+class _Hashable:
+    """Wraps a value so that slices containing unhashable or failing results still compare."""
+
+    value: Any
+
+    def __hash__(self) -> int:
+        try:
+            return hash((type(self.value).__name__, self.value))
+        except TypeError:
+            return hash(repr(self.value))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, _Hashable)
+            and type(self.value) is type(other.value)
+            and self.value == other.value
+        )
+
+
+def _safe(fn: Any, args: list[Any]) -> Any:
+    try:
+        return fn(*args)
+    except Exception:
+        return _FAILED
+
+
+def _within(result: Any, values: frozenset) -> Any:
+    try:
+        return result if result is _FAILED or result in values else _FAILED
+    except TypeError:  # unhashable: the value set analysis has refused it already
+        return result
+
+
+def _fit_linear(grid: list[list[float]], outputs: list[Any]) -> tuple[float, ...] | None:
+    """Coefficients (c_1..c_k, c_0) with outputs == sum c_i x_i + c_0 on every grid point
+    (within float rounding), or None."""
+    pairs = [(args, y) for args, y in zip(grid, outputs) if is_number(y)]
+    if len(pairs) != len(outputs) or not pairs:
+        return None
+    x = np.array([[*args, 1.0] for args, _ in pairs], float)
+    y = np.array([y for _, y in pairs], float)
+    coefficients, *_ = np.linalg.lstsq(x, y, rcond=None)
+    coefficients = np.where(np.abs(coefficients) < 1e-12, 0.0, coefficients)
+    rounded = np.round(coefficients, 9)
+    for candidate in (rounded, coefficients):
+        if np.all(np.abs(x @ candidate - y) <= 1e-9 * (1.0 + np.abs(y))):
+            return tuple(float(c) for c in candidate)
+    return None
+
+
+def _fit_affine(grid: list[list[Any]], outputs: list[Any]) -> tuple[float, float] | None:
+    if not all(is_number(x[0]) for x in grid):
+        return None
+    fit = _fit_linear(grid, outputs)
+    return None if fit is None else (fit[0], fit[1])

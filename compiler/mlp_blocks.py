@@ -1,0 +1,104 @@
+"""MLP blocks from the constructions of `compiler.mlps`: a function of one numerical s-op on its
+value set, written into new residual dimensions.  Every concern of lowering builds its MLPs
+here (maps and tables, the decoders of selector widths, the one-hots and squares that
+encodings derive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from compiler.blocks import ONE, Functional, MLPBlock, Unit, combine, frozen
+from compiler.errors import fail
+from compiler.ledger import Ledger
+from compiler.margins import rounding_apart
+from compiler.mlps import Lookup, discretise, interpolate
+from compiler.reps import Rep
+from compiler.valuesets import value_order
+from rasp import ir
+from rasp.values import is_number
+
+#: require(rep, tolerance, consumer, what): makes rep's error smaller than tolerance or refuses
+#: `consumer` (`Encodings.require`).
+Require = Callable[[Rep, float, ir.Node, str], None]
+
+
+def output_table(outputs: list[Any]) -> tuple[np.ndarray, list[Any]]:
+    """The rows an MLP must output for `outputs`, and its columns: one column of the numbers
+    (column None), or one 0/1 column per value (one-hot) when some output is not a number."""
+    if all(is_number(y) for y in outputs):
+        return np.array(outputs, float)[:, None], [None]
+    columns = value_order(frozenset(outputs))
+    return np.array([[float(y == v) for v in columns] for y in outputs]), columns
+
+
+class MLPWriter:
+    def __init__(self, ledger: Ledger, require: Require):
+        self.ledger = ledger
+        self.require = require
+
+    def lookup(
+        self, label: str, node: ir.Node, inner: Rep, points: np.ndarray, outputs: list[Any]
+    ) -> dict[Any, Functional]:
+        """An MLP computing outputs[t] at points[t] of a numerical input.  Returns the output
+        functionals: {None: f} for numbers, else one indicator per output value."""
+        table, columns = output_table(outputs)
+        return self.add(label, node, self.build(node, inner, points, table), columns)
+
+    def build(self, node: ir.Node, inner: Rep, points: np.ndarray, table: np.ndarray) -> Lookup:
+        """The MLP of a function of a numerical input: interpolation when the input is exact,
+        steps when it may be off a little, in which case the input must stay within the steps'
+        tolerance (see margins)."""
+        assert inner.number is not None
+        if inner.exact:
+            return interpolate(inner.number, points, table)
+        for t in range(len(points) - 1):
+            if rounding_apart(points[t], points[t + 1]) and np.any(table[t] != table[t + 1]):
+                raise fail(
+                    node,
+                    f"it maps {float(points[t])!r} and {float(points[t + 1])!r}, which differ only by float rounding, "
+                    "to different values: no transformer tells them apart (compute them exactly, "
+                    "for instance with round)",
+                )
+        lookup = discretise(inner.number, points, table)
+        if lookup.units:
+            self.require(inner, lookup.tolerance, node, "the MLP that reads its input off the value set")
+        return lookup
+
+    def add(
+        self,
+        name: str,
+        node: ir.Node,
+        lookup: Lookup,
+        columns: list[Any],
+        names: list[str] | None = None,
+    ) -> dict[Any, Functional]:
+        """Adds the MLP block of `lookup`, one dimension per output column that varies (the
+        first varying column of a categorical output, whose columns sum to one everywhere, is
+        one minus the others); returns each column's functional, base included.  Columns are
+        categorical values unless `names` (the dimension names of numerical columns) is given."""
+        varying = [c for c in range(len(columns)) if any(out[c] != 0 for _, out in lookup.units)]
+        categorical = names is None and len(columns) > 1
+        derived = varying[0] if categorical and varying else None
+        if names is None:
+            names = [name if value is None else f"{name}:{value!r}" for value in columns]
+        dims = {c: self.ledger.fresh(names[c], node, float(lookup.deviation[c])) for c in varying if c != derived}
+        units = tuple(
+            Unit(frozen(pre), frozen({dims[c]: float(out[c]) for c in dims if out[c] != 0}))
+            for pre, out in lookup.units
+        )
+        if dims:
+            block = MLPBlock(name, units, tuple(dims.values()), lookup.tolerance, lookup.max_preactivation)
+            self.ledger.add_block(block, node)
+        result = {
+            value: combine((1.0, {dims[c]: 1.0} if c in dims else {}), (float(lookup.base[c]), {ONE: 1.0}))
+            for c, value in enumerate(columns)
+            if c != derived
+        }
+        if derived is not None:
+            others = [(-1.0, functional) for functional in result.values()]
+            result[columns[derived]] = combine((1.0, {ONE: 1.0}), *others)
+        return result

@@ -1,0 +1,126 @@
+"""Model files: a compiled model's weights and metadata on disk, without pickle.
+
+A model is two things, its weights (`params`, a tree of dicts and lists of numpy arrays) and
+its metadata (JSON-able, but for the vocabulary and output values, whose atoms keep their type
+through `encode_value`).  Files store the weights flattened by path (`layers/0/attn/w_q`) and
+the metadata as JSON text: in `.npz` under `__metadata__` (UTF-8 bytes), or in safetensors
+(`compiler.safetensors_file`).  This module knows nothing of the model class: it takes and
+returns (params, metadata) pairs, which `compiler.model` wraps.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compiler import safetensors_file
+from rasp.errors import RaspError
+
+Params = dict[str, Any]
+FORMATS = ("npz", "safetensors")
+
+
+def encode_value(value: Any) -> Any:
+    """A JSON form of an atom that keeps its type (1, 1.0, True and "1" stay apart)."""
+    if value is None:
+        return {"none": None}
+    if isinstance(value, bool):
+        return {"bool": value}
+    if isinstance(value, int):
+        return {"int": value}
+    if isinstance(value, float):
+        return {"float": value}
+    if isinstance(value, str):
+        return {"str": value}
+    if isinstance(value, tuple):
+        return {"tuple": [encode_value(v) for v in value]}
+    raise RaspError(f"the value {value!r} cannot be saved in a model file")
+
+
+def decode_value(data: Any) -> Any:
+    ((kind, value),) = data.items()
+    if kind == "tuple":
+        return tuple(decode_value(v) for v in value)
+    return None if kind == "none" else value
+
+
+def metadata_to_json(metadata: dict[str, Any]) -> str:
+    """The metadata as JSON, the vocabulary and output values tagged with their types."""
+    metadata = dict(metadata)
+    metadata["vocab"] = [encode_value(v) for v in metadata["vocab"]]
+    metadata["output"] = dict(metadata["output"], values=[encode_value(v) for v in metadata["output"]["values"]])
+    return json.dumps(metadata)
+
+
+def metadata_from_json(text: str) -> dict[str, Any]:
+    metadata = json.loads(text)
+    metadata["vocab"] = [decode_value(v) for v in metadata["vocab"]]
+    metadata["output"]["values"] = [decode_value(v) for v in metadata["output"]["values"]]
+    return metadata
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, np.ndarray]:
+    """The weights keyed by their path (`layers/0/attn/w_q`), as model files store them."""
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in flatten(sub, f"{prefix}{key}/").items()}
+    if isinstance(tree, list):
+        return {k: v for i, sub in enumerate(tree) for k, v in flatten(sub, f"{prefix}{i}/").items()}
+    return {prefix.rstrip("/"): np.asarray(tree)}
+
+
+def unflatten(flat: dict[str, np.ndarray]) -> Params:
+    """The weight tree of flattened weights; a model without layers stores no layer arrays."""
+    root: dict[str, Any] = {}
+    for path, array in flat.items():
+        node = root
+        parts = path.split("/")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = array
+
+    def listify(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node and all(key.isdigit() for key in node):
+                return [listify(node[str(i)]) for i in range(len(node))]
+            return {key: listify(value) for key, value in node.items()}
+        return node
+
+    params = listify(root)
+    params.setdefault("layers", [])
+    return params
+
+
+def from_arrays(metadata: str, arrays: dict[str, np.ndarray]) -> tuple[Params, dict[str, Any]]:
+    """Weights and metadata from JSON metadata and flattened weights (as any format stores them)."""
+    return unflatten(arrays), metadata_from_json(metadata)
+
+
+def save(params: Params, metadata: dict[str, Any], path: str | Path, file_format: str | None = None) -> None:
+    """Weights and metadata in one file of `file_format` (None: safetensors for a path ending in
+    .safetensors, else .npz)."""
+    file_format = file_format or ("safetensors" if str(path).endswith(".safetensors") else "npz")
+    if file_format not in FORMATS:
+        raise RaspError(f"unknown model file format {file_format!r}; formats: {', '.join(FORMATS)}")
+    text = metadata_to_json(metadata)
+    if file_format == "safetensors":
+        return safetensors_file.write(path, flatten(params), text)
+    blob = np.frombuffer(text.encode("utf-8"), np.uint8)
+    with open(path, "wb") as handle:
+        np.savez(handle, __metadata__=blob, **flatten(params))
+
+
+def load(path: str | Path) -> tuple[Params, dict[str, Any]]:
+    """Weights and metadata of a file `save` wrote (.npz or safetensors, told apart by content)."""
+    if safetensors_file.is_safetensors(path):
+        return from_arrays(*safetensors_file.read(path))
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as error:
+        raise RaspError(f"cannot read the model file {path}: {error}") from None
+    if "__metadata__" not in arrays:
+        raise RaspError(f"{path} is not a compiled model (no metadata)")
+    return from_arrays(arrays.pop("__metadata__").tobytes().decode("utf-8"), arrays)

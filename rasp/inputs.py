@@ -1,0 +1,46 @@
+"""Reading a token sequence from text: the one syntax of every `--input` option (`rasp run`,
+`rasp draw`, `rasp compile --plot`, `rasp run-model`, the tapes of `rasp tm`).
+
+- A text starting with `[` is a JSON list of atoms: `[1, 2, 3]`, `["ab", "c"]`.
+- A text with whitespace is split into tokens at it: `a b c`, `bl x y`.
+- A text that is itself one token of the vocabulary is that token: `bl`.
+- Anything else is one token per character: `hello`, `0110`.
+
+A vocabulary (the tokens a compiled model or a machine's tape accepts) keeps a text in its own
+terms: when `[` is one of its tokens, or a token holds whitespace, the text is read as tokens of
+it, never as JSON or as words.  Reading text is the language's business, so this lives in
+`rasp`; the command line only passes the text in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import Any
+
+from rasp.errors import UsageError
+
+
+def parse_input(text: str | None, vocabulary: Collection[Any] | None = None) -> str | list[Any]:
+    """`text` as a token sequence: a list of tokens, or a string when each character is one
+    (how the interpreter takes a string input).  None and blank text are the empty input."""
+    if text is None:
+        return ""
+    tokens = {str(token) for token in vocabulary or ()}
+    if any(any(c.isspace() for c in token) for token in tokens):
+        return text
+    stripped = text.strip()
+    if stripped.startswith("[") and "[" not in tokens:
+        return _json_list(stripped)
+    if any(c.isspace() for c in stripped):
+        return stripped.split()
+    if len(stripped) > 1 and stripped in tokens:
+        return [stripped]
+    return stripped
+
+
+def _json_list(text: str) -> list[Any]:
+    try:
+        return json.loads(text)  # a text starting with `[` is a list if it is JSON at all
+    except json.JSONDecodeError as error:
+        raise UsageError(f"--input looks like a JSON list but is not one: {error.msg}") from None

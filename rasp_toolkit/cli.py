@@ -1,0 +1,50 @@
+"""The `rasp` command: one parser wiring every subcommand of the toolkit.
+
+The language's commands (`repl`, `run`, `draw`, `check`), the compiler's (`compile`,
+`run-model`) and the Turing machines' (`tm run|verify|compile|plot`) are registered from their
+`commands_*` modules, which parse arguments and print; the work is done by the libraries below.
+Exit codes: 0 success, 1 a failed verification, 2 a user error (a `RaspError` or `TuringError`,
+printed as one message, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rasp.errors import RaspError
+from rasp_toolkit import commands_compiler, commands_language, commands_turing
+from turing.errors import TuringError
+
+USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rasp",
+        description="RASP, the programming language of transformers: run, compile, verify.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands_language.register(commands)
+    commands_compiler.register(commands)
+    commands_turing.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        return commands_language.command_repl(argparse.Namespace(files=[]))
+    try:
+        return args.handler(args)
+    except (RaspError, TuringError) as error:
+        print(str(error), file=sys.stderr)
+        return USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""`rasp compile` and `rasp run-model`: the compiler's subcommands.
+
+`register(subparsers)` adds both commands; each sets `handler`, a function of the parsed
+arguments returning the exit status.  The programs come from `rasp compile`'s file through the
+language (`program_nodes`), or from the loader a test passes in.  A failed `--check` prints its
+report and returns 1; user errors print one message to stderr and return 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from compiler.budget import DEFAULT_BUDGET
+from compiler.check import CheckFailed
+from compiler.compiling import compile as compile_program
+from compiler.model import Transformer, load
+from rasp import ir
+from rasp.errors import RaspError
+from rasp.inputs import parse_input
+from rasp_toolkit.commands_language import program_nodes
+
+LoadProgram = Callable[[str], dict[str, ir.Node]]
+EXPORTS = ("safetensors", "torch", "transformer-lens")
+
+
+def register(subparsers: Any, load_program: LoadProgram = program_nodes) -> None:
+    compile_parser = subparsers.add_parser(
+        "compile",
+        help="compile a RASP program into transformer weights",
+        description="Compile an s-op of a RASP file into transformer weights; with --check, prove the model "
+        "equal to the interpreter on random inputs (exit 1 if it differs).",
+    )
+    compile_parser.add_argument("file", help="a .rasp file")
+    compile_parser.add_argument("name", nargs="?", help="the s-op to compile (default: out)")
+    compile_parser.add_argument("--vocab", required=True, help="comma-separated tokens, e.g. a,b,c")
+    compile_parser.add_argument("--max-len", type=int, required=True, help="longest input the model takes")
+    compile_parser.add_argument("--causal", action="store_true", help="compile for causal evaluation")
+    compile_parser.add_argument(
+        "--check",
+        type=int,
+        default=0,
+        metavar="K",
+        help="compare the model with the interpreter on K random inputs (edge cases first); "
+        "exit 1 on any difference",
+    )
+    compile_parser.add_argument(
+        "-o", "--output", help="write the model to this file (.npz, or .safetensors by its suffix; see --export)"
+    )
+    compile_parser.add_argument(
+        "--export",
+        choices=EXPORTS,
+        help="the -o file's format: safetensors, a torch module's weights, or a TransformerLens model "
+        "(the last two need the interop extra; docs/interop.md)",
+    )
+    compile_parser.add_argument(
+        "--budget",
+        type=int,
+        default=DEFAULT_BUDGET,
+        help=f"refuse a model of more parameters than this, before building it (default {DEFAULT_BUDGET:,})",
+    )
+    compile_parser.add_argument("--json", action="store_true", help="print the summary and layout as JSON")
+    compile_parser.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="draw the model: what each head and MLP reads and writes, and its attention on --input "
+        "beside the selectors (needs matplotlib)",
+    )
+    compile_parser.add_argument(
+        "--input",
+        help='the input --plot runs the model on: "abc", "a b c" or a JSON list '
+        "(default: the vocabulary repeated, up to 8 tokens)",
+    )
+    compile_parser.set_defaults(handler=lambda args: _guard(_compile, args, load_program))
+
+    run_parser = subparsers.add_parser("run-model", help="run a compiled model on inputs")
+    run_parser.add_argument("model", help="a model file written by `rasp compile -o`")
+    run_parser.add_argument(
+        "--input",
+        action="append",
+        required=True,
+        help='an input: "abc", "a b c" or a JSON list (repeatable)',
+    )
+    run_parser.add_argument("--json", action="store_true", help="print the outputs as JSON")
+    run_parser.set_defaults(handler=lambda args: _guard(_run_model, args))
+
+
+def _guard(command: Callable[..., int], *args: Any) -> int:
+    try:
+        return command(*args)
+    except CheckFailed as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    except RaspError as error:
+        print(str(error), file=sys.stderr)
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+    return 2
+
+
+def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
+    if args.max_len < 1:
+        raise RaspError(f"--max-len must be at least 1, not {args.max_len}")
+    if args.budget < 1:
+        raise RaspError(f"--budget must be at least 1, not {args.budget}")
+    if args.export and not args.output:
+        raise RaspError(f"--export {args.export} needs -o PATH, the file to write")
+    if args.check < 0:
+        raise RaspError(f"--check must be a number of inputs, at least 0, not {args.check}")
+    program = load_program(args.file)
+    name = args.name or "out"
+    node = program.get(name)
+    if not isinstance(node, ir.SOp):
+        available = ", ".join(sorted(k for k, v in program.items() if isinstance(v, ir.SOp))) or "none"
+        raise RaspError(f"{args.file} defines no s-op named {name!r}; s-ops: {available}")
+    vocab = [token for token in args.vocab.split(",") if token != ""]
+    model = compile_program(
+        node, vocab, args.max_len, causal=args.causal, budget=args.budget, check=args.check
+    )
+    picture = None
+    if args.plot:
+        from compiler.plot import default_input, plot_model
+
+        if args.input is None:
+            tokens = default_input(model)
+        else:
+            tokens = _split_input(model, args.input)
+        picture = plot_model(model, tokens, args.plot, program=node)
+    if args.output:
+        write_model(model, args.output, args.export)
+    if args.json:
+        report = {"summary": model.summary(), "layout": model.metadata["layout"]}
+        if picture is not None:
+            report["plot"] = str(picture)
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(model))
+        if picture is not None:
+            print(f"\nwrote {picture}")
+    return 0
+
+
+def write_model(model: Transformer, path: str, export: str | None) -> None:
+    """`model` in the file format `export` names (None: by the path's suffix, Transformer.save)."""
+    if export in ("torch", "transformer-lens"):
+        try:
+            from compiler import export as exports
+        except ImportError:
+            raise RaspError(f"--export {export} needs PyTorch: pip install 'rasp-toolkit[interop]'") from None
+        (exports.save_torch if export == "torch" else exports.save_transformer_lens)(model, path)
+    else:
+        model.save(path, export)
+
+
+def _split_input(model: Transformer, text: str) -> list[Any]:
+    """Command-line input text as tokens of `model`'s vocabulary (`rasp.inputs`)."""
+    return list(parse_input(text, model.vocab))
+
+
+def format_report(model: Transformer) -> str:
+    """The summary and, per layer, what each head and the MLP read and write."""
+    lines = [f"{key}: {value}" for key, value in model.summary().items()]
+    rows = [("layer", "block", "s-op", "reads", "writes")]
+    for number, layer in enumerate(model.metadata["layout"]):
+        for kind, blocks in (("head", layer["heads"]), ("mlp", layer["mlps"])):
+            for block in blocks:
+                rows.append(
+                    (str(number), kind, block["node"], ", ".join(block["reads"]), ", ".join(block["writes"]))
+                )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines.append("")
+    lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join(lines)
+
+
+def _run_model(args: argparse.Namespace) -> int:
+    model = load(args.model)
+    inputs = [_split_input(model, text) for text in args.input]
+    outputs = model.predict(inputs)
+    if args.json:
+        print(json.dumps(outputs))
+    else:
+        for text, output in zip(args.input, outputs):
+            print(f"{text}: {' '.join(str(value) for value in output)}")
+    return 0

@@ -1,0 +1,402 @@
+"""`rasp tm run|verify|compile|plot`: Turing machines through an engine, checked against the
+reference simulator (`turing.harness`), the Turing Program compiled for one machine, and pictures
+of runs (`turing.plot`).  This module parses arguments and prints; exit codes as for every
+`rasp` command: 0 agreement, 1 a mismatch, 2 a user error."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from rasp.errors import RaspError, UsageError
+from rasp.inputs import parse_input
+from rasp_toolkit.commands_compiler import format_report
+from turing.engines import ENGINES, Batch, Engine, engine_named, engines_taking
+from turing.engines.compiled import compile_machine, configuration_attention
+from turing.harness import TraceRun, run_machine, verify_machines
+from turing.machine import Machine, MachineSpecError, load_machine
+from turing.ngram import assumption_note, assumption_violations, configuration_at, ngram_program
+from turing.plot import DEFAULT_PLOT_STEPS, plot_attention, plot_spacetime
+from turing.random_machines import random_cases
+from turing.simulator import DEFAULT_MAX_STEPS
+from turing.tokens import SEP
+from turing.trace import render_trace
+
+MISMATCH = 1
+SHOWN_MISMATCHES = 3
+"""How many mismatch reports `tm verify` prints in full (all are in its --json)."""
+
+
+PROGRAMS = ("positional", "ngram")
+SPEC_HELP = "busy-beaver notation (1RB1LB_1LA1RZ), JSON text, or a .json file"
+
+
+def register(commands: Any) -> None:
+    """Add `tm run`, `tm verify`, `tm compile` and `tm plot` to the `rasp` command's subparsers."""
+    tm = commands.add_parser("tm", help="Turing machines: run one through an engine, or verify an engine")
+    sub = tm.add_subparsers(dest="tm_command", metavar="COMMAND", required=True)
+    engines = ", ".join(ENGINES)
+    dtype_help = "the compiled engine's float type (default: float32 where it is exact, else float64)"
+
+    run = sub.add_parser("run", help="run a machine through an engine and check its trace against the reference")
+    run.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    run.add_argument(
+        "--input", "-i", default="", metavar="TAPE",
+        help='the input tape: space-separated symbols ("a b c"), one symbol, or one character a cell ("0110")',
+    )
+    run.add_argument("--engine", default="reference", help=f"one of {engines} (default: reference)")
+    run.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, help="step budget (default: %(default)s)")
+    run.add_argument("--max-tokens", type=int, help="stop once the trace has this many tokens")
+    run.add_argument("--trace", action="store_true", help="show the generated trace, one configuration a line")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--dtype", choices=("float32", "float64"), help=dtype_help)
+    _add_program_options(run)
+    run.set_defaults(handler=command_run)
+
+    verify = sub.add_parser("verify", help="run an engine on random machines and compare every token")
+    verify.add_argument("--random", type=int, required=True, metavar="N", help="how many machines")
+    verify.add_argument("--states", type=int, required=True, metavar="Q", help="states per machine")
+    verify.add_argument("--symbols", type=int, required=True, metavar="S", help="symbols per machine")
+    verify.add_argument("--max-steps", type=int, required=True, metavar="T", help="step budget per machine")
+    verify.add_argument("--seed", type=int, default=0, metavar="K", help="seed of the machines and tapes")
+    verify.add_argument("--engine", default="interpreter", help=f"one of {engines} (default: interpreter)")
+    verify.add_argument("--n-moves", action="store_true", help="let the machines also stay put (move N)")
+    verify.add_argument("--max-tape", type=int, default=4, help="input tapes have 0 to this many cells")
+    verify.add_argument("--json", action="store_true", help="print one JSON object")
+    verify.add_argument("--dtype", choices=("float32", "float64"), help=dtype_help)
+    _add_program_options(verify)
+    verify.set_defaults(handler=command_verify)
+
+    build = sub.add_parser(
+        "compile", help="compile the Turing Program for a machine into transformer weights"
+    )
+    build.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    build.add_argument("--max-len", type=int, required=True, metavar="N", help="longest trace the model takes")
+    build.add_argument("-o", "--output", metavar="PATH", help="write the model to this .npz file (for rasp run-model)")
+    build.add_argument("--json", action="store_true", help="print the model summary as one JSON object")
+    build.set_defaults(handler=command_compile)
+
+    plot = sub.add_parser(
+        "plot",
+        help="draw the space-time diagram of a run to an image (needs the viz extra)",
+        description="Draw the space-time diagram of a machine's run: tape cells across, steps downwards.",
+    )
+    plot.add_argument("spec", metavar="SPEC", help="busy-beaver text (1RB1LB_1LA1RZ), JSON, or a file holding either")
+    plot.add_argument("--input", "-i", metavar="TAPE", help="input tape: '1 0 1' (space-separated) or '101'")
+    plot.add_argument(
+        "--max-steps",
+        "-n",
+        type=int,
+        default=DEFAULT_PLOT_STEPS,
+        metavar="N",
+        help=f"at most this many steps (default {DEFAULT_PLOT_STEPS})",
+    )
+    plot.add_argument("--output", "-o", required=True, metavar="PATH", help="the image file (format from suffix)")
+    plot.add_argument(
+        "--attention", type=int, metavar="T",
+        help="instead, draw which tokens of configuration T-1 each head of the compiled model attends to while "
+        "writing configuration T",
+    )
+    plot.set_defaults(handler=command_plot)
+
+
+def _add_program_options(parser: argparse.ArgumentParser) -> None:
+    """`--program` and `--n` on a `tm` subcommand."""
+    parser.add_argument(
+        "--program", choices=PROGRAMS, default="positional",
+        help="the Turing Program the interpreter or compiled engine runs: programs/turing_machine.rasp "
+        "(positional, the default) or programs/turing_ngram.rasp (ngram, Hou et al. 2024; needs --n)",
+    )
+    parser.add_argument("--n", type=int, metavar="N", help="the n-gram length of --program ngram")
+
+
+def parse_tape(text: str | None, machine: Machine | None = None) -> tuple[str, ...]:
+    """A tape from the command line, read as every `--input` is (`rasp.inputs`), a machine's
+    symbols being its vocabulary: `1 0 1`, `101`, one symbol of several characters, a JSON list."""
+    return tuple(str(cell) for cell in parse_input(text, None if machine is None else machine.symbols))
+
+
+def command_plot(args: argparse.Namespace) -> int:
+    """`tm plot`: the space-time diagram, or with --attention the compiled model's attention."""
+    if args.attention is None and args.max_steps < 0:
+        raise RaspError(f"--max-steps must be >= 0, got {args.max_steps}")
+    machine = load_machine(args.spec)
+    tape = parse_tape(args.input, machine)
+    if args.attention is None:
+        print(f"wrote {plot_spacetime(machine, tape, args.max_steps, args.output)}")
+        return 0
+    tokens, heads, queries, keys = configuration_attention(machine, tape, args.attention, args.max_steps)
+    title = f"{args.spec}: the compiled model writing configuration {args.attention}"
+    print(f"wrote {plot_attention(tokens, heads, args.output, queries=queries, keys=keys, title=title)}")
+    return 0
+
+
+def _non_negative(value: int | None, option: str) -> None:
+    if value is not None and value < 0:
+        raise UsageError(f"{option} must be >= 0, got {value}")
+
+
+def _only(engines: list[str], joiner: str) -> str:
+    """`the compiled engine`, `the interpreter or compiled engine`: the engines an option fits."""
+    return f"the {f' {joiner} '.join(engines)} engine"
+
+
+def engine_from(args: argparse.Namespace) -> Engine:
+    """The engine `--engine` names, with `--dtype` where it takes one, running the Turing
+    Program `--program` names (`--n` checked)."""
+    options: dict[str, Any] = {}
+    if args.dtype is not None:
+        if args.engine not in engines_taking("dtype"):
+            raise UsageError(f"--dtype applies to {_only(engines_taking('dtype'), 'and')} only, not to {args.engine!r}")
+        options["dtype"] = args.dtype
+    if args.program != "ngram":
+        if args.n is not None:
+            raise UsageError("--n applies to --program ngram only")
+        return engine_named(args.engine, **options)
+    if args.n is None or args.n < 1:
+        raise UsageError(f"--program ngram needs --n N with N >= 1, got {args.n}", hint="e.g. --program ngram --n 3")
+    if args.engine not in engines_taking("program"):
+        raise UsageError(f"--program ngram runs on {_only(engines_taking('program'), 'or')}, not on {args.engine!r}")
+    return engine_named(args.engine, program=ngram_program(args.n), **options)
+
+
+def assumption_summary(run: TraceRun, n: int) -> dict[str, Any]:
+    """The JSON fields a run of the n-gram program adds: the configurations whose tape repeats
+    an n-gram (in the reference trace), and whether the one being written at the divergence does."""
+    violated = [v.configuration for v in assumption_violations(run.expected, run.machine, n)]
+    at = None if run.divergence is None else configuration_at(run.expected, run.divergence)
+    return {
+        "n": n,
+        "assumption_violated_in": violated,
+        "assumption_violated_at_divergence": None if at is None else at in violated,
+        "assumption": assumption_note(run.expected, run.machine, n, run.divergence),
+    }
+
+
+@contextlib.contextmanager
+def warnings_on_stderr() -> Iterator[None]:
+    """Warnings (a run longer than the compiled model is known to be exact for) as one plain
+    line on stderr, when they are raised: before the run starts."""
+    previous = warnings.showwarning
+
+    def show(message: Warning | str, *_: Any, **__: Any) -> None:
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
+def machine_text(machine: Machine) -> str:
+    """The shortest form that reads back: busy-beaver notation when there is one, else JSON."""
+    try:
+        return machine.to_text()
+    except MachineSpecError:
+        return machine.to_json()
+
+
+# ----------------------------------------------------------------------------- tm run
+
+
+def run_summary(run: TraceRun) -> dict[str, Any]:
+    """The JSON object of `tm run`: the final configuration the engine reached and the check.
+    The configuration fields are None when the generated trace is malformed there."""
+    final = run.final_configuration()
+    summary: dict[str, Any] = {
+        "engine": run.engine,
+        "machine": machine_text(run.machine),
+        "input": list(run.tape),
+        "halted": run.halted,
+        "steps": run.tokens.count(SEP) - 1,
+        "state": None,
+        "tape": None,
+        "head": None,
+        "nonblank": None,
+        "trace_tokens": len(run.tokens),
+        "matches_reference": run.matches,
+        "divergence": run.divergence,
+        "report": run.report() or None,
+        "seconds": round(run.seconds, 6),
+    }
+    if final is not None:
+        cells = final.left + final.right
+        summary.update(
+            state=final.state,
+            tape=" ".join(cells),
+            head=len(final.left),
+            nonblank=sum(cell != run.machine.blank for cell in cells),
+        )
+    return summary
+
+
+def command_run(args: argparse.Namespace) -> int:
+    _non_negative(args.max_steps, "--max-steps")
+    _non_negative(args.max_tokens, "--max-tokens")
+    machine = load_machine(args.spec)
+    engine = engine_from(args)
+    with warnings_on_stderr():
+        run = run_machine(engine, machine, parse_tape(args.input, machine), args.max_steps, args.max_tokens)
+    summary = run_summary(run)
+    if args.program == "ngram":
+        summary.update(assumption_summary(run, args.n))
+    if args.json:
+        if args.trace:
+            summary["trace"] = " ".join(run.tokens)
+        print(json.dumps(summary))
+        return 0 if run.matches else MISMATCH
+    console = Console(highlight=False)
+    if args.trace:
+        console.print(render_trace(run.tokens, machine), markup=False)
+    if summary["state"] is not None:
+        cells = summary["tape"].split()
+        cells[summary["head"]] = f"[{cells[summary['head']]}]"
+        console.print(f"state {summary['state']}  tape {' '.join(cells)}  nonblank {summary['nonblank']}", markup=False)
+    ending = "halted" if run.halted else "did not halt (budget)"
+    console.print(
+        f"{ending} after {summary['steps']} steps; {len(run.tokens)} trace tokens from the {run.engine} engine "
+        f"in {run.seconds:.3f} s",
+        markup=False,
+    )
+    if args.program == "ngram":
+        console.print(summary["assumption"], markup=False)
+    if run.matches:
+        console.print("matches the reference trace")
+        return 0
+    console.print(run.report(), markup=False)
+    return MISMATCH
+
+
+# -------------------------------------------------------------------------- tm verify
+
+
+def command_verify(args: argparse.Namespace) -> int:
+    for value, option in ((args.random, "--random"), (args.max_steps, "--max-steps"), (args.max_tape, "--max-tape")):
+        _non_negative(value, option)
+    engine = engine_from(args)
+    cases = random_cases(args.random, args.states, args.symbols, args.seed, args.n_moves, args.max_tape)
+    errors = Console(stderr=True)
+    progress = Progress(
+        TextColumn(f"verifying the {engine.name} engine"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=True,
+        disable=args.json or not errors.is_terminal,
+    )
+    with progress, warnings_on_stderr():
+        task = progress.add_task("machines", total=args.random)
+        verification = verify_machines(engine, cases, args.max_steps, on_run=lambda _: progress.advance(task))
+    runs, mismatches, seconds = verification.runs, verification.mismatches, verification.seconds
+    tokens, halted = verification.tokens, verification.halted
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "engine": engine.name,
+                    "machines": len(runs),
+                    "halted": halted,
+                    "budget_exhausted": len(runs) - halted,
+                    "tokens": tokens,
+                    "seconds": round(seconds, 6),
+                    "mismatches": [
+                        {
+                            "machine": machine_text(run.machine),
+                            "input": list(run.tape),
+                            "divergence": run.divergence,
+                            "report": run.report(),
+                            **(assumption_summary(run, args.n) if args.program == "ngram" else {}),
+                        }
+                        for run in mismatches
+                    ],
+                    "batches": [asdict(b) for b in verification.batches or []],
+                }
+            )
+        )
+        return MISMATCH if mismatches else 0
+    console = Console(highlight=False)
+    table = Table(title=f"{engine.name} engine vs reference: {args.states} states, {args.symbols} symbols")
+    table.add_column("machines", justify="right")
+    table.add_column("halted", justify="right")
+    table.add_column("budget reached", justify="right")
+    table.add_column("trace tokens", justify="right")
+    table.add_column("tokens/s", justify="right")
+    table.add_column("mismatches", justify="right", style="red" if mismatches else "green")
+    table.add_row(
+        str(len(runs)),
+        str(halted),
+        str(len(runs) - halted),
+        str(tokens),
+        f"{tokens / seconds:,.0f}" if seconds > 0 else "-",
+        str(len(mismatches)),
+    )
+    console.print(table)
+    if verification.batches is not None:
+        console.print(batch_table(verification.batches))
+    program = f" --program ngram --n {args.n}" if args.program == "ngram" else ""
+    if program:
+        summaries = [assumption_summary(run, args.n) for run in mismatches]
+        unexplained = [s for s in summaries if not s["assumption_violated_at_divergence"]]
+        console.print(
+            f"{len(mismatches) - len(unexplained)} of {len(mismatches)} mismatches diverge where the "
+            f"no-repeated-{args.n}-gram assumption is violated; {len(unexplained)} where it holds",
+            markup=False,
+        )
+    for run in mismatches[:SHOWN_MISMATCHES]:
+        again = f"rasp tm run '{machine_text(run.machine)}' --input '{' '.join(run.tape)}' --engine {run.engine}"
+        again += program
+        console.print(f"\nmismatch: {again} --max-steps {args.max_steps}", markup=False)
+        console.print(run.report(), markup=False)
+        if program:
+            console.print(assumption_summary(run, args.n)["assumption"], markup=False)
+    if len(mismatches) > SHOWN_MISMATCHES:
+        console.print(f"\n... and {len(mismatches) - SHOWN_MISMATCHES} more (see --json)")
+    return MISMATCH if mismatches else 0
+
+
+def batch_table(batches: list[Batch]) -> Table:
+    """The compiled models behind a verification: one row per batch (one XLA compilation)."""
+    table = Table(title="the transformers: one batch, one XLA compilation per model length")
+    for column in ("max len", "machines", "dtype", "layers", "width", "MLP units", "params", "s"):
+        table.add_column(column, justify="right")
+    for batch in batches:
+        summary = batch.summary
+        table.add_row(
+            str(batch.max_seq_len),
+            str(batch.machines),
+            batch.dtype,
+            str(summary["layers"]),
+            str(summary["residual_width"]),
+            f"{summary['mlp_hidden_total']:,}",
+            f"{summary['params']:,}",
+            f"{batch.seconds:.1f}",
+        )
+    return table
+
+
+# ------------------------------------------------------------------------- tm compile
+
+
+def command_compile(args: argparse.Namespace) -> int:
+    if args.max_len < 1:
+        raise UsageError(f"--max-len must be at least 1, got {args.max_len}")
+    model = compile_machine(load_machine(args.spec), args.max_len)
+    if args.output:
+        model.save(args.output)
+    if args.json:
+        print(json.dumps(model.summary()))
+    else:
+        print(format_report(model))
+    return 0

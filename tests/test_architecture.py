@@ -1,0 +1,156 @@
+"""The import graph is a ladder with no cycles (docs/architecture.md).
+
+The graph is read from the source with `ast`, function-level imports included: a lazy import
+still ties two modules together.  `import a.b` is an edge to `a.b`; `from a import b` to the
+submodule `a.b` when there is one, else to `a` (its `__init__`, which then runs); relative
+imports are resolved against the importing module's package.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("rasp", "compiler", "turing", "rasp_toolkit")
+
+COMPILER_MAY_IMPORT = {
+    "rasp.errors", "rasp.values", "rasp.ir", "rasp.operators", "rasp.interpreter", "rasp.figures", "rasp.notebook",
+}
+"""The language modules the compiler may use: the core it compiles and checks against, and the
+picture helpers."""
+
+PURE_TURING = {"turing", "turing.errors", "turing.machine", "turing.simulator", "turing.trace", "turing.tokens",
+               "turing.random_machines", "turing.shape", "turing.enumeration"}
+"""The Turing machine modules that must run without the language, the compiler or JAX."""
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def project_modules() -> dict[str, Path]:
+    return {module_name(path): path for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))}
+
+
+def imports(name: str, path: Path, modules: set[str]) -> set[str]:
+    """Every module `name` imports: project modules resolved as the module docstring says,
+    other imports by their top-level name."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.add(alias.name if alias.name in modules else alias.name.partition(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            if source not in modules:
+                found.add(source.partition(".")[0])
+                continue
+            for alias in node.names:
+                found.add(f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source)
+    found.discard(name)
+    return found
+
+
+def import_graph() -> nx.DiGraph:
+    modules = project_modules()
+    graph = nx.DiGraph()
+    for name, path in modules.items():
+        graph.add_node(name)
+        graph.add_edges_from((name, target) for target in imports(name, path, set(modules)))
+    return graph
+
+
+GRAPH = import_graph()
+
+
+def in_package(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_the_graph_is_read() -> None:
+    """The reader finds the edges a reader of the code sees, so the tests below can fail."""
+    assert GRAPH.has_edge("rasp_toolkit.cli", "rasp_toolkit.commands_turing")
+    assert GRAPH.has_edge("turing.engines.compiled", "compiler")
+    assert GRAPH.has_edge("turing.harness", "turing.engines.base")
+    assert GRAPH.has_edge("turing.trace", "turing.machine")
+
+
+def test_no_import_cycles() -> None:
+    project = GRAPH.subgraph(n for n in GRAPH if any(in_package(n, p) for p in PACKAGES))
+    cycles = sorted(" -> ".join([*cycle, cycle[0]]) for cycle in nx.simple_cycles(project))
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def offending(source_package: str, allowed) -> list[str]:
+    return sorted(
+        f"{source} imports {target}"
+        for source, target in GRAPH.edges
+        if in_package(source, source_package) and not allowed(source, target)
+    )
+
+
+def test_the_language_imports_nothing_above_it() -> None:
+    above = ("compiler", "turing", "rasp_toolkit", "jax")
+    assert offending("rasp", lambda _, target: not any(in_package(target, p) for p in above)) == []
+
+
+def test_the_compiler_imports_only_the_language_core() -> None:
+    def allowed(_: str, target: str) -> bool:
+        if in_package(target, "rasp"):
+            return target in COMPILER_MAY_IMPORT
+        return not in_package(target, "turing") and not in_package(target, "rasp_toolkit")
+
+    assert offending("compiler", allowed) == []
+
+
+def test_the_pure_turing_modules_import_no_language_compiler_or_jax() -> None:
+    def allowed(_: str, target: str) -> bool:
+        if any(in_package(target, p) for p in ("rasp", "compiler", "rasp_toolkit", "jax")):
+            return False
+        return not in_package(target, "turing") or target in PURE_TURING
+
+    assert [edge for edge in offending("turing", allowed) if edge.split()[0] in PURE_TURING] == []
+
+
+def test_nothing_below_imports_the_command_line() -> None:
+    below = ("rasp", "compiler", "turing")
+    assert [e for p in below for e in offending(p, lambda _, t: not in_package(t, "rasp_toolkit"))] == []
+
+
+def test_tests_never_import_benchmarks() -> None:
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in names if in_package(n, "benchmarks")]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import rasp, sys; rasp.Session().run('x = tokens;'); "
+        "assert 'jax' not in sys.modules and 'compiler' not in sys.modules",
+        "import sys, turing; turing.simulate(turing.load_machine('1RB1LB_1LA1RZ')); "
+        "loaded = {'rasp', 'compiler', 'jax'} & set(sys.modules); assert not loaded, loaded",
+    ],
+    ids=["language without compiler or jax", "pure turing without language"],
+)
+def test_lower_layers_run_without_upper_ones(code: str) -> None:
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

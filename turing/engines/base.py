@@ -1,0 +1,119 @@
+"""The one interface every engine serves, and the registry of engines by name.
+
+An engine predicts a Turing machine's trace, token by token.  `decoder(machine, capacity)`
+starts one generation: a `Decoder` holds a context that only grows (the interface of a
+KV-cached transformer) and `extend` returns the prediction after the tokens it was given.
+`decoders(jobs)` starts many at once; the default makes each decoder when it is first used, and
+an engine that can generate many machines together (the compiled one, in one jitted call)
+overrides it and says what it did in `batches`.  The harness (`turing.harness`) drives every
+engine through these methods alone and compares what they generate with the reference.
+
+Engines register themselves where they are defined (`@register`); importing `turing.engines`
+imports them all, so `ENGINES` is complete (docs/architecture.md: adding an engine).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from rasp.errors import RaspError
+from turing.machine import Machine
+
+
+class Decoder(Protocol):
+    """One generation: a context that only grows, and the prediction after it."""
+
+    def extend(self, tokens: Sequence[str]) -> str:
+        """Append `tokens` (at least one) to the context; return the predicted next token."""
+        ...
+
+
+@dataclass(frozen=True)
+class Job:
+    """One generation an engine is asked for: `machine` on input `tape`, fed at most `capacity`
+    tokens (the reference trace and the slack a mismatch report needs; `turing.harness.capacity`).
+    `trace` is the reference trace itself, for an engine that checks by teacher forcing
+    (`turing.engines.universal`); empty when the caller has none."""
+
+    machine: Machine
+    tape: tuple[str, ...]
+    capacity: int
+    trace: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a batching engine generated together: the machines whose runs fit models of
+    `max_seq_len` positions, run by models padded to one shape (`summary`, that shape's model
+    summary) in `dtype`, in `seconds`.  `padded_to`: the length a teacher-forcing engine padded
+    this batch's inputs to (None for generation, which runs to the model's length)."""
+
+    max_seq_len: int
+    machines: int
+    dtype: str
+    summary: dict[str, Any]
+    seconds: float
+    padded_to: int | None = None
+
+
+class EngineError(RaspError):
+    """An engine cannot predict from its context (raised by engines, recorded by the harness)."""
+
+
+class Engine(ABC):
+    """Something that can run a Turing Program for a machine.
+
+    `options` names the keyword arguments the constructor takes besides none at all: `program`
+    (a `turing.program.TuringProgram`) for engines that run RASP, `dtype` for engines with a
+    float type.  `batches` is None for an engine that generates one machine at a time, else the
+    batches of its last `decoders` call."""
+
+    name: ClassVar[str]
+    options: ClassVar[frozenset[str]] = frozenset()
+    batches: list[Batch] | None = None
+
+    def admit(self, job: Job) -> None:
+        """Raise EngineError when the engine cannot take `job` at all (a model too short for
+        it, say).  The harness asks before generating anything, so that such a run is refused
+        as a user error rather than recorded as a failed one.  Most engines take every job."""
+        return None
+
+    @abstractmethod
+    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+        """A fresh generation for `machine` that will be fed at most `capacity` tokens (None:
+        not known; a bounded engine then picks a default)."""
+
+    def decoders(self, jobs: Sequence[Job]) -> list[Callable[[], Decoder]]:
+        """One decoder factory per job, in order.  The harness calls each where it records an
+        engine failure, so a decoder that cannot be built fails its run only."""
+        return [partial(self.decoder, job.machine, job.capacity) for job in jobs]
+
+
+ENGINES: dict[str, type[Engine]] = {}
+"""Engines by name, in the order they registered."""
+
+E = TypeVar("E", bound=type[Engine])
+
+
+def register(engine: E) -> E:
+    """Class decorator: make `engine` available by its `name` (`engine_named`, `rasp tm --engine`)."""
+    ENGINES[engine.name] = engine
+    return engine
+
+
+def engine_named(name: str, **options: Any) -> Engine:
+    """A new engine of the given name built with `options`; an unknown name is a user error."""
+    try:
+        engine = ENGINES[name]
+    except KeyError:
+        raise EngineError(f"unknown engine {name!r}; the engines are {', '.join(ENGINES)}") from None
+    return engine(**options)
+
+
+def engines_taking(option: str) -> list[str]:
+    """The names of the engines whose constructor takes `option`, in registration order."""
+    return [name for name, engine in ENGINES.items() if option in engine.options]
