@@ -100,7 +100,7 @@ def run_machine(
     """
     start = time.perf_counter()
     expected = trace_of(machine, tape, max_steps)
-    engine.admit(Job(machine, tuple(tape), capacity(expected, max_tokens), tuple(expected)))
+    engine.admit([Job(machine, tuple(tape), capacity(expected, max_tokens), tuple(expected))])
     return _generate(
         engine.name, lambda: engine.decoder(machine, capacity(expected, max_tokens)),
         machine, tuple(tape), expected, max_steps, max_tokens, start,
@@ -122,8 +122,7 @@ def run_machines(
         raise RaspError(f"{len(budgets)} step budgets for {len(cases)} machines")
     expected = [trace_of(machine, tape, steps) for (machine, tape), steps in zip(cases, budgets)]
     jobs = [Job(machine, tape, capacity(trace), tuple(trace)) for (machine, tape), trace in zip(cases, expected)]
-    for job in jobs:
-        engine.admit(job)
+    engine.admit(jobs)
     runs = []
     for job, decoder, trace, steps in zip(jobs, engine.decoders(jobs), expected, budgets):
         run = _generate(engine.name, decoder, job.machine, job.tape, trace, steps, None, time.perf_counter())

@@ -142,3 +142,14 @@ def first_wrong_prediction(tokens: Sequence[str], predictions: Sequence[Any]) ->
         if str(predictions[position]) != tokens[position + 1]:
             return position
     return None
+
+
+def input_bound(shape: Shape, max_steps: int) -> int:
+    """The most tokens any machine of `shape` can need from a model on the blank tape within
+    `max_steps` steps: its table (six tokens a record, at most one record per entry), the trace
+    (configuration t has a state, at most t + 1 cells and a `|`; then `#`), and the harness's
+    room for a mismatch report (`turing.harness.capacity`: the longest configuration and 5).
+    The same for every machine, so every slice of an enumeration picks the same model."""
+    table = 6 * shape.states * shape.symbols
+    trace = 1 + max_steps * (max_steps + 1) // 2 + 3 * (max_steps + 1) + 1
+    return table + trace + (max_steps + 3) + 5

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,12 +70,13 @@ def cache_path(shape: Shape, max_seq_len: int) -> Path:
 @dataclass(frozen=True)
 class UniversalModel:
     """A compiled universal program: the model, its shape, and where it came from (`cached`:
-    loaded from `path` rather than compiled now)."""
+    loaded from `path` rather than compiled now; `seconds`: the time it took)."""
 
     model: compiler.Transformer
     shape: Shape
     cached: bool
     path: Path | None
+    seconds: float
 
     def dtype(self, requested: str | None = None) -> str:
         """The float type to run in: the model's own choice (its precision record), or
@@ -98,16 +100,17 @@ def universal_model(shape: Shape, max_seq_len: int, cache: bool = True) -> Unive
     """The universal model of `shape` and `max_seq_len`: loaded from the cache, or compiled and
     (with `cache`) saved there for the next run.  The file is written under a temporary name and
     renamed, so that concurrent processes never read half a model."""
+    start = time.perf_counter()
     path = cache_path(shape, max_seq_len) if cache else None
     if path is not None and path.exists():
-        return UniversalModel(load(path), shape, True, path)
+        return UniversalModel(load(path), shape, True, path, time.perf_counter() - start)
     model = compile_universal(shape, max_seq_len)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npz")
         model.save(partial)
         os.replace(partial, path)
-    return UniversalModel(model, shape, False, path)
+    return UniversalModel(model, shape, False, path, time.perf_counter() - start)
 
 
 def teacher_forced(
@@ -116,17 +119,20 @@ def teacher_forced(
     length: int | None = None,
     dtype: str | None = None,
     devices: Sequence[jax.Device] | None = None,
+    rows: int | None = None,
 ) -> list[list[str]]:
     """The model's prediction at every position of every input, in one forward pass over the
     batch (the model's own float type when `dtype` is None).  The inputs are padded (with
     masked positions) to `length`, by default the longest input: a fixed `length` keeps the XLA
-    compilation of one call for the next.  The batch is split across `devices` (default: one)."""
+    compilation of one call for the next, and so does a fixed number of `rows` (the batch is
+    padded with empty inputs to at least that many).  The batch is split across `devices`
+    (default: this process's devices), its rows padded to a multiple of their number."""
     ids, mask = model.encode([list(tokens) for tokens in inputs])
     width = ids.shape[1] if length is None else length + 1  # + 1: the BOS
     if width < ids.shape[1]:
         raise RaspError(f"an input has {ids.shape[1] - 1} tokens, more than the length {length} asked for")
-    devices = list(devices or jax.devices()[:1])
-    rows = -(-len(inputs) // len(devices)) * len(devices)  # a multiple of the device count
+    devices = list(devices or jax.local_devices())
+    rows = -(-max(len(inputs), rows or 0) // len(devices)) * len(devices)
     ids = np.pad(ids, ((0, rows - ids.shape[0]), (0, width - ids.shape[1])))
     mask = np.pad(mask, ((0, rows - mask.shape[0]), (0, width - mask.shape[1])))
     mask[len(inputs) :, 0] = True  # padding rows see their BOS, so that no softmax is empty

@@ -76,10 +76,12 @@ class Engine(ABC):
     options: ClassVar[frozenset[str]] = frozenset()
     batches: list[Batch] | None = None
 
-    def admit(self, job: Job) -> None:
-        """Raise EngineError when the engine cannot take `job` at all (a model too short for
-        it, say).  The harness asks before generating anything, so that such a run is refused
-        as a user error rather than recorded as a failed one.  Most engines take every job."""
+    def admit(self, jobs: Sequence[Job]) -> None:
+        """Raise a RaspError when the engine cannot take these jobs at all (a model too short
+        for one, a float type the model is not exact in), and prepare what they need (load a
+        model).  The harness calls it with every job before generating anything, so that such
+        a run is refused as a user error rather than recorded as a failed one.  Most engines
+        take every job and prepare nothing."""
         return None
 
     @abstractmethod

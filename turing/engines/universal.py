@@ -26,7 +26,7 @@ from functools import partial
 import jax
 
 from turing.engines.base import Batch, Decoder, Engine, EngineError, Job, register
-from turing.engines.compiled import GreedyDecoder, model_length
+from turing.engines.compiled import SHORTEST_MODEL, GreedyDecoder, model_length
 from turing.engines.interpreted import InterpreterEngine
 from turing.machine import Machine
 from turing.shape import Shape, table_tokens
@@ -37,9 +37,6 @@ BATCH_TOKENS = 8192
 """Tokens per forward-pass batch: the batch is this over the bucket's length (memory: the MLPs'
 hidden layers hold batch x length x units numbers)."""
 
-SHORTEST_BUCKET = 64
-"""The shortest length inputs are padded to; buckets double from there, so a run of any size
-needs at most log2(max_len / 64) + 1 XLA compilations."""
 
 
 class TablePrompt:
@@ -113,54 +110,67 @@ class UniversalEngine(Engine):
             )
         return self.max_len
 
+    def plan(self, jobs: Sequence[Job]) -> dict[Shape, int]:
+        """The model length for each shape among `jobs`: one model per shape, long enough for
+        the longest of its jobs (`length_for`)."""
+        lengths: dict[Shape, int] = {}
+        for job in jobs:
+            shape = self.program.shape_for(job.machine)
+            lengths[shape] = max(lengths.get(shape, 0), self.length_for(job.machine, job.capacity))
+        return lengths
+
     def model(self, shape: Shape, length: int) -> UniversalModel:
-        """The universal model of `shape` and `length`, compiled or loaded once per engine."""
+        """The universal model of `shape` and `length`, compiled or loaded once per engine; a
+        float type it is not exact in is refused here, before anything runs."""
         if (shape, length) not in self.models:
             found = universal_model(shape, length)
-            found.dtype(self.dtype)  # refuses an inexact float type before anything runs
+            found.dtype(self.dtype)
             self.models[shape, length] = found
             if self.on_model is not None:
                 self.on_model(found)
         return self.models[shape, length]
 
-    def admit(self, job: Job) -> None:
-        shape = self.program.shape_for(job.machine)
-        self.model(shape, self.length_for(job.machine, job.capacity))
+    def admit(self, jobs: Sequence[Job]) -> None:
+        for shape, length in self.plan(jobs).items():
+            self.model(shape, length)
 
     def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
-        shape = self.program.shape_for(machine)
-        found = self.model(shape, self.length_for(machine, capacity or SHORTEST_BUCKET))
+        found = self.model(self.program.shape_for(machine), self.length_for(machine, capacity or SHORTEST_MODEL))
         return TablePrompt(GreedyDecoder(found.model, found.dtype(self.dtype)), table_tokens(machine))
 
     def decoders(self, jobs: Sequence[Job]) -> list[Callable[[], Decoder]]:
-        """Every job checked now by teacher forcing (module docstring): grouped by model, then by
-        the power of two that holds the input, in batches of about BATCH_TOKENS tokens.  Jobs
-        without a reference trace generate greedily, one at a time."""
+        """Every job checked now by teacher forcing (module docstring), through one model per
+        shape (`plan`): grouped by the power of two that holds the input (at least
+        SHORTEST_MODEL, so a run of any size needs few XLA compilations), in batches of about
+        BATCH_TOKENS tokens.  Jobs without a reference trace generate greedily, one at a time."""
         if any(not job.trace for job in jobs):
             return super().decoders(jobs)
-        groups: dict[tuple[Shape, int, int], list[int]] = {}
+        lengths = self.plan(jobs)
+        groups: dict[tuple[Shape, int], list[int]] = {}
         for index, job in enumerate(jobs):
             shape = self.program.shape_for(job.machine)
-            length = self.length_for(job.machine, job.capacity)
-            bucket = min(model_length(len(table_tokens(job.machine)) + len(job.trace)), length)
-            groups.setdefault((shape, length, max(bucket, min(SHORTEST_BUCKET, length))), []).append(index)
+            needed = model_length(len(table_tokens(job.machine)) + len(job.trace))
+            groups.setdefault((shape, min(needed, lengths[shape])), []).append(index)
         predictions: dict[int, list[str]] = {}
         self.batches = []
-        for (shape, length, bucket), members in sorted(groups.items(), key=lambda item: item[0][1:]):
+        for (shape, bucket), members in sorted(groups.items(), key=lambda item: item[0][1]):
             start = time.perf_counter()
-            found = self.model(shape, length)
+            found = self.model(shape, lengths[shape])
             dtype = found.dtype(self.dtype)
             size = max(1, BATCH_TOKENS // bucket)
             for first in range(0, len(members), size):
                 chosen = members[first : first + size]
                 inputs = [[*table_tokens(jobs[i].machine), *jobs[i].trace] for i in chosen]
-                predictions.update(zip(chosen, teacher_forced(found.model, inputs, bucket, dtype, self.devices)))
+                outputs = teacher_forced(found.model, inputs, bucket, dtype, self.devices, size)
+                predictions.update(zip(chosen, outputs))
             seconds = time.perf_counter() - start
-            self.batches.append(Batch(length, len(members), dtype, found.model.summary(), seconds, padded_to=bucket))
-        return [partial(self._replay, jobs[index], predictions[index]) for index in range(len(jobs))]
+            summary = found.model.summary()
+            self.batches.append(Batch(lengths[shape], len(members), dtype, summary, seconds, padded_to=bucket))
+        return [partial(self._replay, jobs[index], lengths, predictions[index]) for index in range(len(jobs))]
 
-    def _replay(self, job: Job, predictions: list[str]) -> Decoder:
-        found = self.model(self.program.shape_for(job.machine), self.length_for(job.machine, job.capacity))
+    def _replay(self, job: Job, lengths: dict[Shape, int], predictions: list[str]) -> Decoder:
+        shape = self.program.shape_for(job.machine)
+        found = self.model(shape, lengths[shape])
         table = table_tokens(job.machine)
         return TeacherForcedDecoder(
             [*table, *job.trace], predictions, len(table),
