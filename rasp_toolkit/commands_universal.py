@@ -123,7 +123,7 @@ def command_verify_all(args: argparse.Namespace, engine: Engine) -> int:
     if result.batches:
         console.print(batch_table(result.batches, "the universal model: one XLA compilation per padded length"))
     for mismatch in result.mismatches[:SHOWN_MISMATCHES]:
-        console.print(f"\nmismatch: {again.format(mismatch.index)}", markup=False)
+        console.print(f"\nmismatch: {again.format(mismatch.index)}", markup=False, soft_wrap=True)
         console.print(mismatch.report or f"diverges at token {mismatch.divergence}", markup=False)
     if len(result.mismatches) > SHOWN_MISMATCHES:
         console.print(f"\n... and {len(result.mismatches) - SHOWN_MISMATCHES} more (see --json)")

@@ -3,6 +3,11 @@ teacher-forced predictions against the interpreter's and the reference trace's."
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from rasp.errors import RaspError
@@ -10,22 +15,23 @@ from turing.machine import Machine
 from turing.random_machines import random_machine, random_tape
 from turing.shape import Shape, first_wrong_prediction, universal_trace
 from turing.universal import interpreter_predictions
-from turing.universal_model import compile_universal, teacher_forced
+from turing.universal_model import teacher_forced, universal_model
 
-LENGTH = 192
+ROOT = Path(__file__).resolve().parents[2]
+LENGTH = 128
 SHAPE = Shape(2, 2)
 
 
 @pytest.fixture(scope="module")
 def model():
-    return compile_universal(SHAPE, LENGTH)
+    return universal_model(SHAPE, LENGTH).model  # shared with test_universal_engine.py through the cache
 
 
 def cases() -> list[list[str]]:
     """BB(2), a one-state machine, and random machines (some entries undefined), cut to the
     model's length."""
     machines = [Machine.from_text("1RB1LB_1LA1RZ"), Machine.from_text("1LA0RZ")]
-    machines += [random_machine(2, 2, seed, halt_share=0.3) for seed in range(14)]
+    machines += [random_machine(2, 2, seed, halt_share=0.3) for seed in range(8)]
     inputs = [
         universal_trace(machine, random_tape(machine, seed % 3, seed), 40) for seed, machine in enumerate(machines)
     ]
@@ -33,10 +39,10 @@ def cases() -> list[list[str]]:
     return [tokens[:LENGTH] for tokens in inputs]
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_compiled_matches_interpreter_and_reference(model, dtype: str) -> None:
+def test_compiled_matches_interpreter_and_reference(model) -> None:
+    """In the model's own float type (its precision record's choice)."""
     inputs = cases()
-    outputs = teacher_forced(model, inputs, LENGTH, dtype)
+    outputs = teacher_forced(model, inputs, LENGTH)
     for tokens, predicted in zip(inputs, outputs):
         start = tokens.index("|")
         assert predicted[start:] == interpreter_predictions(SHAPE, tokens)[start:]
@@ -55,3 +61,29 @@ def test_same_weights_for_every_machine(model) -> None:
 def test_input_longer_than_the_padding_is_refused(model) -> None:
     with pytest.raises(RaspError, match="more than the length 8"):
         teacher_forced(model, [universal_trace(Machine.from_text("1RB1LB_1LA1RZ"))], 8)
+
+
+SHARDED = """
+import jax
+from turing.machine import Machine
+from turing.shape import Shape, first_wrong_prediction, universal_trace
+from turing.universal_model import teacher_forced, universal_model
+
+assert len(jax.devices()) == 2, jax.devices()
+model = universal_model(Shape(1, 2), 64).model
+inputs = [universal_trace(Machine.from_text(text), (), 6) for text in ("1RA1LZ", "0LA---", "1RZ0LA")]  # 6 steps
+split = teacher_forced(model, inputs, 64)  # 3 inputs, padded to 4 rows over the 2 devices
+assert split == teacher_forced(model, inputs, 64, devices=jax.devices()[:1])
+assert all(first_wrong_prediction(tokens, predicted) is None for tokens, predicted in zip(inputs, split))
+print("split over", len(jax.devices()))
+"""
+
+
+def test_batches_are_split_across_devices() -> None:
+    """Two host devices stand in for two accelerators (XLA's forced host device count)."""
+    environment = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    result = subprocess.run(
+        [sys.executable, "-c", SHARDED], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "split over 2" in result.stdout
