@@ -37,6 +37,11 @@ BATCH_TOKENS = 8192
 """Tokens per forward-pass batch: the batch is this over the bucket's length (memory: the MLPs'
 hidden layers hold batch x length x units numbers)."""
 
+SHORTEST_BUCKET = 8
+"""The shortest length inputs are padded to; buckets double from there (to the model's length),
+so padding at most doubles the work and a run needs at most log2(max_len / 8) + 1 XLA
+compilations.  Many machines halt within a step or two: their inputs are a few tokens long."""
+
 
 
 class TablePrompt:
@@ -140,8 +145,8 @@ class UniversalEngine(Engine):
 
     def decoders(self, jobs: Sequence[Job]) -> list[Callable[[], Decoder]]:
         """Every job checked now by teacher forcing (module docstring), through one model per
-        shape (`plan`): grouped by the power of two that holds the input (at least
-        SHORTEST_MODEL, so a run of any size needs few XLA compilations), in batches of about
+        shape (`plan`): grouped by the power of two that holds the input (SHORTEST_BUCKET at least),
+        in batches of about
         BATCH_TOKENS tokens.  Jobs without a reference trace generate greedily, one at a time."""
         if any(not job.trace for job in jobs):
             return super().decoders(jobs)
@@ -149,7 +154,7 @@ class UniversalEngine(Engine):
         groups: dict[tuple[Shape, int], list[int]] = {}
         for index, job in enumerate(jobs):
             shape = self.program.shape_for(job.machine)
-            needed = model_length(len(table_tokens(job.machine)) + len(job.trace))
+            needed = model_length(len(table_tokens(job.machine)) + len(job.trace), SHORTEST_BUCKET)
             groups.setdefault((shape, min(needed, lengths[shape])), []).append(index)
         predictions: dict[int, list[str]] = {}
         self.batches = []
