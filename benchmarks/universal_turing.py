@@ -1,9 +1,9 @@
 """The universal Turing Program compiled: its size beside the per-machine model's, and the speed of
 checking every machine of a shape through one model (`rasp tm verify --all`).
 
-    python benchmarks/universal_turing.py [--states 2 3 4 5 6] [--symbols 2 3 4] [--lengths 256]
-                                          [--shape 2x2 --steps 50 --sample 8] [--skip sizes throughput]
-                                          [--markdown]
+    python -m benchmarks.universal_turing [--states 2 3 4 5 6] [--symbols 2 3 4] [--lengths 256]
+                                         [--shape 2x2 --steps 50] [--skip sizes throughput]
+                                         [--markdown]
 
 Sizes: per shape and max_seq_len, the universal model (one for every machine of the shape)
 beside the per-machine model of `rasp tm compile` for a random machine of the shape with a total
@@ -12,9 +12,9 @@ table.
 Throughput: the universal engine checks machines by teacher forcing, in batches padded to the
 power of two that holds each input (table and reference trace), through one model long enough for
 every machine of the shape (`turing.shape.input_bound`).  Machines of the shape are grouped by
-that padded length; a sample of `--sample` machines per group (spread over the enumeration) runs
-through `turing.exhaustive.verify_enumeration`'s engine after a warm-up call that compiles the
-group's forward pass, every token checked.  The last column extrapolates the group's measured
+that padded length; one full batch of each group (as many machines as a batch holds, spread over
+the group) runs through the universal engine after a warm-up call that compiles the group's
+forward pass, every token checked.  The last column extrapolates the group's measured
 rate to all its machines; the total estimates the whole `tm verify --all` run.
 """
 
@@ -29,7 +29,7 @@ from rich.console import Console
 from benchmarks.turing_compiled import Report, show
 from turing import random_machine, trace_of
 from turing.engines.compiled import compile_machine, model_length
-from turing.engines.universal import SHORTEST_BUCKET, UniversalEngine
+from turing.engines.universal import BATCH_TOKENS, SHORTEST_BUCKET, UniversalEngine
 from turing.enumeration import all_machines, machine_at, machine_count
 from turing.harness import run_machines
 from turing.shape import Shape, input_bound, table_tokens
@@ -62,7 +62,7 @@ def sizes_table(states: Sequence[int], symbols: Sequence[int], lengths: Sequence
     return title, columns, rows, ""
 
 
-def throughput_table(n_states: int, n_symbols: int, steps: int, sample: int) -> Report:
+def throughput_table(n_states: int, n_symbols: int, steps: int) -> Report:
     shape = Shape(n_states, n_symbols)
     length = model_length(input_bound(shape, steps))
     groups: dict[int, list[int]] = {}  # padded length -> machine numbers
@@ -77,12 +77,14 @@ def throughput_table(n_states: int, n_symbols: int, steps: int, sample: int) -> 
     title = (
         f"checking all {machine_count(n_states, n_symbols):,} machines of {n_states} states and {n_symbols} "
         f"symbols for {steps} steps through one universal model ({length:,} positions, "
-        f"{found.dtype()}): measured on {sample} per group"
+        f"{found.dtype()}): measured on one batch per group"
     )
-    columns = ["padded to", "machines", "their tokens", "wrong", "tokens/s", "machines/s", "estimated s for all"]
+    columns = ["padded to", "machines", "their tokens", "batch", "wrong", "tokens/s", "machines/s"]
+    columns += ["estimated s for all"]
     rows = []
     total = 0.0
     for padded, members in sorted(groups.items()):
+        sample = min(len(members), max(1, BATCH_TOKENS // padded))
         chosen = members[:: max(1, len(members) // sample)][:sample]
         cases = [(machine_at(number, n_states, n_symbols), ()) for number in chosen]
         run_machines(engine, cases[:1], steps)  # warm-up: the XLA compilation of this padded length
@@ -98,6 +100,7 @@ def throughput_table(n_states: int, n_symbols: int, steps: int, sample: int) -> 
                 f"{padded:,}",
                 f"{len(members):,}",
                 f"{tokens_in[padded]:,}",
+                str(len(runs)),
                 str(wrong),
                 f"{tokens / seconds:,.0f}",
                 f"{len(runs) / seconds:,.1f}",
@@ -115,14 +118,13 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[256])
     parser.add_argument("--shape", default="2x2", help="STATESxSYMBOLS of the throughput table")
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--sample", type=int, default=8, help="machines measured per padded length")
     parser.add_argument("--skip", nargs="*", default=[], choices=["sizes", "throughput"])
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     args = parser.parse_args()
     n_states, n_symbols = (int(part) for part in args.shape.split("x"))
     reports = {
         "sizes": lambda: sizes_table(args.states, args.symbols, args.lengths),
-        "throughput": lambda: throughput_table(n_states, n_symbols, args.steps, args.sample),
+        "throughput": lambda: throughput_table(n_states, n_symbols, args.steps),
     }
     console = Console(width=250)
     for name, report in reports.items():

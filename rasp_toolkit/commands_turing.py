@@ -332,6 +332,8 @@ def command_verify(args: argparse.Namespace) -> int:
     for value, option in ((args.random, "--random"), (args.max_steps, "--max-steps"), (args.max_tape, "--max-tape")):
         _non_negative(value, option)
     if args.all:
+        if args.seed != 0 or args.n_moves or args.max_tape != 4:
+            raise UsageError("--seed, --n-moves and --max-tape apply to --random only: --all runs on the blank tape")
         args.engine = args.engine or "universal"
         if args.max_len is None and args.engine in engines_taking("max_len"):
             args.max_len = model_length(input_bound(Shape(args.states, args.symbols), args.max_steps))

@@ -3,12 +3,8 @@ teacher-forced predictions against the interpreter's and the reference trace's."
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from host_devices import run_on_two_devices
 
 from rasp.errors import RaspError
 from turing.machine import Machine
@@ -17,7 +13,6 @@ from turing.shape import Shape, first_wrong_prediction, universal_trace
 from turing.universal import interpreter_predictions
 from turing.universal_model import teacher_forced, universal_model
 
-ROOT = Path(__file__).resolve().parents[2]
 LENGTH = 128
 SHAPE = Shape(2, 2)
 
@@ -80,10 +75,5 @@ print("split over", len(jax.devices()))
 
 
 def test_batches_are_split_across_devices() -> None:
-    """Two host devices stand in for two accelerators (XLA's forced host device count)."""
-    environment = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
-    result = subprocess.run(
-        [sys.executable, "-c", SHARDED], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "split over 2" in result.stdout
+    """Two host devices stand in for two accelerators (tests/turing/host_devices.py)."""
+    assert "split over 2" in run_on_two_devices(SHARDED)
