@@ -43,7 +43,6 @@ so padding at most doubles the work and a run needs at most log2(max_len / 8) + 
 compilations.  Many machines halt within a step or two: their inputs are a few tokens long."""
 
 
-
 class TablePrompt:
     """A decoder whose context starts with a machine's table: the first `extend` (the prompt
     `$ C0 |` that the harness gives) is fed after the table, in one piece."""
