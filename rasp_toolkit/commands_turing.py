@@ -181,7 +181,7 @@ def _non_negative(value: int | None, option: str) -> None:
 
 def _only(engines: list[str], joiner: str) -> str:
     """`the compiled engine`, `the interpreter or compiled engine`: the engines an option fits."""
-    return f"the {f' {joiner} '.join(engines)} engine"
+    return f"the {f' {joiner} '.join(engines)} engine{'s' if len(engines) > 1 and joiner == 'and' else ''}"
 
 
 def engine_from(args: argparse.Namespace) -> Engine:

@@ -119,7 +119,7 @@ def test_tm_run_and_verify_with_the_compiled_engine(capsys: pytest.CaptureFixtur
 
 def test_dtype_is_for_the_compiled_engine_only(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["tm", "run", BB2, "--dtype", "float32"]) == 2
-    assert "--dtype applies to the compiled engine" in capsys.readouterr().err
+    assert "--dtype applies to the compiled and universal engines only" in capsys.readouterr().err
 
 
 def test_tm_compile_saves_a_model_that_run_model_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
