@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -69,16 +70,27 @@ Report = tuple[str, list[str], list[list[str]], str]
 """A table: title, column names, rows, caption."""
 
 
+_SIZE_COLUMNS = ["layers", "heads", "width", "MLP units", "params"]
+
+
+def _size_cells(summary: dict[str, Any]) -> list[str]:
+    """The cells of the `_SIZE_COLUMNS`, read from `model.summary()`: one place keeps both tables'
+    size columns in the same order as their headers."""
+    return [
+        str(summary["layers"]),
+        str(summary["heads"]),
+        str(summary["residual_width"]),
+        f"{summary['mlp_hidden_total']:,}",
+        f"{summary['params']:,}",
+    ]
+
+
 def shapes_table(tokens: int) -> Report:
     title = f"the compiled Turing Program per machine shape (models of {tokens} positions)"
     columns = [
         "states",
         "symbols",
-        "layers",
-        "heads",
-        "width",
-        "MLP units",
-        "params",
+        *_SIZE_COLUMNS,
         "compile s",
         "compiled tok/s",
         "interpreter tok/s",
@@ -98,11 +110,7 @@ def shapes_table(tokens: int) -> Report:
                 [
                     str(n_states),
                     str(n_symbols),
-                    str(summary["layers"]),
-                    str(summary["heads"]),
-                    str(summary["residual_width"]),
-                    f"{summary['mlp_hidden_total']:,}",
-                    f"{summary['params']:,}",
+                    *_size_cells(summary),
                     f"{seconds:.2f}",
                     f"{tokens_per_second(engine, machine, tokens):,.0f}",
                     f"{tokens_per_second(InterpreterEngine(), machine, tokens):,.0f}",
@@ -114,7 +122,7 @@ def shapes_table(tokens: int) -> Report:
 
 def lengths_table(lengths: Sequence[int]) -> Report:
     title = f"model size against max_seq_len ({SWEEPER}, 4 states, 2 symbols)"
-    columns = ["max_seq_len", "layers", "heads", "width", "MLP units", "params", "non-zero", "compile s"]
+    columns = ["max_seq_len", *_SIZE_COLUMNS, "non-zero", "compile s"]
     rows = []
     machine = load_machine(SWEEPER)
     for length in lengths:
@@ -124,11 +132,7 @@ def lengths_table(lengths: Sequence[int]) -> Report:
         rows.append(
             [
                 f"{length:,}",
-                str(summary["layers"]),
-                str(summary["heads"]),
-                str(summary["residual_width"]),
-                f"{summary['mlp_hidden_total']:,}",
-                f"{summary['params']:,}",
+                *_size_cells(summary),
                 f"{summary['nonzero_params']:,}",
                 f"{seconds:.2f}",
             ]

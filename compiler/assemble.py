@@ -70,7 +70,7 @@ def residual_dims(program: LoweredProgram, layers: Sequence[Layer]) -> list[Dim]
     return [ONE, BOS, *[token_dim(t) for t in program.vocab], *positions, *written]
 
 
-class _Writer:
+class _ResidualBasis:
     """Functionals as weight vectors over the residual layout."""
 
     def __init__(self, labels: list[Dim]):
@@ -88,24 +88,24 @@ class _Writer:
 
 
 def _head_weights(
-    head: HeadBlock, writer: _Writer, bos: np.ndarray, causal: bool
+    head: HeadBlock, basis: _ResidualBasis, bos: np.ndarray, causal: bool
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[int]]:
     """Query, key and value columns (BOS-corrected) and the output dimensions of one head."""
     query, key = [], []
     for q, k in zip(head.query, head.key):
-        query.append(writer.vector(combine((1.0, q), (-writer.evaluate(q, bos), {BOS: 1.0}))))
-        key.append(writer.vector(combine((1.0, k), (-writer.evaluate(k, bos), {BOS: 1.0}))))
-    query.append(writer.vector({ONE: 1.0}))
-    key.append(writer.vector({BOS: head.bos_score}))
+        query.append(basis.vector(combine((1.0, q), (-basis.evaluate(q, bos), {BOS: 1.0}))))
+        key.append(basis.vector(combine((1.0, k), (-basis.evaluate(k, bos), {BOS: 1.0}))))
+    query.append(basis.vector({ONE: 1.0}))
+    key.append(basis.vector({BOS: head.bos_score}))
     if not causal:  # the BOS query must see only the BOS key, so that its stream stays constant
-        query.append(writer.vector({BOS: 1.0}))
-        key.append(writer.vector({BOS: max(BOS_SELF_LOGIT / head.scale, 1.0)}))
+        query.append(basis.vector({BOS: 1.0}))
+        key.append(basis.vector({BOS: max(BOS_SELF_LOGIT / head.scale, 1.0)}))
     values = [
-        writer.vector(combine((1.0, v), (target - writer.evaluate(v, bos), {BOS: 1.0})))
+        basis.vector(combine((1.0, v), (target - basis.evaluate(v, bos), {BOS: 1.0})))
         for v, target in zip(head.values, head.bos_values)
     ]
     query = [column * head.scale for column in query]
-    return query, key, values, [writer.index[label] for label in head.writes]
+    return query, key, values, [basis.index[label] for label in head.writes]
 
 
 def _stack(columns: list[list[np.ndarray]], width: int, depth: int) -> np.ndarray:
@@ -117,9 +117,9 @@ def _stack(columns: list[list[np.ndarray]], width: int, depth: int) -> np.ndarra
     return result
 
 
-def _attention(layer: Layer, writer: _Writer, bos: np.ndarray, causal: bool) -> dict[str, np.ndarray]:
-    built = [_head_weights(head, writer, bos, causal) for head in layer.heads]
-    d = writer.width
+def _attention(layer: Layer, basis: _ResidualBasis, bos: np.ndarray, causal: bool) -> dict[str, np.ndarray]:
+    built = [_head_weights(head, basis, bos, causal) for head in layer.heads]
+    d = basis.width
     key_depth = max((len(q) for q, _, _, _ in built), default=0)
     value_depth = max((len(v) for _, _, v, _ in built), default=0)
     w_o = np.zeros((len(built), value_depth, d))
@@ -134,15 +134,15 @@ def _attention(layer: Layer, writer: _Writer, bos: np.ndarray, causal: bool) -> 
     }
 
 
-def _mlp(blocks: list[MLPBlock], writer: _Writer) -> dict[str, np.ndarray]:
+def _mlp(blocks: list[MLPBlock], basis: _ResidualBasis) -> dict[str, np.ndarray]:
     units = [unit for block in blocks for unit in block.units]
-    d = writer.width
+    d = basis.width
     w_in, b_in = np.zeros((d, len(units))), np.zeros(len(units))
     w_out = np.zeros((len(units), d))
     for u, unit in enumerate(units):
-        w_in[:, u] = writer.vector({k: v for k, v in unit.pre.items() if k != ONE})
+        w_in[:, u] = basis.vector({k: v for k, v in unit.pre.items() if k != ONE})
         b_in[u] = unit.pre.get(ONE, 0.0)
-        w_out[u] = writer.vector(unit.out)
+        w_out[u] = basis.vector(unit.out)
     return {"w_in": w_in, "b_in": b_in, "w_out": w_out, "b_out": np.zeros(d)}
 
 
@@ -236,24 +236,24 @@ def assemble(program: LoweredProgram, layers: Sequence[Layer]) -> Assembly:
     """Stage 4: the weights of `layers` over the residual layout, and their description."""
     vocab, causal, output = program.vocab, program.causal, program.output
     dims = residual_dims(program, layers)
-    writer = _Writer(dims)
-    d, n = writer.width, program.max_seq_len
+    basis = _ResidualBasis(dims)
+    d, n = basis.width, program.max_seq_len
     _check_size(program, layers, d)
     token_embed = np.zeros((len(vocab) + 1, d))
-    token_embed[:, writer.index[ONE]] = 1.0
-    token_embed[0, writer.index[BOS]] = 1.0
+    token_embed[:, basis.index[ONE]] = 1.0
+    token_embed[0, basis.index[BOS]] = 1.0
     for row, token in enumerate(vocab, start=1):
-        token_embed[row, writer.index[token_dim(token)]] = 1.0
+        token_embed[row, basis.index[token_dim(token)]] = 1.0
     pos_embed = np.zeros((n + 1, d))
     for position in range(1, n + 1):
         index = position - 1
         for label, value in ((INDICES, index), (INDICES_SQUARED, index * index), (index_dim(index), 1)):
-            if label in writer.index:
-                pos_embed[position, writer.index[label]] = value
+            if label in basis.index:
+                pos_embed[position, basis.index[label]] = value
     bos = token_embed[0] + pos_embed[0]
     layer_params, layout = [], []
     for layer in layers:
-        weights = {"attn": _attention(layer, writer, bos, causal), "mlp": _mlp(layer.mlps, writer)}
+        weights = {"attn": _attention(layer, basis, bos, causal), "mlp": _mlp(layer.mlps, basis)}
         # the BOS query sees only the BOS key: the layer run on that one position, on the host
         bos = transformer.layer(bos[None], weights, np.ones((1, 1), bool), xp=np)[1][0]
         layer_params.append(weights)
@@ -263,10 +263,10 @@ def assemble(program: LoweredProgram, layers: Sequence[Layer]) -> Assembly:
                 "mlps": [_describe(block) for block in layer.mlps],
             }
         )
-    unembed = np.stack([writer.vector(f) for f in output], axis=1)
+    unembed = np.stack([basis.vector(f) for f in output], axis=1)
     params = {"token_embed": token_embed, "pos_embed": pos_embed, "layers": layer_params, "unembed": unembed}
     mixtures = [
-        {"node": mixture.node, "dims": [writer.index[dim] for dim in mixture.dims]} for mixture in program.mixtures
+        {"node": mixture.node, "dims": [basis.index[dim] for dim in mixture.dims]} for mixture in program.mixtures
     ]
     labels = [str(dim) for dim in dims]
     return Assembly(params, labels, layout, _precision(layers, n), mixtures)

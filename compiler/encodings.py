@@ -28,7 +28,7 @@ from compiler.blocks import INDICES, INDICES_SQUARED, ONE, Dim, Functional, comb
 from compiler.errors import fail
 from compiler.ledger import Ledger
 from compiler.margins import MAX_SCALE, head_error, scale_for
-from compiler.mlp_blocks import MLPWriter
+from compiler.mlp_blocks import MLPBuilder
 from compiler.reps import HeadSource, Rep, categorical, numerical
 from compiler.valuesets import ValueSets
 from rasp import ir
@@ -50,7 +50,7 @@ class Encodings:
     def __init__(self, ledger: Ledger, lower: Callable[[ir.SOp], Rep]):
         self.ledger = ledger
         self.n = ledger.n
-        self.mlp = MLPWriter(ledger, self.require)
+        self.mlp = MLPBuilder(ledger, self.require)
         self._lower = lower
         self._reps: dict[ir.Node, Rep] = {}
         self._converted: dict[ir.Node, Mapping[Any, Functional]] = {}  # one-hots made by an MLP

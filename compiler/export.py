@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from compiler import transformer
 from compiler.model import Transformer
 from compiler.serialization import from_arrays, metadata_from_json, metadata_to_json
 from rasp.errors import RaspError
@@ -46,8 +47,8 @@ def _tensor(array: np.ndarray, dtype: torch.dtype) -> nn.Parameter:
 
 
 class _Layer(nn.Module):
-    """One attention sublayer and one MLP sublayer, the shapes of `compiler.transformer`'s layer
-    (a layer without heads or without hidden units skips that sublayer, as the JAX pass does)."""
+    """One layer's weights as torch parameters, run by `compiler.transformer.layer` itself with
+    torch as its array module, so the export does the JAX pass's operations."""
 
     def __init__(self, layer: dict[str, Any], dtype: torch.dtype) -> None:
         super().__init__()
@@ -56,16 +57,13 @@ class _Layer(nn.Module):
                 self.register_parameter(name, _tensor(array, dtype))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pattern = x.new_zeros((x.shape[0], 0, x.shape[1], x.shape[1]))
-        if self.w_q.shape[0]:
-            q = torch.einsum("btd,hde->bhte", x, self.w_q)
-            k = torch.einsum("btd,hde->bhte", x, self.w_k)
-            v = torch.einsum("btd,hde->bhte", x, self.w_v)
-            logits = torch.einsum("bhqe,bhke->bhqk", q, k).masked_fill(~mask[:, None], float("-inf"))
-            pattern = torch.softmax(logits, dim=-1)
-            x = x + torch.einsum("bhqe,hed->bqd", torch.einsum("bhqk,bhke->bhqe", pattern, v), self.w_o)
-        if self.w_in.shape[1]:
-            x = x + torch.relu(x @ self.w_in + self.b_in) @ self.w_out + self.b_out
+        weights = {
+            "attn": {name: getattr(self, name) for name in ("w_q", "w_k", "w_v", "w_o")},
+            "mlp": {name: getattr(self, name) for name in ("w_in", "b_in", "w_out", "b_out")},
+        }
+        _, x, pattern, _ = transformer.layer(x, weights, mask, xp=torch)
+        if pattern is None:
+            pattern = x.new_zeros((x.shape[0], 0, x.shape[1], x.shape[1]))
         return x, pattern
 
 

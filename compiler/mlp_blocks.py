@@ -35,7 +35,7 @@ def output_table(outputs: list[Any]) -> tuple[np.ndarray, list[Any]]:
     return np.array([[float(y == v) for v in columns] for y in outputs]), columns
 
 
-class MLPWriter:
+class MLPBuilder:
     def __init__(self, ledger: Ledger, require: Require):
         self.ledger = ledger
         self.require = require

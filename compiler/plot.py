@@ -34,7 +34,7 @@ import numpy as np
 from compiler.model import Transformer
 from rasp import ir
 from rasp.errors import RaspError
-from rasp.figures import DPI, require_matplotlib, save_figure
+from rasp.figures import DPI, require_matplotlib, save_figure, selector_image
 from rasp.interpreter import Interpreter, normalise_input
 
 # Geometry, in inches.
@@ -51,8 +51,6 @@ _READ = (0.35, 0.55, 0.85)
 _WRITE = (0.95, 0.6, 0.25)
 _BOTH = (0.6, 0.4, 0.7)
 _EMPTY = (1.0, 1.0, 1.0)
-_SELECTED = (0.23, 0.43, 0.71)
-_MASKED = (0.88, 0.88, 0.88)
 
 
 @dataclass(frozen=True)
@@ -321,16 +319,15 @@ def _axes(figure: Any, layout: ModelLayout, left: float, top: float, w: float, h
     return figure.add_axes((left / width, 1 - (top + h) / height, w / width, h / height))
 
 
-def _draw_grid(figure: Any, layout: ModelLayout) -> None:
+def _heading(figure: Any, layout: ModelLayout, top: float, text: str) -> None:
+    """The heading of one part of the picture, `top` inches below its top edge."""
     width, height = layout.size
-    heading_top = _MARGIN + _TITLE
-    figure.text(
-        _MARGIN / width,
-        1 - heading_top / height,
-        "Residual subspaces (rows) read (R) and written (W) by each block (columns)",
-        ha="left",
-        va="top",
-        fontsize=9,
+    figure.text(_MARGIN / width, 1 - top / height, text, ha="left", va="top", fontsize=9)
+
+
+def _draw_grid(figure: Any, layout: ModelLayout) -> None:
+    _heading(
+        figure, layout, _MARGIN + _TITLE, "Residual subspaces (rows) read (R) and written (W) by each block (columns)"
     )
     rows, columns = len(layout.subspaces), len(layout.blocks)
     left = _MARGIN + layout.label_w
@@ -359,16 +356,13 @@ def _draw_grid(figure: Any, layout: ModelLayout) -> None:
 
 
 def _draw_attention(figure: Any, layout: ModelLayout) -> None:
-    width, height = layout.size
-    heading_top = layout.attention_top - _HEADING
-    figure.text(
-        _MARGIN / width,
-        1 - heading_top / height,
+    _heading(
+        figure,
+        layout,
+        layout.attention_top - _HEADING,
         "Attention on the input (queries × BOS + keys) beside the selector each head implements",
-        ha="left",
-        va="top",
-        fontsize=9,
     )
+    width, height = layout.size
     labels = [_clip(str(t))[:8] for t in layout.tokens]
     n = len(labels)
     tick = layout.panel_w - (n + 1) * layout.cell - 0.25
@@ -391,11 +385,7 @@ def _draw_attention(figure: Any, layout: ModelLayout) -> None:
         if head.selector is None:
             continue
         matrix = _axes(figure, layout, left + layout.panel_w + tick, grid_top, n * layout.cell, n * layout.cell)
-        image = np.empty((n, n, 3))
-        image[:] = _EMPTY
-        if layout.causal:
-            image[np.triu(np.ones((n, n), dtype=bool), k=1)] = _MASKED
-        image[head.selector] = _SELECTED
+        image = selector_image(head.selector, layout.causal)
         matrix.imshow(image, extent=(0, n, n, 0), aspect="auto", interpolation="nearest")
         matrix.set_xticks(np.arange(n) + 0.5, labels, rotation=90, fontsize=6)
         matrix.set_yticks(np.arange(n) + 0.5, labels, fontsize=6)

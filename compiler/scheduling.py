@@ -24,13 +24,13 @@ class Layer:
 
 
 def dependency_graph(blocks: Sequence[Block]) -> nx.DiGraph:
-    writer = {label: index for index, block in enumerate(blocks) for label in block.writes}
+    producer = {label: index for index, block in enumerate(blocks) for label in block.writes}
     graph = nx.DiGraph()
     graph.add_nodes_from(range(len(blocks)))
     for index, block in enumerate(blocks):
         for label in block.reads:
-            if label in writer:
-                graph.add_edge(writer[label], index)
+            if label in producer:
+                graph.add_edge(producer[label], index)
     return graph
 
 

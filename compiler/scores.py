@@ -82,6 +82,15 @@ def _conjunction(left: Score, right: Score) -> Score:
     )
 
 
+def _with_constant(left: Score, right: Score, absorbing: bool) -> Score | None:
+    """`left and right` (`absorbing` False) or `left or right` (True) when a side is constant:
+    that side if it is the absorbing value, else the other side; None when neither is constant."""
+    for side, other in ((left, right), (right, left)):
+        if side.constant is not None:
+            return side if side.constant == absorbing else other
+    return None
+
+
 @contextmanager
 def _naming(consumer: ir.Node) -> Iterator[None]:
     """Refusals raised while scoring a selector name the aggregate or width that uses it."""
@@ -180,13 +189,13 @@ class ScoreBuilder:
     def _score(self, selector: ir.Selector) -> Score:
         if isinstance(selector, ir.Select):
             return self._select(selector)
-        if isinstance(selector, ir.SelectorAnd):
+        if isinstance(selector, (ir.SelectorAnd, ir.SelectorOr)):
             left, right = self._score(selector.left), self._score(selector.right)
-            if left.constant is not None:
-                return right if left.constant else left
-            if right.constant is not None:
-                return left if right.constant else right
-            return _conjunction(left, right)
+            conjunction = isinstance(selector, ir.SelectorAnd)
+            known = _with_constant(left, right, absorbing=not conjunction)
+            if known is not None:
+                return known
+            return _conjunction(left, right) if conjunction else self._joint_predicate(selector)
         if isinstance(selector, ir.SelectorNot):
             inner = self._score(selector.inner)
             if inner.constant is not None:
@@ -197,13 +206,6 @@ class ScoreBuilder:
                 return Score(
                     [({ONE: 1.0}, {ONE: 1.0}), *negated], exact01=True, magnitude=magnitude, error=inner.error
                 )
-            return self._joint_predicate(selector)
-        if isinstance(selector, ir.SelectorOr):
-            left, right = self._score(selector.left), self._score(selector.right)
-            if left.constant is not None:
-                return left if left.constant else right
-            if right.constant is not None:
-                return right if right.constant else left
             return self._joint_predicate(selector)
         raise TypeError(f"unknown selector node {type(selector).__name__}")
 

@@ -5,7 +5,8 @@ layer norm, and a layer without heads (or without hidden units) skips that subla
 serves three callers: `forward` (every position of a batch of sequences), `step` (one new
 position attending over a key/value cache, for the decoder) and the assembly's bookkeeping of
 the beginning-of-sequence stream (numpy on the host, through `xp`).  The functions take their
-array module as `xp` (jax.numpy or numpy), so the three agree operation for operation.
+array module as `xp` (jax.numpy or numpy; the PyTorch export passes torch), so they agree
+operation for operation.
 
 The weights are arguments, so one XLA compilation serves every model of the same shapes.
 float64 runs need JAX's 64-bit mode; `precision(dtype)` turns it on for the calls inside only.
@@ -41,7 +42,7 @@ def to_device(params: Params, dtype: str) -> Params:
 
 def softmax(logits: Any, xp: Any = jnp) -> Any:
     """Softmax over the last axis (the operations of jax.nn.softmax, in either array module)."""
-    unnormalised = xp.exp(logits - xp.max(logits, axis=-1, keepdims=True))
+    unnormalised = xp.exp(logits - xp.amax(logits, axis=-1, keepdims=True))
     return unnormalised / xp.sum(unnormalised, axis=-1, keepdims=True)
 
 
@@ -57,8 +58,10 @@ def attention(x: Any, weights: Params, keys: Any, values: Any, mask: Any, xp: An
 
 
 def mlp(x: Any, weights: Params, xp: Any = jnp) -> Any:
-    """What the MLP sublayer adds: one ReLU hidden layer."""
-    hidden = xp.maximum(x @ weights["w_in"] + weights["b_in"], 0)
+    """What the MLP sublayer adds: one ReLU hidden layer (written with `where`, which numpy,
+    jax.numpy and torch spell alike)."""
+    pre = x @ weights["w_in"] + weights["b_in"]
+    hidden = xp.where(pre > 0, pre, 0)
     return hidden @ weights["w_out"] + weights["b_out"]
 
 

@@ -10,15 +10,23 @@ there, and the IR nodes an expression builds take it as their origin.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from rasp.errors import Location
 
 
 @dataclass(frozen=True)
 class Syntax:
-    """Base of every node: `at` is None only for a construct with no text of its own."""
+    """Base of every node: `at` is None only for a construct with no text of its own.
+
+    Each subclass becomes a frozen dataclass as it is declared, so a node is written as its fields
+    alone and none can be left mutable or without its generated constructor."""
 
     at: Location | None = field(kw_only=True, compare=False)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclass(frozen=True)(cls)
 
 
 # ---------------------------------------------------------------------------------- expressions
@@ -28,33 +36,28 @@ class Expr(Syntax):
     """Base of the expressions."""
 
 
-@dataclass(frozen=True)
 class Name(Expr):
     name: str
 
 
-@dataclass(frozen=True)
 class Constant(Expr):
     """An integer, float or string literal, converted (a string without its quotes)."""
 
     value: int | float | str
 
 
-@dataclass(frozen=True)
 class ListDisplay(Expr):
     """`[a, b, c]`."""
 
     items: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
 class DictDisplay(Expr):
     """`{k: v, ...}`."""
 
     pairs: tuple[tuple[Expr, Expr], ...]
 
 
-@dataclass(frozen=True)
 class ListComprehension(Expr):
     """`[value for targets in iterable]`."""
 
@@ -63,7 +66,6 @@ class ListComprehension(Expr):
     iterable: Expr
 
 
-@dataclass(frozen=True)
 class DictComprehension(Expr):
     """`{key: value for targets in iterable}`."""
 
@@ -73,7 +75,6 @@ class DictComprehension(Expr):
     iterable: Expr
 
 
-@dataclass(frozen=True)
 class Select(Expr):
     """`select(keys, queries, op)`."""
 
@@ -82,7 +83,6 @@ class Select(Expr):
     op: str
 
 
-@dataclass(frozen=True)
 class Aggregate(Expr):
     """`aggregate(selector, sop[, default])`."""
 
@@ -91,22 +91,18 @@ class Aggregate(Expr):
     default: Expr | None
 
 
-@dataclass(frozen=True)
 class Range(Expr):
     args: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
 class Zip(Expr):
     args: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
 class Len(Expr):
     operand: Expr
 
 
-@dataclass(frozen=True)
 class Unary(Expr):
     """`not x`, `-x`, `+x`, and the built-ins `round(x)`, `indicator(x)` (`builtin` true)."""
 
@@ -115,14 +111,12 @@ class Unary(Expr):
     builtin: bool = False
 
 
-@dataclass(frozen=True)
 class Binary(Expr):
     op: str
     left: Expr
     right: Expr
 
 
-@dataclass(frozen=True)
 class Conditional(Expr):
     """`if_true if condition else if_false`."""
 
@@ -131,7 +125,6 @@ class Conditional(Expr):
     if_false: Expr
 
 
-@dataclass(frozen=True)
 class Contains(Expr):
     """`item in container`."""
 
@@ -139,7 +132,6 @@ class Contains(Expr):
     container: Expr
 
 
-@dataclass(frozen=True)
 class Index(Expr):
     """`target[index]`."""
 
@@ -147,7 +139,6 @@ class Index(Expr):
     index: Expr
 
 
-@dataclass(frozen=True)
 class Call(Expr):
     """`callee(args)`: a user function, a built-in, or an s-op/selector applied to an input."""
 
@@ -162,12 +153,10 @@ class Statement(Syntax):
     """Base of the statements and REPL commands."""
 
 
-@dataclass(frozen=True)
 class ExprStatement(Statement):
     expr: Expr
 
 
-@dataclass(frozen=True)
 class Assign(Statement):
     """`a, b = x, y;`."""
 
@@ -175,7 +164,6 @@ class Assign(Statement):
     values: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
 class Draw(Statement):
     """`draw(sop[, example]);`."""
 
@@ -183,14 +171,12 @@ class Draw(Statement):
     example: Expr | None
 
 
-@dataclass(frozen=True)
 class Load(Statement):
     """`load "name";` (the name without its quotes)."""
 
     name: str
 
 
-@dataclass(frozen=True)
 class FuncDef(Statement):
     """`def name(params) { body return returns; }`."""
 
@@ -200,7 +186,6 @@ class FuncDef(Statement):
     returns: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
 class ForLoop(Statement):
     """`for targets in iterable { body }`."""
 
@@ -209,7 +194,6 @@ class ForLoop(Statement):
     body: tuple[Statement, ...]
 
 
-@dataclass(frozen=True)
 class SetExample(Statement):
     """`set [s-op|selector] example value`; `subset` is "both" when none is named."""
 
@@ -217,22 +201,18 @@ class SetExample(Statement):
     value: Expr
 
 
-@dataclass(frozen=True)
 class ShowExample(Statement):
     subset: str
 
 
-@dataclass(frozen=True)
 class ToggleExamples(Statement):
     subset: str
     on: bool
 
 
-@dataclass(frozen=True)
 class ToggleFullDisplay(Statement):
     on: bool
 
 
-@dataclass(frozen=True)
 class Exit(Statement):
     """`exit` or `quit`."""

@@ -40,7 +40,7 @@ import numpy as np
 
 from rasp import ir
 from rasp.errors import RaspTypeError
-from rasp.figures import DPI, require_matplotlib, save_figure
+from rasp.figures import DPI, PictureLayout, require_matplotlib, save_figure, selector_image
 from rasp.interpreter import Interpreter, normalise_input
 from rasp.values import is_number
 
@@ -65,9 +65,6 @@ _FIGURE_HEADER = 0.55
 _MAX_TITLE_W = 4.0
 _MIN_FIGURE_W = 3.6
 
-_SELECTED = (0.23, 0.43, 0.71)
-_UNSELECTED = (1.0, 1.0, 1.0)
-_MASKED = (0.88, 0.88, 0.88)
 _TRUE = (0.62, 0.79, 0.88)
 _FALSE = (1.0, 1.0, 1.0)
 _NUMBER_LOW = np.array((1.0, 0.96, 0.92))
@@ -180,7 +177,7 @@ class _Panel:
 
 
 @dataclass
-class ProgramLayout:
+class ProgramLayout(PictureLayout):
     """The geometry of `draw_program`'s picture, computed (with all values) before drawing."""
 
     root: ir.SOp
@@ -196,11 +193,6 @@ class ProgramLayout:
     bottom_ticks: float  # room below a heatmap for key tokens
     rotate: bool  # key labels written vertically
     pixels: tuple[int, int]  # (width, height) of the written image
-
-    @property
-    def size(self) -> tuple[float, float]:
-        """(width, height) in inches."""
-        return self.pixels[0] / DPI, self.pixels[1] / DPI
 
 
 def program_layout(sop: ir.SOp, tokens: Any, causal: bool = False) -> ProgramLayout:
@@ -474,11 +466,7 @@ def _draw_selector(
     grid_top = top + _TITLE_1 + _TITLE_LINE * (lines - 1) + (layout.top_ticks if plain else 0.0)
     axes = _axes(figure, layout, x, grid_top, n)
     assert panel.matrix is not None
-    image = np.empty((n, n, 3))
-    image[:] = _UNSELECTED
-    if layout.causal:
-        image[np.triu(np.ones((n, n), dtype=bool), k=1)] = _MASKED
-    image[panel.matrix] = _SELECTED
+    image = selector_image(panel.matrix, layout.causal)
     axes.imshow(image, extent=(0, n, n, 0), aspect="auto", interpolation="nearest")
     centres = np.arange(n) + 0.5
     token_labels = [_cell_text(t) for t in layout.tokens]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from rasp.errors import Location, RaspError, RaspTypeError
 from rasp.notebook import selector_html, sop_html
@@ -54,9 +54,12 @@ class Node:
     origin: Location | None = field(default=None, kw_only=True, repr=False)
     uid: int = field(default_factory=lambda: next(_ids), kw_only=True, repr=False)
 
+    #: The fields that hold this node's input nodes, in the order of `children`.
+    _child_fields: ClassVar[tuple[str, ...]] = ()
+
     @property
     def children(self) -> tuple[Node, ...]:
-        return ()
+        return tuple(getattr(self, name) for name in self._child_fields)
 
     def __repr__(self) -> str:
         """Short on purpose: a node's graph can be exponentially large when written out."""
@@ -76,6 +79,12 @@ class Node:
         return self if origin is None or self.origin is not None else replace(self, origin=origin)
 
 
+def _operator_methods(op: str) -> tuple[Callable[[SOp, Any], SOp], Callable[[SOp, Any], SOp]]:
+    """The methods of Python's operator for RASP's `op` on an s-op: `sop op other`, and the
+    reflected `other op sop` Python tries when the left operand is an atom (`1 + indices`)."""
+    return (lambda sop, other: binary(op, sop, other)), (lambda sop, other: binary(op, other, sop))
+
+
 class SOp(Node):
     """A sequence operation: one value per input position."""
 
@@ -87,32 +96,11 @@ class SOp(Node):
         return sop_html(self)
 
     # Python-side sugar so that programs can be built without the parser.
-    def __add__(self, other: Any) -> SOp:
-        return binary("+", self, other)
-
-    def __radd__(self, other: Any) -> SOp:
-        return binary("+", other, self)
-
-    def __sub__(self, other: Any) -> SOp:
-        return binary("-", self, other)
-
-    def __rsub__(self, other: Any) -> SOp:
-        return binary("-", other, self)
-
-    def __mul__(self, other: Any) -> SOp:
-        return binary("*", self, other)
-
-    def __rmul__(self, other: Any) -> SOp:
-        return binary("*", other, self)
-
-    def __truediv__(self, other: Any) -> SOp:
-        return binary("/", self, other)
-
-    def __rtruediv__(self, other: Any) -> SOp:
-        return binary("/", other, self)
-
-    def __mod__(self, other: Any) -> SOp:
-        return binary("%", self, other)
+    __add__, __radd__ = _operator_methods("+")
+    __sub__, __rsub__ = _operator_methods("-")
+    __mul__, __rmul__ = _operator_methods("*")
+    __truediv__, __rtruediv__ = _operator_methods("/")
+    __mod__ = _operator_methods("%")[0]
 
     def __neg__(self) -> SOp:
         return unary("-", self)
@@ -149,22 +137,21 @@ class Tokens(SOp):
         return self.name or f"tokens_{self.kind}"
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class Indices(SOp):
+class _InputShape(SOp):
+    """An s-op read off the input's shape alone: one such node is as good as another, so its
+    label is its kind (the class name in lower case) rather than kind and id."""
+
+    @property
+    def label(self) -> str:
+        return self.name or type(self).__name__.lower()
+
+
+class Indices(_InputShape):
     """The position of each token, from 0."""
 
-    @property
-    def label(self) -> str:
-        return self.name or "indices"
 
-
-@dataclass(frozen=True, eq=False, repr=False)
-class Length(SOp):
+class Length(_InputShape):
     """The number of tokens, at every position (in causal evaluation: the prefix length)."""
-
-    @property
-    def label(self) -> str:
-        return self.name or "length"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -186,9 +173,7 @@ class Map(SOp):
     description: str = "map"
     affine: tuple[float, float] | None = None
 
-    @property
-    def children(self) -> tuple[Node, ...]:
-        return (self.inner,)
+    _child_fields = ("inner",)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -216,13 +201,11 @@ class Select(Selector):
     queries: SOp
     op: str
 
+    _child_fields = ("keys", "queries")
+
     def __post_init__(self) -> None:
         if self.op not in COMPARISONS:
             raise ValueError(f"unknown comparison {self.op!r}; expected one of {', '.join(COMPARISONS)}")
-
-    @property
-    def children(self) -> tuple[Node, ...]:
-        return (self.keys, self.queries)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -232,9 +215,7 @@ class _SelectorPair(Selector):
     left: Selector
     right: Selector
 
-    @property
-    def children(self) -> tuple[Node, ...]:
-        return (self.left, self.right)
+    _child_fields = ("left", "right")
 
 
 class SelectorAnd(_SelectorPair):
@@ -249,9 +230,7 @@ class SelectorOr(_SelectorPair):
 class SelectorNot(Selector):
     inner: Selector
 
-    @property
-    def children(self) -> tuple[Node, ...]:
-        return (self.inner,)
+    _child_fields = ("inner",)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -263,9 +242,7 @@ class Aggregate(SOp):
     sop: SOp
     default: Any = 0
 
-    @property
-    def children(self) -> tuple[Node, ...]:
-        return (self.selector, self.sop)
+    _child_fields = ("selector", "sop")
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -274,9 +251,7 @@ class SelectorWidth(SOp):
 
     selector: Selector
 
-    @property
-    def children(self) -> tuple[Node, ...]:
-        return (self.selector,)
+    _child_fields = ("selector",)
 
 
 def walk(root: Node, stop: Callable[[Node], bool] = lambda node: False) -> Iterator[Node]:

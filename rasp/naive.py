@@ -1,7 +1,7 @@
 """A literal, loop-by-loop evaluator of the IR: one Python comparison per (query, key) pair.
 
 It spells out each operation's meaning directly (select compares every key with every query,
-aggregate averages the selected values row by row; docs/architecture.md states the semantics) and
+aggregate averages the selected values row by row; docs/language.md states the semantics) and
 shares nothing with the vectorised interpreter but the node classes, which makes it the oracle of
 the interpreter's differential tests and the same-run baseline of `benchmarks/interpreter.py`
 (it evaluates the way the original RASP implementation does, pair by pair).

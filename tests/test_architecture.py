@@ -89,6 +89,13 @@ def test_the_graph_is_read() -> None:
     assert GRAPH.has_edge("turing.trace", "turing.machine")
 
 
+def test_the_reader_sees_lazy_and_package_imports(tmp_path: Path) -> None:
+    path = tmp_path / "m.py"
+    path.write_text("def f():\n    from rasp.ir import Map\n    from rasp import interpreter, Session\n")
+    found = imports("rasp.m", path, {"rasp", "rasp.ir", "rasp.interpreter", "rasp.m"})
+    assert found == {"rasp.ir", "rasp.interpreter", "rasp"}
+
+
 def test_no_import_cycles() -> None:
     project = GRAPH.subgraph(n for n in GRAPH if any(in_package(n, p) for p in PACKAGES))
     cycles = sorted(" -> ".join([*cycle, cycle[0]]) for cycle in nx.simple_cycles(project))

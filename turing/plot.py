@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from rasp.errors import RaspError
-from rasp.figures import DPI, require_matplotlib, save_figure
+from rasp.figures import DPI, PictureLayout, require_matplotlib, save_figure
 from turing.machine import Machine, MachineSpecError
 from turing.simulator import simulate
 from turing.tokens import END, SEP, START
@@ -125,7 +125,7 @@ def spacetime(machine: Machine, tape: Iterable[str] = (), max_steps: int = DEFAU
 
 
 @dataclass(frozen=True)
-class SpaceTimeLayout:
+class SpaceTimeLayout(PictureLayout):
     """Geometry of `plot_spacetime`'s picture (inches, except `pixels`)."""
 
     cell: float
@@ -134,10 +134,6 @@ class SpaceTimeLayout:
     bottom: float
     legend: float
     pixels: tuple[int, int]
-
-    @property
-    def size(self) -> tuple[float, float]:
-        return self.pixels[0] / DPI, self.pixels[1] / DPI
 
 
 def spacetime_layout(grid: SpaceTime) -> SpaceTimeLayout:
@@ -286,7 +282,7 @@ def configuration_spans(tokens: Sequence[str] | str) -> list[tuple[int, int]]:
 
 
 @dataclass(frozen=True)
-class AttentionLayout:
+class AttentionLayout(PictureLayout):
     """Geometry of `plot_attention`'s picture."""
 
     cell: float
@@ -296,10 +292,6 @@ class AttentionLayout:
     left: float
     bottom: float
     pixels: tuple[int, int]
-
-    @property
-    def size(self) -> tuple[float, float]:
-        return self.pixels[0] / DPI, self.pixels[1] / DPI
 
 
 def attention_layout(heads: int, queries: int, keys: int, longest_label: int) -> AttentionLayout:

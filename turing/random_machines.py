@@ -22,11 +22,7 @@ MAX_SYMBOLS = 10  # one digit per symbol in bb notation
 
 
 def random_machine(
-    n_states: int,
-    n_symbols: int,
-    seed: int,
-    halt_share: float = 0.1,
-    allow_n_moves: bool = False,
+    n_states: int, n_symbols: int, seed: int, halt_share: float = 0.1, allow_n_moves: bool = False
 ) -> Machine:
     """A machine whose every table entry is drawn independently from `random.Random(seed)`.
 
@@ -75,12 +71,7 @@ def random_tape(machine: Machine, length: int, seed: int) -> tuple[str, ...]:
 
 
 def random_cases(
-    count: int,
-    n_states: int,
-    n_symbols: int,
-    seed: int = 0,
-    n_moves: bool = False,
-    max_tape: int = 4,
+    count: int, n_states: int, n_symbols: int, seed: int = 0, n_moves: bool = False, max_tape: int = 4
 ) -> Iterator[tuple[Machine, tuple[str, ...]]]:
     """`count` random machines, each with a random input tape of 0 to `max_tape` cells, all
     reproducible from `seed` (what `rasp tm verify --random` runs)."""

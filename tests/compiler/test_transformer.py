@@ -1,10 +1,9 @@
 """The one definition of the transformer (`compiler.transformer`): its three callers agree with
-each other and with the interpreter, float64 is scoped to the call, and the model-side modules
-import one another as a ladder."""
+each other and with the interpreter, and float64 is scoped to the call.  (The import ladder is
+tests/test_architecture.py's.)"""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import jax
@@ -21,7 +20,6 @@ from compiler.decoder import batch_generate
 from rasp import ir
 from rasp.errors import RaspError
 
-ROOT = Path(__file__).resolve().parents[2]
 WIDTH, HEADS, DEPTH, HIDDEN, LENGTH = 6, 2, 3, 5, 5
 
 
@@ -126,39 +124,3 @@ def test_model_files_choose_their_format(tmp_path: Path) -> None:
     assert metadata == model.metadata and set(serialization.flatten(params)) == set(model.arrays())
     with pytest.raises(RaspError, match="unknown model file format 'pickle'"):
         model.save(tmp_path / "model.pkl", "pickle")
-
-
-# ------------------------------------------------------------------------------ the ladder
-
-LADDER = (
-    *("transformer", "safetensors_file", "serialization", "model"),
-    *("decoder", "shapes", "plot", "notebook", "export"),
-)
-
-
-def compiler_imports(module: str) -> set[str]:
-    """The compiler modules `module` imports anywhere in its body (function-level included)."""
-    tree = ast.parse((ROOT / "compiler" / f"{module}.py").read_text())
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "compiler":
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("compiler."):
-            found.add(node.module.split(".")[1])
-        elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("compiler.")}
-    return found
-
-
-def test_the_model_side_modules_import_as_a_ladder() -> None:
-    """Each module imports only modules before it in LADDER (or outside it), lazy imports
-    included, and reaches none of them back through other compiler modules: no cycle, and the
-    picture code depends on the model, not the other way round."""
-    graph = {path.stem: compiler_imports(path.stem) for path in (ROOT / "compiler").glob("*.py")}
-    for rung, module in enumerate(LADDER):
-        assert graph[module] & set(LADDER[rung:]) == set(), module
-        reached, frontier = set(), set(graph[module])
-        while frontier:
-            reached |= frontier
-            frontier = {m for f in frontier for m in graph.get(f, ())} - reached
-        assert module not in reached, module

@@ -12,6 +12,7 @@ import pytest
 import compiler
 from compiler import plot as compiler_plot
 from compiler.plot import plot_layout, plot_model, residual_blocks
+from rasp import figures
 from rasp.errors import RaspError
 from rasp.interpreter import Interpreter
 from rasp.programs import library_program, program_path
@@ -136,7 +137,7 @@ def test_plot_model_writes_the_png_it_laid_out(reverse, tmp_path, png_checks) ->
     image = png_checks.assert_png(path, plot_layout(model, "abbab", program).pixels)
     assert png_checks.has_colour(image, compiler_plot._READ), "no read mark"
     assert png_checks.has_colour(image, compiler_plot._WRITE), "no write mark"
-    assert png_checks.has_colour(image, compiler_plot._SELECTED), "no selector drawn"
+    assert png_checks.has_colour(image, figures.SELECTED), "no selector drawn"
 
 
 def test_causal_picture_greys_the_masked_cells(tmp_path, png_checks) -> None:
@@ -144,7 +145,7 @@ def test_causal_picture_greys_the_masked_cells(tmp_path, png_checks) -> None:
     model = compiler.compile(program, "()", 6, causal=True)
     path = plot_model(model, "(()))", tmp_path / "dyck1.png", program=program)
     image = png_checks.assert_png(path, plot_layout(model, "(()))", program).pixels)
-    assert png_checks.has_colour(image, compiler_plot._MASKED)
+    assert png_checks.has_colour(image, figures.MASKED)
 
 
 def test_picture_grows_with_the_model_and_the_input(reverse, sort) -> None:

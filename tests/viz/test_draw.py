@@ -7,8 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from rasp import draw as drawing
-from rasp import ir
+from rasp import figures, ir
 from rasp.draw import describe, draw_program, layers, program_layout
 from rasp.errors import RaspError, RaspTypeError
 from rasp.programs import program_path
@@ -126,9 +125,9 @@ def test_draw_program_writes_the_png_it_laid_out(built, name, tmp_path, png_chec
     path = draw_program(built[name], tokens, tmp_path / f"{name}.png", causal=causal)
     assert path == tmp_path / f"{name}.png"
     image = png_checks.assert_png(path, program_layout(built[name], tokens, causal).pixels)
-    assert png_checks.has_colour(image, drawing._SELECTED), "no selected cell drawn"
+    assert png_checks.has_colour(image, figures.SELECTED), "no selected cell drawn"
     if causal:
-        assert png_checks.has_colour(image, drawing._MASKED), "causal picture without masked cells"
+        assert png_checks.has_colour(image, figures.MASKED), "causal picture without masked cells"
 
 
 def test_missing_matplotlib_says_how_to_install(built, tmp_path, monkeypatch) -> None:
