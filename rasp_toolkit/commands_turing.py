@@ -1,7 +1,8 @@
 """`rasp tm run|verify|compile|plot`: Turing machines through an engine, checked against the
 reference simulator (`turing.harness`), the Turing Program compiled for one machine, and pictures
-of runs (`turing.plot`).  This module parses arguments and prints; exit codes as for every
-`rasp` command: 0 agreement, 1 a mismatch, 2 a user error."""
+of runs (`turing.plot`); `tm universal` and `tm verify --all` are `commands_universal`'s.  This
+module parses arguments and prints; exit codes as for every `rasp` command: 0 agreement, 1 a
+mismatch, 2 a user error."""
 
 from __future__ import annotations
 
@@ -15,29 +16,41 @@ from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from rasp.errors import RaspError, UsageError
 from rasp.inputs import parse_input
 from rasp_toolkit.commands_compiler import format_report
-from turing.engines import ENGINES, Batch, Engine, engine_named, engines_taking
-from turing.engines.compiled import compile_machine, configuration_attention
+from rasp_toolkit.commands_universal import (
+    add_enumeration_options,
+    add_universal_command,
+    announce_model,
+    check_no_enumeration_options,
+    command_verify_all,
+)
+from rasp_toolkit.turing_display import MISMATCH, batch_table, machine_text, progress_bar
+from turing.engines import ENGINES, Engine, engine_named, engines_taking
+from turing.engines.compiled import compile_machine, configuration_attention, model_length
+from turing.enumeration import machine_at
 from turing.harness import TraceRun, run_machine, verify_machines
-from turing.machine import Machine, MachineSpecError, load_machine
+from turing.machine import Machine, load_machine
 from turing.ngram import assumption_note, assumption_violations, configuration_at, ngram_program
 from turing.plot import DEFAULT_PLOT_STEPS, plot_attention, plot_spacetime
 from turing.random_machines import random_cases
+from turing.shape import Shape, input_bound
 from turing.simulator import DEFAULT_MAX_STEPS
 from turing.tokens import SEP
 from turing.trace import render_trace
 
-MISMATCH = 1
 SHOWN_MISMATCHES = 3
 """How many mismatch reports `tm verify` prints in full (all are in its --json)."""
 
 
 PROGRAMS = ("positional", "ngram")
+MAX_LEN_HELP = (
+    "the universal engine's model length (default: the next power of two that holds the run; "
+    "with --all, every machine's)"
+)
 SPEC_HELP = "busy-beaver notation (1RB1LB_1LA1RZ), JSON text, or a .json file"
 
 
@@ -49,7 +62,14 @@ def register(commands: Any) -> None:
     dtype_help = "the compiled engine's float type (default: float32 where it is exact, else float64)"
 
     run = sub.add_parser("run", help="run a machine through an engine and check its trace against the reference")
-    run.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    run.add_argument("spec", metavar="SPEC", nargs="?", help=f"{SPEC_HELP} (or --machine K)")
+    run.add_argument(
+        "--machine", type=int, metavar="K",
+        help="instead of SPEC, machine number K of the enumeration of --states and --symbols (tm verify --all)",
+    )
+    run.add_argument("--states", type=int, metavar="Q", help="with --machine, or the universal engine's shape")
+    run.add_argument("--symbols", type=int, metavar="S", help="with --machine, or the universal engine's shape")
+    run.add_argument("--max-len", type=int, metavar="N", help=MAX_LEN_HELP)
     run.add_argument(
         "--input", "-i", default="", metavar="TAPE",
         help='the input tape: space-separated symbols ("a b c"), one symbol, or one character a cell ("0110")',
@@ -63,13 +83,24 @@ def register(commands: Any) -> None:
     _add_program_options(run)
     run.set_defaults(handler=command_run)
 
-    verify = sub.add_parser("verify", help="run an engine on random machines and compare every token")
-    verify.add_argument("--random", type=int, required=True, metavar="N", help="how many machines")
+    verify = sub.add_parser(
+        "verify", help="run an engine on random machines, or on every machine of a shape, and compare every token"
+    )
+    which = verify.add_mutually_exclusive_group(required=True)
+    which.add_argument("--random", type=int, metavar="N", help="how many random machines")
+    which.add_argument(
+        "--all", action="store_true",
+        help="every machine of the shape in busy-beaver notation, on the blank tape (default engine: universal)",
+    )
     verify.add_argument("--states", type=int, required=True, metavar="Q", help="states per machine")
     verify.add_argument("--symbols", type=int, required=True, metavar="S", help="symbols per machine")
     verify.add_argument("--max-steps", type=int, required=True, metavar="T", help="step budget per machine")
     verify.add_argument("--seed", type=int, default=0, metavar="K", help="seed of the machines and tapes")
-    verify.add_argument("--engine", default="interpreter", help=f"one of {engines} (default: interpreter)")
+    verify.add_argument(
+        "--engine", help=f"one of {engines} (default: interpreter; with --all, universal)"
+    )
+    verify.add_argument("--max-len", type=int, metavar="N", help=MAX_LEN_HELP)
+    add_enumeration_options(verify)
     verify.add_argument("--n-moves", action="store_true", help="let the machines also stay put (move N)")
     verify.add_argument("--max-tape", type=int, default=4, help="input tapes have 0 to this many cells")
     verify.add_argument("--json", action="store_true", help="print one JSON object")
@@ -108,6 +139,8 @@ def register(commands: Any) -> None:
         "writing configuration T",
     )
     plot.set_defaults(handler=command_plot)
+
+    add_universal_command(sub)
 
 
 def _add_program_options(parser: argparse.ArgumentParser) -> None:
@@ -148,7 +181,7 @@ def _non_negative(value: int | None, option: str) -> None:
 
 def _only(engines: list[str], joiner: str) -> str:
     """`the compiled engine`, `the interpreter or compiled engine`: the engines an option fits."""
-    return f"the {f' {joiner} '.join(engines)} engine"
+    return f"the {f' {joiner} '.join(engines)} engine{'s' if len(engines) > 1 and joiner == 'and' else ''}"
 
 
 def engine_from(args: argparse.Namespace) -> Engine:
@@ -159,6 +192,16 @@ def engine_from(args: argparse.Namespace) -> Engine:
         if args.engine not in engines_taking("dtype"):
             raise UsageError(f"--dtype applies to {_only(engines_taking('dtype'), 'and')} only, not to {args.engine!r}")
         options["dtype"] = args.dtype
+    if args.max_len is not None:
+        if args.engine not in engines_taking("max_len"):
+            raise UsageError(f"--max-len applies to {_only(engines_taking('max_len'), 'and')} only")
+        if args.max_len < 1:
+            raise UsageError(f"--max-len must be at least 1, got {args.max_len}")
+        options["max_len"] = args.max_len
+    if args.states is not None and args.engine in engines_taking("shape"):
+        options["shape"] = Shape(args.states, args.symbols)
+    if args.engine in engines_taking("on_model"):
+        options["on_model"] = announce_model
     if args.program != "ngram":
         if args.n is not None:
             raise UsageError("--n applies to --program ngram only")
@@ -199,15 +242,19 @@ def warnings_on_stderr() -> Iterator[None]:
         warnings.showwarning = previous
 
 
-def machine_text(machine: Machine) -> str:
-    """The shortest form that reads back: busy-beaver notation when there is one, else JSON."""
-    try:
-        return machine.to_text()
-    except MachineSpecError:
-        return machine.to_json()
-
-
 # ----------------------------------------------------------------------------- tm run
+
+
+def machine_from(args: argparse.Namespace) -> Machine:
+    """The machine of `tm run`: SPEC, or --machine K of the enumeration of --states, --symbols."""
+    if (args.spec is None) == (args.machine is None):
+        raise UsageError("give the machine as SPEC or as --machine K, not both or neither")
+    if args.spec is not None:
+        return load_machine(args.spec)
+    if args.states is None or args.symbols is None:
+        raise UsageError("--machine K needs --states Q and --symbols S: K numbers the machines of that shape")
+    return machine_at(args.machine, args.states, args.symbols)
+
 
 
 def run_summary(run: TraceRun) -> dict[str, Any]:
@@ -244,7 +291,7 @@ def run_summary(run: TraceRun) -> dict[str, Any]:
 def command_run(args: argparse.Namespace) -> int:
     _non_negative(args.max_steps, "--max-steps")
     _non_negative(args.max_tokens, "--max-tokens")
-    machine = load_machine(args.spec)
+    machine = machine_from(args)
     engine = engine_from(args)
     with warnings_on_stderr():
         run = run_machine(engine, machine, parse_tape(args.input, machine), args.max_steps, args.max_tokens)
@@ -284,18 +331,19 @@ def command_run(args: argparse.Namespace) -> int:
 def command_verify(args: argparse.Namespace) -> int:
     for value, option in ((args.random, "--random"), (args.max_steps, "--max-steps"), (args.max_tape, "--max-tape")):
         _non_negative(value, option)
+    if args.all:
+        if args.seed != 0 or args.n_moves or args.max_tape != 4:
+            raise UsageError("--seed, --n-moves and --max-tape apply to --random only: --all runs on the blank tape")
+        args.engine = args.engine or "universal"
+        if args.max_len is None and args.engine in engines_taking("max_len"):
+            args.max_len = model_length(input_bound(Shape(args.states, args.symbols), args.max_steps))
+        return command_verify_all(args, engine_from(args))
+    args.engine = args.engine or "interpreter"
+    check_no_enumeration_options(args)
     engine = engine_from(args)
     cases = random_cases(args.random, args.states, args.symbols, args.seed, args.n_moves, args.max_tape)
     errors = Console(stderr=True)
-    progress = Progress(
-        TextColumn(f"verifying the {engine.name} engine"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=errors,
-        transient=True,
-        disable=args.json or not errors.is_terminal,
-    )
+    progress = progress_bar(f"verifying the {engine.name} engine", errors, args.json)
     with progress, warnings_on_stderr():
         task = progress.add_task("machines", total=args.random)
         verification = verify_machines(engine, cases, args.max_steps, on_run=lambda _: progress.advance(task))
@@ -356,7 +404,9 @@ def command_verify(args: argparse.Namespace) -> int:
         )
     for run in mismatches[:SHOWN_MISMATCHES]:
         again = f"rasp tm run '{machine_text(run.machine)}' --input '{' '.join(run.tape)}' --engine {run.engine}"
-        again += program
+        if args.engine in engines_taking("shape"):
+            again += f" --states {args.states} --symbols {args.symbols}"
+        again += program + (f" --max-len {args.max_len}" if args.max_len is not None else "")
         console.print(f"\nmismatch: {again} --max-steps {args.max_steps}", markup=False)
         console.print(run.report(), markup=False)
         if program:
@@ -364,26 +414,6 @@ def command_verify(args: argparse.Namespace) -> int:
     if len(mismatches) > SHOWN_MISMATCHES:
         console.print(f"\n... and {len(mismatches) - SHOWN_MISMATCHES} more (see --json)")
     return MISMATCH if mismatches else 0
-
-
-def batch_table(batches: list[Batch]) -> Table:
-    """The compiled models behind a verification: one row per batch (one XLA compilation)."""
-    table = Table(title="the transformers: one batch, one XLA compilation per model length")
-    for column in ("max len", "machines", "dtype", "layers", "width", "MLP units", "params", "s"):
-        table.add_column(column, justify="right")
-    for batch in batches:
-        summary = batch.summary
-        table.add_row(
-            str(batch.max_seq_len),
-            str(batch.machines),
-            batch.dtype,
-            str(summary["layers"]),
-            str(summary["residual_width"]),
-            f"{summary['mlp_hidden_total']:,}",
-            f"{summary['params']:,}",
-            f"{batch.seconds:.1f}",
-        )
-    return table
 
 
 # ------------------------------------------------------------------------- tm compile

@@ -26,7 +26,7 @@ COMPILER_MAY_IMPORT = {
 picture helpers."""
 
 PURE_TURING = {"turing", "turing.errors", "turing.machine", "turing.simulator", "turing.trace", "turing.tokens",
-               "turing.random_machines"}
+               "turing.random_machines", "turing.shape", "turing.enumeration"}
 """The Turing machine modules that must run without the language, the compiler or JAX."""
 
 

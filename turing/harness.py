@@ -6,7 +6,8 @@ generation), compares each generated token with the reference simulator's trace,
 `#`, at the step or token budget, or shortly after the first mismatch (once the configuration
 being written is finished, so that a report can show it).  It knows engines only through
 `turing.engines.base.Engine`: `run_machine` asks for one decoder, `run_machines` for one per
-machine at once, which lets a batching engine generate them together.
+machine at once, which lets a batching engine generate them together.  An engine that cannot take a job at
+all refuses it before anything runs (`Engine.admit` raises), so the caller sees a user error.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def run_machine(
     """
     start = time.perf_counter()
     expected = trace_of(machine, tape, max_steps)
+    engine.admit([Job(machine, tuple(tape), capacity(expected, max_tokens), tuple(expected))])
     return _generate(
         engine.name, lambda: engine.decoder(machine, capacity(expected, max_tokens)),
         machine, tuple(tape), expected, max_steps, max_tokens, start,
@@ -119,7 +121,8 @@ def run_machines(
     if len(budgets) != len(cases):
         raise RaspError(f"{len(budgets)} step budgets for {len(cases)} machines")
     expected = [trace_of(machine, tape, steps) for (machine, tape), steps in zip(cases, budgets)]
-    jobs = [Job(machine, tape, capacity(trace)) for (machine, tape), trace in zip(cases, expected)]
+    jobs = [Job(machine, tape, capacity(trace), tuple(trace)) for (machine, tape), trace in zip(cases, expected)]
+    engine.admit(jobs)
     runs = []
     for job, decoder, trace, steps in zip(jobs, engine.decoders(jobs), expected, budgets):
         run = _generate(engine.name, decoder, job.machine, job.tape, trace, steps, None, time.perf_counter())

@@ -61,23 +61,34 @@ def machine_bindings(machine: Machine) -> dict[str, Any]:
     }
 
 
-def program_session(machine: Machine, program: str = PROGRAM, extra: dict[str, Any] | None = None) -> Session:
-    """A session with `machine` bound (and the `extra` bindings a program needs besides the
-    machine's, such as the n-gram program's `tm_n`) and the Turing Program `program` run in it."""
+def bound_session(bindings: Mapping[str, Any], program: str = PROGRAM) -> Session:
+    """A session with `bindings` bound and the shipped program `program` run in it: the one
+    way a Turing Program meets its values (a machine's, or the universal program's shape)."""
     # The running example ("hello") is no trace, so statements are not tried on it.
     session = Session(check_examples=False)
-    for name, value in {**machine_bindings(machine), **(extra or {})}.items():
+    for name, value in bindings.items():
         session.bind(name, value)
     path = program_path(program)
     session.run(path.read_text(encoding="utf-8"), str(path))
     return session
 
 
-def next_token_sop(machine: Machine, program: str = PROGRAM, extra: dict[str, Any] | None = None) -> ir.SOp:
-    """The program's output s-op for `machine`: the next trace token at every position."""
-    node = program_session(machine, program, extra)[OUTPUT]
+def output_sop(session: Session, program: str = PROGRAM) -> ir.SOp:
+    """The s-op a Turing Program run in `session` defines as its output."""
+    node = session[OUTPUT]
     assert isinstance(node, ir.SOp), f"{program} must bind {OUTPUT} to an s-op"
     return node
+
+
+def program_session(machine: Machine, program: str = PROGRAM, extra: dict[str, Any] | None = None) -> Session:
+    """A session with `machine` bound (and the `extra` bindings a program needs besides the
+    machine's, such as the n-gram program's `tm_n`) and the Turing Program `program` run in it."""
+    return bound_session({**machine_bindings(machine), **(extra or {})}, program)
+
+
+def next_token_sop(machine: Machine, program: str = PROGRAM, extra: dict[str, Any] | None = None) -> ir.SOp:
+    """The program's output s-op for `machine`: the next trace token at every position."""
+    return output_sop(program_session(machine, program, extra), program)
 
 
 @dataclass(frozen=True)

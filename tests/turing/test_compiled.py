@@ -10,13 +10,11 @@ code with the compiler or the RASP program.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from host_devices import run_on_two_devices
 from turing_cases import HAND_WRITTEN
 
 from rasp_toolkit import cli
@@ -25,7 +23,6 @@ from turing.engines import compiled as compiled_module
 from turing.engines.compiled import CompiledEngine, compile_machine, model_length
 from turing.harness import run_machine, run_machines
 
-ROOT = Path(__file__).resolve().parents[2]
 BB2 = "1RB1LB_1LA1RZ"
 BB2_TRACE = "$ A 0 | 1 B 0 | A 1 1 | B 0 1 1 | A 0 1 1 1 | 1 B 1 1 1 | 1 1 Z 1 1 | #".split()
 
@@ -122,7 +119,7 @@ def test_tm_run_and_verify_with_the_compiled_engine(capsys: pytest.CaptureFixtur
 
 def test_dtype_is_for_the_compiled_engine_only(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["tm", "run", BB2, "--dtype", "float32"]) == 2
-    assert "--dtype applies to the compiled engine" in capsys.readouterr().err
+    assert "--dtype applies to the compiled and universal engines only" in capsys.readouterr().err
 
 
 def test_tm_compile_saves_a_model_that_run_model_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -171,10 +168,5 @@ SHARDED = textwrap.dedent(
 
 
 def test_batches_are_split_across_devices() -> None:
-    """Two host devices stand in for two accelerators (XLA's forced host device count)."""
-    environment = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
-    result = subprocess.run(
-        [sys.executable, "-c", SHARDED], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "sharded [2" in result.stdout
+    """Two host devices stand in for two accelerators (tests/turing/host_devices.py)."""
+    assert "sharded [2" in run_on_two_devices(SHARDED)

@@ -172,9 +172,10 @@ def test_engines_by_name() -> None:
 def test_every_engine_is_registered_where_it_is_defined() -> None:
     """The compiled engine is known without the command line, and the options say which
     engines take a program and a float type."""
-    assert list(ENGINES) == ["reference", "interpreter", "compiled"]
+    assert list(ENGINES) == ["reference", "interpreter", "compiled", "universal-interpreter", "universal"]
     assert isinstance(engine_named("compiled", dtype="float64"), CompiledEngine)
-    assert engines_taking("program") == ["interpreter", "compiled"] and engines_taking("dtype") == ["compiled"]
+    assert engines_taking("program") == ["interpreter", "compiled"]
+    assert engines_taking("dtype") == ["compiled", "universal"]
 
 
 def test_many_machines_through_the_interface_equal_one_at_a_time() -> None:

@@ -1,8 +1,8 @@
 """The engines that run Turing Programs, behind one interface (`turing.engines.base`).
 
 Importing this package imports every engine module, and each registers its engine where it is
-defined, so `ENGINES` and `engine_named` know them all.  The compiled engine brings in the
-compiler and JAX; the pure Turing machine modules below never import this package.
+defined, so `ENGINES` and `engine_named` know them all.  The compiled and universal engines
+bring in the compiler and JAX; the pure Turing machine modules below never import this package.
 """
 
 from turing.engines.base import ENGINES, Batch, Decoder, Engine, EngineError, Job, engine_named, engines_taking
@@ -12,6 +12,7 @@ from turing.engines.base import ENGINES, Batch, Decoder, Engine, EngineError, Jo
 from turing.engines.reference import ReferenceEngine
 from turing.engines.interpreted import InterpreterEngine
 from turing.engines.compiled import CompiledEngine
+from turing.engines.universal import UniversalEngine, UniversalInterpreterEngine
 
 # isort: on
 
@@ -25,6 +26,8 @@ __all__ = [
     "InterpreterEngine",
     "Job",
     "ReferenceEngine",
+    "UniversalEngine",
+    "UniversalInterpreterEngine",
     "engine_named",
     "engines_taking",
 ]

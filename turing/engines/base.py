@@ -35,24 +35,29 @@ class Decoder(Protocol):
 @dataclass(frozen=True)
 class Job:
     """One generation an engine is asked for: `machine` on input `tape`, fed at most `capacity`
-    tokens (the reference trace and the slack a mismatch report needs; `turing.harness.capacity`)."""
+    tokens (the reference trace and the slack a mismatch report needs; `turing.harness.capacity`).
+    `trace` is the reference trace itself, for an engine that checks by teacher forcing
+    (`turing.engines.universal`); empty when the caller has none."""
 
     machine: Machine
     tape: tuple[str, ...]
     capacity: int
+    trace: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Batch:
     """What a batching engine generated together: the machines whose runs fit models of
     `max_seq_len` positions, run by models padded to one shape (`summary`, that shape's model
-    summary) in `dtype`, in `seconds`."""
+    summary) in `dtype`, in `seconds`.  `padded_to`: the length a teacher-forcing engine padded
+    this batch's inputs to (None for generation, which runs to the model's length)."""
 
     max_seq_len: int
     machines: int
     dtype: str
     summary: dict[str, Any]
     seconds: float
+    padded_to: int | None = None
 
 
 class EngineError(RaspError):
@@ -70,6 +75,14 @@ class Engine(ABC):
     name: ClassVar[str]
     options: ClassVar[frozenset[str]] = frozenset()
     batches: list[Batch] | None = None
+
+    def admit(self, jobs: Sequence[Job]) -> None:
+        """Raise a RaspError when the engine cannot take these jobs at all (a model too short
+        for one, a float type the model is not exact in), and prepare what they need (load a
+        model).  The harness calls it with every job before generating anything, so that such
+        a run is refused as a user error rather than recorded as a failed one.  Most engines
+        take every job and prepare nothing."""
+        return None
 
     @abstractmethod
     def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:

@@ -38,11 +38,11 @@ the largest length measured); docs/turing.md section 10 gives the numeric reason
 need longer models warn before they start."""
 
 
-def model_length(tokens: int) -> int:
+def model_length(tokens: int, shortest: int = SHORTEST_MODEL) -> int:
     """The max_seq_len of the model for a run of up to `tokens` tokens: the next power of two
-    (at least SHORTEST_MODEL), so that runs of similar lengths share one model shape and so one
+    (at least `shortest`), so that runs of similar lengths share one model shape and so one
     XLA compilation of the decoder."""
-    length = SHORTEST_MODEL
+    length = shortest
     while length < tokens:
         length *= 2
     return length

@@ -1,0 +1,188 @@
+"""`rasp tm universal` and `rasp tm verify --all`: the universal Turing Program compiled once per
+shape, and every machine of a shape checked through it (`turing.exhaustive`), on one host or
+several (`turing.processes`).  This module parses arguments and prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from rasp.errors import UsageError
+from rasp_toolkit.commands_compiler import format_report
+from rasp_toolkit.turing_display import MISMATCH, batch_table, progress_bar
+from turing.engines import Engine
+from turing.exhaustive import Enumeration, verify_enumeration
+from turing.processes import Processes
+from turing.shape import Shape
+from turing.universal_model import UniversalModel, universal_model
+
+SHOWN_MISMATCHES = 3
+"""How many mismatch reports `tm verify --all` prints in full (all are in its --json)."""
+
+
+def add_universal_command(sub: Any) -> None:
+    """`tm universal`: compile (or load from the cache) the universal model of a shape."""
+    universal = sub.add_parser(
+        "universal",
+        help="compile the universal Turing Program: one transformer for every machine of a shape",
+        description="Compile programs/universal_turing_machine.rasp for machines of at most Q states and S "
+        "symbols (busy-beaver names: states A, B, ..., halting state Z, symbols 0, 1, ...). The model is kept "
+        "in the cache ($RASP_TOOLKIT_CACHE, else $XDG_CACHE_HOME/rasp-toolkit or ~/.cache/rasp-toolkit), so "
+        "`tm run`/`tm verify --engine universal` reuse it.",
+    )
+    universal.add_argument("--states", type=int, required=True, metavar="Q", help="the most states a machine has")
+    universal.add_argument("--symbols", type=int, required=True, metavar="S", help="the most symbols a machine has")
+    universal.add_argument(
+        "--max-len", type=int, required=True, metavar="N", help="the longest input (table and trace) the model takes"
+    )
+    # `--attention hard|soft` belongs here once compiler.compile takes `attention=`: pass it
+    # through to turing.universal_model.universal_model, and make it part of the cache key.
+    universal.add_argument("-o", "--output", metavar="PATH", help="also write the model to this .npz file")
+    universal.add_argument("--json", action="store_true", help="print the model summary as one JSON object")
+    universal.set_defaults(handler=command_universal)
+
+
+def add_enumeration_options(verify: argparse.ArgumentParser) -> None:
+    """`tm verify`'s options for --all: the slice of the enumeration and the processes."""
+    verify.add_argument("--start", type=int, default=0, metavar="K", help="with --all: the first machine number")
+    verify.add_argument("--count", type=int, metavar="M", help="with --all: how many machines (default: to the last)")
+    verify.add_argument(
+        "--process-id", type=int, metavar="P", help="with --all: this process's number (default: $JAX_PROCESS_ID or 0)"
+    )
+    verify.add_argument(
+        "--num-processes", type=int, metavar="P",
+        help="with --all: how many processes share the enumeration (default: $JAX_NUM_PROCESSES or 1)",
+    )
+    verify.add_argument(
+        "--coordinator", metavar="HOST:PORT",
+        help="with --all and several processes: process 0's address (default: $JAX_COORDINATOR_ADDRESS)",
+    )
+
+
+def check_no_enumeration_options(args: argparse.Namespace) -> None:
+    """Refuse the --all options on a `tm verify --random`."""
+    given = [option for option, default in ENUMERATION_DEFAULTS.items() if getattr(args, option) != default]
+    if given:
+        raise UsageError(f"--{given[0].replace('_', '-')} applies to --all only")
+
+
+ENUMERATION_DEFAULTS = {"start": 0, "count": None, "process_id": None, "num_processes": None, "coordinator": None}
+
+
+def announce_model(found: UniversalModel) -> None:
+    """One line on stderr for every universal model an engine takes up: compiled or cached."""
+    shape, model = found.shape, found.model
+    what = f"universal model ({shape.states} states, {shape.symbols} symbols, max length {model.max_seq_len})"
+    if found.cached:
+        print(f"{what}: loaded from the cache {found.path} in {found.seconds:.1f} s", file=sys.stderr)
+    else:
+        where = f", cached in {found.path}" if found.path else ""
+        print(f"{what}: compiled in {found.seconds:.1f} s{where}", file=sys.stderr)
+
+
+def command_universal(args: argparse.Namespace) -> int:
+    if args.max_len < 1:
+        raise UsageError(f"--max-len must be at least 1, got {args.max_len}")
+    found = universal_model(Shape(args.states, args.symbols), args.max_len)
+    if args.output:
+        found.model.save(args.output)
+    if args.json:
+        print(json.dumps({**found.model.summary(), "cached": found.cached, "cache_file": str(found.path),
+                          "seconds": round(found.seconds, 3)}))
+        return 0
+    print(format_report(found.model))
+    announce = "loaded from the cache" if found.cached else "compiled and cached"
+    print(f"{announce}: {found.path} ({found.seconds:.1f} s)")
+    return 0
+
+
+def command_verify_all(args: argparse.Namespace, engine: Engine) -> int:
+    """`tm verify --all`: this process's share of the enumeration, the summary of all shares."""
+    processes = Processes.from_environment(args.process_id, args.num_processes, args.coordinator)
+    processes.start()
+    errors = Console(stderr=True)
+    progress = progress_bar(f"verifying every machine with the {engine.name} engine", errors, args.json)
+    with progress:
+        task = progress.add_task("machines", total=None)
+        result = verify_enumeration(
+            engine, args.states, args.symbols, args.max_steps, args.start, args.count, processes,
+            on_chunk=lambda done, share: progress.update(task, advance=done, total=share),
+        )
+    again = rerun_command(args, engine)
+    if args.json:
+        print(json.dumps(enumeration_summary(result, engine, again)))
+        return MISMATCH if result.mismatches else 0
+    console = Console(highlight=False)
+    console.print(enumeration_table(result, engine))
+    if result.batches:
+        console.print(batch_table(result.batches, "the universal model: one XLA compilation per padded length"))
+    for mismatch in result.mismatches[:SHOWN_MISMATCHES]:
+        console.print(f"\nmismatch: {again.format(mismatch.index)}", markup=False, soft_wrap=True)
+        console.print(mismatch.report or f"diverges at token {mismatch.divergence}", markup=False)
+    if len(result.mismatches) > SHOWN_MISMATCHES:
+        console.print(f"\n... and {len(result.mismatches) - SHOWN_MISMATCHES} more (see --json)")
+    return MISMATCH if result.mismatches else 0
+
+
+def rerun_command(args: argparse.Namespace, engine: Engine) -> str:
+    """The `rasp tm run` command that reproduces a machine's check, `{}` for its number."""
+    command = f"rasp tm run --machine {{}} --states {args.states} --symbols {args.symbols} --engine {engine.name}"
+    if args.max_len is not None:
+        command += f" --max-len {args.max_len}"
+    if args.dtype is not None:
+        command += f" --dtype {args.dtype}"
+    return command + f" --max-steps {args.max_steps}"
+
+
+def enumeration_summary(result: Enumeration, engine: Engine, again: str) -> dict[str, Any]:
+    """The JSON object of `tm verify --all`."""
+    return {
+        "engine": engine.name,
+        "states": result.states,
+        "symbols": result.symbols,
+        "max_steps": result.max_steps,
+        "machines_in_shape": result.total,
+        "start": result.start,
+        "stop": result.stop,
+        "processes": result.processes,
+        "share": [result.share.start, result.share.stop],
+        "machines": result.machines,
+        "halted": result.halted,
+        "budget_exhausted": result.machines - result.halted,
+        "tokens": result.tokens,
+        "seconds": round(result.seconds, 6),
+        "mismatches": [
+            {**asdict(mismatch), "command": again.format(mismatch.index)} for mismatch in result.mismatches
+        ],
+        "batches": [asdict(batch) for batch in result.batches],
+    }
+
+
+def enumeration_table(result: Enumeration, engine: Engine) -> Table:
+    processes = f", {result.processes} processes" if result.processes > 1 else ""
+    table = Table(
+        title=f"{engine.name} engine vs reference: machines {result.start} to {result.stop - 1} of the "
+        f"{result.total:,} with {result.states} states and {result.symbols} symbols, {result.max_steps} steps"
+        f"{processes}"
+    )
+    for column in ("machines", "halted", "budget reached", "trace tokens", "machines/s", "tokens/s", "s"):
+        table.add_column(column, justify="right")
+    table.add_column("mismatches", justify="right", style="red" if result.mismatches else "green")
+    seconds = result.seconds
+    table.add_row(
+        f"{result.machines:,}",
+        f"{result.halted:,}",
+        f"{result.machines - result.halted:,}",
+        f"{result.tokens:,}",
+        f"{result.machines / seconds:,.1f}" if seconds > 0 else "-",
+        f"{result.tokens / seconds:,.0f}" if seconds > 0 else "-",
+        f"{seconds:.1f}",
+        str(len(result.mismatches)),
+    )
+    return table

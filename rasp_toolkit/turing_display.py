@@ -1,0 +1,60 @@
+"""What the `rasp tm` commands print alike: the exit code of a mismatch, a machine's text, the
+progress bar, and the table of the transformers behind a verification."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from turing.engines import Batch
+from turing.machine import Machine, MachineSpecError
+
+MISMATCH = 1
+"""The exit code of a verification that found a mismatch."""
+
+
+def machine_text(machine: Machine) -> str:
+    """The shortest form that reads back: busy-beaver notation when there is one, else JSON."""
+    try:
+        return machine.to_text()
+    except MachineSpecError:
+        return machine.to_json()
+
+
+def progress_bar(label: str, console: Console, quiet: bool) -> Progress:
+    """A progress bar on `console` (stderr), hidden with `quiet` (--json) or off a terminal."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=quiet or not console.is_terminal,
+    )
+
+
+def batch_table(
+    batches: list[Batch], title: str = "the transformers: one batch, one XLA compilation per model length"
+) -> Table:
+    """The compiled models behind a verification: one row per batch (one XLA compilation)."""
+    table = Table(title=title)
+    padded = any(batch.padded_to is not None for batch in batches)
+    columns = ["max len", *(["inputs padded to"] if padded else []), "machines", "dtype", "layers", "width"]
+    for column in (*columns, "MLP units", "params", "s"):
+        table.add_column(column, justify="right")
+    for batch in batches:
+        summary = batch.summary
+        table.add_row(
+            str(batch.max_seq_len),
+            *([str(batch.padded_to)] if padded else []),
+            str(batch.machines),
+            batch.dtype,
+            str(summary["layers"]),
+            str(summary["residual_width"]),
+            f"{summary['mlp_hidden_total']:,}",
+            f"{summary['params']:,}",
+            f"{batch.seconds:.1f}",
+        )
+    return table

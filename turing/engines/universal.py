@@ -1,0 +1,206 @@
+"""The universal engines: one program, or one compiled model, for every machine of a shape.
+
+`universal-interpreter` evaluates `programs/universal_turing_machine.rasp` with the RASP
+interpreter; `universal` runs its compiled transformer (`turing.universal_model`, compiled once
+per shape and length and kept on disk).  Both put the machine's table in front of the prompt
+`$ C0 |` the harness gives, so the harness drives them like every other engine.
+
+How `universal` checks many machines at once: teacher forcing.  `decoders` runs each machine's
+reference input (table and reference trace) through the model in one whole-sequence forward pass
+per batch, and each job's decoder replays the prediction after every position while the harness
+feeds it the reference's tokens.  That is greedy generation, by induction on the position: the
+model is causal, so its prediction at position n depends on tokens 0..n only; if every
+prediction up to n equals the reference's next token, generation has fed exactly the reference's
+tokens up to n+1, and the teacher-forced prediction at n+1 is the generated one.  At the first
+wrong prediction the contexts part: the harness feeds the wrong token, and from then on the
+decoder runs the model's KV-cached decoder on the context it was actually given, so even the
+mismatch report is the generation's (tests/turing/test_universal_engine.py checks the two agree).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import jax
+
+from turing.engines.base import Batch, Decoder, Engine, EngineError, Job, register
+from turing.engines.compiled import SHORTEST_MODEL, GreedyDecoder, model_length
+from turing.engines.interpreted import InterpreterEngine
+from turing.machine import Machine
+from turing.shape import Shape, table_tokens
+from turing.universal import UniversalProgram
+from turing.universal_model import UniversalModel, teacher_forced, universal_model
+
+BATCH_TOKENS = 8192
+"""Tokens per forward-pass batch: the batch is this over the bucket's length (memory: the MLPs'
+hidden layers hold batch x length x units numbers)."""
+
+SHORTEST_BUCKET = 8
+"""The shortest length inputs are padded to; buckets double from there (to the model's length),
+so padding at most doubles the work and a run needs at most log2(max_len / 8) + 1 XLA
+compilations.  Many machines halt within a step or two: their inputs are a few tokens long."""
+
+
+class TablePrompt:
+    """A decoder whose context starts with a machine's table: the first `extend` (the prompt
+    `$ C0 |` that the harness gives) is fed after the table, in one piece."""
+
+    def __init__(self, decoder: Decoder, table: Sequence[str]) -> None:
+        self.decoder = decoder
+        self.pending = list(table)
+
+    def extend(self, tokens: Sequence[str]) -> str:
+        tokens, self.pending = [*self.pending, *tokens], []
+        return self.decoder.extend(tokens)
+
+
+@register
+class UniversalInterpreterEngine(InterpreterEngine):
+    """The universal program evaluated by the interpreter: the specification of `universal`.
+    `shape` None runs each machine with the smallest shape it fits."""
+
+    name = "universal-interpreter"
+    options = frozenset({"shape"})
+
+    def __init__(self, shape: Shape | None = None, incremental: bool = True) -> None:
+        super().__init__(UniversalProgram(shape=shape), incremental)
+
+    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+        return TablePrompt(super().decoder(machine, capacity), table_tokens(machine))
+
+
+@register
+class UniversalEngine(Engine):
+    """The universal program compiled: one transformer for every machine of `shape` (None: the
+    smallest shape each machine fits) and inputs of up to `max_len` tokens (None: the next power
+    of two that holds the run).  `dtype` None runs in the model's own choice (its precision
+    record); float32 where that record says it is not exact is refused.  `on_model` hears of
+    every model the engine takes up (compiled now, or loaded from the cache)."""
+
+    name = "universal"
+    options = frozenset({"dtype", "shape", "max_len", "devices", "on_model"})
+
+    def __init__(
+        self,
+        shape: Shape | None = None,
+        max_len: int | None = None,
+        dtype: str | None = None,
+        devices: Sequence[jax.Device] | None = None,
+        on_model: Callable[[UniversalModel], None] | None = None,
+    ) -> None:
+        self.program = UniversalProgram(shape=shape)
+        self.max_len = max_len
+        self.dtype = dtype
+        self.devices = devices
+        self.on_model = on_model
+        self.models: dict[tuple[Shape, int], UniversalModel] = {}
+        self.batches: list[Batch] = []
+
+    def length_for(self, machine: Machine, tokens: int) -> int:
+        """The model length for `machine` fed `tokens` trace tokens: `max_len`, or the next
+        power of two that holds its table and the trace.  A run that does not fit `max_len` is
+        refused with the reason: the model never truncates."""
+        needed = len(table_tokens(machine)) + tokens
+        if self.max_len is None:
+            return model_length(needed)
+        if needed > self.max_len:
+            raise EngineError(
+                f"this run needs {needed} positions (the machine's table, {needed - tokens} tokens, and up to "
+                f"{tokens} trace tokens, with room for a mismatch report) but the universal model takes "
+                f"{self.max_len}",
+                hint=f"pass --max-len {model_length(needed)} or more, or fewer --max-steps",
+            )
+        return self.max_len
+
+    def plan(self, jobs: Sequence[Job]) -> dict[Shape, int]:
+        """The model length for each shape among `jobs`: one model per shape, long enough for
+        the longest of its jobs (`length_for`)."""
+        lengths: dict[Shape, int] = {}
+        for job in jobs:
+            shape = self.program.shape_for(job.machine)
+            lengths[shape] = max(lengths.get(shape, 0), self.length_for(job.machine, job.capacity))
+        return lengths
+
+    def model(self, shape: Shape, length: int) -> UniversalModel:
+        """The universal model of `shape` and `length`, compiled or loaded once per engine; a
+        float type it is not exact in is refused here, before anything runs."""
+        if (shape, length) not in self.models:
+            found = universal_model(shape, length)
+            found.dtype(self.dtype)
+            self.models[shape, length] = found
+            if self.on_model is not None:
+                self.on_model(found)
+        return self.models[shape, length]
+
+    def admit(self, jobs: Sequence[Job]) -> None:
+        for shape, length in self.plan(jobs).items():
+            self.model(shape, length)
+
+    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+        found = self.model(self.program.shape_for(machine), self.length_for(machine, capacity or SHORTEST_MODEL))
+        return TablePrompt(GreedyDecoder(found.model, found.dtype(self.dtype)), table_tokens(machine))
+
+    def decoders(self, jobs: Sequence[Job]) -> list[Callable[[], Decoder]]:
+        """Every job checked now by teacher forcing (module docstring), through one model per
+        shape (`plan`): grouped by the power of two that holds the input (SHORTEST_BUCKET at least),
+        in batches of about
+        BATCH_TOKENS tokens.  Jobs without a reference trace generate greedily, one at a time."""
+        if any(not job.trace for job in jobs):
+            return super().decoders(jobs)
+        lengths = self.plan(jobs)
+        groups: dict[tuple[Shape, int], list[int]] = {}
+        for index, job in enumerate(jobs):
+            shape = self.program.shape_for(job.machine)
+            needed = model_length(len(table_tokens(job.machine)) + len(job.trace), SHORTEST_BUCKET)
+            groups.setdefault((shape, min(needed, lengths[shape])), []).append(index)
+        predictions: dict[int, list[str]] = {}
+        self.batches = []
+        for (shape, bucket), members in sorted(groups.items(), key=lambda item: item[0][1]):
+            start = time.perf_counter()
+            found = self.model(shape, lengths[shape])
+            dtype = found.dtype(self.dtype)
+            size = max(1, BATCH_TOKENS // bucket)
+            for first in range(0, len(members), size):
+                chosen = members[first : first + size]
+                inputs = [[*table_tokens(jobs[i].machine), *jobs[i].trace] for i in chosen]
+                outputs = teacher_forced(found.model, inputs, bucket, dtype, self.devices, size)
+                predictions.update(zip(chosen, outputs))
+            seconds = time.perf_counter() - start
+            summary = found.model.summary()
+            self.batches.append(Batch(lengths[shape], len(members), dtype, summary, seconds, padded_to=bucket))
+        return [partial(self._replay, jobs[index], lengths, predictions[index]) for index in range(len(jobs))]
+
+    def _replay(self, job: Job, lengths: dict[Shape, int], predictions: list[str]) -> Decoder:
+        shape = self.program.shape_for(job.machine)
+        found = self.model(shape, lengths[shape])
+        table = table_tokens(job.machine)
+        return TeacherForcedDecoder(
+            [*table, *job.trace], predictions, len(table),
+            lambda: GreedyDecoder(found.model, found.dtype(self.dtype)),
+        )
+
+
+class TeacherForcedDecoder:
+    """Replays teacher-forced predictions while the context is the reference input; from the
+    first token that differs, a greedy decoder fed the actual context takes over."""
+
+    def __init__(
+        self, reference: list[str], predictions: list[str], table: int, greedy: Callable[[], Decoder]
+    ) -> None:
+        self.reference = reference
+        self.predictions = predictions
+        self.context = reference[:table]
+        self.greedy = greedy
+        self.live: Decoder | None = None
+
+    def extend(self, tokens: Sequence[str]) -> str:
+        start = len(self.context)
+        self.context.extend(tokens)
+        if self.live is None and list(tokens) == self.reference[start : len(self.context)]:
+            return self.predictions[len(self.context) - 1]
+        if self.live is None:
+            self.live = self.greedy()
+            return self.live.extend(self.context)
+        return self.live.extend(tokens)
