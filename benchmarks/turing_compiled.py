@@ -6,7 +6,7 @@ traces the compiled model reproduces exactly in float32 and in float64.
                                          [--exactness 256 384 512 768 1024 2048 4096 8192]
 
 Machines: a random machine per shape with a total table and no halting state (so that its trace
-is as long as asked), and for the length tables the 4-state machine of benchmarks/turing.py, which
+is as long as asked), and for the length tables the 4-state machine of benchmarks/turing_interpreter.py, which
 sweeps back and forth over a slowly growing tape.  Speeds are trace tokens per second generating
 `--tokens` tokens through `run_machine`: the compiled model's KV-cached decoder (after one warm-up
 run, so without the XLA compilation), the interpreter's incremental evaluation, and the reference
@@ -39,7 +39,7 @@ from turing.engines.compiled import GreedyDecoder, compile_machine
 from turing.harness import run_machine
 
 SWEEPER = "1RC0RC_1RD0LB_1RB0LC_1LA0LD"
-"""benchmarks/turing.py's machine: 4 states, 2 symbols, never halts."""
+"""benchmarks/turing_interpreter.py's machine: 4 states, 2 symbols, never halts."""
 
 EXACTNESS_MACHINES = {
     "sweeper": (SWEEPER, ()),

@@ -1,7 +1,7 @@
 """The universal Turing Program compiled: its size beside the per-machine model's, and the speed of
 checking every machine of a shape through one model (`rasp tm verify --all`).
 
-    python -m benchmarks.universal_turing [--states 2 3 4 5 6] [--symbols 2 3 4] [--lengths 256]
+    python benchmarks/universal_turing.py [--states 2 3 4 5 6] [--symbols 2 3 4] [--lengths 256]
                                          [--shape 2x2 --steps 50] [--skip sizes throughput]
                                          [--markdown]
 

@@ -2,7 +2,7 @@
 RASP program in the interpreter in trace tokens per second, incrementally (each token one new
 row per node) and by full re-evaluation of the whole context for every token.
 
-    python benchmarks/turing.py [--lengths 100 200 500 1000 2000 5000] [--full-limit 1000]
+    python benchmarks/turing_interpreter.py [--lengths 100 200 500 1000 2000 5000] [--full-limit 1000]
 
 Full re-evaluation costs the square of the context per token, so its column stops at
 --full-limit tokens.  Every run is also checked against the reference trace.
