@@ -59,7 +59,6 @@ def register(commands: Any) -> None:
     tm = commands.add_parser("tm", help="Turing machines: run one through an engine, or verify an engine")
     sub = tm.add_subparsers(dest="tm_command", metavar="COMMAND", required=True)
     engines = ", ".join(ENGINES)
-    dtype_help = "the compiled engine's float type (default: float32 where it is exact, else float64)"
 
     run = sub.add_parser("run", help="run a machine through an engine and check its trace against the reference")
     run.add_argument("spec", metavar="SPEC", nargs="?", help=f"{SPEC_HELP} (or --machine K)")
@@ -78,9 +77,7 @@ def register(commands: Any) -> None:
     run.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, help="step budget (default: %(default)s)")
     run.add_argument("--max-tokens", type=int, help="stop once the trace has this many tokens")
     run.add_argument("--trace", action="store_true", help="show the generated trace, one configuration a line")
-    run.add_argument("--json", action="store_true", help="print one JSON object")
-    run.add_argument("--dtype", choices=("float32", "float64"), help=dtype_help)
-    _add_program_options(run)
+    _add_engine_run_options(run)
     run.set_defaults(handler=command_run)
 
     verify = sub.add_parser(
@@ -103,9 +100,7 @@ def register(commands: Any) -> None:
     add_enumeration_options(verify)
     verify.add_argument("--n-moves", action="store_true", help="let the machines also stay put (move N)")
     verify.add_argument("--max-tape", type=int, default=4, help="input tapes have 0 to this many cells")
-    verify.add_argument("--json", action="store_true", help="print one JSON object")
-    verify.add_argument("--dtype", choices=("float32", "float64"), help=dtype_help)
-    _add_program_options(verify)
+    _add_engine_run_options(verify)
     verify.set_defaults(handler=command_verify)
 
     build = sub.add_parser(
@@ -143,8 +138,13 @@ def register(commands: Any) -> None:
     add_universal_command(sub)
 
 
-def _add_program_options(parser: argparse.ArgumentParser) -> None:
-    """`--program` and `--n` on a `tm` subcommand."""
+def _add_engine_run_options(parser: argparse.ArgumentParser) -> None:
+    """`--json`, `--dtype`, `--program` and `--n`: what `tm run` and `tm verify` share."""
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--dtype", choices=("float32", "float64"),
+        help="the compiled engine's float type (default: float32 where it is exact, else float64)",
+    )
     parser.add_argument(
         "--program", choices=PROGRAMS, default="positional",
         help="the Turing Program the interpreter or compiled engine runs: programs/turing_machine.rasp "
