@@ -5,7 +5,7 @@ its prediction at every position from the first `|` on is compared with the trac
 That is the same check as generating autoregressively, only faster: in causal evaluation the
 output at a position depends on the tokens up to it alone, so as long as every earlier
 prediction was right the context the program sees is the one generation would have built.
-(tests/turing/test_runner.py generates autoregressively, on fewer machines.)
+(tests/turing/test_harness.py generates autoregressively, on fewer machines.)
 """
 
 from __future__ import annotations
