@@ -37,7 +37,15 @@ from compiler.blocks import (
     token_dim,
 )
 from compiler.errors import CompileError, fail
-from compiler.margins import BOS_SELF_LOGIT, TIE_WINDOW, hard_separable, hard_value_ok, logit_ok, mlp_ok
+from compiler.margins import (
+    BOS_SELF_LOGIT,
+    TIE_WINDOW,
+    hard_separable,
+    hard_value_ok,
+    integers_exact,
+    logit_ok,
+    mlp_ok,
+)
 from compiler.scheduling import Layer
 
 
@@ -167,7 +175,9 @@ def _head_precision(head: HeadBlock, n: int, hard: bool) -> dict[str, Any]:
     record["max_logit"] = head.scale * (head.precision.magnitude + 1.0)
     for dtype in ("float32", "float64"):
         if hard:  # the score error is zero: every input of a hard model is exact
-            ok = hard_separable(head.precision.bos_gap, 0.0, head.precision.magnitude, dtype)
+            ok = hard_separable(head.precision.bos_gap, 0.0, head.precision.magnitude, dtype) or (
+                head.precision.integer_scores and integers_exact(2 * head.precision.magnitude + 2, dtype)
+            )
             ok = ok and hard_value_ok(n, record["value_bound"], record["tolerance"], dtype)
         else:
             # the score margin in logits: the BOS gap, or for a selector width (whose selected
@@ -195,9 +205,12 @@ def _precision(layers: Sequence[Layer], n: int, hard: bool) -> dict[str, Any]:
                 "max_preactivation": block.max_preactivation,
             }
             for dtype in ("float32", "float64"):
-                record[f"{dtype}_ok"] = mlp_ok(
-                    block.max_preactivation, largest, len(block.units), block.tolerance, dtype
-                )
+                if block.integer:
+                    record[f"{dtype}_ok"] = integers_exact(block.max_preactivation * max(largest, 1.0), dtype)
+                else:
+                    record[f"{dtype}_ok"] = mlp_ok(
+                        block.max_preactivation, largest, len(block.units), block.tolerance, dtype
+                    )
             mlps.append(record)
     for record in (*heads, *mlps):
         if not record["float64_ok"]:

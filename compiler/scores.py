@@ -51,6 +51,7 @@ class Score:
     magnitude: float | None = None
     error: float = 0.0  # how far the score may be from its ideal value (noisy inputs)
     lookup: Lookup | None = None  # a score that selects the key at one position (see blocks)
+    integer: bool = False  # its values are integers (the BOS's a half): exact in floats that hold them
 
 
 def constant_score(value: bool) -> Score:
