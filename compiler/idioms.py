@@ -42,6 +42,7 @@ from compiler.reps import Rep, categorical, numerical
 from compiler.scores import Score
 from compiler.valuesets import numeric_aggregate, same_selector, value_order
 from rasp import ir
+from rasp.values import all_integers, all_numbers
 
 if TYPE_CHECKING:
     from compiler.heads import Heads
@@ -118,7 +119,7 @@ class Idioms:
         if query_rep.number is None or self.enc.cheap_square(query):
             return None
         query_values = self.ledger.sets.known(query)
-        if not all(isinstance(v, (int, float)) and float(v).is_integer() for v in query_values):
+        if not (all_numbers(query_values) and all_integers(query_values)):
             return None
         target = self.enc.clean_number(query)
         reach = max(abs(float(v)) for v in query_values)
@@ -152,7 +153,7 @@ class Idioms:
         # z = value - default + spread lies in [0, 2 spread]; the gate passes z when j* = Q
         z = combine((1.0, {raw: 1.0}), (spread - default, {ONE: 1.0}))
         mismatch = combine((1.0, {at: 1.0}), (-1.0, target))
-        integer = all(float(v).is_integer() for v in (*sop_values, default))
+        integer = all_integers((*sop_values, default))
         self.gate(node, mismatch, {out: z}, {out: 2 * spread}, {out: -spread}, {}, integer)
         return numerical(values, {out: 1.0, ONE: default}, exact=False)
 

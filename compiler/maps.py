@@ -25,7 +25,7 @@ from compiler.mlps import conjunctions, gated_affine
 from compiler.reps import Rep, categorical, numerical
 from compiler.valuesets import MAX_VALUES, value_order
 from rasp import ir
-from rasp.values import is_number
+from rasp.values import all_numbers, is_number
 
 
 class Maps:
@@ -67,7 +67,7 @@ class Maps:
 
     def sequence_map(self, node: ir.SequenceMap, values: frozenset) -> Rep:
         inputs = [self.enc.rep(child) for child in node.inputs]
-        numeric = all(rep.numeric for rep in inputs) and all(is_number(v) for v in values)
+        numeric = all(rep.numeric for rep in inputs) and all_numbers(values)
         if node.linear is not None and numeric:
             linear: tuple[float, ...] | None = (*node.linear, 0.0)
         else:
