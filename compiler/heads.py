@@ -131,7 +131,7 @@ class Heads:
         score, bos_score = self.idioms.latest(node) or (self.scores.score(node.selector, node), 0.5)
         sop_values = self.ledger.sets.known(node.sop)
         if numeric_aggregate(node, sop_values):
-            magnitude = max(abs(float(v)) for v in (*sop_values, node.default))
+            magnitude = float(np.max(np.abs(np.fromiter((*sop_values, node.default), float))))
             dim = self.ledger.fresh(node.label, node, magnitude)
             value = self.enc.number(node.sop)
             gap = _min_gap(values) if values is not None else 1.0 / self.n**2
@@ -254,5 +254,5 @@ def _compared_by_equality(sets: ValueSets) -> set[ir.Node]:
 
 
 def _min_gap(values: frozenset) -> float:
-    gaps = np.diff(np.array(sorted(float(v) for v in values)))
+    gaps = np.diff(np.sort(np.fromiter(values, float, count=len(values))))
     return float(gaps.min()) if len(gaps) else 1.0

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from compiler.blocks import (
     INDICES,
     INDICES_SQUARED,
@@ -80,6 +82,11 @@ def _passes(value: Any) -> bool:
         return False
 
 
+def _largest(values: frozenset, centre: float = 0.0) -> float:
+    """max |v - centre| over a set of numbers (of up to a few million values: in one array pass)."""
+    return float(np.max(np.abs(np.fromiter(values, float, count=len(values)) - centre)))
+
+
 class Idioms:
     """The two lowerings, over the heads of one lowering (hard attention only)."""
 
@@ -122,7 +129,7 @@ class Idioms:
         if not (all_numbers(query_values) and all_integers(query_values)):
             return None
         target = self.enc.clean_number(query)
-        reach = max(abs(float(v)) for v in query_values)
+        reach = _largest(query_values)
         last = float(self.n - 1)
         score = Score(
             [(combine((2.0, target)), {INDICES: 1.0}), ({ONE: 1.0}, {INDICES_SQUARED: -1.0})],
@@ -142,7 +149,7 @@ class Idioms:
         self, node: ir.Aggregate, values: frozenset, score: Score, at: Dim, target: Functional, sop_values: frozenset
     ) -> Rep:
         default = float(node.default)
-        spread = max(abs(float(v) - default) for v in sop_values)
+        spread = _largest(sop_values, default)
         raw = self.ledger.fresh(f"{node.label}/raw", node, spread + abs(default))
         value = self.enc.number(node.sop)
         bound = max(self.n, spread + abs(default))

@@ -220,9 +220,13 @@ class _Analysis:
             inner = self.values[node.inner]
             if inner is None:
                 return None
-            # an affine map of positions takes one value per value of its input
-            limit = self._position_limit() if node.affine is not None else MAX_VALUES
-            return _image(node, ([x] for x in inner), limit)
+            if node.affine is not None:  # of positions: one value per value of its input
+                try:
+                    image = frozenset(map(node.fn, inner))
+                except Exception:  # fn fails on some value: leave those out, one by one
+                    return _image(node, ([x] for x in inner), self._position_limit())
+                return image if len(image) <= self._position_limit() else None
+            return _image(node, ([x] for x in inner))
         if isinstance(node, ir.SequenceMap):
             return self._sequence_map(node)
         if isinstance(node, ir.Aggregate):
@@ -424,10 +428,15 @@ def _sums(left: np.ndarray, right: np.ndarray, limit: int) -> np.ndarray | None:
             return None
         return np.unique(np.add.outer(left, right))
     low = left[0] + right[0]
+    if len(left) == 1 or len(right) == 1:
+        return left + right
     if len(left) == left[-1] - left[0] + 1 and len(right) == right[-1] - right[0] + 1:  # two ranges
         return np.arange(low, left[-1] + right[-1] + 1)
     if max(left[-1] - left[0], right[-1] - right[0]) > max(MAX_VALUES * 10, limit):
         return None
+    for values, interval in ((left, right), (right, left)):
+        if len(interval) == interval[-1] - interval[0] + 1:  # a set plus a range: a union of ranges
+            return _plus_range(values, interval[0], interval[-1])
     first, second = _indicator(left), _indicator(right)
     size = len(first) + len(second) - 1
     length = 1 << (size - 1).bit_length()
@@ -435,6 +444,16 @@ def _sums(left: np.ndarray, right: np.ndarray, limit: int) -> np.ndarray | None:
     # counts of a few million) cannot move across the threshold
     hits = np.fft.irfft(np.fft.rfft(first, length) * np.fft.rfft(second, length), length)[:size]
     return low + np.flatnonzero(hits > 0.5).astype(float)
+
+
+def _plus_range(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The integers v + r, v from `values` (sorted integers), low <= r <= high: the ranges
+    [v + low, v + high] marked in one array of the span."""
+    base = values[0] + low
+    starts = (values + low - base).astype(np.int64)
+    marks = np.bincount(starts, minlength=int(values[-1] - values[0] + high - low) + 2)
+    marks[: len(marks) - 1] -= np.bincount(starts + int(high - low) + 1, minlength=len(marks))[: len(marks) - 1]
+    return base + np.flatnonzero(np.cumsum(marks)[:-1] > 0).astype(float)
 
 
 def _indicator(values: np.ndarray) -> np.ndarray:
