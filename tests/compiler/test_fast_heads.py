@@ -1,5 +1,5 @@
 """Head descriptors for the fast decoder (`metadata["fast_heads"]`) and positions embedded as a
-polynomial (`params["pos_poly"]`): the descriptors say what the heads compute, the polynomial
+polynomial (`params["pos_poly"]`, in hard models): the descriptors say what the heads compute, the polynomial
 gives the streams the table gives, and both survive saving."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _with_table(model: compiler.Transformer) -> compiler.Transformer:
 
 
 def test_polynomial_positions_equal_the_table() -> None:
-    model = compiler.compile(library_program("shift"), "abc", 6, causal=True)
+    model = compiler.compile(library_program("shift"), "abc", 6, causal=True, attention="hard")
     assert model.params["pos_poly"].shape == (3, len(model.labels))
     table = _with_table(model)
     index = model.labels.index("indices")
@@ -47,9 +47,12 @@ def test_polynomial_positions_equal_the_table() -> None:
     assert model.decoder().extend(list("abcab")) == table.decoder().extend(list("abcab")) == model(list("abcab"))
 
 
-def test_a_one_hot_position_keeps_the_table() -> None:
-    model = compiler.compile(library_program("sort"), [1, 2, 3], 5)
-    assert "pos_poly" not in model.params and model.params["pos_embed"].shape[0] == 6
+def test_a_one_hot_position_or_soft_attention_keeps_the_table() -> None:
+    for model in (
+        compiler.compile(library_program("sort"), [1, 2, 3], 5, attention="hard"),
+        compiler.compile(library_program("shift"), "abc", 5),
+    ):
+        assert "pos_poly" not in model.params and model.params["pos_embed"].shape[0] == 6
 
 
 @pytest.mark.parametrize("suffix", ["npz", "safetensors"])
