@@ -49,7 +49,7 @@ def main() -> None:
         seconds = time.perf_counter() - start
         summary = model.summary()
         table.add_row(f"2^{exponent}", *(f"{summary[c]}" for c in columns), f"{seconds:.2f}")
-    Console().print(table)
+    Console(width=140).print(table)
 
 
 if __name__ == "__main__":
