@@ -111,7 +111,7 @@ def test_tm_run_and_verify_with_the_compiled_engine(capsys: pytest.CaptureFixtur
     report = json.loads(capsys.readouterr().out)
     assert report["machines"] == 5 and report["mismatches"] == [] and report["engine"] == "compiled"
     assert sum(batch["machines"] for batch in report["batches"]) == 5
-    assert all(batch["summary"]["layers"] == 6 for batch in report["batches"])
+    assert all(batch["summary"]["layers"] == 8 for batch in report["batches"])
     assert cli.main([*argv, "--max-steps", "12"]) == 0
     out = capsys.readouterr().out
     assert "compiled engine vs reference" in out and "one XLA compilation per model length" in out
