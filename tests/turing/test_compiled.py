@@ -88,14 +88,16 @@ def test_models_are_sized_for_the_run() -> None:
 
 
 def test_attention_is_softmax_within_its_exact_length_and_hard_beyond() -> None:
-    assert choose_attention(2048) == "soft" and choose_attention(2048, dtype="float32") == "soft"
-    assert choose_attention(64, "hard") == "hard" and choose_attention(8192, "soft") == "soft"
-    with pytest.warns(UserWarning, match="longer than the 2048 .* in float32 .*: it runs with hard attention"):
-        assert choose_attention(4096, dtype="float32") == "hard"
-    with pytest.warns(UserWarning, match="longer than the 8192 .* in float64"):
-        assert choose_attention(16384) == "hard"
-    with pytest.raises(EngineError, match="a model of 16384 positions, longer than the 8192") as refused:
-        choose_attention(16384, "soft")
+    limit32, limit64 = compiled_module.SAFE_LENGTH["float32"], compiled_module.SAFE_LENGTH["float64"]
+    assert limit32 < limit64
+    assert choose_attention(limit64) == "soft" and choose_attention(limit32, dtype="float32") == "soft"
+    assert choose_attention(64, "hard") == "hard" and choose_attention(limit64, "soft") == "soft"
+    with pytest.warns(UserWarning, match=f"longer than the {limit32} .* in float32 .*: it runs with hard attention"):
+        assert choose_attention(2 * limit32, dtype="float32") == "hard"
+    with pytest.warns(UserWarning, match=f"longer than the {limit64} .* in float64"):
+        assert choose_attention(2 * limit64) == "hard"
+    with pytest.raises(EngineError, match=f"a model of {2 * limit64} positions, longer than the {limit64}") as refused:
+        choose_attention(2 * limit64, "soft")
     assert "--attention hard" in str(refused.value.hint)
 
 

@@ -32,11 +32,11 @@ from turing.trace import encode_trace, trace_of
 SHORTEST_MODEL = 64
 """The smallest max_seq_len the engine compiles for."""
 
-SAFE_LENGTH = {"float32": 2048, "float64": 8192}
+SAFE_LENGTH = {"float32": 1024, "float64": 8192}
 """The longest softmax-attention models (max_seq_len) whose generation is known to reproduce
-traces exactly in each dtype: measured by benchmarks/turing_compiled.py (float32 fails from
-4,096, float64 is exact at the largest length measured); docs/turing.md section 10 gives the
-numeric reasons.  Longer runs take hard attention, whose models are exact by construction."""
+traces exactly in each dtype: measured by benchmarks/turing_compiled.py (float32 fails at
+2,048, float64 is exact at the largest length measured); docs/turing.md section 10 gives the
+numeric reasons.  Longer runs take hard attention, whose precision the compiler records."""
 
 
 def model_length(tokens: int, shortest: int = SHORTEST_MODEL) -> int:
