@@ -179,7 +179,7 @@ def spans(capacity: int) -> tuple[int, ...]:
     return (*rows[:-1], capacity)
 
 
-def _over_cache(
+def over_cache(
     x: jax.Array,
     attn: Params,
     keys: jax.Array,
@@ -232,7 +232,7 @@ def step(
             choices: tuple[int, ...] = choices,
         ) -> tuple[jax.Array, KeysValues]:
             keys, values = keys.at[:, position].set(k[:, 0]), values.at[:, position].set(v[:, 0])
-            return _over_cache(x, attn, keys, values, position, window, choices), (keys, values)
+            return over_cache(x, attn, keys, values, position, window, choices), (keys, values)
 
         _, x, _, memory = layer(x, weights, None, attend, window=window)
         updated.append((keys, values) if memory is None else memory)
