@@ -300,12 +300,16 @@ def capacity_for(tokens: int, max_seq_len: int) -> int:
 
 
 def _arguments(
-    models: Sequence[Transformer], prompts: Sequence[Sequence[Any]], stop: Sequence[Any], generating: bool
+    models: Sequence[Transformer],
+    prompts: Sequence[Sequence[Any]],
+    stop: Sequence[Any],
+    generating: bool,
+    capacity: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per model (rows): the prompt's token ids (padded to the longest), its length, the token
-    id of every output column (all -1 when not `generating`: outputs that are not tokens) and
-    the stop tokens' ids."""
-    prompt_ids = np.zeros((len(models), max(len(prompt) for prompt in prompts)), np.int32)
+    """Per model (rows): the prompt's token ids (padded to `capacity`, so that prompts of any
+    length share one XLA compilation), its length, the token id of every output column (all
+    -1 when not `generating`: outputs that are not tokens) and the stop tokens' ids."""
+    prompt_ids = np.zeros((len(models), capacity), np.int32)
     for row, (model, prompt) in enumerate(zip(models, prompts)):
         prompt_ids[row, : len(prompt)] = model.token_ids(list(prompt))
     outputs = models[0].params["unembed"].shape[1]
@@ -351,8 +355,8 @@ class FastDecoder:
     def _run(
         self, prompt: Sequence[Any], steps: int, stop: Sequence[Any], generating: bool
     ) -> tuple[list[int], list[np.ndarray]]:
-        prompt_ids, lengths, next_ids, stop_ids = _arguments([self.model], [prompt], stop, generating)
         capacity = capacity_for(len(prompt) + steps, self.model.max_seq_len)
+        prompt_ids, lengths, next_ids, stop_ids = _arguments([self.model], [prompt], stop, generating, capacity)
         with precision(self.dtype):
             carry = (empty_state(self.params, self.plan, capacity), jnp.int32(0), jnp.int32(-1), jnp.int32(steps))
             fixed = (jnp.asarray(prompt_ids[0]), jnp.int32(lengths[0]), jnp.asarray(next_ids[0]))
@@ -415,7 +419,7 @@ def batch_fast_generate(
         params = stacked_params(chosen, dtype)
         state = jax.vmap(lambda p: empty_state(p, plan, capacity))(params)
         carry = (state, jnp.zeros(rows, jnp.int32), jnp.full(rows, -1, jnp.int32), jnp.asarray(quotas, jnp.int32))
-        arguments = map(jnp.asarray, _arguments(chosen, chosen_prompts, stop, True))
+        arguments = map(jnp.asarray, _arguments(chosen, chosen_prompts, stop, True, capacity))
         fixed = shard((params, to_device(tables, dtype), *arguments), devices)
         carry = shard(carry, devices)
 

@@ -1,0 +1,163 @@
+"""The fast decoder (`compiler.fast_decoder`) against the dense KV-cached decoder, the
+whole-sequence pass, the interpreter and the reference Turing traces: token for token, on
+library programs compiled causally with hard attention and on random Turing machines."""
+
+from __future__ import annotations
+
+import functools
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+
+import compiler
+from compiler import CompileError
+from compiler.decoder import batch_generate
+from compiler.fast_decoder import FastDecoder, batch_fast_generate, plan_of
+from compiler.shapes import common_shape, pad
+from rasp import ir
+from rasp.programs import library_program
+from turing.program import POSITIONAL, machine_bindings
+from turing.random_machines import random_machine
+from turing.simulator import initial_configuration
+from turing.trace import encode_trace, trace_of
+
+
+def _describe(model: compiler.Transformer) -> compiler.Transformer:
+    """Stand-in descriptors: "running" for a head whose query reads only `one` (and `bos`,
+    which is 0 at every query but the BOS, whose only key is itself), "dense" otherwise."""
+    constant = {model.labels.index("one"), model.labels.index("bos")}
+    kinds = []
+    for weights in model.params["layers"]:
+        w_q = weights["attn"]["w_q"]
+        read = [set(np.flatnonzero(np.abs(w_q[h]).sum(axis=1)).tolist()) for h in range(w_q.shape[0])]
+        kinds.append([{"kind": "running" if rows <= constant else "dense"} for rows in read])
+    model.metadata["fast_heads"] = kinds
+    return model
+
+
+def _inputs(vocab: list[str], n: int, count: int, seed: int) -> list[list[str]]:
+    rng = random.Random(seed)
+    return [[vocab[0]] * n, *[[rng.choice(vocab) for _ in range(rng.randint(1, n))] for _ in range(count)]]
+
+
+@pytest.mark.parametrize(
+    ("program", "vocab"), [("shift", "abcd"), ("frac_prevs", "ab()"), ("dyck1", "()"), ("detect_pattern", "abc")]
+)
+def test_fast_outputs_equal_the_dense_decoder_and_the_interpreter(program: str, vocab: str) -> None:
+    sop = library_program(program)
+    model = _describe(compiler.compile(sop, list(vocab), 12, causal=True, attention="hard"))
+    fast, dense = FastDecoder(model, chunk=8), model.decoder()
+    for tokens in _inputs(list(vocab), 12, 4, seed=len(program)):
+        dense.reset()
+        assert fast.outputs(tokens) == dense.extend(tokens) == sop(tokens, causal=True)
+
+
+def _shift_by_two() -> ir.SOp:
+    return ir.aggregate(ir.select(ir.indices, ir.indices - 2, "=="), ir.tokens, default="a")
+
+
+def _lookup_model(offset: float) -> compiler.Transformer:
+    """The shift by two, its one head described as a lookup of token index `indices + offset`."""
+    model = compiler.compile(_shift_by_two(), "abc", 20, causal=True, attention="hard")
+    target = {"indices": 1.0, "one": offset}
+    model.metadata["fast_heads"] = [[{"kind": "lookup", "target": target, "outside": "bos"}]]
+    return model
+
+
+def test_a_lookup_head_reads_the_row_its_target_names() -> None:
+    """Hand-checked: the head reads token index i - 2, the BOS (default "a") before that; the
+    descriptor is what the decoder follows, so one off by one reads the wrong row."""
+    right, wrong = FastDecoder(_lookup_model(-2.0)), FastDecoder(_lookup_model(-1.0))
+    assert right.outputs(list("bcab")) == ["a", "a", "b", "c"] == _shift_by_two()(list("bcab"), causal=True)
+    assert wrong.outputs(list("bcab")) == ["a", "b", "c", "a"]
+    prompt = list("bc")
+    assert right.generate(prompt, 6) == list("bcabcabc") == _lookup_model(-2.0).decoder().generate(prompt, 6)
+
+
+# ------------------------------------------------------------------ Turing machines
+
+LENGTH = 128
+
+
+@functools.cache
+def _machine_models() -> list[tuple[Any, compiler.Transformer]]:
+    """Random machines (some halting), their hard models padded to one shape (one XLA
+    compilation of each decoder serves every test)."""
+    machines = [random_machine(2, 2, seed, halt_share=0.3) for seed in range(6)]
+    models = [
+        _describe(
+            compiler.compile(
+                POSITIONAL.sop(m), machine_bindings(m)["tm_vocab"], LENGTH, causal=True, attention="hard"
+            )
+        )
+        for m in machines
+    ]
+    shape = common_shape(models)
+    return [(m, pad(model, shape)) for m, model in zip(machines, models)]
+
+
+def _prompt(machine: Any) -> list[str]:
+    """`$ C0 |`: the trace's start, the initial configuration on an empty tape."""
+    return encode_trace([initial_configuration(machine, ())], halted=False)
+
+
+def _reference(machine: Any, tokens: int) -> list[str]:
+    return trace_of(machine, (), tokens)[:tokens]
+
+
+def test_fast_generation_equals_the_dense_decoder_and_the_reference_trace() -> None:
+    machines = _machine_models()
+    prompts = [_prompt(machine) for machine, _ in machines]
+    models = [model for _, model in machines]
+    dense = batch_generate(models, prompts, LENGTH, "float64")
+    plan = plan_of(models)
+    assert all(sum(len(getattr(heads, kind)) for heads in plan) for kind in ("running", "dense"))
+    fast = batch_fast_generate(models, prompts, LENGTH - 4, stop=["#"], dtype="float64", chunk=32)
+    halted = 0
+    for (machine, _), prompt, predictions, generated in zip(machines, prompts, dense, fast):
+        dense_trace = [*prompt, *predictions[len(prompt) - 1 :]]
+        reference = _reference(machine, LENGTH)
+        assert generated == dense_trace[: len(generated)]
+        assert generated == reference[: len(generated)]
+        if generated[-1] == "#":
+            halted += 1
+            assert generated == reference  # a halting run stops right after its `#`
+        else:
+            assert len(generated) == len(prompt) + LENGTH - 4
+    assert 0 < halted < len(machines)  # both endings are exercised
+    running = next(m for m, tokens in enumerate(fast) if tokens[-1] != "#")
+    single = FastDecoder(models[running], "float64", chunk=16)
+    assert single.generate(prompts[running], LENGTH - 4, stop=["#"]) == fast[running]
+
+
+def test_each_model_generates_its_own_quota() -> None:
+    machines = _machine_models()
+    models = [model for _, model in machines]
+    prompts = [_prompt(machine) for machine, _ in machines]
+    quotas = [5, 40, 17, LENGTH - 4, 1, 60]
+    generated = batch_fast_generate(models, prompts, quotas, stop=["#"], dtype="float64", chunk=32)
+    for (machine, _), prompt, quota, tokens in zip(machines, prompts, quotas, generated):
+        reference = _reference(machine, LENGTH)
+        assert tokens == reference[: len(prompt) + quota]
+
+
+# ------------------------------------------------------------------ refusals
+
+
+def test_the_fast_decoder_refuses_what_it_cannot_serve() -> None:
+    soft = compiler.compile(_shift_by_two(), "abc", 8, causal=True)
+    soft.metadata["fast_heads"] = [[{"kind": "dense"}]]
+    with pytest.raises(CompileError, match="hard-attention"):
+        FastDecoder(soft)
+    bare = compiler.compile(_shift_by_two(), "abc", 8, causal=True, attention="hard")
+    bare.metadata.pop("fast_heads", None)
+    with pytest.raises(CompileError, match="descriptors"):
+        FastDecoder(bare)
+    bare.metadata["fast_heads"] = [[{"kind": "sideways"}]]
+    with pytest.raises(CompileError, match="unknown head kind"):
+        FastDecoder(bare)
+    bare.metadata["fast_heads"] = [[{"kind": "dense"}]]
+    with pytest.raises(CompileError, match="fit in the model's 8 positions"):
+        FastDecoder(bare).generate(list("abc"), 6)
