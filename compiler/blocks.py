@@ -132,6 +132,17 @@ class HeadPrecision:
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """A head that selects one key by its position, as the fast decoder needs to know it: at
+    a query whose stream x gives q = round(target(x)), the key at token index q when 0 <= q <=
+    the query's own index; otherwise the BOS key (`outside` "bos": a quadratic equality score)
+    or the key at the index clamped into [0, own index] ("clamp": a nearest-match score)."""
+
+    target: Functional
+    outside: Literal["bos", "clamp"]
+
+
+@dataclass(frozen=True)
 class HeadBlock:
     """An attention head.
 
@@ -139,7 +150,8 @@ class HeadBlock:
     selected, at most 0 when not.  The beginning-of-sequence key scores `bos_score` (1/2 for an
     aggregate: below any selected key, above any unselected one; 1 for a selector width).  The
     logits are the scores times `scale`.  values[t] is the t-th value feature, whose value at
-    the BOS key is bos_values[t]; feature t is written to residual dimension writes[t]."""
+    the BOS key is bos_values[t]; feature t is written to residual dimension writes[t].
+    `lookup` says which key a head that selects by position takes (None for other heads)."""
 
     label: str
     query: tuple[Functional, ...]
@@ -150,6 +162,7 @@ class HeadBlock:
     bos_values: tuple[float, ...]
     writes: tuple[Dim, ...]
     precision: HeadPrecision
+    lookup: Lookup | None = None
 
     @property
     def reads(self) -> set[Dim]:

@@ -80,6 +80,7 @@ class Heads:
             tuple(bos_values),
             tuple(writes),
             HeadPrecision(gap, magnitude, value_bound, tolerance),
+            score.lookup if bos_score == 0.5 else None,  # a width's BOS ties with its key
         )
         return self.ledger.add_block(head, node)
 
