@@ -38,7 +38,7 @@ import numpy as np
 from compiler.decoder import next_ids_of, same_shapes, shard, shared_window, stacked_params
 from compiler.errors import CompileError
 from compiler.model import Transformer, require_causal
-from compiler.transformer import MIN_SPAN, Params, layer, over_cache, precision, spans, to_device
+from compiler.transformer import MIN_SPAN, Params, embed_positions, layer, over_cache, precision, spans, to_device
 
 RUNNING, LOOKUP, DENSE = "running", "lookup", "dense"
 KINDS = (RUNNING, LOOKUP, DENSE)
@@ -64,23 +64,21 @@ Plan = tuple[LayerPlan, ...]
 
 
 def head_kinds(model: Transformer) -> list[list[str]]:
-    """The kind of every head slot of the model's layers, from `metadata["fast_heads"]`.  A slot
-    past a layer's descriptors is padding (`compiler.shapes.pad`): a head of zeros, which
-    writes nothing whatever its kind, so it is served as the cheapest, "running"."""
+    """The kind of every head of the model's layers, from `metadata["fast_heads"]` (whose
+    lists must match the heads of the weights, as `compiler.shapes.pad` keeps them)."""
     if model.window is None:
         raise CompileError("the fast decoder serves hard-attention models only (compile with attention='hard')")
     require_causal(model)
     described = model.metadata.get("fast_heads")
     if described is None:
         raise CompileError("the model carries no head descriptors (metadata['fast_heads']); compile it again")
-    kinds = []
-    for index, weights in enumerate(model.params["layers"]):
-        heads = described[index] if index < len(described) else []
-        for head in heads:
-            if head["kind"] not in KINDS:
-                raise CompileError(f"layer {index}: unknown head kind {head['kind']!r} (expected one of {KINDS})")
-        count = weights["attn"]["w_q"].shape[0]
-        kinds.append([head["kind"] for head in heads] + [RUNNING] * (count - len(heads)))
+    counts = [weights["attn"]["w_q"].shape[0] for weights in model.params["layers"]]
+    if [len(heads) for heads in described] != counts:
+        raise CompileError(f"the head descriptors do not match the model's heads per layer {counts}")
+    kinds = [[head["kind"] for head in heads] for heads in described]
+    unknown = {kind for layer in kinds for kind in layer} - set(KINDS)
+    if unknown:
+        raise CompileError(f"unknown head kinds {sorted(unknown)} (expected one of {KINDS})")
     return kinds
 
 
@@ -108,10 +106,8 @@ def tables_of(model: Transformer, plan: Plan) -> list[dict[str, np.ndarray]]:
         w_q = np.asarray(weights["attn"]["w_q"])
         targets = np.zeros((len(heads.lookup), len(model.labels)))
         clamps = np.zeros(len(heads.lookup), bool)
-        for row, head in enumerate(heads.lookup):
-            descriptor = described[index][head] if head < len(described[index]) else None
-            if descriptor is None or descriptor["kind"] != LOOKUP:
-                continue  # a padding head: it writes nothing whichever key it reads
+        for row, head in enumerate(heads.lookup):  # the plan's lookups are every model's
+            descriptor = described[index][head]
             for label, coefficient in descriptor["target"].items():
                 targets[row, columns[label]] = coefficient
             clamps[row] = descriptor["outside"] == "clamp"
@@ -193,7 +189,7 @@ def fast_step(
     """One position (0 = BOS) of a hard causal model: the state with this position's keys in,
     and the residual stream (width,) after the last layer.  The layers are
     `compiler.transformer.layer`'s; only the attention over earlier positions differs."""
-    x = (params["token_embed"][token_id] + params["pos_embed"][position])[None]
+    x = (params["token_embed"][token_id] + embed_positions(params, position))[None]
     updated = []
     for weights, table, memory, heads in zip(params["layers"], tables, state, plan):
 

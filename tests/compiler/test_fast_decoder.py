@@ -8,7 +8,6 @@ import functools
 import random
 from typing import Any
 
-import numpy as np
 import pytest
 
 import compiler
@@ -24,19 +23,6 @@ from turing.simulator import initial_configuration
 from turing.trace import encode_trace, trace_of
 
 
-def _describe(model: compiler.Transformer) -> compiler.Transformer:
-    """Stand-in descriptors: "running" for a head whose query reads only `one` (and `bos`,
-    which is 0 at every query but the BOS, whose only key is itself), "dense" otherwise."""
-    constant = {model.labels.index("one"), model.labels.index("bos")}
-    kinds = []
-    for weights in model.params["layers"]:
-        w_q = weights["attn"]["w_q"]
-        read = [set(np.flatnonzero(np.abs(w_q[h]).sum(axis=1)).tolist()) for h in range(w_q.shape[0])]
-        kinds.append([{"kind": "running" if rows <= constant else "dense"} for rows in read])
-    model.metadata["fast_heads"] = kinds
-    return model
-
-
 def _inputs(vocab: list[str], n: int, count: int, seed: int) -> list[list[str]]:
     rng = random.Random(seed)
     return [[vocab[0]] * n, *[[rng.choice(vocab) for _ in range(rng.randint(1, n))] for _ in range(count)]]
@@ -47,7 +33,7 @@ def _inputs(vocab: list[str], n: int, count: int, seed: int) -> list[list[str]]:
 )
 def test_fast_outputs_equal_the_dense_decoder_and_the_interpreter(program: str, vocab: str) -> None:
     sop = library_program(program)
-    model = _describe(compiler.compile(sop, list(vocab), 12, causal=True, attention="hard"))
+    model = compiler.compile(sop, list(vocab), 12, causal=True, attention="hard")
     fast, dense = FastDecoder(model, chunk=8), model.decoder()
     for tokens in _inputs(list(vocab), 12, 4, seed=len(program)):
         dense.reset()
@@ -87,11 +73,7 @@ def _machine_models() -> list[tuple[Any, compiler.Transformer]]:
     compilation of each decoder serves every test)."""
     machines = [random_machine(2, 2, seed, halt_share=0.3) for seed in range(6)]
     models = [
-        _describe(
-            compiler.compile(
-                POSITIONAL.sop(m), machine_bindings(m)["tm_vocab"], LENGTH, causal=True, attention="hard"
-            )
-        )
+        compiler.compile(POSITIONAL.sop(m), machine_bindings(m)["tm_vocab"], LENGTH, causal=True, attention="hard")
         for m in machines
     ]
     shape = common_shape(models)
