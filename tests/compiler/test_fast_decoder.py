@@ -13,7 +13,7 @@ import pytest
 import compiler
 from compiler import CompileError
 from compiler.decoder import batch_generate
-from compiler.fast_decoder import FastDecoder, batch_fast_generate, plan_of
+from compiler.fast_decoder import FastDecoder, LayerPlan, batch_fast_generate, plan_of
 from compiler.shapes import common_shape, pad
 from rasp import ir
 from rasp.programs import library_program
@@ -60,6 +60,19 @@ def test_a_lookup_head_reads_the_row_its_target_names() -> None:
     assert wrong.outputs(list("bcab")) == ["a", "b", "c", "a"]
     prompt = list("bc")
     assert right.generate(prompt, 6) == list("bcabcabc") == _lookup_model(-2.0).decoder().generate(prompt, 6)
+
+
+def test_a_slot_the_models_describe_differently_is_served_dense() -> None:
+    """Hand-checked plans; the dense slot still generates what each model does alone."""
+    lookup = _lookup_model(-2.0)
+    dense = _lookup_model(-2.0)
+    dense.metadata["fast_heads"] = [[{"kind": "dense"}]]
+    assert plan_of([lookup]) == (LayerPlan(running=(), lookup=(0,), dense=()),)
+    assert plan_of([lookup, dense]) == (LayerPlan(running=(), lookup=(), dense=(0,)),)
+    prompts = [list("bc"), list("cab")]
+    generated = batch_fast_generate([lookup, dense], prompts, 5, dtype="float64")
+    assert generated == [FastDecoder(lookup, "float64").generate(prompt, 5) for prompt in prompts]
+    assert generated[0] == list("bcabcab")
 
 
 # ------------------------------------------------------------------ Turing machines
