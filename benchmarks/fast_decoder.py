@@ -87,8 +87,13 @@ def single_stream(args: argparse.Namespace, table: Table) -> None:
             dense = timed(partial(dense_traces, [model], [prompt], tokens), [reference])
             quick = timed(lambda fast=fast, steps=steps: [fast.generate(prompt, steps, stop)], [reference])
             table.add_row(
-                args.program, str(length), f"{model.summary()['mlp_hidden_total']:,}", kinds, f"{tokens:,}",
-                f"{steps / dense:,.0f}", f"{steps / quick:,.0f}",
+                args.program,
+                str(length),
+                f"{model.summary()['mlp_hidden_total']:,}",
+                kinds,
+                f"{tokens:,}",
+                f"{steps / dense:,.0f}",
+                f"{steps / quick:,.0f}",
             )
 
 
@@ -104,8 +109,13 @@ def batch(args: argparse.Namespace, table: Table) -> None:
     steps = [tokens - len(prompt) for prompt in prompts]
     quick = timed(lambda: batch_fast_generate(models, prompts, steps, ["#"], DTYPE, chunk=args.chunk), references)
     table.add_row(
-        f"{args.batch} random, vmapped", str(args.batch_length), f"{models[0].summary()['mlp_hidden_total']:,}",
-        "", f"{tokens:,} each", f"{generated / dense:,.0f}", f"{generated / quick:,.0f}",
+        f"{args.batch} random, vmapped",
+        str(args.batch_length),
+        f"{models[0].summary()['mlp_hidden_total']:,}",
+        "",
+        f"{tokens:,} each",
+        f"{generated / dense:,.0f}",
+        f"{generated / quick:,.0f}",
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +23,8 @@ from compiler.transformer import Cache, Params, empty_cache, precision, step, to
 from rasp.errors import RaspError
 
 __all__ = ["Decoder", "batch_generate", "batch_outputs"]
+
+Item = TypeVar("Item")
 
 
 def _run(params: Params, token_ids: jax.Array, window: float | None = None) -> jax.Array:
@@ -124,6 +126,13 @@ def _generate(
 _generate_models = jax.jit(jax.vmap(_generate, in_axes=(0, 0, 0, 0, None, None)), static_argnums=(4, 5))
 
 
+def fill_rows(items: Sequence[Item], devices: Sequence[jax.Device]) -> list[Item]:
+    """`items` with the last one repeated up to a multiple of the device count, so that every
+    device gets as many rows."""
+    rows = -(-len(items) // len(devices)) * len(devices)
+    return [*items, *[items[-1]] * (rows - len(items))]
+
+
 def shard(arrays: Any, devices: Sequence[jax.Device]) -> Any:
     """Places the leading (model) axis of every array across `devices`; with one device the
     arrays stay where they are."""
@@ -160,9 +169,8 @@ def batch_generate(
         raise CompileError(f"prompts must be non-empty and at most {length} <= max_seq_len tokens")
     devices = list(devices or jax.devices())
     count = len(models)
-    rows = -(-count // len(devices)) * len(devices)  # a multiple of the device count
-    chosen = [*models, *[models[-1]] * (rows - count)]
-    chosen_prompts = [*prompts, *[prompts[-1]] * (rows - count)]
+    chosen, chosen_prompts = fill_rows(models, devices), fill_rows(prompts, devices)
+    rows = len(chosen)
     outputs = models[0].params["unembed"].shape[1]
     prompt_ids = np.zeros((rows, length), np.int32)
     for row, (model, prompt) in enumerate(zip(chosen, chosen_prompts)):

@@ -27,7 +27,7 @@ them across devices like `compiler.decoder.batch_generate`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from compiler.decoder import next_ids_of, same_shapes, shard, shared_window, stacked_params
+from compiler.decoder import fill_rows, next_ids_of, same_shapes, shard, shared_window, stacked_params
 from compiler.errors import CompileError
 from compiler.model import Transformer, require_causal
 from compiler.transformer import MIN_SPAN, Params, embed_positions, layer, over_cache, precision, spans, to_device
@@ -105,15 +105,13 @@ def tables_of(model: Transformer, plan: Plan) -> list[dict[str, np.ndarray]]:
     for index, (weights, heads) in enumerate(zip(model.params["layers"], plan)):
         w_q = np.asarray(weights["attn"]["w_q"])
         targets = np.zeros((len(heads.lookup), len(model.labels)))
-        clamps = np.zeros(len(heads.lookup), bool)
+        clamps = np.zeros(len(heads.lookup))  # 1.0 where the head clamps (weights' dtype, to stack)
         for row, head in enumerate(heads.lookup):  # the plan's lookups are every model's
             descriptor = described[index][head]
             for label, coefficient in descriptor["target"].items():
                 targets[row, columns[label]] = coefficient
-            clamps[row] = descriptor["outside"] == "clamp"
-        tables.append(
-            {"query": w_q[list(heads.running), columns["one"]], "target": targets, "clamp": clamps}
-        )
+            clamps[row] = float(descriptor["outside"] == "clamp")
+        tables.append({"query": w_q[list(heads.running), columns["one"]], "target": targets, "clamp": clamps})
     return tables
 
 
@@ -171,7 +169,7 @@ def _lookup(
     own = position - 1  # the query's token index (-1 at the BOS, whose only key is row 0)
     target = jnp.clip(jnp.round(table["target"] @ x), -1, capacity).astype(jnp.int32)
     inside = (target >= 0) & (target <= own)
-    outside = jnp.where(table["clamp"], jnp.clip(target, 0, own) + 1, 0)
+    outside = jnp.where(table["clamp"] > 0, jnp.clip(target, 0, own) + 1, 0)
     row = jnp.where(position == 0, 0, jnp.where(inside, target + 1, outside))
     picked = rows_kept[jnp.arange(rows_kept.shape[0]), row]
     return {**memory, "lookup": rows_kept}, picked
@@ -314,7 +312,9 @@ def _arguments(
     return prompt_ids, np.array([len(p) for p in prompts], np.int32), next_ids, stop_ids
 
 
-def _drain(call: Any, carry: Carry, rows: int) -> tuple[list[list[int]], list[list[np.ndarray]]]:
+def _drain(
+    call: Callable[[Carry], tuple[Carry, Any]], carry: Carry, rows: int
+) -> tuple[list[list[int]], list[list[np.ndarray]]]:
     """Calls `call(carry)` chunk after chunk until no row has tokens left to generate; returns
     per row the generated ids and the streams of the positions that ran (when kept)."""
     emitted: list[list[int]] = [[] for _ in range(rows)]
@@ -360,8 +360,14 @@ class FastDecoder:
 
             def call(carry: Carry) -> tuple[Carry, Any]:
                 return _run_chunk(
-                    self.params, self.tables, carry, *fixed,
-                    plan=self.plan, window=self.model.window, chunk=self.chunk, keep_streams=not generating,
+                    self.params,
+                    self.tables,
+                    carry,
+                    *fixed,
+                    plan=self.plan,
+                    window=self.model.window,
+                    chunk=self.chunk,
+                    keep_streams=not generating,
                 )
 
             emitted, streams = _drain(call, carry, 1)
@@ -405,9 +411,8 @@ def batch_fast_generate(
     window = shared_window(models)
     plan = plan_of(models)
     devices = list(devices or jax.devices())
-    rows = -(-len(models) // len(devices)) * len(devices)  # a multiple of the device count
-    chosen = [*models, *[models[-1]] * (rows - len(models))]
-    chosen_prompts = [*prompts, *[prompts[-1]] * (rows - len(models))]
+    chosen, chosen_prompts = fill_rows(models, devices), fill_rows(prompts, devices)
+    rows = len(chosen)
     quotas += [0] * (rows - len(models))  # the filler rows generate nothing
     capacity = capacity_for(max(len(p) + q for p, q in zip(chosen_prompts, quotas)), models[0].max_seq_len)
     tables = jax.tree_util.tree_map(lambda *arrays: np.stack(arrays), *[tables_of(m, plan) for m in chosen])
