@@ -183,10 +183,12 @@ def fast_step(
     position: jax.Array,
     plan: Plan,
     window: float,
+    reach: jax.Array | None = None,
 ) -> tuple[list[dict[str, jax.Array]], jax.Array]:
     """One position (0 = BOS) of a hard causal model: the state with this position's keys in,
     and the residual stream (width,) after the last layer.  The layers are
-    `compiler.transformer.layer`'s; only the attention over earlier positions differs."""
+    `compiler.transformer.layer`'s; only the attention over earlier positions differs.  Dense
+    heads attend over the cache's span that holds `reach` (`compiler.transformer.over_cache`)."""
     x = (params["token_embed"][token_id] + embed_positions(params, position))[None]
     updated = []
     for weights, table, memory, heads in zip(params["layers"], tables, state, plan):
@@ -221,7 +223,7 @@ def fast_step(
                 cached_values = memory["values"].at[:, position].set(values[index, 0])
                 subset = {"w_q": attn["w_q"][index], "w_o": attn["w_o"][index]}
                 choices = spans(cached_keys.shape[1])
-                update = update + over_cache(x, subset, cached_keys, cached_values, position, window, choices)
+                update = update + over_cache(x, subset, cached_keys, cached_values, position, window, choices, reach)
                 memory = {**memory, "keys": cached_keys, "values": cached_values}
             return update, memory
 
@@ -237,6 +239,41 @@ Carry = tuple[list[dict[str, jax.Array]], jax.Array, jax.Array, jax.Array]
 """(state, next position, last prediction, tokens still to generate: 0 once done)."""
 
 
+Outputs = tuple[jax.Array, jax.Array, jax.Array | None]
+"""Per position: the generated token id (-1 where none), whether it ran, its final stream."""
+
+
+def _advance(
+    params: Params,
+    tables: list[dict[str, jax.Array]],
+    carry: Carry,
+    prompt: jax.Array,
+    prompt_length: jax.Array,
+    next_ids: jax.Array,
+    stop_ids: jax.Array,
+    reach: jax.Array,
+    plan: Plan,
+    window: float,
+    keep_streams: bool,
+) -> tuple[Carry, Outputs]:
+    """One position of one model: it feeds the next prompt token (the BOS first), or once the
+    prompt is in, the model's last prediction; a prediction from the last prompt position on
+    is generated, and a stop token or the quota ends the generation (the positions after that
+    change nothing that is read again).  The stream is kept only with `keep_streams`."""
+    state, position, predicted, remaining = carry
+    live = remaining > 0
+    fed = jnp.where(position <= prompt_length, prompt[jnp.clip(position - 1, 0, prompt.shape[0] - 1)], predicted)
+    token = jnp.where(position == 0, 0, fed)
+    state, stream = fast_step(params, tables, state, token, position, plan, window, reach)
+    scores = jnp.where(next_ids >= 0, stream @ params["unembed"], -jnp.inf)
+    predicted = next_ids[jnp.argmax(scores)]
+    generates = live & (position >= prompt_length)
+    stops = generates & jnp.any(predicted == stop_ids)
+    remaining = jnp.where(generates, jnp.where(stops, 0, remaining - 1), remaining)
+    emitted = jnp.where(generates, predicted, -1)
+    return (state, position + live, predicted, remaining), (emitted, live, stream if keep_streams else None)
+
+
 def _chunk(
     params: Params,
     tables: list[dict[str, jax.Array]],
@@ -249,38 +286,44 @@ def _chunk(
     window: float,
     chunk: int,
     keep_streams: bool,
-) -> tuple[Carry, tuple[jax.Array, jax.Array, jax.Array | None]]:
-    """`chunk` positions of one model: each feeds the next prompt token, or once the prompt is
-    in, the model's last prediction; a prediction from the last prompt position on is
-    generated, and a stop token or the quota ends the generation (later positions of the chunk
-    change nothing that is read again).  Returns per position the generated token id (-1 where
-    none), whether it ran, and with `keep_streams` its final stream."""
+) -> tuple[Carry, Outputs]:
+    """`chunk` positions of one model, scanned; outputs (chunk, ...)."""
 
-    def body(carry: Carry, _: None) -> tuple[Carry, tuple[jax.Array, jax.Array, jax.Array | None]]:
-        state, position, predicted, remaining = carry
-        live = remaining > 0
-        fed = jnp.where(position <= prompt_length, prompt[jnp.clip(position - 1, 0, prompt.shape[0] - 1)], predicted)
-        token = jnp.where(position == 0, 0, fed)  # the BOS, then the prompt, then predictions
-        state, stream = fast_step(params, tables, state, token, position, plan, window)
-        scores = jnp.where(next_ids >= 0, stream @ params["unembed"], -jnp.inf)
-        predicted = next_ids[jnp.argmax(scores)]
-        generates = live & (position >= prompt_length)
-        stops = generates & jnp.any(predicted == stop_ids)
-        remaining = jnp.where(generates, jnp.where(stops, 0, remaining - 1), remaining)
-        emitted = jnp.where(generates, predicted, -1)
-        carry = (state, position + live, predicted, remaining)
-        return carry, (emitted, live, stream if keep_streams else None)
+    def body(carry: Carry, _: None) -> tuple[Carry, Outputs]:
+        fixed = (prompt, prompt_length, next_ids, stop_ids, carry[1])
+        return _advance(params, tables, carry, *fixed, plan, window, keep_streams)
+
+    return jax.lax.scan(body, carry, None, length=chunk)
+
+
+def _chunks(
+    params: Params,
+    tables: list[dict[str, jax.Array]],
+    carry: Carry,
+    prompt: jax.Array,
+    prompt_length: jax.Array,
+    next_ids: jax.Array,
+    stop_ids: jax.Array,
+    plan: Plan,
+    window: float,
+    chunk: int,
+    keep_streams: bool,
+) -> tuple[Carry, Outputs]:
+    """`chunk` positions of every model (leading axis), a scan over positions of the position
+    vmapped over models; the dense heads' span follows the furthest model.  Outputs
+    (chunk, models, ...)."""
+    advance = jax.vmap(_advance, in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, None, None))
+
+    def body(carry: Carry, _: None) -> tuple[Carry, Outputs]:
+        fixed = (prompt, prompt_length, next_ids, stop_ids, jnp.max(carry[1]))
+        return advance(params, tables, carry, *fixed, plan, window, keep_streams)
 
     return jax.lax.scan(body, carry, None, length=chunk)
 
 
 _STATIC = ("plan", "window", "chunk", "keep_streams")
 _run_chunk = jax.jit(_chunk, static_argnames=_STATIC, donate_argnums=2)
-_run_chunks = jax.jit(
-    jax.vmap(_chunk, in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, None, None)),
-    static_argnums=(7, 8, 9, 10),
-    donate_argnums=2,
-)
+_run_chunks = jax.jit(_chunks, static_argnames=_STATIC, donate_argnums=2)
 
 
 def capacity_for(tokens: int, max_seq_len: int) -> int:
@@ -313,7 +356,7 @@ def _arguments(
 
 
 def _drain(
-    call: Callable[[Carry], tuple[Carry, Any]], carry: Carry, rows: int
+    call: Callable[[Carry], tuple[Carry, Outputs]], carry: Carry, rows: int
 ) -> tuple[list[list[int]], list[list[np.ndarray]]]:
     """Calls `call(carry)` chunk after chunk until no row has tokens left to generate; returns
     per row the generated ids and the streams of the positions that ran (when kept)."""
@@ -321,11 +364,12 @@ def _drain(
     streams: list[list[np.ndarray]] = [[] for _ in range(rows)]
     while np.any(np.asarray(carry[3]) > 0):
         carry, (out, live, stream) = call(carry)
-        out, live = np.asarray(out).reshape(rows, -1), np.asarray(live).reshape(rows, -1)
+        out, live = np.asarray(out).reshape(-1, rows), np.asarray(live).reshape(-1, rows)
         for row in range(rows):
-            emitted[row].extend(int(i) for i in out[row][out[row] >= 0])
+            emitted[row].extend(int(i) for i in out[:, row][out[:, row] >= 0])
             if stream is not None:
-                streams[row].append(np.asarray(stream, np.float64).reshape(rows, out.shape[1], -1)[row][live[row]])
+                kept = np.asarray(stream, np.float64).reshape(len(out), rows, -1)
+                streams[row].append(kept[:, row][live[:, row]])
     return emitted, streams
 
 
@@ -425,7 +469,7 @@ def batch_fast_generate(
         carry = shard(carry, devices)
 
         def call(carry: Carry) -> tuple[Carry, Any]:
-            return _run_chunks(*fixed[:2], carry, *fixed[2:], plan, window, chunk, False)
+            return _run_chunks(*fixed[:2], carry, *fixed[2:], plan=plan, window=window, chunk=chunk, keep_streams=False)
 
         emitted, _ = _drain(call, carry, rows)
     return [[*prompt, *(model.vocab[i - 1] for i in ids)] for model, prompt, ids in zip(models, prompts, emitted)]

@@ -209,10 +209,13 @@ def over_cache(
     position: jax.Array,
     window: float | None,
     choices: tuple[int, ...],
+    reach: jax.Array | None = None,
 ) -> jax.Array:
     """The attention update of the query at `position` over the first rows of the cache: the
-    fewest of `choices` that hold `position`, one `lax.switch` branch per choice (only the
-    chosen branch runs)."""
+    fewest of `choices` that hold `reach` (default `position`, which it must not be below),
+    one `lax.switch` branch per choice (only the chosen branch runs).  Models vmapped side by
+    side pass one `reach` for all, their furthest position: a switch on a batched index would
+    run every branch."""
 
     def over(rows: int) -> Callable[[tuple[jax.Array, jax.Array, jax.Array]], jax.Array]:
         def branch(operands: tuple[jax.Array, jax.Array, jax.Array]) -> jax.Array:
@@ -222,7 +225,8 @@ def over_cache(
 
         return branch
 
-    index = jnp.sum(jnp.asarray(position) >= jnp.asarray(choices[:-1], jnp.int32))
+    bound = position if reach is None else reach
+    index = jnp.sum(jnp.asarray(bound) >= jnp.asarray(choices[:-1], jnp.int32))
     return jax.lax.switch(index, [over(rows) for rows in choices], (x, keys, values))
 
 
