@@ -139,7 +139,7 @@ def empty_state(params: Params, plan: Plan, capacity: int) -> list[dict[str, jax
 # ------------------------------------------------------------------ one position
 
 
-def _running(
+def running_heads(
     memory: dict[str, jax.Array], query: jax.Array, keys: jax.Array, values: jax.Array, window: float
 ) -> tuple[dict[str, jax.Array], jax.Array]:
     """Running heads after one more key: its logit starts a new best group (more than the
@@ -155,7 +155,7 @@ def _running(
     return {**memory, "best": best, "count": count, "total": total}, total / count[:, None]
 
 
-def _lookup(
+def lookup_heads(
     memory: dict[str, jax.Array],
     table: dict[str, jax.Array],
     x: jax.Array,
@@ -206,12 +206,12 @@ def fast_step(
             mixed, served = [], []
             if heads.running:
                 index = np.array(heads.running)
-                memory, result = _running(memory, table["query"], keys[index, 0], values[index, 0], window)
+                memory, result = running_heads(memory, table["query"], keys[index, 0], values[index, 0], window)
                 mixed.append(result)
                 served.append(index)
             if heads.lookup:
                 index = np.array(heads.lookup)
-                memory, result = _lookup(memory, table, x[0], values[index, 0], position)
+                memory, result = lookup_heads(memory, table, x[0], values[index, 0], position)
                 mixed.append(result)
                 served.append(index)
             if mixed:
