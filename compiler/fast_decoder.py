@@ -243,14 +243,16 @@ Outputs = tuple[jax.Array, jax.Array, jax.Array | None]
 """Per position: the generated token id (-1 where none), whether it ran, its final stream."""
 
 
+Feed = tuple[jax.Array, jax.Array, jax.Array, jax.Array]
+"""Per model: the prompt's token ids, its length, the token id of every output column, the
+stop tokens' ids (`_arguments`)."""
+
+
 def _advance(
     params: Params,
     tables: list[dict[str, jax.Array]],
     carry: Carry,
-    prompt: jax.Array,
-    prompt_length: jax.Array,
-    next_ids: jax.Array,
-    stop_ids: jax.Array,
+    feed: Feed,
     reach: jax.Array,
     plan: Plan,
     window: float,
@@ -261,6 +263,7 @@ def _advance(
     is generated, and a stop token or the quota ends the generation (the positions after that
     change nothing that is read again).  The stream is kept only with `keep_streams`."""
     state, position, predicted, remaining = carry
+    prompt, prompt_length, next_ids, stop_ids = feed
     live = remaining > 0
     fed = jnp.where(position <= prompt_length, prompt[jnp.clip(position - 1, 0, prompt.shape[0] - 1)], predicted)
     token = jnp.where(position == 0, 0, fed)
@@ -278,52 +281,25 @@ def _chunk(
     params: Params,
     tables: list[dict[str, jax.Array]],
     carry: Carry,
-    prompt: jax.Array,
-    prompt_length: jax.Array,
-    next_ids: jax.Array,
-    stop_ids: jax.Array,
+    feed: Feed,
     plan: Plan,
     window: float,
     chunk: int,
     keep_streams: bool,
+    batched: bool,
 ) -> tuple[Carry, Outputs]:
-    """`chunk` positions of one model, scanned; outputs (chunk, ...)."""
+    """`chunk` positions of one model, or `batched` of every model along the leading axis: a
+    scan over positions of the position vmapped over models, so that the dense heads' span
+    follows the furthest model.  Outputs (chunk, ...), or (chunk, models, ...)."""
+    advance = jax.vmap(_advance, in_axes=(0, 0, 0, 0, None, None, None, None)) if batched else _advance
 
     def body(carry: Carry, _: None) -> tuple[Carry, Outputs]:
-        fixed = (prompt, prompt_length, next_ids, stop_ids, carry[1])
-        return _advance(params, tables, carry, *fixed, plan, window, keep_streams)
+        return advance(params, tables, carry, feed, jnp.max(carry[1]), plan, window, keep_streams)
 
     return jax.lax.scan(body, carry, None, length=chunk)
 
 
-def _chunks(
-    params: Params,
-    tables: list[dict[str, jax.Array]],
-    carry: Carry,
-    prompt: jax.Array,
-    prompt_length: jax.Array,
-    next_ids: jax.Array,
-    stop_ids: jax.Array,
-    plan: Plan,
-    window: float,
-    chunk: int,
-    keep_streams: bool,
-) -> tuple[Carry, Outputs]:
-    """`chunk` positions of every model (leading axis), a scan over positions of the position
-    vmapped over models; the dense heads' span follows the furthest model.  Outputs
-    (chunk, models, ...)."""
-    advance = jax.vmap(_advance, in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, None, None))
-
-    def body(carry: Carry, _: None) -> tuple[Carry, Outputs]:
-        fixed = (prompt, prompt_length, next_ids, stop_ids, jnp.max(carry[1]))
-        return advance(params, tables, carry, *fixed, plan, window, keep_streams)
-
-    return jax.lax.scan(body, carry, None, length=chunk)
-
-
-_STATIC = ("plan", "window", "chunk", "keep_streams")
-_run_chunk = jax.jit(_chunk, static_argnames=_STATIC, donate_argnums=2)
-_run_chunks = jax.jit(_chunks, static_argnames=_STATIC, donate_argnums=2)
+_run_chunk = jax.jit(_chunk, static_argnames=("plan", "window", "chunk", "keep_streams", "batched"), donate_argnums=2)
 
 
 def capacity_for(tokens: int, max_seq_len: int) -> int:
@@ -399,19 +375,19 @@ class FastDecoder:
         prompt_ids, lengths, next_ids, stop_ids = _arguments([self.model], [prompt], stop, generating, capacity)
         with precision(self.dtype):
             carry = (empty_state(self.params, self.plan, capacity), jnp.int32(0), jnp.int32(-1), jnp.int32(steps))
-            fixed = (jnp.asarray(prompt_ids[0]), jnp.int32(lengths[0]), jnp.asarray(next_ids[0]))
-            fixed += (jnp.asarray(stop_ids[0]),)
+            feed = tuple(jnp.asarray(array[0]) for array in (prompt_ids, lengths, next_ids, stop_ids))
 
             def call(carry: Carry) -> tuple[Carry, Any]:
                 return _run_chunk(
                     self.params,
                     self.tables,
                     carry,
-                    *fixed,
+                    feed,
                     plan=self.plan,
                     window=self.model.window,
                     chunk=self.chunk,
                     keep_streams=not generating,
+                    batched=False,
                 )
 
             emitted, streams = _drain(call, carry, 1)
@@ -464,12 +440,12 @@ def batch_fast_generate(
         params = stacked_params(chosen, dtype)
         state = jax.vmap(lambda p: empty_state(p, plan, capacity))(params)
         carry = (state, jnp.zeros(rows, jnp.int32), jnp.full(rows, -1, jnp.int32), jnp.asarray(quotas, jnp.int32))
-        arguments = map(jnp.asarray, _arguments(chosen, chosen_prompts, stop, True, capacity))
-        fixed = shard((params, to_device(tables, dtype), *arguments), devices)
-        carry = shard(carry, devices)
+        feed = tuple(map(jnp.asarray, _arguments(chosen, chosen_prompts, stop, True, capacity)))
+        params, tables, feed, carry = shard((params, to_device(tables, dtype), feed, carry), devices)
 
         def call(carry: Carry) -> tuple[Carry, Any]:
-            return _run_chunks(*fixed[:2], carry, *fixed[2:], plan=plan, window=window, chunk=chunk, keep_streams=False)
+            rest = {"plan": plan, "window": window, "chunk": chunk, "keep_streams": False, "batched": True}
+            return _run_chunk(params, tables, carry, feed, **rest)
 
         emitted, _ = _drain(call, carry, rows)
     return [[*prompt, *(model.vocab[i - 1] for i in ids)] for model, prompt, ids in zip(models, prompts, emitted)]
