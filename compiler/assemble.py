@@ -37,7 +37,15 @@ from compiler.blocks import (
     token_dim,
 )
 from compiler.errors import CompileError, fail
-from compiler.margins import BOS_SELF_LOGIT, TIE_WINDOW, hard_separable, hard_value_ok, logit_ok, mlp_ok
+from compiler.margins import (
+    BOS_SELF_LOGIT,
+    TIE_WINDOW,
+    hard_separable,
+    hard_value_ok,
+    integers_exact,
+    logit_ok,
+    mlp_ok,
+)
 from compiler.scheduling import Layer
 
 
@@ -167,7 +175,9 @@ def _head_precision(head: HeadBlock, n: int, hard: bool) -> dict[str, Any]:
     record["max_logit"] = head.scale * (head.precision.magnitude + 1.0)
     for dtype in ("float32", "float64"):
         if hard:  # the score error is zero: every input of a hard model is exact
-            ok = hard_separable(head.precision.bos_gap, 0.0, head.precision.magnitude, dtype)
+            ok = hard_separable(head.precision.bos_gap, 0.0, head.precision.magnitude, dtype) or (
+                head.precision.integer_scores and integers_exact(2 * head.precision.magnitude + 2, dtype)
+            )
             ok = ok and hard_value_ok(n, record["value_bound"], record["tolerance"], dtype)
         else:
             # the score margin in logits: the BOS gap, or for a selector width (whose selected
@@ -195,9 +205,12 @@ def _precision(layers: Sequence[Layer], n: int, hard: bool) -> dict[str, Any]:
                 "max_preactivation": block.max_preactivation,
             }
             for dtype in ("float32", "float64"):
-                record[f"{dtype}_ok"] = mlp_ok(
-                    block.max_preactivation, largest, len(block.units), block.tolerance, dtype
-                )
+                if block.integer:
+                    record[f"{dtype}_ok"] = integers_exact(block.max_preactivation * max(largest, 1.0), dtype)
+                else:
+                    record[f"{dtype}_ok"] = mlp_ok(
+                        block.max_preactivation, largest, len(block.units), block.tolerance, dtype
+                    )
             mlps.append(record)
     for record in (*heads, *mlps):
         if not record["float64_ok"]:
@@ -209,26 +222,27 @@ def _precision(layers: Sequence[Layer], n: int, hard: bool) -> dict[str, Any]:
     return {"float32_ok": ok, "heads": heads, "mlps": mlps}
 
 
-def _uses_table(dims: Sequence[Dim]) -> bool:
-    """Whether positions need a table: some block reads a position's one-hot `indices=k`."""
-    return any(dim.kind == "index" for dim in dims)
+def _uses_table(program: LoweredProgram, dims: Sequence[Dim]) -> bool:
+    """Whether positions are embedded by a table: in soft mode (whose models stay as they
+    were), or when some block reads a position's one-hot `indices=k`."""
+    return program.attention != "hard" or any(dim.kind == "index" for dim in dims)
 
 
-def _positions(basis: _ResidualBasis, n: int) -> dict[str, np.ndarray]:
-    """The position embedding (see transformer.embed_positions): `pos_poly`, the rows of the
-    BOS, of one unit of index and of one unit of index squared, when no block reads a
-    position's one-hot; else the table `pos_embed` of the n + 1 positions."""
+def _positions(basis: _ResidualBasis, n: int, table: bool) -> dict[str, np.ndarray]:
+    """The position embedding (see transformer.embed_positions): the table `pos_embed` of the
+    n + 1 positions, or `pos_poly`, the rows of the BOS, of one unit of index and of one unit
+    of index squared, whose size does not grow with n."""
     poly = np.zeros((3, basis.width))
     for row, label in ((1, INDICES), (2, INDICES_SQUARED)):
         if label in basis.index:
             poly[row, basis.index[label]] = 1.0
-    one_hots = [label for label in basis.index if label.kind == "index"]
-    if not one_hots:
+    if not table:
         return {"pos_poly": poly}
-    table = transformer.embed_positions({"pos_poly": poly}, np.arange(n + 1), np)
-    for label in one_hots:
-        table[label.value + 1, basis.index[label]] = 1.0
-    return {"pos_embed": table}
+    rows = transformer.embed_positions({"pos_poly": poly}, np.arange(n + 1), np)
+    for label in basis.index:
+        if label.kind == "index":
+            rows[label.value + 1, basis.index[label]] = 1.0
+    return {"pos_embed": rows}
 
 
 def fast_head(head: HeadBlock) -> dict[str, Any]:
@@ -281,13 +295,14 @@ def assemble(program: LoweredProgram, layers: Sequence[Layer]) -> Assembly:
     dims = residual_dims(program, layers)
     basis = _ResidualBasis(dims)
     d, n = basis.width, program.max_seq_len
-    _check_size(program, layers, d, _uses_table(dims))
+    table = _uses_table(program, dims)
+    _check_size(program, layers, d, table)
     token_embed = np.zeros((len(vocab) + 1, d))
     token_embed[:, basis.index[ONE]] = 1.0
     token_embed[0, basis.index[BOS]] = 1.0
     for row, token in enumerate(vocab, start=1):
         token_embed[row, basis.index[token_dim(token)]] = 1.0
-    positions = _positions(basis, n)
+    positions = _positions(basis, n, table)
     bos = token_embed[0] + transformer.embed_positions(positions, np.array(0), np)
     window = TIE_WINDOW if program.attention == "hard" else None
     layer_params, layout = [], []

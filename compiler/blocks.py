@@ -106,13 +106,16 @@ class MLPBlock:
 
     `tolerance` is how far (in input units) an input may stray from a point of its value set
     with the output still exact; `max_preactivation` bounds |pre| over the value sets (its
-    float32 rounding error must stay far below 1)."""
+    float32 rounding error must stay far below 1).  An `integer` block reads integers through
+    integer weights, so it computes without rounding while every sum stays inside the float's
+    range of exact integers (`margins.integers_exact`)."""
 
     label: str
     units: tuple[Unit, ...]
     writes: tuple[Dim, ...]
     tolerance: float = float("inf")
     max_preactivation: float = 0.0
+    integer: bool = False
 
     @property
     def reads(self) -> set[Dim]:
@@ -129,6 +132,7 @@ class HeadPrecision:
     magnitude: float
     value_bound: float
     tolerance: float
+    integer_scores: bool = False  # scores are integers or halves of one: exact while they fit
 
 
 @dataclass(frozen=True)

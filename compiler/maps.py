@@ -25,7 +25,7 @@ from compiler.mlps import conjunctions, gated_affine
 from compiler.reps import Rep, categorical, numerical
 from compiler.valuesets import MAX_VALUES, value_order
 from rasp import ir
-from rasp.values import is_number
+from rasp.values import all_numbers, is_number
 
 
 class Maps:
@@ -46,6 +46,8 @@ class Maps:
                     continue
             merged = {y: combine(*[(1.0, ind) for ind in inds]) for y, inds in groups.items()}
             return categorical(values, merged, inner.exact, inherits=((1.0, node.inner),))
+        if node.affine is not None and all_numbers(values):  # its outputs are its value set
+            return self._affine(node, values, inner, node.affine)
         points = sorted(self.ledger.sets.known(node.inner))
         outputs = []
         kept = []
@@ -57,17 +59,21 @@ class Maps:
                 continue
         affine = node.affine or _fit_affine([[x] for x in kept], outputs)
         if affine is not None and all(is_number(y) for y in outputs):
-            a, b = affine
-            number = combine((a, inner.number), (b, {ONE: 1.0}))  # type: ignore[arg-type]
-            return numerical(values, number, exact=inner.exact, inherits=((abs(a), node.inner),), affine=(a, b))
+            return self._affine(node, values, inner, affine)
         functionals = self.enc.mlp.lookup(node.label, node, inner, np.array(kept, float), outputs)
         if None in functionals:
             return numerical(values, functionals[None], exact=inner.exact)
         return categorical(values, functionals, inner.exact)
 
+    def _affine(self, node: ir.Map, values: frozenset, inner: Rep, affine: tuple[float, float]) -> Rep:
+        """a * x + b: a functional, no block."""
+        a, b = affine
+        number = combine((a, inner.number), (b, {ONE: 1.0}))  # type: ignore[arg-type]
+        return numerical(values, number, exact=inner.exact, inherits=((abs(a), node.inner),), affine=(a, b))
+
     def sequence_map(self, node: ir.SequenceMap, values: frozenset) -> Rep:
         inputs = [self.enc.rep(child) for child in node.inputs]
-        numeric = all(rep.numeric for rep in inputs) and all(is_number(v) for v in values)
+        numeric = all(rep.numeric for rep in inputs) and all_numbers(values)
         if node.linear is not None and numeric:
             linear: tuple[float, ...] | None = (*node.linear, 0.0)
         else:

@@ -14,7 +14,7 @@ from typing import Any
 
 from compiler.blocks import Functional, combine, frozen
 from rasp import ir
-from rasp.values import is_number
+from rasp.values import all_numbers
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Rep:
 
     @property
     def numeric(self) -> bool:
-        return self.values is None or all(is_number(v) for v in self.values)
+        return self.values is None or all_numbers(self.values)
 
 
 def numerical(values: frozenset | None, number: Functional, **fields: Any) -> Rep:
@@ -72,7 +72,7 @@ def categorical(
     """A categorical rep; one with numeric values is numerical too, for free (the sum of
     value * indicator), and so is its square."""
     number = square = None
-    if values is None or all(is_number(v) for v in values):
+    if values is None or all_numbers(values):
         number = frozen(combine(*[(float(v), ind) for v, ind in indicators.items()]))
         square = frozen(combine(*[(float(v) ** 2, ind) for v, ind in indicators.items()]))
     one_hot = MappingProxyType({value: frozen(indicator) for value, indicator in indicators.items()})

@@ -37,7 +37,7 @@ from compiler.valuesets import MAX_VALUES
 from compiler.valuesets import value_order as _value_order
 from rasp import ir
 from rasp.interpreter import NUMPY_COMPARE
-from rasp.values import is_number
+from rasp.values import all_integers, is_number
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class Score:
     magnitude: float | None = None
     error: float = 0.0  # how far the score may be from its ideal value (noisy inputs)
     lookup: Lookup | None = None  # a score that selects the key at one position (see blocks)
+    integer: bool = False  # its values are integers (the BOS's a half): exact in floats that hold them
 
 
 def constant_score(value: bool) -> Score:
@@ -339,7 +340,7 @@ class ScoreBuilder:
     def _lookup(self, select: ir.Select, target: Functional) -> Lookup | None:
         """A quadratic score of `select(indices, Q, ==)` with integer Q selects the key at
         token index Q, or none (then the BOS key wins): `target` is Q (clamped or not)."""
-        integers = all(float(v).is_integer() for v in self.enc.ledger.sets.known(select.queries))
+        integers = all_integers(self.enc.ledger.sets.known(select.queries))
         return Lookup(target, "bos") if isinstance(select.keys, ir.Indices) and integers else None
 
     def _rounding_apart(self, select: ir.Select) -> bool:

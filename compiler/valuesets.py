@@ -25,10 +25,14 @@ import numpy as np
 
 from compiler.errors import fail
 from rasp import ir
-from rasp.values import is_number, read_token
+from rasp.values import all_integers, all_numbers, is_number, read_token
 
 #: Largest value set (or product of input value sets) the analysis enumerates.
 MAX_VALUES = 200_000
+
+#: Values per position a linear combination of positions may take past MAX_VALUES
+#: (`2 * b - indices` ranges over about 3n values).
+POSITION_VALUES = 4
 
 ValueSet = frozenset | None
 Positional = tuple[frozenset, ...] | None  # the value set at each position, or None
@@ -134,8 +138,13 @@ class _Analysis:
         than one set for all positions: positions themselves, what is computed from them, and
         prefix means, whose denominator is the position plus one.  `(indices + 1) * frac`,
         the RASP paper's count, is then an integer at every position, not any product of a
-        position and a fraction."""
+        position and a fraction.  Past MAX_VALUES values in all (long lengths) there are
+        none: every s-op computed from them would exceed that bound too."""
         n = self.max_seq_len
+        if isinstance(node, (ir.Indices, ir.Length)):
+            total = n if self.causal or isinstance(node, ir.Indices) else n * (n + 1) // 2
+            if total > MAX_VALUES:
+                return None
         if isinstance(node, ir.Indices):
             return tuple(frozenset([i]) for i in range(n))
         if isinstance(node, ir.Length):  # the input reaches past position i
@@ -209,7 +218,15 @@ class _Analysis:
             return frozenset(range(n + 1))
         if isinstance(node, ir.Map):
             inner = self.values[node.inner]
-            return None if inner is None else _image(node, ([x] for x in inner))
+            if inner is None:
+                return None
+            if node.affine is not None:  # of positions: one value per value of its input
+                try:
+                    image = frozenset(map(node.fn, inner))
+                except Exception:  # fn fails on some value: leave those out, one by one
+                    return _image(node, ([x] for x in inner), self._position_limit())
+                return image if len(image) <= self._position_limit() else None
+            return _image(node, ([x] for x in inner))
         if isinstance(node, ir.SequenceMap):
             return self._sequence_map(node)
         if isinstance(node, ir.Aggregate):
@@ -221,6 +238,11 @@ class _Analysis:
                 return single if single is not None else _with(means(values, n), node.default)
             return _with(values, node.default)
         raise TypeError(f"unknown s-op node {type(node).__name__}")
+
+    def _position_limit(self) -> int:
+        """The most values a linear combination of positions may take (past MAX_VALUES at
+        long lengths: a few per position)."""
+        return max(MAX_VALUES, POSITION_VALUES * (self.max_seq_len + 1))
 
     def _one_hot_means(self, node: ir.Aggregate) -> ValueSet:
         """Means of an s-op that is nonzero at one position p only (`indicator(indices == 0)`):
@@ -248,11 +270,12 @@ class _Analysis:
             return None
         if int(np.prod([len(values) for values in inputs], dtype=float)) <= MAX_VALUES:
             return _image(node, itertools.product(*inputs))
-        if node.linear is not None and all(all(is_number(v) for v in values) for values in inputs):
+        if node.linear is not None and all(all_numbers(values) for values in inputs):
+            limit = self._position_limit()
             total = np.zeros(1)
             for coefficient, values in zip(node.linear, inputs):
-                total = _sums(total, coefficient * np.array(sorted(values), float))
-                if total is None or total.size > MAX_VALUES:
+                total = _sums(total, coefficient * np.array(sorted(values), float), limit)
+                if total is None or total.size > limit:
                     return None
             return frozenset(total.tolist())
         return None
@@ -353,7 +376,7 @@ def value_order(values: Iterable[Any]) -> list[Any]:
 
 def numeric_aggregate(node: ir.Aggregate, values: Iterable[Any]) -> bool:
     """An aggregate is numerical (it averages) when its values and its default are numbers."""
-    return is_number(node.default) and all(is_number(v) for v in values)
+    return is_number(node.default) and all_numbers(values)
 
 
 def means(values: frozenset, max_seq_len: int) -> ValueSet:
@@ -361,7 +384,7 @@ def means(values: frozenset, max_seq_len: int) -> ValueSet:
     is a set of integers of small range; None otherwise (a single value is its own mean)."""
     if len(values) == 1:
         return values
-    if not all(float(v).is_integer() for v in values):
+    if not all_integers(values):
         step = _common_step(values)
         if step is None:
             return None
@@ -389,26 +412,48 @@ def integer_means(node: ir.Aggregate, sets: ValueSets) -> bool:
     """Whether a mean whose values were not enumerated is one of integers (and so a fraction
     with denominator at most n, which is how the model's output is read)."""
     values = sets[node.sop]
-    return values is not None and all(float(v).is_integer() for v in (*values, node.default))
+    return values is not None and all_integers((*values, node.default))
 
 
-def _sums(left: np.ndarray, right: np.ndarray) -> np.ndarray | None:
+def _sums(left: np.ndarray, right: np.ndarray, limit: int) -> np.ndarray | None:
     """Every x + y with x from `left` and y from `right`, sorted and distinct, without forming
     all |left| * |right| pairs when both are integers: positions meet in sums and differences
     (`b - pb - 1`), whose sets are integer ranges of up to 2n values.  None (unknown) where
-    the pairs or the integer range would take more than MAX_VALUES * 10 numbers of memory."""
+    the pairs or the integer range would take more than MAX_VALUES * 10 (or `limit`) numbers
+    of memory.  Integer sets meet in a convolution of their indicators, by FFT: O(R log R) for
+    a range of R, where `2 * x - indices` has sets of up to 2n values at every length."""
     left, right = np.unique(left), np.unique(right)
     if not (np.all(np.mod(left, 1) == 0) and np.all(np.mod(right, 1) == 0)):
         if len(left) * len(right) > MAX_VALUES * 10:
             return None
         return np.unique(np.add.outer(left, right))
     low = left[0] + right[0]
+    if len(left) == 1 or len(right) == 1:
+        return left + right
     if len(left) == left[-1] - left[0] + 1 and len(right) == right[-1] - right[0] + 1:  # two ranges
         return np.arange(low, left[-1] + right[-1] + 1)
-    if max(left[-1] - left[0], right[-1] - right[0]) > MAX_VALUES * 10:
+    if max(left[-1] - left[0], right[-1] - right[0]) > max(MAX_VALUES * 10, limit):
         return None
-    hits = np.convolve(_indicator(left), _indicator(right))  # counts of each sum, from `low` up
+    for values, interval in ((left, right), (right, left)):
+        if len(interval) == interval[-1] - interval[0] + 1:  # a set plus a range: a union of ranges
+            return _plus_range(values, interval[0], interval[-1])
+    first, second = _indicator(left), _indicator(right)
+    size = len(first) + len(second) - 1
+    length = 1 << (size - 1).bit_length()
+    # counts of each sum, from `low` up: integers, which the FFT's rounding (far below 1/2 for
+    # counts of a few million) cannot move across the threshold
+    hits = np.fft.irfft(np.fft.rfft(first, length) * np.fft.rfft(second, length), length)[:size]
     return low + np.flatnonzero(hits > 0.5).astype(float)
+
+
+def _plus_range(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The integers v + r, v from `values` (sorted integers), low <= r <= high: the ranges
+    [v + low, v + high] marked in one array of the span."""
+    base = values[0] + low
+    starts = (values + low - base).astype(np.int64)
+    marks = np.bincount(starts, minlength=int(values[-1] - values[0] + high - low) + 2)
+    marks[: len(marks) - 1] -= np.bincount(starts + int(high - low) + 1, minlength=len(marks))[: len(marks) - 1]
+    return base + np.flatnonzero(np.cumsum(marks)[:-1] > 0).astype(float)
 
 
 def _indicator(values: np.ndarray) -> np.ndarray:
@@ -433,7 +478,7 @@ def _call(node: ir.Node, args: list[Any]) -> Any:
     return node.fn(*args)  # type: ignore[attr-defined]
 
 
-def _image(node: ir.Node, arguments: Iterable[list[Any] | tuple[Any, ...]]) -> ValueSet:
+def _image(node: ir.Node, arguments: Iterable[list[Any] | tuple[Any, ...]], limit: int = MAX_VALUES) -> ValueSet:
     """fn over every argument tuple; tuples on which fn fails are left out (the interpreter
     fails on an input where they occur, so the model's output there is unconstrained)."""
     result = set()
@@ -446,7 +491,7 @@ def _image(node: ir.Node, arguments: Iterable[list[Any] | tuple[Any, ...]]) -> V
             result.add(value)
         except TypeError:
             raise fail(node, f"it produces the unhashable value {value!r}, which has no encoding") from None
-        if len(result) > MAX_VALUES:
+        if len(result) > limit:
             return None
     return frozenset(result)
 

@@ -25,3 +25,12 @@ def assert_agrees(model: compiler.Transformer, program: ir.SOp, inputs: list[lis
     assert result.mismatches == [], result.mismatches[:1]
     assert result.mixtures == [], result.mixtures[:1]
     assert result.total == len(inputs)
+
+
+def lookup_targets(model: compiler.Transformer, layer: int, head: int, tokens: list[Any]) -> list[float]:
+    """A lookup head's target (metadata["fast_heads"]) evaluated on the stream entering its
+    layer, at every token position."""
+    descriptor = model.metadata["fast_heads"][layer][head]
+    stream = model.inspect(tokens)["residuals"][2 * layer]
+    index = {label: i for i, label in enumerate(model.labels)}
+    return [sum(c * row[index[label]] for label, c in descriptor["target"].items()) for row in stream[1:]]
