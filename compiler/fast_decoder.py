@@ -385,7 +385,7 @@ class FastDecoder:
                     feed,
                     plan=self.plan,
                     window=self.model.window,
-                    chunk=self.chunk,
+                    chunk=min(self.chunk, capacity),
                     keep_streams=not generating,
                     batched=False,
                 )
@@ -444,8 +444,8 @@ def batch_fast_generate(
         params, tables, feed, carry = shard((params, to_device(tables, dtype), feed, carry), devices)
 
         def call(carry: Carry) -> tuple[Carry, Any]:
-            rest = {"plan": plan, "window": window, "chunk": chunk, "keep_streams": False, "batched": True}
-            return _run_chunk(params, tables, carry, feed, **rest)
+            rest = {"plan": plan, "window": window, "chunk": min(chunk, capacity), "keep_streams": False}
+            return _run_chunk(params, tables, carry, feed, **rest, batched=True)
 
         emitted, _ = _drain(call, carry, rows)
     return [[*prompt, *(model.vocab[i - 1] for i in ids)] for model, prompt, ids in zip(models, prompts, emitted)]
