@@ -71,12 +71,13 @@ def batch_outputs(
         require_causal(model)
     if len({len(tokens) for tokens in inputs}) != 1 or len(inputs) != len(models):
         raise CompileError("batch decoding needs one input per model, all of the same length")
+    window = shared_window(models)  # first: hard models may embed positions differently
     if not same_shapes(models):
         raise CompileError("batch decoding needs models of the same shapes")
     params = stacked_params(models, dtype)
     ids = np.asarray([[0, *model.token_ids(list(tokens))] for model, tokens in zip(models, inputs)], np.int32)
     with precision(dtype):
-        streams = np.asarray(_run_models(params, ids, shared_window(models)), np.float64)
+        streams = np.asarray(_run_models(params, ids, window), np.float64)
     return [model.decode(streams[m, 1:]) for m, model in enumerate(models)]
 
 
@@ -162,9 +163,9 @@ def batch_generate(
         require_causal(model)
     if len(prompts) != len(models) or not models:
         raise CompileError("batch generation needs one prompt per model")
+    window = shared_window(models)  # first: hard models may embed positions differently
     if not same_shapes(models):
         raise CompileError("batch generation needs models of the same shapes (see compiler.shapes.pad)")
-    window = shared_window(models)
     if not all(1 <= len(prompt) <= length <= model.max_seq_len for model, prompt in zip(models, prompts)):
         raise CompileError(f"prompts must be non-empty and at most {length} <= max_seq_len tokens")
     devices = list(devices or jax.devices())

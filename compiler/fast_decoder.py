@@ -424,11 +424,11 @@ def batch_fast_generate(
     quotas = [steps] * len(models) if isinstance(steps, int) else list(steps)
     if not models or len(prompts) != len(models) or len(quotas) != len(models):
         raise CompileError("batch generation needs one prompt (and one quota) per model")
+    window = shared_window(models)  # first: hard models may embed positions differently
     if not same_shapes(models):
         raise CompileError("batch generation needs models of the same shapes (see compiler.shapes.pad)")
     for model, prompt, quota in zip(models, prompts, quotas):
         _check_generation(model, prompt, quota)
-    window = shared_window(models)
     plan = plan_of(models)
     devices = list(devices or jax.devices())
     chosen, chosen_prompts = fill_rows(models, devices), fill_rows(prompts, devices)

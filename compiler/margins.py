@@ -31,6 +31,10 @@ values of the indicators' errors); float rounding is checked separately (`float_
   g - 2e > g/2 below.  Its output is then the exact mean (no leak), off by float rounding only:
   a sum of at most n + 1 terms, each under the values' bound (`hard_value_ok`).  Scores are
   scaled by `HARD_GAP / g` (a power of two, exact) so that one window serves every head.
+- **Integer scores.**  The latest-match and position-lookup heads of `compiler.idioms` score
+  keys by integers (the BOS by a half), and their gate MLPs compute on integers: no rounding
+  at all while every score and partial sum (doubled, for the halves) stays below the float's
+  exact integers, 2^24 in float32 and 2^53 in float64 (`integers_exact`).
 """
 
 from __future__ import annotations

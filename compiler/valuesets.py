@@ -415,7 +415,7 @@ def integer_means(node: ir.Aggregate, sets: ValueSets) -> bool:
     return values is not None and all_integers((*values, node.default))
 
 
-def _sums(left: np.ndarray, right: np.ndarray, limit: int) -> np.ndarray | None:
+def _sums(left: np.ndarray, right: np.ndarray, limit: int = MAX_VALUES * 10) -> np.ndarray | None:
     """Every x + y with x from `left` and y from `right`, sorted and distinct, without forming
     all |left| * |right| pairs when both are integers: positions meet in sums and differences
     (`b - pb - 1`), whose sets are integer ranges of up to 2n values.  None (unknown) where

@@ -9,6 +9,8 @@ import pytest
 from compiler_helpers import lookup_targets
 
 import compiler
+import rasp
+from compiler.shapes import common_shape, pad
 from compiler.transformer import embed_positions
 from rasp import ir
 from rasp.programs import library_program
@@ -63,3 +65,20 @@ def test_descriptors_and_polynomial_survive_saving(suffix: str, tmp_path) -> Non
     assert loaded.metadata["fast_heads"] == model.metadata["fast_heads"]
     np.testing.assert_array_equal(loaded.params["pos_poly"], model.params["pos_poly"])
     assert loaded(list("abcab")) == model(list("abcab")) == ["_", "a", "b", "c", "a"]
+
+
+def test_padding_keeps_the_polynomial_and_describes_the_zero_heads() -> None:
+    shift = compiler.compile(library_program("shift"), "ab|", 6, causal=True, attention="hard")
+    session = rasp.Session()
+    session.run("""bar = tokens == "|"; bars = selector_width(select(bar, True, ==));
+    last = aggregate(select(bars, bars, ==) and select(bar, True, ==), indices, -1);
+    mirrored = aggregate(select(indices, 2 * last - indices, ==), tokens, "_");""")
+    deeper = compiler.compile(session["mirrored"], "ab|", 6, causal=True, attention="hard")
+    padded = pad(shift, common_shape([shift, deeper]))
+    heads = [len(layer) for layer in padded.metadata["fast_heads"]]
+    assert "pos_poly" in padded.params and len(heads) == 2
+    assert heads == [layer["attn"]["w_q"].shape[0] for layer in padded.params["layers"]]
+    assert padded(list("ab|ab")) == shift(list("ab|ab"))
+    table = compiler.compile(library_program("frac_prevs"), list("ab()"), 6, causal=True, attention="hard")
+    tabled = pad(shift, common_shape([shift, table]))  # beside a model with a table: a table
+    assert "pos_embed" in tabled.params and tabled(list("ab|ab")) == shift(list("ab|ab"))
