@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +23,8 @@ from compiler.transformer import Cache, Params, empty_cache, precision, step, to
 from rasp.errors import RaspError
 
 __all__ = ["Decoder", "batch_generate", "batch_outputs"]
+
+Item = TypeVar("Item")
 
 
 def _run(params: Params, token_ids: jax.Array, window: float | None = None) -> jax.Array:
@@ -42,17 +44,17 @@ def _run_models(params: Params, token_ids: jax.Array, window: float | None) -> j
     return jax.vmap(lambda p, ids: _run(p, ids, window))(params, token_ids)
 
 
-def _stacked(models: Sequence[Transformer], dtype: str) -> Params:
+def stacked_params(models: Sequence[Transformer], dtype: str) -> Params:
     """The weights of models of one shape as one tree of arrays with a leading model axis (for
     vmap), stacked on the host: one transfer per array, no XLA computation per array."""
     return to_device(jax.tree_util.tree_map(lambda *arrays: np.stack(arrays), *[m.params for m in models]), dtype)
 
 
-def _same_shapes(models: Sequence[Transformer]) -> bool:
+def same_shapes(models: Sequence[Transformer]) -> bool:
     return len({tuple(np.shape(a) for a in jax.tree_util.tree_leaves(m.params)) for m in models}) == 1
 
 
-def _window(models: Sequence[Transformer]) -> float | None:
+def shared_window(models: Sequence[Transformer]) -> float | None:
     """The attention mode the models share (None: softmax; else hard attention's tie window)."""
     windows = {model.window for model in models}
     if len(windows) != 1:
@@ -69,20 +71,20 @@ def batch_outputs(
         require_causal(model)
     if len({len(tokens) for tokens in inputs}) != 1 or len(inputs) != len(models):
         raise CompileError("batch decoding needs one input per model, all of the same length")
-    window = _window(models)  # first: hard models may embed positions differently
-    if not _same_shapes(models):
+    window = shared_window(models)  # first: hard models may embed positions differently
+    if not same_shapes(models):
         raise CompileError("batch decoding needs models of the same shapes")
-    stacked = _stacked(models, dtype)
+    params = stacked_params(models, dtype)
     ids = np.asarray([[0, *model.token_ids(list(tokens))] for model, tokens in zip(models, inputs)], np.int32)
     with precision(dtype):
-        streams = np.asarray(_run_models(stacked, ids, window), np.float64)
+        streams = np.asarray(_run_models(params, ids, window), np.float64)
     return [model.decode(streams[m, 1:]) for m, model in enumerate(models)]
 
 
 # ------------------------------------------------------------------ batched generation
 
 
-def _next_ids(model: Transformer, outputs: int) -> np.ndarray:
+def next_ids_of(model: Transformer, outputs: int) -> np.ndarray:
     """Per output column, the token id of its value (-1 for padding columns): generation feeds
     each output back as the next token, so a model's output values must be its tokens."""
     if model.output_kind != "categorical":
@@ -125,7 +127,14 @@ def _generate(
 _generate_models = jax.jit(jax.vmap(_generate, in_axes=(0, 0, 0, 0, None, None)), static_argnums=(4, 5))
 
 
-def _shard(arrays: Any, devices: Sequence[jax.Device]) -> Any:
+def fill_rows(items: Sequence[Item], devices: Sequence[jax.Device]) -> list[Item]:
+    """`items` with the last one repeated up to a multiple of the device count, so that every
+    device gets as many rows."""
+    rows = -(-len(items) // len(devices)) * len(devices)
+    return [*items, *[items[-1]] * (rows - len(items))]
+
+
+def shard(arrays: Any, devices: Sequence[jax.Device]) -> Any:
     """Places the leading (model) axis of every array across `devices`; with one device the
     arrays stay where they are."""
     if len(devices) == 1:
@@ -154,28 +163,27 @@ def batch_generate(
         require_causal(model)
     if len(prompts) != len(models) or not models:
         raise CompileError("batch generation needs one prompt per model")
-    window = _window(models)  # first: hard models may embed positions differently
-    if not _same_shapes(models):
+    window = shared_window(models)  # first: hard models may embed positions differently
+    if not same_shapes(models):
         raise CompileError("batch generation needs models of the same shapes (see compiler.shapes.pad)")
     if not all(1 <= len(prompt) <= length <= model.max_seq_len for model, prompt in zip(models, prompts)):
         raise CompileError(f"prompts must be non-empty and at most {length} <= max_seq_len tokens")
     devices = list(devices or jax.devices())
     count = len(models)
-    rows = -(-count // len(devices)) * len(devices)  # a multiple of the device count
-    chosen = [*models, *[models[-1]] * (rows - count)]
-    chosen_prompts = [*prompts, *[prompts[-1]] * (rows - count)]
+    chosen, chosen_prompts = fill_rows(models, devices), fill_rows(prompts, devices)
+    rows = len(chosen)
     outputs = models[0].params["unembed"].shape[1]
     prompt_ids = np.zeros((rows, length), np.int32)
     for row, (model, prompt) in enumerate(zip(chosen, chosen_prompts)):
         prompt_ids[row, : len(prompt)] = model.token_ids(list(prompt))
-    params = _stacked(chosen, dtype)
+    params = stacked_params(chosen, dtype)
     with precision(dtype):
-        arguments = _shard(
+        arguments = shard(
             (
                 params,
                 jax.device_put(prompt_ids),
                 jax.device_put(np.array([len(p) for p in chosen_prompts], np.int32)),
-                jax.device_put(np.stack([_next_ids(m, outputs) for m in chosen])),
+                jax.device_put(np.stack([next_ids_of(m, outputs) for m in chosen])),
             ),
             devices,
         )

@@ -201,7 +201,7 @@ def spans(capacity: int) -> tuple[int, ...]:
     return (*rows[:-1], capacity)
 
 
-def _over_cache(
+def over_cache(
     x: jax.Array,
     attn: Params,
     keys: jax.Array,
@@ -209,10 +209,13 @@ def _over_cache(
     position: jax.Array,
     window: float | None,
     choices: tuple[int, ...],
+    reach: jax.Array | None = None,
 ) -> jax.Array:
     """The attention update of the query at `position` over the first rows of the cache: the
-    fewest of `choices` that hold `position`, one `lax.switch` branch per choice (only the
-    chosen branch runs)."""
+    fewest of `choices` that hold `reach` (default `position`, which it must not be below),
+    one `lax.switch` branch per choice (only the chosen branch runs).  Models vmapped side by
+    side pass one `reach` for all, their furthest position: a switch on a batched index would
+    run every branch."""
 
     def over(rows: int) -> Callable[[tuple[jax.Array, jax.Array, jax.Array]], jax.Array]:
         def branch(operands: tuple[jax.Array, jax.Array, jax.Array]) -> jax.Array:
@@ -222,7 +225,8 @@ def _over_cache(
 
         return branch
 
-    index = jnp.sum(jnp.asarray(position) >= jnp.asarray(choices[:-1], jnp.int32))
+    bound = position if reach is None else reach
+    index = jnp.sum(jnp.asarray(bound) >= jnp.asarray(choices[:-1], jnp.int32))
     return jax.lax.switch(index, [over(rows) for rows in choices], (x, keys, values))
 
 
@@ -254,7 +258,7 @@ def step(
             choices: tuple[int, ...] = choices,
         ) -> tuple[jax.Array, KeysValues]:
             keys, values = keys.at[:, position].set(k[:, 0]), values.at[:, position].set(v[:, 0])
-            return _over_cache(x, attn, keys, values, position, window, choices), (keys, values)
+            return over_cache(x, attn, keys, values, position, window, choices), (keys, values)
 
         _, x, _, memory = layer(x, weights, None, attend, window=window)
         updated.append((keys, values) if memory is None else memory)

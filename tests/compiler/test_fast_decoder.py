@@ -1,0 +1,179 @@
+"""The fast decoder (`compiler.fast_decoder`) against the dense KV-cached decoder, the
+whole-sequence pass, the interpreter and the reference Turing traces: token for token, on
+library programs compiled causally with hard attention and on random Turing machines."""
+
+from __future__ import annotations
+
+import functools
+import random
+from typing import Any
+
+import jax.numpy as jnp
+import pytest
+
+import compiler
+from compiler import CompileError
+from compiler.decoder import batch_generate
+from compiler.fast_decoder import FastDecoder, LayerPlan, batch_fast_generate, lookup_heads, plan_of, running_heads
+from compiler.shapes import common_shape, pad
+from rasp import ir
+from rasp.programs import library_program
+from turing.program import POSITIONAL, machine_bindings
+from turing.random_machines import random_machine
+from turing.simulator import initial_configuration
+from turing.trace import encode_trace, trace_of
+
+
+def _inputs(vocab: list[str], n: int, count: int, seed: int) -> list[list[str]]:
+    rng = random.Random(seed)
+    return [[vocab[0]] * n, *[[rng.choice(vocab) for _ in range(rng.randint(1, n))] for _ in range(count)]]
+
+
+def test_a_running_head_keeps_the_group_of_best_keys() -> None:
+    """Hand-checked, window 0.25: 1.1 ties with 1.0, 0.2 is ignored, 3.0 starts a new group."""
+    memory = {"best": jnp.array([-jnp.inf]), "count": jnp.zeros(1), "total": jnp.zeros((1, 1))}
+    means = []
+    for logit, value in [(0.0, 10), (1.0, 20), (1.1, 30), (0.2, 40), (3.0, 50), (2.9, 60)]:
+        memory, mean = running_heads(memory, jnp.ones((1, 1)), jnp.array([[logit]]), jnp.array([[value]]), 0.25)
+        means.append(float(mean[0, 0]))
+    assert means == [10, 20, 25, 25, 50, 55]
+
+
+@pytest.mark.parametrize(
+    ("target", "bos", "clamp"), [(2, 103, 103), (3, 104, 104), (-1, 100, 101), (5, 100, 104), (4, 100, 104)]
+)
+def test_a_lookup_head_reads_its_target_or_falls_back(target: int, bos: int, clamp: int) -> None:
+    """Hand-checked: at position 4 (token index 3) the rows hold 100 + position (row 0 the BOS);
+    token index q is row q + 1 for 0 <= q <= 3, else the BOS row or the clamped index's row."""
+    rows = jnp.zeros((2, 8, 1)).at[:, :4, 0].set(100.0 + jnp.arange(4))
+    table = {"target": jnp.array([[1.0, 0.0], [1.0, 0.0]]), "clamp": jnp.array([0.0, 1.0])}
+    x = jnp.array([float(target), 7.0])
+    _, picked = lookup_heads({"lookup": rows}, table, x, jnp.array([[104.0], [104.0]]), jnp.int32(4))
+    assert picked[:, 0].tolist() == [bos, clamp]
+
+
+@pytest.mark.parametrize(
+    ("program", "vocab"), [("shift", "abcd"), ("frac_prevs", "ab()"), ("dyck1", "()"), ("detect_pattern", "abc")]
+)
+def test_fast_outputs_equal_the_dense_decoder_and_the_interpreter(program: str, vocab: str) -> None:
+    sop = library_program(program)
+    model = compiler.compile(sop, list(vocab), 12, causal=True, attention="hard")
+    fast, dense = FastDecoder(model, chunk=8), model.decoder()
+    for tokens in _inputs(list(vocab), 12, 4, seed=len(program)):
+        dense.reset()
+        assert fast.outputs(tokens) == dense.extend(tokens) == sop(tokens, causal=True)
+
+
+def _shift_by_two() -> ir.SOp:
+    return ir.aggregate(ir.select(ir.indices, ir.indices - 2, "=="), ir.tokens, default="a")
+
+
+def _lookup_model(offset: float) -> compiler.Transformer:
+    """The shift by two, its one head described as a lookup of token index `indices + offset`."""
+    model = compiler.compile(_shift_by_two(), "abc", 20, causal=True, attention="hard")
+    target = {"indices": 1.0, "one": offset}
+    model.metadata["fast_heads"] = [[{"kind": "lookup", "target": target, "outside": "bos"}]]
+    return model
+
+
+def test_a_lookup_head_reads_the_row_its_target_names() -> None:
+    """Hand-checked: the head reads token index i - 2, the BOS (default "a") before that; the
+    descriptor is what the decoder follows, so one off by one reads the wrong row."""
+    right, wrong = FastDecoder(_lookup_model(-2.0)), FastDecoder(_lookup_model(-1.0))
+    assert right.outputs(list("bcab")) == ["a", "a", "b", "c"] == _shift_by_two()(list("bcab"), causal=True)
+    assert wrong.outputs(list("bcab")) == ["a", "b", "c", "a"]
+    prompt = list("bc")
+    assert right.generate(prompt, 6) == list("bcabcabc") == _lookup_model(-2.0).decoder().generate(prompt, 6)
+
+
+def test_a_slot_the_models_describe_differently_is_served_dense() -> None:
+    """Hand-checked plans; the dense slot still generates what each model does alone."""
+    lookup = _lookup_model(-2.0)
+    dense = _lookup_model(-2.0)
+    dense.metadata["fast_heads"] = [[{"kind": "dense"}]]
+    assert plan_of([lookup]) == (LayerPlan(running=(), lookup=(0,), dense=()),)
+    assert plan_of([lookup, dense]) == (LayerPlan(running=(), lookup=(), dense=(0,)),)
+    prompts = [list("bc"), list("cab")]
+    generated = batch_fast_generate([lookup, dense], prompts, 5, dtype="float64")
+    assert generated == [FastDecoder(lookup, "float64").generate(prompt, 5) for prompt in prompts]
+    assert generated[0] == list("bcabcab")
+
+
+# ------------------------------------------------------------------ Turing machines
+
+LENGTH = 64
+
+
+@functools.cache
+def _machine_models() -> list[tuple[Any, compiler.Transformer]]:
+    """Random machines (some halting), their hard models padded to one shape (one XLA
+    compilation of each decoder serves every test)."""
+    machines = [random_machine(2, 2, seed, halt_share=0.3) for seed in range(6)]
+    models = [
+        compiler.compile(POSITIONAL.sop(m), machine_bindings(m)["tm_vocab"], LENGTH, causal=True, attention="hard")
+        for m in machines
+    ]
+    shape = common_shape(models)
+    return [(m, pad(model, shape)) for m, model in zip(machines, models)]
+
+
+def _prompt(machine: Any) -> list[str]:
+    """`$ C0 |`: the trace's start, the initial configuration on an empty tape."""
+    return encode_trace([initial_configuration(machine, ())], halted=False)
+
+
+def _reference(machine: Any, tokens: int) -> list[str]:
+    return trace_of(machine, (), tokens)[:tokens]
+
+
+def test_fast_generation_equals_the_dense_decoder_and_the_reference_trace() -> None:
+    machines = _machine_models()
+    prompts = [_prompt(machine) for machine, _ in machines]
+    models = [model for _, model in machines]
+    dense = batch_generate(models, prompts, LENGTH, "float64")
+    plan = plan_of(models)
+    assert all(sum(len(getattr(heads, kind)) for heads in plan) for kind in ("running", "dense"))
+    fast = batch_fast_generate(models, prompts, LENGTH - 4, stop=["#"], dtype="float64", chunk=16)
+    halted = 0
+    for (machine, _), prompt, predictions, generated in zip(machines, prompts, dense, fast):
+        dense_trace = [*prompt, *predictions[len(prompt) - 1 :]]
+        reference = _reference(machine, LENGTH)
+        assert generated == dense_trace[: len(generated)]
+        assert generated == reference[: len(generated)]
+        if generated[-1] == "#":
+            halted += 1
+            assert generated == reference  # a halting run stops right after its `#`
+        else:
+            assert len(generated) == len(prompt) + LENGTH - 4
+    assert 0 < halted < len(machines)  # both endings are exercised
+
+
+def test_each_model_generates_its_own_quota() -> None:
+    machines = _machine_models()
+    models = [model for _, model in machines]
+    prompts = [_prompt(machine) for machine, _ in machines]
+    quotas = [5, 40, 17, LENGTH - 4, 1, 30]
+    generated = batch_fast_generate(models, prompts, quotas, stop=["#"], dtype="float64", chunk=16)
+    for (machine, _), prompt, quota, tokens in zip(machines, prompts, quotas, generated):
+        reference = _reference(machine, LENGTH)
+        assert tokens == reference[: len(prompt) + quota]
+
+
+# ------------------------------------------------------------------ refusals
+
+
+def test_the_fast_decoder_refuses_what_it_cannot_serve() -> None:
+    soft = compiler.compile(_shift_by_two(), "abc", 8, causal=True)
+    soft.metadata["fast_heads"] = [[{"kind": "dense"}]]
+    with pytest.raises(CompileError, match="hard-attention"):
+        FastDecoder(soft)
+    bare = compiler.compile(_shift_by_two(), "abc", 8, causal=True, attention="hard")
+    bare.metadata.pop("fast_heads", None)
+    with pytest.raises(CompileError, match="descriptors"):
+        FastDecoder(bare)
+    bare.metadata["fast_heads"] = [[{"kind": "sideways"}]]
+    with pytest.raises(CompileError, match="unknown head kind"):
+        FastDecoder(bare)
+    bare.metadata["fast_heads"] = [[{"kind": "dense"}]]
+    with pytest.raises(CompileError, match="fit in the model's 8 positions"):
+        FastDecoder(bare).generate(list("abc"), 6)
