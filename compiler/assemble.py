@@ -34,25 +34,33 @@ from compiler.blocks import (
     LoweredProgram,
     MLPBlock,
     combine,
-    index_dim,
     token_dim,
 )
 from compiler.errors import CompileError, fail
-from compiler.margins import BOS_SELF_LOGIT, TIE_WINDOW, hard_separable, hard_value_ok, logit_ok, mlp_ok
+from compiler.margins import (
+    BOS_SELF_LOGIT,
+    TIE_WINDOW,
+    hard_separable,
+    hard_value_ok,
+    integers_exact,
+    logit_ok,
+    mlp_ok,
+)
 from compiler.scheduling import Layer
 
 
 @dataclass(frozen=True)
 class Assembly:
     """Stage 4's result: the weight arrays and the metadata that describes them (the residual
-    dimensions' labels, the per-layer table of blocks, the float precision record and the
-    mixture checks)."""
+    dimensions' labels, the per-layer table of blocks, the float precision record, the
+    mixture checks and the heads' descriptors for the fast decoder)."""
 
     params: dict[str, Any]
     labels: list[str]
     layout: list[dict[str, Any]]
     precision: dict[str, Any]
     mixtures: list[dict[str, Any]]
+    fast_heads: list[list[dict[str, Any]]]
 
 
 def residual_dims(program: LoweredProgram, layers: Sequence[Layer]) -> list[Dim]:
@@ -65,7 +73,7 @@ def residual_dims(program: LoweredProgram, layers: Sequence[Layer]) -> list[Dim]
     for functional in program.output:
         read |= set(functional)
     positions = [dim for dim in (INDICES, INDICES_SQUARED) if dim in read]
-    positions += [index_dim(k) for k in range(program.max_seq_len) if index_dim(k) in read]
+    positions += sorted((dim for dim in read if dim.kind == "index"), key=lambda dim: dim.value)
     written = [dim for block in blocks for dim in block.writes]
     return [ONE, BOS, *[token_dim(t) for t in program.vocab], *positions, *written]
 
@@ -167,7 +175,9 @@ def _head_precision(head: HeadBlock, n: int, hard: bool) -> dict[str, Any]:
     record["max_logit"] = head.scale * (head.precision.magnitude + 1.0)
     for dtype in ("float32", "float64"):
         if hard:  # the score error is zero: every input of a hard model is exact
-            ok = hard_separable(head.precision.bos_gap, 0.0, head.precision.magnitude, dtype)
+            ok = hard_separable(head.precision.bos_gap, 0.0, head.precision.magnitude, dtype) or (
+                head.precision.integer_scores and integers_exact(2 * head.precision.magnitude + 2, dtype)
+            )
             ok = ok and hard_value_ok(n, record["value_bound"], record["tolerance"], dtype)
         else:
             # the score margin in logits: the BOS gap, or for a selector width (whose selected
@@ -195,9 +205,12 @@ def _precision(layers: Sequence[Layer], n: int, hard: bool) -> dict[str, Any]:
                 "max_preactivation": block.max_preactivation,
             }
             for dtype in ("float32", "float64"):
-                record[f"{dtype}_ok"] = mlp_ok(
-                    block.max_preactivation, largest, len(block.units), block.tolerance, dtype
-                )
+                if block.integer:
+                    record[f"{dtype}_ok"] = integers_exact(block.max_preactivation * max(largest, 1.0), dtype)
+                else:
+                    record[f"{dtype}_ok"] = mlp_ok(
+                        block.max_preactivation, largest, len(block.units), block.tolerance, dtype
+                    )
             mlps.append(record)
     for record in (*heads, *mlps):
         if not record["float64_ok"]:
@@ -209,11 +222,47 @@ def _precision(layers: Sequence[Layer], n: int, hard: bool) -> dict[str, Any]:
     return {"float32_ok": ok, "heads": heads, "mlps": mlps}
 
 
-def _check_size(program: LoweredProgram, layers: Sequence[Layer], width: int) -> None:
+def _uses_table(dims: Sequence[Dim]) -> bool:
+    """Whether positions need a table: some block reads a position's one-hot `indices=k`."""
+    return any(dim.kind == "index" for dim in dims)
+
+
+def _positions(basis: _ResidualBasis, n: int) -> dict[str, np.ndarray]:
+    """The position embedding (see transformer.embed_positions): `pos_poly`, the rows of the
+    BOS, of one unit of index and of one unit of index squared, when no block reads a
+    position's one-hot; else the table `pos_embed` of the n + 1 positions."""
+    poly = np.zeros((3, basis.width))
+    for row, label in ((1, INDICES), (2, INDICES_SQUARED)):
+        if label in basis.index:
+            poly[row, basis.index[label]] = 1.0
+    one_hots = [label for label in basis.index if label.kind == "index"]
+    if not one_hots:
+        return {"pos_poly": poly}
+    table = transformer.embed_positions({"pos_poly": poly}, np.arange(n + 1), np)
+    for label in one_hots:
+        table[label.value + 1, basis.index[label]] = 1.0
+    return {"pos_embed": table}
+
+
+def fast_head(head: HeadBlock) -> dict[str, Any]:
+    """What the fast decoder needs to know of a head (see blocks.Lookup): "running" when every
+    query scores the keys alike (its query reads only the constant `one`), "lookup" with the
+    target as {residual label: coefficient} for a head that selects by position, else
+    "dense"."""
+    if all(set(query) <= {ONE} for query in head.query):
+        return {"kind": "running"}
+    if head.lookup is not None:
+        target = {str(label): float(coefficient) for label, coefficient in head.lookup.target.items()}
+        return {"kind": "lookup", "target": target, "outside": head.lookup.outside}
+    return {"kind": "dense"}
+
+
+def _check_size(program: LoweredProgram, layers: Sequence[Layer], width: int, table: bool) -> None:
     """The exact parameter count of the arrays `assemble` is about to allocate, against the
     budget; over it, the error names the s-op whose block has the most parameters."""
     n, causal = program.max_seq_len, program.causal
-    total = (len(program.vocab) + 1 + n + 1 + len(program.output)) * width
+    positions = n + 1 if table else 3
+    total = (len(program.vocab) + 1 + positions + len(program.output)) * width
     largest: tuple[int, int] = (0, 0)
     blocks: list[HeadBlock | MLPBlock] = []
     for layer in layers:
@@ -245,19 +294,14 @@ def assemble(program: LoweredProgram, layers: Sequence[Layer]) -> Assembly:
     dims = residual_dims(program, layers)
     basis = _ResidualBasis(dims)
     d, n = basis.width, program.max_seq_len
-    _check_size(program, layers, d)
+    _check_size(program, layers, d, _uses_table(dims))
     token_embed = np.zeros((len(vocab) + 1, d))
     token_embed[:, basis.index[ONE]] = 1.0
     token_embed[0, basis.index[BOS]] = 1.0
     for row, token in enumerate(vocab, start=1):
         token_embed[row, basis.index[token_dim(token)]] = 1.0
-    pos_embed = np.zeros((n + 1, d))
-    for position in range(1, n + 1):
-        index = position - 1
-        for label, value in ((INDICES, index), (INDICES_SQUARED, index * index), (index_dim(index), 1)):
-            if label in basis.index:
-                pos_embed[position, basis.index[label]] = value
-    bos = token_embed[0] + pos_embed[0]
+    positions = _positions(basis, n)
+    bos = token_embed[0] + transformer.embed_positions(positions, np.array(0), np)
     window = TIE_WINDOW if program.attention == "hard" else None
     layer_params, layout = [], []
     for layer in layers:
@@ -272,9 +316,12 @@ def assemble(program: LoweredProgram, layers: Sequence[Layer]) -> Assembly:
             }
         )
     unembed = np.stack([basis.vector(f) for f in output], axis=1)
-    params = {"token_embed": token_embed, "pos_embed": pos_embed, "layers": layer_params, "unembed": unembed}
+    params = {"token_embed": token_embed, **positions, "layers": layer_params, "unembed": unembed}
     mixtures = [
         {"node": mixture.node, "dims": [basis.index[dim] for dim in mixture.dims]} for mixture in program.mixtures
     ]
     labels = [str(dim) for dim in dims]
-    return Assembly(params, labels, layout, _precision(layers, n, program.attention == "hard"), mixtures)
+    fast_heads = [[fast_head(head) for head in layer.heads] for layer in layers]
+    return Assembly(
+        params, labels, layout, _precision(layers, n, program.attention == "hard"), mixtures, fast_heads
+    )

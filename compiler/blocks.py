@@ -106,13 +106,16 @@ class MLPBlock:
 
     `tolerance` is how far (in input units) an input may stray from a point of its value set
     with the output still exact; `max_preactivation` bounds |pre| over the value sets (its
-    float32 rounding error must stay far below 1)."""
+    float32 rounding error must stay far below 1).  An `integer` block reads integers through
+    integer weights, so it computes without rounding while every sum stays inside the float's
+    range of exact integers (`margins.integers_exact`)."""
 
     label: str
     units: tuple[Unit, ...]
     writes: tuple[Dim, ...]
     tolerance: float = float("inf")
     max_preactivation: float = 0.0
+    integer: bool = False
 
     @property
     def reads(self) -> set[Dim]:
@@ -129,6 +132,18 @@ class HeadPrecision:
     magnitude: float
     value_bound: float
     tolerance: float
+    integer_scores: bool = False  # scores are integers or halves of one: exact while they fit
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A head that selects one key by its position, as the fast decoder needs to know it: at
+    a query whose stream x gives q = round(target(x)), the key at token index q when 0 <= q <=
+    the query's own index; otherwise the BOS key (`outside` "bos": a quadratic equality score)
+    or the key at the index clamped into [0, own index] ("clamp": a nearest-match score)."""
+
+    target: Functional
+    outside: Literal["bos", "clamp"]
 
 
 @dataclass(frozen=True)
@@ -139,7 +154,8 @@ class HeadBlock:
     selected, at most 0 when not.  The beginning-of-sequence key scores `bos_score` (1/2 for an
     aggregate: below any selected key, above any unselected one; 1 for a selector width).  The
     logits are the scores times `scale`.  values[t] is the t-th value feature, whose value at
-    the BOS key is bos_values[t]; feature t is written to residual dimension writes[t]."""
+    the BOS key is bos_values[t]; feature t is written to residual dimension writes[t].
+    `lookup` says which key a head that selects by position takes (None for other heads)."""
 
     label: str
     query: tuple[Functional, ...]
@@ -150,6 +166,7 @@ class HeadBlock:
     bos_values: tuple[float, ...]
     writes: tuple[Dim, ...]
     precision: HeadPrecision
+    lookup: Lookup | None = None
 
     @property
     def reads(self) -> set[Dim]:

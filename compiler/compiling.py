@@ -69,6 +69,7 @@ def compile(  # noqa: A001
         "layout": assembly.layout,
         "precision": assembly.precision,
         "mixtures": assembly.mixtures,
+        "fast_heads": assembly.fast_heads,
         "attention": {"mode": "hard", "tie_window": TIE_WINDOW} if attention == "hard" else {"mode": "soft"},
     }
     model = Transformer(assembly.params, metadata)

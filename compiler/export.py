@@ -88,7 +88,8 @@ class TorchTransformer(nn.Module):
         self.rasp_metadata = model.metadata
         self.causal = model.causal
         dtype_ = _torch_dtype(model, dtype)
-        for name in ("token_embed", "pos_embed", "unembed"):
+        self.positions = transformer.position_weights(model.params)
+        for name in ("token_embed", self.positions, "unembed"):
             self.register_parameter(name, _tensor(model.params[name], dtype_))
         self.layers = nn.ModuleList(_Layer(layer, dtype_) for layer in model.params["layers"])
 
@@ -98,7 +99,8 @@ class TorchTransformer(nn.Module):
         """The final residual stream (batch, T, width) and every layer's attention pattern
         (batch, heads, query, key)."""
         t = token_ids.shape[1]
-        x = self.token_embed[token_ids] + self.pos_embed[:t][None]
+        positions = {self.positions: getattr(self, self.positions)}
+        x = self.token_embed[token_ids] + transformer.embed_positions(positions, torch.arange(t), torch)[None]
         mask = torch.ones((t, t), dtype=torch.bool, device=x.device)
         if self.causal:
             mask = torch.tril(mask)
@@ -213,7 +215,7 @@ def transformer_lens_weights(model: Transformer, config: dict[str, Any]) -> dict
     d, heads, depth, hidden = config["d_model"], config["n_heads"], config["d_head"], config["d_mlp"]
     weights = {
         "embed.W_E": model.params["token_embed"],
-        "pos_embed.W_pos": model.params["pos_embed"],
+        "pos_embed.W_pos": transformer.embed_positions(model.params, np.arange(model.max_seq_len + 1), np),
         "unembed.W_U": model.params["unembed"],
         "unembed.b_U": np.zeros(config["d_vocab_out"]),
     }

@@ -17,6 +17,7 @@ import numpy as np
 from compiler.blocks import INDICES, ONE, Dim, Functional, HeadBlock, HeadPrecision, Mixture, combine, frozen
 from compiler.encodings import Encodings
 from compiler.errors import fail
+from compiler.idioms import Idioms
 from compiler.margins import (
     AGGREGATE_TOLERANCE,
     MAX_SCALE,
@@ -24,6 +25,7 @@ from compiler.margins import (
     hard_scale,
     hard_separable,
     hard_value_ok,
+    integers_exact,
     scale_for,
     width_tolerance,
 )
@@ -40,6 +42,7 @@ class Heads:
         self.ledger = encodings.ledger
         self.scores = scores
         self.n = self.ledger.n
+        self.idioms = Idioms(self)
         self.squared = _compared_by_equality(self.ledger.sets)
 
     def head(
@@ -53,14 +56,17 @@ class Heads:
         scale: float,
         value_bound: float = 1.0,
         tolerance: float = 1.0,
+        gap: float | None = None,
     ) -> int:
         """Adds the head of `node` and returns its index.  Its precision record keeps what
         assembly needs to judge float rounding (the logit scale may still be raised by
-        `Encodings.tighten`; a hard head's scale is `margins.hard_scale` of its gap)."""
+        `Encodings.tighten`; a hard head's scale is `margins.hard_scale` of its gap, which is by
+        default 1/2 for an aggregate's BOS score of 1/2, else 1)."""
         magnitude = score.magnitude
         if magnitude is None:
             magnitude = sum(self.ledger.bound(q) * self.ledger.bound(k) for q, k in score.terms)
-        gap = 0.5 if bos_score == 0.5 else 1.0  # from the selected keys to the best other key
+        if gap is None:  # from the selected keys to the best other key
+            gap = 0.5 if bos_score == 0.5 else 1.0
         if self.ledger.hard:
             self._require_hard(node, score, magnitude, gap, value_bound, tolerance)
             scale = hard_scale(gap)
@@ -79,7 +85,8 @@ class Heads:
             tuple(frozen(v) for v in values),
             tuple(bos_values),
             tuple(writes),
-            HeadPrecision(gap, magnitude, value_bound, tolerance),
+            HeadPrecision(gap, magnitude, value_bound, tolerance, score.integer),
+            score.lookup if bos_score != 1.0 else None,  # a width's BOS ties with its key
         )
         return self.ledger.add_block(head, node)
 
@@ -89,7 +96,8 @@ class Heads:
         """Refuses a hard head that even float64 cannot run exactly: scores whose error (noisy
         inputs plus rounding) may reach a quarter of the gap, or a mean whose rounding may
         reach the tolerance of the head's output (see margins)."""
-        if not hard_separable(gap, score.error, magnitude, "float64"):
+        exact = score.integer and score.error == 0 and integers_exact(2 * magnitude + 2, "float64")
+        if not (exact or hard_separable(gap, score.error, magnitude, "float64")):
             raise fail(
                 node,
                 f"hard attention cannot separate its selected keys: their scores lie {gap:g} above "
@@ -117,7 +125,10 @@ class Heads:
         counted = self._count_through_position(node)
         if counted is not None:
             return numerical(values, self.enc.number(counted), exact=False, inherits=((1.0, counted),))
-        score = self.scores.score(node.selector, node)
+        looked_up = self.idioms.lookup(node, values)
+        if looked_up is not None:
+            return looked_up
+        score, bos_score = self.idioms.latest(node) or (self.scores.score(node.selector, node), 0.5)
         sop_values = self.ledger.sets.known(node.sop)
         if numeric_aggregate(node, sop_values):
             magnitude = max(abs(float(v)) for v in (*sop_values, node.default))
@@ -128,7 +139,7 @@ class Heads:
             scale = scale_for(self.n, magnitude, tolerance, 0.5, score.error)
             # rounding may take what the consumers leave: a quarter of the gap (see margins)
             head = self.head(
-                node, score, 0.5, [value], [float(node.default)], [dim], scale, magnitude, min(gap, 1.0) / 4
+                node, score, bos_score, [value], [float(node.default)], [dim], scale, magnitude, min(gap, 1.0) / 4, 0.5
             )
             inner = self.enc.rep(node.sop)
             coefficient = magnitude if inner.indicators is not None else 1.0
@@ -153,7 +164,7 @@ class Heads:
         if sum(bos_values) != 1:  # default equal (==) to a value of another type: use that slot
             bos_values = [float(v == node.default) for v in outputs]
         scale = scale_for(self.n, 1.0, AGGREGATE_TOLERANCE, 0.5, score.error)
-        head = self.head(node, score, 0.5, features, bos_values, dims, scale, 1.0, 1 - MIXTURE_THRESHOLD)
+        head = self.head(node, score, bos_score, features, bos_values, dims, scale, 1.0, 1 - MIXTURE_THRESHOLD, 0.5)
         self.ledger.mixtures.append(Mixture(node.label, tuple(dims)))
         return categorical(
             values,

@@ -144,6 +144,17 @@ def mlp_ok(max_preactivation: float, largest_output: float, units: int, toleranc
     return max_preactivation * largest_output * EPSILON[dtype] * math.sqrt(max(units, 1)) < 0.02
 
 
+#: The integers a float format holds exactly: up to 2^24 in float32, 2^53 in float64.
+EXACT_INTEGERS = {"float32": 2.0**24, "float64": 2.0**53}
+
+
+def integers_exact(magnitude: float, dtype: str) -> bool:
+    """Whether sums and products of integers up to `magnitude` (every partial result included)
+    are computed without rounding in `dtype`: hard heads' integer scores and the integer MLPs
+    of position lookups are exact, not approximately so, while this holds."""
+    return magnitude < EXACT_INTEGERS[dtype]
+
+
 def rounding_apart(a: float, b: float) -> bool:
     """Two distinct values so close that they can only differ by float rounding (the
     interpreter's `49 * (1/49)` is 0.9999999999999999, not 1.0)."""

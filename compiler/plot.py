@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from compiler import transformer
 from compiler.model import Transformer
 from rasp import ir
 from rasp.errors import RaspError
@@ -138,7 +139,7 @@ def _nonzero_rows(*matrices: np.ndarray) -> frozenset[int]:
 def residual_blocks(model: Transformer) -> tuple[list[Subspace], list[GridColumn]]:
     """The grid's rows and columns, read off the model's weights and layout."""
     params, labels, layout = model.params, model.labels, model.metadata["layout"]
-    embedded = _nonzero_rows(params["token_embed"].T, params["pos_embed"].T)
+    embedded = _nonzero_rows(params["token_embed"].T, params[transformer.position_weights(params)].T)
     blocks = [GridColumn("embed", None, "embedding", frozenset(), embedded)]
     unit_counts = [record["units"] for record in model.metadata["precision"]["mlps"]]
     for number, (weights, described) in enumerate(zip(params["layers"], layout)):

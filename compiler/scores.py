@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from compiler.blocks import ONE, Functional, combine
+from compiler.blocks import ONE, Functional, Lookup, combine
 from compiler.encodings import Encodings
 from compiler.errors import CompileError, fail
 from compiler.margins import SCORE_INPUT_ERROR, rounding_apart
@@ -50,6 +50,8 @@ class Score:
     constant: bool | None = None
     magnitude: float | None = None
     error: float = 0.0  # how far the score may be from its ideal value (noisy inputs)
+    lookup: Lookup | None = None  # a score that selects the key at one position (see blocks)
+    integer: bool = False  # its values are integers (the BOS's a half): exact in floats that hold them
 
 
 def constant_score(value: bool) -> Score:
@@ -66,7 +68,9 @@ def _merge(score: Score) -> Score:
         else:
             merged[identity] = (query, key)
     terms = [(q, k) for q, k in merged.values() if q and k]
-    return Score(terms or [({ONE: 1.0}, {})], score.exact01, score.constant, score.magnitude, score.error)
+    return Score(
+        terms or [({ONE: 1.0}, {})], score.exact01, score.constant, score.magnitude, score.error, score.lookup
+    )
 
 
 def _conjunction(left: Score, right: Score) -> Score:
@@ -330,7 +334,14 @@ class ScoreBuilder:
             ],
             exact01=False,
             error=error,
+            lookup=self._lookup(select, combine((1.0, query), (centre, {ONE: 1.0}))),
         )
+
+    def _lookup(self, select: ir.Select, target: Functional) -> Lookup | None:
+        """A quadratic score of `select(indices, Q, ==)` with integer Q selects the key at
+        token index Q, or none (then the BOS key wins): `target` is Q (clamped or not)."""
+        integers = all(float(v).is_integer() for v in self.enc.ledger.sets.known(select.queries))
+        return Lookup(target, "bos") if isinstance(select.keys, ir.Indices) and integers else None
 
     def _rounding_apart(self, select: ir.Select) -> bool:
         """Whether a key and a query value differ only by float rounding (`1/(1/49) - 1` is

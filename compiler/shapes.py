@@ -20,6 +20,7 @@ import numpy as np
 
 from compiler.errors import CompileError
 from compiler.model import Params, Transformer
+from compiler.transformer import embed_positions
 
 PADDING = "pad"
 """Residual labels of padding dimensions are `pad`, `pad#2`, ..."""
@@ -35,13 +36,16 @@ class LayerShape:
 
 @dataclass(frozen=True)
 class Shape:
-    """Everything that sizes a model's arrays (`positions` is max_seq_len + 1, the BOS row)."""
+    """Everything that sizes a model's arrays (`positions` is max_seq_len + 1, the BOS row;
+    `table` whether positions are embedded by a table of that many rows, else by the
+    polynomial of `transformer.embed_positions`)."""
 
     vocab: int
     positions: int
     width: int
     outputs: int
     layers: tuple[LayerShape, ...]
+    table: bool = True
 
     def union(self, other: Shape) -> Shape:
         """The smallest shape both fit in."""
@@ -58,6 +62,7 @@ class Shape:
             positions=self.positions,
             width=max(self.width, other.width),
             outputs=max(self.outputs, other.outputs),
+            table=self.table or other.table,
             layers=tuple(
                 LayerShape(*(max(a, b) for a, b in zip(vars(x).values(), vars(y).values())))
                 for x, y in zip(mine, theirs)
@@ -77,7 +82,8 @@ def shape_of(model: Transformer) -> Shape:
         )
         for layer in params["layers"]
     )
-    return Shape(vocab, params["pos_embed"].shape[0], width, params["unembed"].shape[1], layers)
+    positions = model.max_seq_len + 1
+    return Shape(vocab, positions, width, params["unembed"].shape[1], layers, "pos_poly" not in params)
 
 
 def common_shape(models: Iterable[Transformer]) -> Shape:
@@ -118,12 +124,23 @@ def pad(model: Transformer, shape: Shape) -> Transformer:
     if len(params["layers"]) > len(shape.layers):
         raise CompileError(f"a model of {len(params['layers'])} layers does not fit in {len(shape.layers)}")
     layers = [*params["layers"], *[None] * (len(shape.layers) - len(params["layers"]))]
+    if shape.table:  # a model of polynomial positions among table ones gets its table
+        table = embed_positions(params, np.arange(model.max_seq_len + 1), np)
+        positions = {"pos_embed": _padded(table, (shape.positions, shape.width))}
+    else:
+        positions = {"pos_poly": _padded(params["pos_poly"], (3, shape.width))}
     padded = {
         "token_embed": _padded(params["token_embed"], (shape.vocab, shape.width)),
-        "pos_embed": _padded(params["pos_embed"], (shape.positions, shape.width)),
+        **positions,
         "layers": [_layer(layer, ls, shape.width) for layer, ls in zip(layers, shape.layers)],
         "unembed": _padded(params["unembed"], (shape.width, shape.outputs)),
     }
     extra = shape.width - len(model.labels)
     labels = [*model.labels, *[PADDING if k == 0 else f"{PADDING}#{k + 1}" for k in range(extra)]]
-    return Transformer(padded, dict(model.metadata, labels=labels))
+    metadata = dict(model.metadata, labels=labels)
+    if "fast_heads" in metadata:  # a head of zeros scores every key alike and writes nothing
+        heads = [*metadata["fast_heads"], *[[]] * (len(shape.layers) - len(metadata["fast_heads"]))]
+        metadata["fast_heads"] = [
+            [*layer, *[{"kind": "running"}] * (ls.heads - len(layer))] for layer, ls in zip(heads, shape.layers)
+        ]
+    return Transformer(padded, metadata)

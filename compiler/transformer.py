@@ -59,6 +59,28 @@ def tie_window(metadata: dict[str, Any]) -> float | None:
     return float(mode["tie_window"]) if mode["mode"] == "hard" else None
 
 
+def embed_positions(params: Params, positions: Any, xp: Any = jnp) -> Any:
+    """The position embeddings (..., width) of `positions` (0 is the BOS, p >= 1 the token at
+    index p - 1): rows of the table `params["pos_embed"]`, or, for a model that reads positions
+    only as `indices` and `indices^2`, the polynomial `params["pos_poly"]` (3, width): the BOS
+    row, the row per unit of index and the row per unit of index squared, so that the model's
+    size does not grow with its length.  Every caller embeds positions through this one
+    function, so the table and the polynomial give the same streams (bit for bit: the rows
+    hold 0/1 entries at distinct dimensions)."""
+    if "pos_poly" not in params:
+        return params["pos_embed"][positions]
+    poly = params["pos_poly"]
+    bos = (positions == 0)[..., None]
+    # the index as a float of the weights' type before squaring (an int32 square overflows)
+    index = xp.where(positions > 0, positions - 1, 0)[..., None] * xp.ones_like(poly[0])
+    return xp.where(bos, poly[0], index * poly[1] + (index * index) * poly[2])
+
+
+def position_weights(params: Params) -> str:
+    """The name of the array that holds a model's position embedding: `pos_poly` or `pos_embed`."""
+    return "pos_poly" if "pos_poly" in params else "pos_embed"
+
+
 def attention_weights(logits: Any, window: float | None, xp: Any = jnp) -> Any:
     """The attention pattern over the last axis of `logits` (masked keys at -inf): softmax, or
     with a `window` the keys within `window` of the largest logit, weighted alike."""
@@ -137,7 +159,7 @@ def forward(
     Returns the final residual stream (batch, T, width), and with `inspect` also the stream
     after the embedding and every sublayer and every layer's attention pattern."""
     t = token_ids.shape[1]
-    x = params["token_embed"][token_ids] + params["pos_embed"][:t][None]
+    x = params["token_embed"][token_ids] + embed_positions(params, jnp.arange(t))[None]
     mask = key_mask[:, None, :] & jnp.ones((t, t), bool)[None]
     if causal:
         mask = mask & jnp.tril(jnp.ones((t, t), bool))[None]
@@ -217,7 +239,7 @@ def step(
     attends over the first rows of the cache, the fewest of `spans_of(capacity)` that hold
     `position`; a shorter span only drops keys that are masked anyway, so the result is the
     same whatever the span (bit for bit in float32 softmax, as tests/compiler check)."""
-    x = (params["token_embed"][token_id] + params["pos_embed"][position])[None]
+    x = (params["token_embed"][token_id] + embed_positions(params, jnp.asarray(position)))[None]
     updated = []
     for weights, (keys, values) in zip(params["layers"], cache):
         choices = spans_of(keys.shape[1])

@@ -22,7 +22,7 @@ def reverse() -> tuple[ir.SOp, compiler.Transformer]:
 def test_summary_counts_the_parameter_arrays(reverse) -> None:
     _, model = reverse
     summary = model.summary()
-    arrays = [model.params["token_embed"], model.params["pos_embed"], model.params["unembed"]]
+    arrays = [model.params["token_embed"], model.params["pos_poly"], model.params["unembed"]]
     for layer in model.params["layers"]:
         arrays += list(layer["attn"].values()) + list(layer["mlp"].values())
     assert summary["params"] == sum(a.size for a in arrays)
@@ -52,7 +52,7 @@ def test_save_and_load_round_trip(reverse, tmp_path) -> None:
     loaded = compiler.load(path)
     assert loaded.metadata == model.metadata
     assert loaded.summary() == model.summary()
-    for name in ("token_embed", "pos_embed", "unembed"):
+    for name in ("token_embed", "pos_poly", "unembed"):
         np.testing.assert_array_equal(loaded.params[name], model.params[name])
     assert loaded("abcab") == program("abcab")
     with np.load(path, allow_pickle=False) as data:  # readable without pickle
