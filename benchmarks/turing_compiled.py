@@ -1,23 +1,30 @@
-"""The Turing Program compiled into transformers: sizes, compile times and generation speed for
-machines of 2 to 6 states and 2 to 4 symbols, model size against max_seq_len, and the longest
-traces the compiled model reproduces exactly in float32 and in float64.
+"""The Turing Program compiled into transformers: how fast hard-attention weights generate long
+traces, how big the models are at every length, and (on request) the softmax models' sizes,
+speeds and exactness limits.
 
-    python benchmarks/turing_compiled.py [--tokens 500] [--lengths 256 512 ... 8192]
-                                         [--exactness 256 384 512 768 1024 2048 4096 8192]
+    python benchmarks/turing_compiled.py [--reports speed batch sizes] [--lengths-speed 1000 10000 100000]
+                                         [--batch 64] [--batch-tokens 2000] [--sizes 10 12 14 16 18 20]
+    python benchmarks/turing_compiled.py --reports bb5          # BB(5) for 8,500 steps from weights
+    python benchmarks/turing_compiled.py --reports shapes lengths exactness   # softmax models
 
-Machines: a random machine per shape with a total table and no halting state (so that its trace
-is as long as asked), and for the length tables the 4-state machine of benchmarks/turing_interpreter.py, which
-sweeps back and forth over a slowly growing tape.  Speeds are trace tokens per second generating
-`--tokens` tokens through `run_machine`: the compiled model's KV-cached decoder (after one warm-up
-run, so without the XLA compilation), the interpreter's incremental evaluation, and the reference
-simulator.  Every generated trace is checked against the reference.
+Default reports (one run):
+- speed: single-stream tokens/s generating the BB(5) champion's trace to 10^3, 10^4 and 10^5
+  tokens with the hard-attention model (max_seq_len the next power of two): the fast decoder
+  (`compiler.fast_decoder`, O(1) per token), the dense KV-cached decoder on the same weights
+  (`compiler.decoder.batch_generate`, O(t) per token) and the interpreter's incremental
+  evaluation.  Each generation is timed after a warm-up run of the same shape (so without the
+  XLA compilation) and checked against the reference trace; a dense or interpreter run that
+  would take longer than `--budget` seconds (extrapolated from the previous length, whose cost
+  grows as the square of the length) is not run and says so.
+- batch: aggregate tokens/s of `--batch` random 4-state 2-symbol machines (never halting)
+  generating `--batch-tokens` tokens each through one vmapped fast decoder, every trace checked.
+- sizes: the hard model of BB(5) at max_seq_len 2^10 ... 2^20: layers, heads, width, MLP units,
+  parameters (all the same) and compile time.
+- bb5 (on request): BB(5) run for 8,500 steps (1,031,679 tokens) by the hard model of 2^20
+  positions, compared token by token with the reference simulator, and BB(4)'s 107 steps.
 
-Exactness: for each length N the models are compiled for N positions and generate N tokens
-autoregressively (batched, through the KV-cached step that the engine uses), and the first token
-that differs from the reference trace is reported.  Besides the sweeper, the length runs use a
-bouncer over a long run of 1s and a machine that grows its tape to the left at every step.  The
-last column evaluates the whole reference trace at once in float32 (`model(tokens)`), whose
-sequence-wide matrix products XLA rounds differently on CPU.
+Softmax reports (on request): shapes (sizes and speeds per machine shape), lengths (size against
+max_seq_len: the MLPs grow) and exactness (the first wrong token in float32 and float64).
 """
 
 from __future__ import annotations
@@ -32,11 +39,20 @@ from rich.table import Table
 
 import compiler
 from compiler.decoder import batch_generate
+from compiler.fast_decoder import FastDecoder, batch_fast_generate
 from compiler.shapes import common_shape, pad
 from turing import Machine, load_machine, random_machine, trace_of
 from turing.engines import Decoder, Engine, InterpreterEngine, ReferenceEngine
-from turing.engines.compiled import GreedyDecoder, compile_machine
+from turing.engines.compiled import GreedyDecoder, compile_machine, model_length
 from turing.harness import run_machine
+from turing.simulator import initial_configuration
+from turing.trace import encode_trace
+
+BB5 = "1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA"
+"""The 5-state busy beaver champion: it runs 47,176,870 steps, so every trace asked of it is full."""
+
+BB4 = "1RB1LB_1LA0LC_1RZ1LD_1RD0RA"
+"""The 4-state busy beaver champion: it halts after 107 steps (1,149 trace tokens)."""
 
 SWEEPER = "1RC0RC_1RD0LB_1RB0LC_1LA0LD"
 """benchmarks/turing_interpreter.py's machine: 4 states, 2 symbols, never halts."""
@@ -83,6 +99,141 @@ def _size_cells(summary: dict[str, Any]) -> list[str]:
         f"{summary['mlp_hidden_total']:,}",
         f"{summary['params']:,}",
     ]
+
+
+def _prompt(machine: Machine) -> list[str]:
+    return encode_trace([initial_configuration(machine, ())], halted=False)
+
+
+def _timed(generate: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """The result and seconds of `generate(*args, **kwargs)`, run once untimed (the XLA
+    compilation of its shapes) and then timed."""
+    generate(*args, **kwargs)
+    start = time.perf_counter()
+    result = generate(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def _checked(tokens: Sequence[str], reference: Sequence[str], what: str) -> None:
+    if list(tokens) != list(reference[: len(tokens)]) or len(tokens) != len(reference):
+        raise SystemExit(f"{what}: the generated trace differs from the reference")
+
+
+def _fast_rate(model: compiler.Transformer, prompt: list[str], reference: list[str]) -> float:
+    decoder = FastDecoder(model, "float64")
+    tokens, seconds = _timed(decoder.generate, prompt, len(reference) - len(prompt))
+    _checked(tokens, reference, "fast decoder")
+    return (len(reference) - len(prompt)) / seconds
+
+
+def _dense_rate(model: compiler.Transformer, prompt: list[str], reference: list[str]) -> float:
+    def generate() -> list[str]:
+        (predictions,) = batch_generate([model], [prompt], len(reference), "float64")
+        return prompt + [str(p) for p in predictions[len(prompt) - 1 : len(reference) - 1]]
+
+    tokens, seconds = _timed(generate)
+    _checked(tokens, reference, "dense decoder")
+    return (len(reference) - len(prompt)) / seconds
+
+
+def _interpreter_rate(machine: Machine, length: int) -> float:
+    return tokens_per_second(InterpreterEngine(), machine, length)
+
+
+def speed_table(lengths: Sequence[int], budget: float) -> Report:
+    """Single-stream tokens/s of the three ways to run BB(5) to each trace length; a quadratic
+    way is skipped where its previous length's time, scaled by the square, exceeds `budget`."""
+    title = "single-stream generation of BB(5)'s trace, tokens/s (hard attention, float64)"
+    columns = ["trace tokens", "model positions", "fast decoder", "dense KV decoder", "interpreter", "fast / dense"]
+    machine = load_machine(BB5)
+    rows = []
+    previous: dict[str, tuple[int, float]] = {}
+
+    def affordable(way: str, length: int) -> bool:
+        if way not in previous:
+            return True
+        done, rate = previous[way]
+        return (done / rate) * (length / done) ** 2 <= budget
+
+    for length in lengths:
+        reference = trace_of(machine, (), length)[:length]
+        model = compile_machine(machine, model_length(length), attention="hard")
+        prompt = _prompt(machine)
+        fast = _fast_rate(model, prompt, reference)
+        rates: dict[str, float | None] = {
+            "dense": _dense_rate(model, prompt, reference) if affordable("dense", length) else None,
+            "interpreter": _interpreter_rate(machine, length) if affordable("interpreter", length) else None,
+        }
+        previous.update({way: (length, rate) for way, rate in rates.items() if rate is not None})
+        rows.append(
+            [
+                f"{length:,}",
+                f"{model.max_seq_len:,}",
+                f"{fast:,.0f}",
+                *(f"{rate:,.0f}" if rate else f"not run (over {budget:.0f} s)" for rate in rates.values()),
+                f"{fast / rates['dense']:,.1f}" if rates["dense"] else "-",
+            ]
+        )
+    return title, columns, rows, "every generated trace equals the reference simulator's"
+
+
+def batch_table(machines: int, tokens: int) -> Report:
+    title = f"a batch of {machines} random 4-state 2-symbol machines, {tokens:,} tokens each (hard, float64)"
+    columns = ["machines", "tokens each", "seconds", "aggregate tokens/s", "per machine tokens/s"]
+    batch = [random_machine(4, 2, seed=seed, halt_share=0.0) for seed in range(machines)]
+    models = [compile_machine(machine, model_length(tokens), attention="hard") for machine in batch]
+    shape = common_shape(models)
+    padded = [pad(model, shape) for model in models]
+    prompts = [_prompt(machine) for machine in batch]
+    steps = [tokens - len(prompt) for prompt in prompts]
+    traces, seconds = _timed(batch_fast_generate, padded, prompts, steps, dtype="float64")
+    for machine, trace in zip(batch, traces):
+        _checked(trace, trace_of(machine, (), tokens)[:tokens], f"machine {machine.to_text()}")
+    total = machines * tokens
+    row = [str(machines), f"{tokens:,}", f"{seconds:.2f}", f"{total / seconds:,.0f}", f"{tokens / seconds:,.0f}"]
+    return title, columns, [row], ""
+
+
+def hard_sizes_table(exponents: Sequence[int]) -> Report:
+    title = "the hard-attention model of BB(5) against max_seq_len"
+    columns = ["max_seq_len", *_SIZE_COLUMNS, "float32 exact", "compile s"]
+    machine = load_machine(BB5)
+    rows = []
+    for exponent in exponents:
+        start = time.perf_counter()
+        summary = compile_machine(machine, 2**exponent, attention="hard").summary()
+        seconds = time.perf_counter() - start
+        rows.append([f"2^{exponent}", *_size_cells(summary), str(summary["float32_ok"]), f"{seconds:.1f}"])
+    return title, columns, rows, ""
+
+
+def long_runs_table() -> Report:
+    """BB(5) for 8,500 steps and BB(4) to its halt, generated from hard weights."""
+    title = "long runs from hard-attention weights (float64), checked token by token"
+    columns = ["machine", "steps", "trace tokens", "model positions", "compile s", "generate s", "tokens/s", "equal"]
+    rows = []
+    for name, spec, steps in (("BB(4)", BB4, 107), ("BB(5)", BB5, 8500)):
+        machine = load_machine(spec)
+        reference = trace_of(machine, (), steps)
+        start = time.perf_counter()
+        model = compile_machine(machine, model_length(len(reference)), attention="hard")
+        compile_seconds = time.perf_counter() - start
+        prompt = _prompt(machine)
+        decoder = FastDecoder(model, "float64")
+        tokens, seconds = _timed(decoder.generate, prompt, len(reference) - len(prompt), stop=["#"])
+        rows.append(
+            [
+                name,
+                f"{steps:,}",
+                f"{len(reference):,}",
+                f"{model.max_seq_len:,}",
+                f"{compile_seconds:.1f}",
+                f"{seconds:.2f}",
+                f"{(len(reference) - len(prompt)) / seconds:,.0f}",
+                str(list(tokens) == list(reference)),
+            ]
+        )
+    return title, columns, rows, "generate s: the second of two runs (the first compiles the XLA program)"
 
 
 def shapes_table(tokens: int) -> Report:
@@ -194,22 +345,32 @@ def exactness_table(lengths: Sequence[int], forward_limit: int) -> Report:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokens", type=int, default=512, help="trace tokens generated per machine shape")
+    parser.add_argument("--reports", nargs="+", default=["speed", "batch", "sizes"], choices=list(REPORTS))
+    parser.add_argument("--lengths-speed", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--budget", type=float, default=120.0, help="seconds a dense or interpreter run may take")
+    parser.add_argument("--batch", type=int, default=64, help="machines in the batch report")
+    parser.add_argument("--batch-tokens", type=int, default=2000, help="tokens per machine in the batch report")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 12, 14, 16, 18, 20], help="max_seq_len exponents")
+    parser.add_argument("--tokens", type=int, default=512, help="softmax shapes report: tokens per machine")
     parser.add_argument("--lengths", type=int, nargs="+", default=[256, 512, 1024, 2048, 4096, 8192])
     parser.add_argument("--exactness", type=int, nargs="+", default=[256, 384, 512, 768, 1024, 2048, 4096, 8192])
     parser.add_argument("--forward-limit", type=int, default=2048, help="longest forward pass checked")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["shapes", "lengths", "exactness"])
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables (for docs/turing.md)")
     args = parser.parse_args()
     console = Console(width=250)
-    reports = {
-        "shapes": lambda: shapes_table(args.tokens),
-        "lengths": lambda: lengths_table(args.lengths),
-        "exactness": lambda: exactness_table(sorted(args.exactness), args.forward_limit),
-    }
-    for name, report in reports.items():
-        if name not in args.skip:
-            show(console, *report(), markdown=args.markdown)
+    for name in args.reports:
+        show(console, *REPORTS[name](args), markdown=args.markdown)
+
+
+REPORTS = {
+    "speed": lambda args: speed_table(args.lengths_speed, args.budget),
+    "batch": lambda args: batch_table(args.batch, args.batch_tokens),
+    "sizes": lambda args: hard_sizes_table(args.sizes),
+    "bb5": lambda args: long_runs_table(),
+    "shapes": lambda args: shapes_table(args.tokens),
+    "lengths": lambda args: lengths_table(args.lengths),
+    "exactness": lambda args: exactness_table(sorted(args.exactness), args.forward_limit),
+}
 
 
 def show(console: Console, title: str, columns: list[str], rows: list[list[str]], caption: str, markdown: bool) -> None:
