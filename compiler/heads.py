@@ -42,7 +42,7 @@ class Heads:
         self.ledger = encodings.ledger
         self.scores = scores
         self.n = self.ledger.n
-        self.idioms = Idioms(self)
+        self.idioms = Idioms(encodings, self.head)
         self.squared = _compared_by_equality(self.ledger.sets)
 
     def head(

@@ -23,7 +23,8 @@ precision record checks (float64 to n ~ 2^24, float32 to about n ~ 2^10 for look
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -40,14 +41,15 @@ from compiler.blocks import (
     combine,
     frozen,
 )
+from compiler.encodings import Encodings
 from compiler.reps import Rep, categorical, numerical
 from compiler.scores import Score
 from compiler.valuesets import numeric_aggregate, same_selector, value_order
 from rasp import ir
 from rasp.values import all_integers, all_numbers
 
-if TYPE_CHECKING:
-    from compiler.heads import Heads
+#: Heads.head: adds a head block and returns its index (passed in, not imported: heads uses this module).
+AddHead = Callable[..., int]
 
 
 def latest_filter(selector: ir.Selector, causal: bool) -> ir.Select | None:
@@ -90,11 +92,11 @@ def _largest(values: frozenset, centre: float = 0.0) -> float:
 class Idioms:
     """The two lowerings, over the heads of one lowering (hard attention only)."""
 
-    def __init__(self, heads: Heads):
-        self.heads = heads
-        self.enc = heads.enc
-        self.ledger = heads.ledger
-        self.n = heads.n
+    def __init__(self, encodings: Encodings, head: AddHead):
+        self.head = head
+        self.enc = encodings
+        self.ledger = encodings.ledger
+        self.n = encodings.n
 
     def latest(self, node: ir.Aggregate) -> tuple[Score, float] | None:
         """The score and BOS score of a latest-match aggregate, else None."""
@@ -153,7 +155,7 @@ class Idioms:
         raw = self.ledger.fresh(f"{node.label}/raw", node, spread + abs(default))
         value = self.enc.number(node.sop)
         bound = max(self.n, spread + abs(default))
-        self.heads.head(
+        self.head(
             node, score, -0.5, [value, {INDICES: 1.0}], [default, 0.0], [raw, at], 1.0, bound, 0.25, gap=0.5
         )
         out = self.ledger.fresh(node.label, node, spread + abs(default))
@@ -170,7 +172,7 @@ class Idioms:
         raws = {v: self.ledger.fresh(f"{node.label}/raw:{v!r}", node, 1.0) for v in outputs if v in indicators}
         features = [indicators[v] for v in raws]
         bos_values = [0.0] * len(raws)
-        self.heads.head(
+        self.head(
             node, score, -0.5, [*features, {INDICES: 1.0}], [*bos_values, 0.0], [*raws.values(), at], 1.0,
             float(self.n), 0.25, gap=0.5,
         )
