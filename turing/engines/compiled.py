@@ -21,6 +21,7 @@ import numpy as np
 import compiler
 from compiler.compiling import ATTENTION_MODES
 from compiler.decoder import batch_generate
+from compiler.fast_decoder import batch_fast_generate
 from compiler.shapes import common_shape, pad
 from turing.engines.base import Batch, Decoder, Engine, EngineError, Job, register
 from turing.machine import Machine
@@ -133,13 +134,17 @@ class CompiledEngine(Engine):
                 hard_dtype([self._prepared[key]], self.dtype)
 
     def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+        """Softmax models decode token by token through the KV cache; a hard model generates the
+        whole run at once with the fast decoder (`compiler.fast_decoder`, O(1) per token), and
+        the decoder replays it."""
         length = model_length(capacity or SHORTEST_MODEL)
         model = self._model(machine, length)
-        return GreedyDecoder(model, self._dtype(length, [model]))
+        dtype = self._dtype(length, [model])
+        if self._mode(length) == "soft":
+            return GreedyDecoder(model, dtype)
+        return _AheadDecoder(model, capacity or length, dtype)
 
-    def decoders(
-        self, jobs: Sequence[Job], devices: Sequence[jax.Device] | None = None
-    ) -> list[Callable[[], Decoder]]:
+    def decoders(self, jobs: Sequence[Job], devices: Sequence[jax.Device] | None = None) -> list[Callable[[], Decoder]]:
         """Every job generated now, in batches: the machines whose runs need models of one length
         are compiled, padded to one shape and generate together (one XLA compilation per
         length); each job's decoder then replays its generation, so the harness checks it
@@ -157,8 +162,12 @@ class CompiledEngine(Engine):
             shape = common_shape(models)
             prompts = [encode_trace([initial_configuration(job.machine, job.tape)], halted=False) for job in batch]
             padded = [pad(model, shape) for model in models]
-            tokens = max(job.capacity for job in batch)
-            generated.update(zip(members, batch_generate(padded, prompts, tokens, dtype, devices)))
+            if self._mode(length) == "hard":
+                capacities = [job.capacity for job in batch]
+                generated.update(zip(members, _fast_predictions(padded, prompts, capacities, dtype, devices)))
+            else:
+                tokens = max(job.capacity for job in batch)
+                generated.update(zip(members, batch_generate(padded, prompts, tokens, dtype, devices)))
             seconds = time.perf_counter() - start
             self.batches.append(Batch(length, len(members), dtype, padded[0].summary(), seconds))
         return [partial(_ReplayDecoder, generated[index]) for index in range(len(jobs))]
@@ -184,6 +193,25 @@ class CompiledEngine(Engine):
         return soft_dtype(length, self.dtype)
 
 
+def _fast_predictions(
+    models: Sequence[compiler.Transformer],
+    prompts: Sequence[Sequence[str]],
+    capacities: Sequence[int],
+    dtype: str,
+    devices: Sequence[jax.Device] | None = None,
+) -> list[list[str]]:
+    """Per hard model, its greedy generation from its prompt, up to `capacity` tokens or the
+    trace's end `#`, as `_ReplayDecoder` replays it: the prediction after every position.  The
+    harness feeds a prompt whole and reads only the prediction after its last token, so the
+    positions inside the prompt hold the prompt's next tokens (never read)."""
+    steps = [
+        max(1, min(capacity, model.max_seq_len) - len(prompt))
+        for model, prompt, capacity in zip(models, prompts, capacities)
+    ]
+    traces = batch_fast_generate(models, prompts, steps, stop=["#"], dtype=dtype, devices=devices)
+    return [[*prompt[1:], *trace[len(prompt) :]] for prompt, trace in zip(prompts, traces)]
+
+
 class GreedyDecoder:
     """A compiled model's KV-cached decoder as a `Decoder`: the prediction after the last token
     is the model's output there (greedy generation)."""
@@ -193,6 +221,21 @@ class GreedyDecoder:
 
     def extend(self, tokens: Sequence[str]) -> str:
         return str(self.decoder.extend(tokens)[-1])
+
+
+class _AheadDecoder:
+    """A hard model as a `Decoder`: the first `extend` (the prompt) generates the whole run with
+    the fast decoder, and the rest replays it."""
+
+    def __init__(self, model: compiler.Transformer, capacity: int, dtype: str) -> None:
+        self.model, self.capacity, self.dtype = model, capacity, dtype
+        self.replay: _ReplayDecoder | None = None
+
+    def extend(self, tokens: Sequence[str]) -> str:
+        if self.replay is None:
+            predictions = _fast_predictions([self.model], [list(tokens)], [self.capacity], self.dtype)[0]
+            self.replay = _ReplayDecoder(predictions)
+        return self.replay.extend(tokens)
 
 
 class _ReplayDecoder:
