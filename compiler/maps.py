@@ -48,15 +48,7 @@ class Maps:
             return categorical(values, merged, inner.exact, inherits=((1.0, node.inner),))
         if node.affine is not None and all_numbers(values):  # its outputs are its value set
             return self._affine(node, values, inner, node.affine)
-        points = sorted(self.ledger.sets.known(node.inner))
-        outputs = []
-        kept = []
-        for x in points:
-            try:
-                outputs.append(node.fn(x))
-                kept.append(x)
-            except Exception:
-                continue
+        kept, outputs = _defined(node.fn, sorted(self.ledger.sets.known(node.inner)))
         affine = node.affine or _fit_affine(kept, outputs)
         if affine is not None and all_numbers(outputs):
             return self._affine(node, values, inner, affine)
@@ -226,6 +218,23 @@ def _safe(fn: Any, args: list[Any]) -> Any:
         return fn(*args)
     except Exception:
         return _FAILED
+
+
+def _defined(fn: Any, points: list[Any]) -> tuple[list[Any], list[Any]]:
+    """The points where fn is defined and its values there.  One pass without a Python frame
+    per point first (a value set of positions holds millions); where fn fails, point by point."""
+    try:
+        return points, list(map(fn, points))
+    except Exception:  # noqa: BLE001 - redone point by point, leaving those points out
+        pass
+    kept, outputs = [], []
+    for x in points:
+        try:
+            outputs.append(fn(x))
+            kept.append(x)
+        except Exception:
+            continue
+    return kept, outputs
 
 
 def _within(result: Any, values: frozenset) -> Any:

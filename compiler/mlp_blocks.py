@@ -33,10 +33,12 @@ def output_table(outputs: list[Any]) -> tuple[np.ndarray, list[Any]]:
         return np.array(outputs, float)[:, None], [None]
     columns = value_order(frozenset(outputs))
     column_of = {v: c for c, v in enumerate(columns)}
+    # the one column equal to y (every output is in the set; none for a value unequal to
+    # itself, a NaN)
+    hits = np.fromiter((column_of[y] if y == y else -1 for y in outputs), int, count=len(outputs))
     matrix = np.zeros((len(outputs), len(columns)))
-    for row, y in enumerate(outputs):  # the one column equal to y (every output is in the set)
-        column = column_of[y]
-        matrix[row, column] = float(y == columns[column])
+    rows = np.flatnonzero(hits >= 0)
+    matrix[rows, hits[rows]] = 1.0
     return matrix, columns
 
 

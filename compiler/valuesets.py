@@ -485,7 +485,8 @@ def _image(node: ir.Node, inputs: list[Iterable[Any]], limit: int = MAX_VALUES) 
     positions hold millions of values); if fn fails somewhere or a value is unhashable, tuple
     by tuple, which leaves those tuples out or names the value."""
     try:
-        image = set(itertools.starmap(node.fn, itertools.product(*inputs)))  # type: ignore[attr-defined]
+        fn = node.fn  # type: ignore[attr-defined]
+        image = set(map(fn, inputs[0]) if len(inputs) == 1 else itertools.starmap(fn, itertools.product(*inputs)))
     except Exception:  # noqa: BLE001 - redone below, tuple by tuple
         pass
     else:
