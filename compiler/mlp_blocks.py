@@ -34,8 +34,12 @@ def output_table(outputs: list[Any]) -> tuple[np.ndarray, list[Any]]:
     columns = value_order(frozenset(outputs))
     column_of = {v: c for c, v in enumerate(columns)}
     # the one column equal to y (every output is in the set; none for a value unequal to
-    # itself, a NaN)
-    hits = np.fromiter((column_of[y] if y == y else -1 for y in outputs), int, count=len(outputs))
+    # itself, a NaN, which is then among the columns)
+    if all(v == v for v in columns):
+        found = map(column_of.__getitem__, outputs)
+    else:
+        found = (column_of[y] if y == y else -1 for y in outputs)
+    hits = np.fromiter(found, int, count=len(outputs))
     matrix = np.zeros((len(outputs), len(columns)))
     rows = np.flatnonzero(hits >= 0)
     matrix[rows, hits[rows]] = 1.0
