@@ -225,7 +225,7 @@ def _defined(fn: Any, points: list[Any]) -> tuple[list[Any], list[Any]]:
     per point first (a value set of positions holds millions); where fn fails, point by point."""
     try:
         return points, list(map(fn, points))
-    except Exception:  # noqa: BLE001 - redone point by point, leaving those points out
+    except Exception:  # redone point by point below, leaving those points out
         pass
     kept, outputs = [], []
     for x in points:

@@ -487,7 +487,7 @@ def _image(node: ir.Node, inputs: list[Iterable[Any]], limit: int = MAX_VALUES) 
     try:
         fn = node.fn  # type: ignore[attr-defined]
         image = set(map(fn, inputs[0]) if len(inputs) == 1 else itertools.starmap(fn, itertools.product(*inputs)))
-    except Exception:  # noqa: BLE001 - redone below, tuple by tuple
+    except Exception:  # redone tuple by tuple below
         pass
     else:
         return frozenset(image) if len(image) <= limit else None
