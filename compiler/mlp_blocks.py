@@ -70,11 +70,11 @@ class MLPBuilder:
         if len(clashes):
             t = int(clashes[0])
             raise fail(
-                    node,
-                    f"it maps {float(points[t])!r} and {float(points[t + 1])!r}, which differ only by float rounding, "
-                    "to different values: no transformer tells them apart (compute them exactly, "
-                    "for instance with round)",
-                )
+                node,
+                f"it maps {float(points[t])!r} and {float(points[t + 1])!r}, which differ only by float rounding, "
+                "to different values: no transformer tells them apart (compute them exactly, "
+                "for instance with round)",
+            )
         lookup = discretise(inner.number, points, table)
         if lookup.units:
             self.require(inner, lookup.tolerance, node, "the MLP that reads its input off the value set")
