@@ -25,7 +25,7 @@ from compiler.mlps import conjunctions, gated_affine
 from compiler.reps import Rep, categorical, numerical
 from compiler.valuesets import MAX_VALUES, value_order
 from rasp import ir
-from rasp.values import all_numbers, is_number
+from rasp.values import all_numbers
 
 
 class Maps:
@@ -48,17 +48,9 @@ class Maps:
             return categorical(values, merged, inner.exact, inherits=((1.0, node.inner),))
         if node.affine is not None and all_numbers(values):  # its outputs are its value set
             return self._affine(node, values, inner, node.affine)
-        points = sorted(self.ledger.sets.known(node.inner))
-        outputs = []
-        kept = []
-        for x in points:
-            try:
-                outputs.append(node.fn(x))
-                kept.append(x)
-            except Exception:
-                continue
-        affine = node.affine or _fit_affine([[x] for x in kept], outputs)
-        if affine is not None and all(is_number(y) for y in outputs):
+        kept, outputs = _defined(node.fn, sorted(self.ledger.sets.known(node.inner)))
+        affine = node.affine or _fit_affine(kept, outputs)
+        if affine is not None and all_numbers(outputs):
             return self._affine(node, values, inner, affine)
         functionals = self.enc.mlp.lookup(node.label, node, inner, np.array(kept, float), outputs)
         if None in functionals:
@@ -228,6 +220,23 @@ def _safe(fn: Any, args: list[Any]) -> Any:
         return _FAILED
 
 
+def _defined(fn: Any, points: list[Any]) -> tuple[list[Any], list[Any]]:
+    """The points where fn is defined and its values there.  One pass without a Python frame
+    per point first (a value set of positions holds millions); where fn fails, point by point."""
+    try:
+        return points, list(map(fn, points))
+    except Exception:  # redone point by point below, leaving those points out
+        pass
+    kept, outputs = [], []
+    for x in points:
+        try:
+            outputs.append(fn(x))
+            kept.append(x)
+        except Exception:
+            continue
+    return kept, outputs
+
+
 def _within(result: Any, values: frozenset) -> Any:
     try:
         return result if result is _FAILED or result in values else _FAILED
@@ -235,14 +244,13 @@ def _within(result: Any, values: frozenset) -> Any:
         return result
 
 
-def _fit_linear(grid: list[list[float]], outputs: list[Any]) -> tuple[float, ...] | None:
+def _fit_linear(grid: list[list[float]] | np.ndarray, outputs: list[Any]) -> tuple[float, ...] | None:
     """Coefficients (c_1..c_k, c_0) with outputs == sum c_i x_i + c_0 on every grid point
-    (within float rounding), or None."""
-    pairs = [(args, y) for args, y in zip(grid, outputs) if is_number(y)]
-    if len(pairs) != len(outputs) or not pairs:
+    (within float rounding), or None.  The grid is one row of arguments per output."""
+    if not outputs or not all_numbers(outputs):
         return None
-    x = np.array([[*args, 1.0] for args, _ in pairs], float)
-    y = np.array([y for _, y in pairs], float)
+    x = np.column_stack([np.asarray(grid, float).reshape(len(outputs), -1), np.ones(len(outputs))])
+    y = np.array(outputs, float)
     coefficients, *_ = np.linalg.lstsq(x, y, rcond=None)
     coefficients = np.where(np.abs(coefficients) < 1e-12, 0.0, coefficients)
     rounded = np.round(coefficients, 9)
@@ -252,8 +260,9 @@ def _fit_linear(grid: list[list[float]], outputs: list[Any]) -> tuple[float, ...
     return None
 
 
-def _fit_affine(grid: list[list[Any]], outputs: list[Any]) -> tuple[float, float] | None:
-    if not all(is_number(x[0]) for x in grid):
+def _fit_affine(points: list[Any], outputs: list[Any]) -> tuple[float, float] | None:
+    """(a, b) with outputs == a * x + b at every point x (numbers), or None."""
+    if not all_numbers(points):
         return None
-    fit = _fit_linear(grid, outputs)
+    fit = _fit_linear(np.asarray(points, float)[:, None], outputs)
     return None if fit is None else (fit[0], fit[1])

@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 #: The logit of the BOS key for the BOS query of a non-causal head (every other key scores 0).
 BOS_SELF_LOGIT = 120.0
 
@@ -159,7 +161,9 @@ def integers_exact(magnitude: float, dtype: str) -> bool:
     return magnitude < EXACT_INTEGERS[dtype]
 
 
-def rounding_apart(a: float, b: float) -> bool:
-    """Two distinct values so close that they can only differ by float rounding (the
-    interpreter's `49 * (1/49)` is 0.9999999999999999, not 1.0)."""
-    return a != b and abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+def rounding_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether a[t] and b[t] are two distinct values so close that they can only differ by
+    float rounding (the interpreter's `49 * (1/49)` is 0.9999999999999999, not 1.0).  Whole
+    arrays at once: the neighbours of a value set of positions are millions of pairs."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return (a != b) & (np.abs(a - b) <= 1e-9 * np.maximum(1.0, np.maximum(np.abs(a), np.abs(b))))

@@ -19,7 +19,7 @@ from compiler.mlps import Lookup, discretise, interpolate
 from compiler.reps import Rep
 from compiler.valuesets import value_order
 from rasp import ir
-from rasp.values import is_number
+from rasp.values import all_numbers
 
 #: require(rep, tolerance, consumer, what): makes rep's error smaller than tolerance or refuses
 #: `consumer` (`Encodings.require`).
@@ -29,10 +29,21 @@ Require = Callable[[Rep, float, ir.Node, str], None]
 def output_table(outputs: list[Any]) -> tuple[np.ndarray, list[Any]]:
     """The rows an MLP must output for `outputs`, and its columns: one column of the numbers
     (column None), or one 0/1 column per value (one-hot) when some output is not a number."""
-    if all(is_number(y) for y in outputs):
+    if all_numbers(outputs):
         return np.array(outputs, float)[:, None], [None]
     columns = value_order(frozenset(outputs))
-    return np.array([[float(y == v) for v in columns] for y in outputs]), columns
+    column_of = {v: c for c, v in enumerate(columns)}
+    # the one column equal to y (every output is in the set; none for a value unequal to
+    # itself, a NaN, which is then among the columns)
+    if all(v == v for v in columns):
+        found = map(column_of.__getitem__, outputs)
+    else:
+        found = (column_of[y] if y == y else -1 for y in outputs)
+    hits = np.fromiter(found, int, count=len(outputs))
+    matrix = np.zeros((len(outputs), len(columns)))
+    rows = np.flatnonzero(hits >= 0)
+    matrix[rows, hits[rows]] = 1.0
+    return matrix, columns
 
 
 class MLPBuilder:
@@ -55,14 +66,15 @@ class MLPBuilder:
         assert inner.number is not None
         if inner.exact:
             return interpolate(inner.number, points, table)
-        for t in range(len(points) - 1):
-            if rounding_apart(points[t], points[t + 1]) and np.any(table[t] != table[t + 1]):
-                raise fail(
-                    node,
-                    f"it maps {float(points[t])!r} and {float(points[t + 1])!r}, which differ only by float rounding, "
-                    "to different values: no transformer tells them apart (compute them exactly, "
-                    "for instance with round)",
-                )
+        clashes = np.flatnonzero(rounding_apart(points[:-1], points[1:]) & np.any(table[:-1] != table[1:], axis=1))
+        if len(clashes):
+            t = int(clashes[0])
+            raise fail(
+                node,
+                f"it maps {float(points[t])!r} and {float(points[t + 1])!r}, which differ only by float rounding, "
+                "to different values: no transformer tells them apart (compute them exactly, "
+                "for instance with round)",
+            )
         lookup = discretise(inner.number, points, table)
         if lookup.units:
             self.require(inner, lookup.tolerance, node, "the MLP that reads its input off the value set")

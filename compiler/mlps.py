@@ -39,15 +39,13 @@ class Lookup:
 
 def interpolate(inp: Functional, points: np.ndarray, table: np.ndarray) -> Lookup:
     """f(u) = table[0] + sum_t (slope_t - slope_{t-1}) relu(u - points[t]), for u >= points[0]."""
-    units: list[tuple[Functional, np.ndarray]] = []
-    previous = np.zeros(table.shape[1])
     span = float(points[-1] - points[0]) if len(points) > 1 else 0.0
-    for t in range(len(points) - 1):
-        slope = (table[t + 1] - table[t]) / (points[t + 1] - points[t])
-        change = slope - previous
-        previous = slope
-        if np.any(change != 0):
-            units.append((combine((1.0, inp), (-float(points[t]), {ONE: 1.0})), change))
+    slopes = np.diff(table, axis=0) / np.diff(points)[:, None]
+    changes = slopes.copy()
+    changes[1:] -= slopes[:-1]
+    units = [
+        (combine((1.0, inp), (-float(points[t]), {ONE: 1.0})), changes[t]) for t in _changed(changes)
+    ]
     deviation = np.abs(table - table[0]).max(axis=0)
     return Lookup(units, table[0].astype(float), 0.0, span, deviation)
 
@@ -66,10 +64,9 @@ def discretise(inp: Functional, points: np.ndarray, table: np.ndarray) -> Lookup
     base = table[0].astype(float)
     tolerance = float("inf")
     largest = 0.0
-    for t in range(len(points) - 1):
-        jump = table[t + 1] - table[t]
-        if not np.any(jump != 0):
-            continue
+    jumps = np.diff(table, axis=0)
+    for t in _changed(jumps):
+        jump = jumps[t]
         gap = float(points[t + 1] - points[t])
         middle = (float(points[t]) + float(points[t + 1])) / 2
         slope = 2.0 / gap  # a = (u - middle) * slope runs from -1 to 1 between the two points
@@ -85,6 +82,12 @@ def discretise(inp: Functional, points: np.ndarray, table: np.ndarray) -> Lookup
                 units.append((combine((-slope, inp), (offset + slope * middle, {ONE: 1.0})), sign * jump))
     deviation = np.abs(table - base).max(axis=0)
     return Lookup(units, base, tolerance, largest, deviation)
+
+
+def _changed(rows: np.ndarray) -> list[int]:
+    """The indices of the rows with a nonzero entry: the only steps that need units (value sets
+    of positions hold millions of points, on which a function changes a few times)."""
+    return np.flatnonzero(np.any(rows != 0, axis=1)).tolist()
 
 
 def conjunctions(indicator_tuples: list[list[Functional]], outputs: np.ndarray, base: np.ndarray) -> Lookup:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -49,8 +50,9 @@ class Rep:
     inherits: tuple[tuple[float, ir.SOp], ...] = ()
     affine: tuple[float, float] | None = None
 
-    @property
+    @cached_property
     def numeric(self) -> bool:
+        """Whether its values are numbers (asked often, of sets of millions of positions)."""
         return self.values is None or all_numbers(self.values)
 
 

@@ -349,8 +349,8 @@ class ScoreBuilder:
         the select takes a predicate matrix over each side's one-hot form instead (each side's
         own values are far apart, or its MLP refuses)."""
         known = self.enc.ledger.sets.known
-        values = sorted({float(v) for v in (*known(select.keys), *known(select.queries))})
-        return any(rounding_apart(a, b) for a, b in zip(values, values[1:]))
+        values = np.unique(np.fromiter((*known(select.keys), *known(select.queries)), float))
+        return bool(np.any(rounding_apart(values[:-1], values[1:])))
 
     def _feature_error(self, node: ir.SOp) -> float:
         """The error of the number and square an equality score reads for `node`: none when

@@ -224,9 +224,9 @@ class _Analysis:
                 try:
                     image = frozenset(map(node.fn, inner))
                 except Exception:  # fn fails on some value: leave those out, one by one
-                    return _image(node, ([x] for x in inner), self._position_limit())
+                    return _image(node, [inner], self._position_limit())
                 return image if len(image) <= self._position_limit() else None
-            return _image(node, ([x] for x in inner))
+            return _image(node, [inner])
         if isinstance(node, ir.SequenceMap):
             return self._sequence_map(node)
         if isinstance(node, ir.Aggregate):
@@ -269,7 +269,7 @@ class _Analysis:
         if any(values is None for values in inputs):
             return None
         if int(np.prod([len(values) for values in inputs], dtype=float)) <= MAX_VALUES:
-            return _image(node, itertools.product(*inputs))
+            return _image(node, inputs)
         if node.linear is not None and all(all_numbers(values) for values in inputs):
             limit = self._position_limit()
             total = np.zeros(1)
@@ -466,7 +466,7 @@ def _per_position(node: ir.Node, rows: list[list[frozenset]]) -> Positional:
     """fn over the product of the input sets at each position, or None past MAX_VALUES in all."""
     if sum(math.prod(len(values) for values in row) for row in rows) > MAX_VALUES:
         return None
-    result = [_image(node, itertools.product(*row)) for row in rows]
+    result = [_image(node, row) for row in rows]
     return None if any(values is None for values in result) else tuple(result)  # type: ignore[misc]
 
 
@@ -478,11 +478,21 @@ def _call(node: ir.Node, args: list[Any]) -> Any:
     return node.fn(*args)  # type: ignore[attr-defined]
 
 
-def _image(node: ir.Node, arguments: Iterable[list[Any] | tuple[Any, ...]], limit: int = MAX_VALUES) -> ValueSet:
-    """fn over every argument tuple; tuples on which fn fails are left out (the interpreter
-    fails on an input where they occur, so the model's output there is unconstrained)."""
+def _image(node: ir.Node, inputs: list[Iterable[Any]], limit: int = MAX_VALUES) -> ValueSet:
+    """fn over every argument tuple of the product of the input sets; tuples on which fn fails
+    are left out (the interpreter fails on an input where they occur, so the model's output
+    there is unconstrained).  One pass without a Python frame per tuple first (sets of
+    positions hold millions of values); if fn fails somewhere or a value is unhashable, tuple
+    by tuple, which leaves those tuples out or names the value."""
+    try:
+        fn = node.fn  # type: ignore[attr-defined]
+        image = set(map(fn, inputs[0]) if len(inputs) == 1 else itertools.starmap(fn, itertools.product(*inputs)))
+    except Exception:  # redone tuple by tuple below
+        pass
+    else:
+        return frozenset(image) if len(image) <= limit else None
     result = set()
-    for args in arguments:
+    for args in itertools.product(*inputs):
         try:
             value = _call(node, list(args))
         except Exception:

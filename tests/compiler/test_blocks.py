@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from compiler_helpers import assert_agrees
 
 import compiler
 from compiler import mlps
 from compiler.blocks import ONE
 from compiler.ledger import Ledger
 from compiler.lowering import Lowering
+from compiler.margins import rounding_apart
+from compiler.mlp_blocks import output_table
 from compiler.valuesets import analyse
 from rasp import ir
 
@@ -135,3 +138,44 @@ def test_selector_width_head_gives_bos_weight_one_over_width_plus_one() -> None:
     # within the decoder's tolerance: an eighth of the smallest gap between 1/(w+1) values
     np.testing.assert_allclose(view["residuals"][1][1:, raw], 1.0 / (widths + 1.0), atol=1 / (8 * 8 * 9))
     assert model(tokens) == widths.tolist()
+
+
+@pytest.mark.parametrize("build", [mlps.interpolate, mlps.discretise])
+def test_a_one_point_lookup_is_its_constant(build) -> None:
+    lookup = build({"x": 1.0}, np.array([4.0]), np.array([[3.0, -1.0]]))
+    assert lookup.units == []
+    assert lookup.base.tolist() == [3.0, -1.0]
+
+
+def test_discretise_spends_units_only_where_the_table_changes() -> None:
+    """A step at 300 and one back at 700 over 1000 points: two ramps of two units each."""
+    points = np.arange(1000.0)
+    table = ((points >= 300) & (points < 700)).astype(float)[:, None]
+    lookup = mlps.discretise({"x": 1.0}, points, table)
+    assert len(lookup.units) == 4
+    np.testing.assert_allclose(_run_units(lookup, points), table, atol=1e-9)
+    assert lookup.tolerance == 0.25  # a quarter of the unit gap at both steps
+
+
+def test_rounding_apart_compares_neighbours_elementwise() -> None:
+    left = np.array([1.0, 1.0, 1.0, 1e12])
+    right = np.array([0.9999999999999999, 1.0, 1.1, 1e12 + 1e-3])
+    assert rounding_apart(left, right).tolist() == [True, False, False, True]
+
+
+def test_output_table_is_one_hot_in_value_order() -> None:
+    matrix, columns = output_table([True, "b", False, True, "b"])
+    assert columns == [False, True, "b"]
+    assert matrix.tolist() == [[0, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    numbers, only = output_table([2, 0.5])
+    assert (numbers.tolist(), only) == ([[2.0], [0.5]], [None])
+
+
+def test_a_map_that_fails_on_some_values_leaves_them_out() -> None:
+    """12 // (i - 3) fails at position 3: the value set and the lookup MLP skip that point, and
+    the model agrees with the interpreter on every input that never reaches it."""
+    program = ir.Map(fn=lambda x: 12 // x, inner=ir.indices - 3)
+    sets = analyse(program, "ab", 8)
+    assert sets[program] == frozenset({-4, -6, -12, 12, 6, 4, 3})
+    model = compiler.compile(program, "ab", 8)
+    assert_agrees(model, program, [list("a"), list("ab"), list("abb")])
