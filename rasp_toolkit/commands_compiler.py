@@ -27,6 +27,11 @@ from rasp_toolkit.commands_language import program_nodes
 LoadProgram = Callable[[str], dict[str, ir.Node]]
 EXPORTS = ("safetensors", "torch", "transformer-lens")
 
+ATTENTION_HELP = (
+    "soft: softmax heads (the default); hard: each head averages the keys of maximal score, "
+    "exactly RASP's aggregate (docs/compiler.md, Hard attention)"
+)
+
 
 def register(subparsers: Any, load_program: LoadProgram = program_nodes) -> None:
     compile_parser = subparsers.add_parser(
@@ -67,8 +72,7 @@ def register(subparsers: Any, load_program: LoadProgram = program_nodes) -> None
         "--attention",
         choices=ATTENTION_MODES,
         default="soft",
-        help="soft: softmax heads (the default); hard: each head averages the keys of maximal score, "
-        "exactly RASP's aggregate (docs/compiler.md, Hard attention)",
+        help=ATTENTION_HELP,
     )
     compile_parser.add_argument("--json", action="store_true", help="print the summary and layout as JSON")
     compile_parser.add_argument(

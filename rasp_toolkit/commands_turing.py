@@ -18,9 +18,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from compiler.compiling import ATTENTION_MODES
 from rasp.errors import RaspError, UsageError
 from rasp.inputs import parse_input
-from rasp_toolkit.commands_compiler import format_report
+from rasp_toolkit.commands_compiler import ATTENTION_HELP, format_report
 from rasp_toolkit.commands_universal import (
     add_enumeration_options,
     add_universal_command,
@@ -110,6 +111,10 @@ def register(commands: Any) -> None:
     build.add_argument("--max-len", type=int, required=True, metavar="N", help="longest trace the model takes")
     build.add_argument("-o", "--output", metavar="PATH", help="write the model to this .npz file (for rasp run-model)")
     build.add_argument("--json", action="store_true", help="print the model summary as one JSON object")
+    build.add_argument(
+        "--attention", choices=ATTENTION_MODES, default="soft",
+        help=ATTENTION_HELP,
+    )
     build.set_defaults(handler=command_compile)
 
     plot = sub.add_parser(
@@ -139,11 +144,15 @@ def register(commands: Any) -> None:
 
 
 def _add_engine_run_options(parser: argparse.ArgumentParser) -> None:
-    """`--json`, `--dtype`, `--program` and `--n`: what `tm run` and `tm verify` share."""
+    """`--json`, `--dtype`, `--attention`, `--program` and `--n`: what `tm run` and `tm verify` share."""
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--dtype", choices=("float32", "float64"),
         help="the compiled engine's float type (default: float32 where it is exact, else float64)",
+    )
+    parser.add_argument(
+        "--attention", choices=ATTENTION_MODES,
+        help="the compiled engine's attention (default: soft where it is known exact, hard for longer runs)",
     )
     parser.add_argument(
         "--program", choices=PROGRAMS, default="positional",
@@ -185,13 +194,16 @@ def _only(engines: list[str], joiner: str) -> str:
 
 
 def engine_from(args: argparse.Namespace) -> Engine:
-    """The engine `--engine` names, with `--dtype` where it takes one, running the Turing
-    Program `--program` names (`--n` checked)."""
+    """The engine `--engine` names, with `--dtype` and `--attention` where it takes them, running
+    the Turing Program `--program` names (`--n` checked)."""
     options: dict[str, Any] = {}
-    if args.dtype is not None:
-        if args.engine not in engines_taking("dtype"):
-            raise UsageError(f"--dtype applies to {_only(engines_taking('dtype'), 'and')} only, not to {args.engine!r}")
-        options["dtype"] = args.dtype
+    for option, value in (("dtype", args.dtype), ("attention", args.attention)):
+        if value is not None:
+            if args.engine not in engines_taking(option):
+                raise UsageError(
+                    f"--{option} applies to {_only(engines_taking(option), 'and')} only, not to {args.engine!r}"
+                )
+            options[option] = value
     if args.max_len is not None:
         if args.engine not in engines_taking("max_len"):
             raise UsageError(f"--max-len applies to {_only(engines_taking('max_len'), 'and')} only")
@@ -422,7 +434,7 @@ def command_verify(args: argparse.Namespace) -> int:
 def command_compile(args: argparse.Namespace) -> int:
     if args.max_len < 1:
         raise UsageError(f"--max-len must be at least 1, got {args.max_len}")
-    model = compile_machine(load_machine(args.spec), args.max_len)
+    model = compile_machine(load_machine(args.spec), args.max_len, attention=args.attention)
     if args.output:
         model.save(args.output)
     if args.json:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from host_devices import run_on_two_devices
@@ -20,7 +21,8 @@ from turing_cases import HAND_WRITTEN
 from rasp_toolkit import cli
 from turing import END, load_machine, random_cases, simulate, trace_of
 from turing.engines import compiled as compiled_module
-from turing.engines.compiled import CompiledEngine, compile_machine, model_length
+from turing.engines.base import EngineError
+from turing.engines.compiled import CompiledEngine, choose_attention, compile_machine, hard_dtype, model_length
 from turing.harness import run_machine, run_machines
 
 BB2 = "1RB1LB_1LA1RZ"
@@ -85,21 +87,69 @@ def test_models_are_sized_for_the_run() -> None:
     assert [model_length(tokens) for tokens in (1, 64, 65, 600, 2048, 2049)] == [64, 64, 128, 1024, 2048, 4096]
 
 
-def test_a_run_past_the_safe_length_warns_before_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(compiled_module.SAFE_LENGTH, "float64", 64)
-    monkeypatch.setitem(compiled_module.SAFE_LENGTH, "float32", 64)
-    with pytest.warns(UserWarning, match="longer than the 64"):
-        CompiledEngine().decoder(load_machine(BB2), capacity=100)  # no token generated yet
-    code = cli.main(["tm", "run", BB2, "--engine", "compiled", "--max-steps", "20", "--json"])
-    assert code == 0  # bb2's 36 tokens fit in a model of 64
+def test_attention_is_softmax_within_its_exact_length_and_hard_beyond() -> None:
+    assert choose_attention(2048) == "soft" and choose_attention(2048, dtype="float32") == "soft"
+    assert choose_attention(64, "hard") == "hard" and choose_attention(8192, "soft") == "soft"
+    with pytest.warns(UserWarning, match="longer than the 2048 .* in float32 .*: it runs with hard attention"):
+        assert choose_attention(4096, dtype="float32") == "hard"
+    with pytest.warns(UserWarning, match="longer than the 8192 .* in float64"):
+        assert choose_attention(16384) == "hard"
+    with pytest.raises(EngineError, match="a model of 16384 positions, longer than the 8192") as refused:
+        choose_attention(16384, "soft")
+    assert "--attention hard" in str(refused.value.hint)
 
 
-def test_the_cli_warns_on_stderr(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hard_models_run_in_the_dtype_their_precision_record_allows() -> None:
+    exact32, needs64 = (
+        SimpleNamespace(metadata={"precision": {"float32_ok": ok}}, max_seq_len=4096) for ok in (True, False)
+    )
+    assert hard_dtype([exact32]) == "float32" and hard_dtype([exact32, needs64]) == "float64"
+    assert hard_dtype([needs64], "float64") == "float64" and hard_dtype([exact32], "float64") == "float64"
+    with pytest.raises(EngineError, match="4096 positions is not exact in float32"):
+        hard_dtype([exact32, needs64], "float32")
+
+
+def test_float32_is_refused_before_a_hard_run_starts_where_the_record_says_float64(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = compile_machine(load_machine(BB2), 64, attention="hard")
+    model.metadata["precision"] = {**model.metadata["precision"], "float32_ok": False}
+    monkeypatch.setattr(compiled_module, "compile_machine", lambda *_, **__: model)
+    with pytest.raises(EngineError, match="not exact in float32"):
+        run_machine(CompiledEngine(dtype="float32", attention="hard"), load_machine(BB2), (), max_steps=3)
+
+
+def test_a_long_run_takes_hard_attention_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SAFE_LENGTH lowered to 32, so that bb2's model of 64 positions counts as a long run."""
     monkeypatch.setitem(compiled_module.SAFE_LENGTH, "float64", 32)
-    assert cli.main(["tm", "run", BB2, "--engine", "compiled", "--dtype", "float64"]) == 0
+    assert cli.main(["tm", "run", BB2, "--engine", "compiled", "--json"]) == 0
     captured = capsys.readouterr()
     assert captured.err.startswith("warning: this run needs a model of 64 positions")
-    assert "matches the reference trace" in captured.out
+    assert "it runs with hard attention" in captured.err
+    summary = json.loads(captured.out)
+    assert summary["matches_reference"] and summary["trace_tokens"] == len(BB2_TRACE)
+    assert cli.main(["tm", "run", BB2, "--engine", "compiled", "--attention", "soft"]) == 2
+    assert "longer than the 32 that softmax attention" in capsys.readouterr().err
+
+
+def test_tm_verify_with_hard_attention(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["tm", "verify", "--engine", "compiled", "--attention", "hard", "--random", "3"]
+    assert cli.main([*argv, "--states", "2", "--symbols", "2", "--max-steps", "6", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["machines"] == 3 and report["mismatches"] == []
+    assert [batch["summary"]["attention"] for batch in report["batches"]] == ["hard"] * len(report["batches"])
+    assert all(
+        batch["dtype"] == ("float32" if batch["summary"]["float32_ok"] else "float64") for batch in report["batches"]
+    )
+
+
+def test_attention_is_an_option_of_the_compiled_engine_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["tm", "run", BB2, "--attention", "hard"]) == 2
+    assert "--attention applies to the compiled engine only" in capsys.readouterr().err
+    assert cli.main(["tm", "compile", BB2, "--max-len", "64", "--attention", "hard", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["attention"] == "hard"
 
 
 def test_tm_run_and_verify_with_the_compiled_engine(capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,7 +161,7 @@ def test_tm_run_and_verify_with_the_compiled_engine(capsys: pytest.CaptureFixtur
     report = json.loads(capsys.readouterr().out)
     assert report["machines"] == 5 and report["mismatches"] == [] and report["engine"] == "compiled"
     assert sum(batch["machines"] for batch in report["batches"]) == 5
-    assert all(batch["summary"]["layers"] == 6 for batch in report["batches"])
+    assert all(batch["summary"]["layers"] == 8 for batch in report["batches"])
     assert cli.main([*argv, "--max-steps", "12"]) == 0
     out = capsys.readouterr().out
     assert "compiled engine vs reference" in out and "one XLA compilation per model length" in out

@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 import compiler
+from compiler.compiling import ATTENTION_MODES
 from compiler.decoder import batch_generate
 from compiler.shapes import common_shape, pad
 from turing.engines.base import Batch, Decoder, Engine, EngineError, Job, register
@@ -32,10 +33,10 @@ SHORTEST_MODEL = 64
 """The smallest max_seq_len the engine compiles for."""
 
 SAFE_LENGTH = {"float32": 2048, "float64": 8192}
-"""The longest models (max_seq_len) whose generation is known to reproduce traces exactly in each
-dtype: measured by benchmarks/turing_compiled.py (float32 fails from 4,096, float64 is exact at
-the largest length measured); docs/turing.md section 10 gives the numeric reasons.  Runs that
-need longer models warn before they start."""
+"""The longest softmax-attention models (max_seq_len) whose generation is known to reproduce
+traces exactly in each dtype: measured by benchmarks/turing_compiled.py (float32 fails from
+4,096, float64 is exact at the largest length measured); docs/turing.md section 10 gives the
+numeric reasons.  Longer runs take hard attention, whose models are exact by construction."""
 
 
 def model_length(tokens: int, shortest: int = SHORTEST_MODEL) -> int:
@@ -49,43 +50,92 @@ def model_length(tokens: int, shortest: int = SHORTEST_MODEL) -> int:
 
 
 def compile_machine(
-    machine: Machine, max_seq_len: int, program: TuringProgram = POSITIONAL
+    machine: Machine, max_seq_len: int, program: TuringProgram = POSITIONAL, attention: str = "soft"
 ) -> compiler.Transformer:
-    """`program` bound to `machine`, compiled for contexts of up to max_seq_len tokens."""
+    """`program` bound to `machine`, compiled for contexts of up to max_seq_len tokens, with
+    softmax or hard attention (`compiler.compile`)."""
     vocab = machine_bindings(machine)["tm_vocab"]
-    return compiler.compile(program.sop(machine), vocab, max_seq_len, causal=True)
+    return compiler.compile(program.sop(machine), vocab, max_seq_len, causal=True, attention=attention)
 
 
-def choose_dtype(max_seq_len: int, dtype: str | None = None) -> str:
-    """`dtype`, or by default the cheapest dtype exact for models of max_seq_len positions;
-    warns when the model is longer than that dtype's measured safe length."""
-    chosen = dtype or ("float32" if max_seq_len <= SAFE_LENGTH["float32"] else "float64")
-    if max_seq_len > SAFE_LENGTH[chosen]:
+def choose_attention(max_seq_len: int, attention: str | None = None, dtype: str | None = None) -> str:
+    """`attention`, or by default softmax where it is known exact for models of max_seq_len
+    positions (in `dtype`, float64 when none is asked) and hard attention beyond, which a warning
+    says.  Softmax asked for past that length is refused: it could diverge without a sign."""
+    if attention not in (None, *ATTENTION_MODES):
+        raise EngineError(f"attention must be one of {', '.join(ATTENTION_MODES)}, not {attention!r}")
+    kind = dtype or "float64"
+    if max_seq_len <= SAFE_LENGTH[kind]:
+        return attention or "soft"
+    limit = f"{SAFE_LENGTH[kind]} that softmax attention runs the Turing Program exactly in {kind} (docs/turing.md)"
+    if attention == "soft":
+        raise EngineError(
+            f"this run needs a model of {max_seq_len} positions, longer than the {limit}",
+            hint="run it with hard attention (--attention hard), or shorten it (--max-steps)",
+        )
+    if attention is None:
         warnings.warn(
-            f"this run needs a model of {max_seq_len} positions, longer than the {SAFE_LENGTH[chosen]} that the "
-            f"compiled Turing Program is known to run exactly in {chosen} (docs/turing.md): it may diverge",
+            f"this run needs a model of {max_seq_len} positions, longer than the {limit}: it runs with hard attention",
             stacklevel=3,
         )
-    return chosen
+    return "hard"
+
+
+def soft_dtype(max_seq_len: int, dtype: str | None = None) -> str:
+    """`dtype`, or by default the cheapest dtype in which softmax models of max_seq_len positions
+    are known exact (`SAFE_LENGTH`; `choose_attention` has refused longer ones)."""
+    return dtype or ("float32" if max_seq_len <= SAFE_LENGTH["float32"] else "float64")
+
+
+def hard_dtype(models: Sequence[compiler.Transformer], dtype: str | None = None) -> str:
+    """The dtype hard-attention `models` run in: `dtype`, or float32 where every model's precision
+    record says it is exact (short models), else float64.  float32 asked for where a record says
+    it is not exact is refused, not run."""
+    exact32 = all(model.metadata["precision"]["float32_ok"] for model in models)
+    if dtype == "float32" and not exact32:
+        raise EngineError(
+            f"a hard-attention model of {models[0].max_seq_len} positions is not exact in float32 "
+            "(its precision record)",
+            hint="run it in float64 (--dtype float64, or no --dtype)",
+        )
+    return dtype or ("float32" if exact32 else "float64")
 
 
 @register
 class CompiledEngine(Engine):
-    """Generation by `program` compiled into a transformer; `dtype` None picks float32 where it
-    is exact.  `batches` describes the batches of the last `decoders` call."""
+    """Generation by `program` compiled into a transformer.  `attention` None picks softmax where
+    it is known exact (`SAFE_LENGTH`) and hard attention beyond; `dtype` None picks float32 where
+    it is exact.  `batches` describes the batches of the last `decoders` call."""
 
     name = "compiled"
-    options = frozenset({"program", "dtype"})
+    options = frozenset({"program", "dtype", "attention"})
 
-    def __init__(self, program: TuringProgram = POSITIONAL, dtype: str | None = None) -> None:
+    def __init__(
+        self, program: TuringProgram = POSITIONAL, dtype: str | None = None, attention: str | None = None
+    ) -> None:
         self.program = program
         self.dtype = dtype
+        self.attention = attention
         self.batches: list[Batch] = []
+        self._modes: dict[int, str] = {}
+        self._prepared: dict[tuple[Machine, int], compiler.Transformer] = {}
+
+    def admit(self, jobs: Sequence[Job]) -> None:
+        """Refuse a run that no model here runs exactly, before anything runs: softmax asked for
+        past its exact length, float32 asked for where a hard model's record says float64.  The
+        models that the second check compiles are kept for the run."""
+        for job in jobs:
+            length = model_length(job.capacity)
+            if self._mode(length) == "hard" and self.dtype == "float32":
+                key = (job.machine, length)
+                if key not in self._prepared:
+                    self._prepared[key] = self._compile(job.machine, length)
+                hard_dtype([self._prepared[key]], self.dtype)
 
     def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
         length = model_length(capacity or SHORTEST_MODEL)
-        dtype = choose_dtype(length, self.dtype)
-        return GreedyDecoder(compile_machine(machine, length, self.program), dtype)
+        model = self._model(machine, length)
+        return GreedyDecoder(model, self._dtype(length, [model]))
 
     def decoders(
         self, jobs: Sequence[Job], devices: Sequence[jax.Device] | None = None
@@ -101,9 +151,9 @@ class CompiledEngine(Engine):
         self.batches = []
         for length, members in sorted(groups.items()):
             start = time.perf_counter()
-            dtype = choose_dtype(length, self.dtype)
             batch = [jobs[i] for i in members]
-            models = [compile_machine(job.machine, length, self.program) for job in batch]
+            models = [self._model(job.machine, length) for job in batch]
+            dtype = self._dtype(length, models)
             shape = common_shape(models)
             prompts = [encode_trace([initial_configuration(job.machine, job.tape)], halted=False) for job in batch]
             padded = [pad(model, shape) for model in models]
@@ -112,6 +162,26 @@ class CompiledEngine(Engine):
             seconds = time.perf_counter() - start
             self.batches.append(Batch(length, len(members), dtype, padded[0].summary(), seconds))
         return [partial(_ReplayDecoder, generated[index]) for index in range(len(jobs))]
+
+    def _mode(self, length: int) -> str:
+        """The attention of this engine's models of `length` positions (decided, and announced,
+        once per length)."""
+        if length not in self._modes:
+            self._modes[length] = choose_attention(length, self.attention, self.dtype)
+        return self._modes[length]
+
+    def _compile(self, machine: Machine, length: int) -> compiler.Transformer:
+        return compile_machine(machine, length, self.program, self._mode(length))
+
+    def _model(self, machine: Machine, length: int) -> compiler.Transformer:
+        """The model `admit` prepared for this run, or a new one."""
+        model = self._prepared.pop((machine, length), None)
+        return model if model is not None else self._compile(machine, length)
+
+    def _dtype(self, length: int, models: Sequence[compiler.Transformer]) -> str:
+        if self._mode(length) == "hard":
+            return hard_dtype(models, self.dtype)
+        return soft_dtype(length, self.dtype)
 
 
 class GreedyDecoder:
