@@ -29,8 +29,8 @@ BLANK = "0"
 """The blank of every shape: busy-beaver notation's symbol 0."""
 
 MAX_STATES = 11
-"""The most working states a shape can name (A..K): the program tells the table's state tokens
-from the trace's by counting two per record, so the move tokens L, N, R must not be state names."""
+"""The most working states a shape can name (A..K): the twelfth letter, L, is the left move's
+token, and a token cannot be both a state and a move of the table."""
 
 MAX_SYMBOLS = 10
 """Symbols are the digits 0..S-1, as in busy-beaver notation."""

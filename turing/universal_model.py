@@ -144,6 +144,6 @@ def teacher_forced(
             params = jax.device_put(params, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
             rows_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
             ids, mask = jax.device_put(ids, rows_sharding), jax.device_put(mask, rows_sharding)
-        streams = np.asarray(forward(params, ids, mask, model.causal), np.float64)
+        streams = np.asarray(forward(params, ids, mask, model.causal, window=model.window), np.float64)
     rows_out = [streams[row, 1 : 1 + len(tokens)] for row, tokens in enumerate(inputs)]
     return [[str(value) for value in model.decode(stream)] for stream in rows_out]

@@ -33,6 +33,7 @@ from turing.universal import interpreter_predictions
 
 BB2 = "1RB1LB_1LA1RZ"
 BB3 = "1RB1RZ_1LB0RC_1LC1LA"
+BB4 = "1RB1LB_1LA0LC_1RZ1LD_1RD0RA"
 BB23 = "1RB2LB1RZ_2LA2RB1LB"
 
 
@@ -79,8 +80,8 @@ def test_prompt_is_table_then_first_configuration() -> None:
 
 @pytest.mark.parametrize(
     ("text", "steps"),
-    [(BB2, 6), (BB3, 21), (BB23, 38)],
-    ids=["BB(2)", "BB(3)", "BB(2,3)"],
+    [(BB2, 6), (BB3, 21), (BB4, 107), (BB23, 38)],
+    ids=["BB(2)", "BB(3)", "BB(4)", "BB(2,3)"],
 )
 def test_busy_beavers_exact(text: str, steps: int) -> None:
     machine = Machine.from_text(text)

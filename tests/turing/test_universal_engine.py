@@ -32,7 +32,7 @@ def test_a_second_load_comes_from_the_cache(capsys) -> None:
     assert teacher_forced(first.model, [tokens]) == teacher_forced(second.model, [tokens])
     assert main(["tm", "universal", "--states", "1", "--symbols", "2", "--max-len", "64", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["cached"] and summary["cache_file"] == str(first.path) and summary["layers"] == 7
+    assert summary["cached"] and summary["cache_file"] == str(first.path) and summary["layers"] == 8
 
 
 def test_the_cache_key_names_shape_and_length() -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 from host_devices import run_on_two_devices
 
+import compiler
 from rasp.errors import RaspError
 from turing.machine import Machine
 from turing.random_machines import random_machine, random_tape
 from turing.shape import Shape, first_wrong_prediction, universal_trace
-from turing.universal import interpreter_predictions
+from turing.universal import interpreter_predictions, universal_sop
 from turing.universal_model import teacher_forced, universal_model
 
 LENGTH = 128
@@ -51,6 +52,18 @@ def test_same_weights_for_every_machine(model) -> None:
     tokens = universal_trace(mirrored, (), 40)
     (predicted,) = teacher_forced(model, [tokens])
     assert first_wrong_prediction(tokens, predicted) is None
+
+
+def test_hard_attention_model_runs_as_one() -> None:
+    """`teacher_forced` runs a hard-attention model with its hard heads (a softmax pass over hard
+    weights predicts other tokens): at every position, the prompt included, it equals the
+    interpreter."""
+    shape = Shape(2, 2)
+    hard = compiler.compile(universal_sop(shape), shape.vocab(), 64, causal=True, attention="hard")
+    machines = [Machine.from_text("1RB1LB_1LA1RZ"), *(random_machine(2, 2, seed, halt_share=0.3) for seed in range(3))]
+    inputs = [universal_trace(m, random_tape(m, seed % 3, seed), 20)[:64] for seed, m in enumerate(machines)]
+    for tokens, predicted in zip(inputs, teacher_forced(hard, inputs, 64)):
+        assert predicted == interpreter_predictions(shape, tokens)
 
 
 def test_input_longer_than_the_padding_is_refused(model) -> None:
