@@ -29,7 +29,6 @@ import numpy as np
 
 from compiler.transformer import Params, attention_weights, embed_positions, mlp
 
-
 MAX_CASES = 256
 """The most query vectors a dense head may have to run as one scan per query vector."""
 
@@ -239,7 +238,8 @@ def _fast_forward(
                 mixed[head] = _lookup(x, values[:, head], target, outside)
             for group, dims in layer.cases:
                 stacked = jnp.concatenate([values[:, head] for head in group], axis=-1)
-                result, off = _by_cases(x, attn["w_q"][group[0]], keys[:, group[0]], stacked, key_mask, dims, plan.one, window)
+                query, key = attn["w_q"][group[0]], keys[:, group[0]]
+                result, off = _by_cases(x, query, key, stacked, key_mask, dims, plan.one, window)
                 deviation = jnp.maximum(deviation, off)
                 for k, head in enumerate(jnp.split(result, len(group), axis=-1)):
                     mixed[group[k]] = head

@@ -67,6 +67,13 @@ def source_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def keep_compilations() -> None:
+    """Keep JAX's compiled XLA programs in the cache too (`cache_dir() / "xla"`), so that a later
+    run of the same padded lengths loads them instead of compiling again: on a busy 2-core
+    machine each compilation of a universal model's forward pass takes ten seconds or more."""
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
+
+
 def cache_path(shape: Shape, max_seq_len: int, attention: str = "soft") -> Path:
     """The file of the universal model of `shape`, length `max_seq_len` and `attention` in the
     cache."""
