@@ -86,8 +86,9 @@ class InexactQuery(ValueError):
 def plan(params: Params, metadata: dict[str, Any]) -> Plan:
     """The plan of every layer of a hard model, from its fast-head descriptors and weights
     (host arrays: heads share a pattern when their query and key weights are equal)."""
-    if metadata.get("attention", {}).get("mode") != "hard" or "fast_heads" not in metadata:
-        raise ValueError("the fast forward pass runs hard-attention models with fast-head descriptors only")
+    hard = metadata.get("attention", {}).get("mode") == "hard"
+    if not (hard and metadata["causal"] and "fast_heads" in metadata):
+        raise ValueError("the fast forward pass runs causal hard-attention models with fast-head descriptors only")
     labels = list(metadata["labels"])
     index = {label: i for i, label in enumerate(labels)}
     layers = []
