@@ -11,7 +11,7 @@ import pytest
 
 from rasp_toolkit.cli import main
 from turing.engines.base import EngineError
-from turing.engines.universal import TeacherForcedDecoder, UniversalEngine
+from turing.engines.universal import TeacherForcedDecoder, UniversalEngine, bucket_length
 from turing.enumeration import all_machines, machine_at
 from turing.harness import capacity, run_machine, run_machines
 from turing.machine import Machine
@@ -40,6 +40,11 @@ def test_the_cache_key_names_shape_length_and_attention() -> None:
     assert cache_path(Shape(2, 3), 256) != cache_path(Shape(2, 3), 256, "hard")
     assert cache_path(Shape(2, 3), 256).name.startswith("universal-2x3-n256-soft-")
     assert cache_path(Shape(2, 3), 256, "hard").name.startswith("universal-2x3-n256-hard-")
+
+
+def test_buckets_double_to_1024_then_step_by_a_quarter() -> None:
+    tokens = [1, 64, 65, 1024, 1025, 1447, 1537, 2049]
+    assert [bucket_length(n) for n in tokens] == [64, 64, 128, 1024, 1536, 1536, 2048, 3072]
 
 
 def test_the_hard_universal_engine_equals_the_reference() -> None:

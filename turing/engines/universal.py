@@ -41,13 +41,13 @@ batches, which cost fewer calls."""
 
 SHORTEST_BUCKET = 64
 """The shortest length inputs are padded to.  Buckets double from there to FINE_BUCKETS, and then
-step by a sixteenth of the power of two above (1,447 tokens pad to 1,536, not 2,048): padding
-costs at most a few percent on the long inputs, where the time goes, and only the lengths that
-occur are compiled (one XLA compilation each, seconds on a loaded machine: the many inputs of a
-few tokens share one)."""
+step by a quarter of the power of two above (1,447 tokens pad to 1,536, not 2,048): padding
+costs at most a quarter on the long inputs, where the time goes, and only the lengths that occur
+are compiled (one XLA compilation each, ten seconds or more on a loaded machine: the many
+inputs of a few tokens share one)."""
 
 FINE_BUCKETS = 1024
-"""The length past which buckets step by a sixteenth of a power of two rather than double."""
+"""The length past which buckets step by a quarter of a power of two rather than double."""
 
 
 def bucket_length(tokens: int) -> int:
@@ -55,7 +55,7 @@ def bucket_length(tokens: int) -> int:
     power = model_length(tokens, SHORTEST_BUCKET)
     if power <= FINE_BUCKETS:
         return power
-    step = power // 16
+    step = power // 4
     return -(-tokens // step) * step
 
 
