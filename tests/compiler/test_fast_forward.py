@@ -43,7 +43,7 @@ def test_each_kind_of_head_is_planned_as_expected() -> None:
     kinds = {}
     for name in PROGRAMS:
         layers = plan(_model(name).params, _model(name).metadata).layers
-        kinds[name] = {kind for layer in layers for kind in ("running", "lookups", "cases", "dense") if getattr(layer, kind)}
+        kinds[name] = {k for layer in layers for k in ("running", "lookups", "cases", "dense") if getattr(layer, k)}
     assert kinds["counted"] == {"running"} and kinds["shifted"] == {"lookups"}
     assert "cases" in kinds["same"] and "dense" in kinds["earlier"]
 
