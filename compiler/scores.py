@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from compiler.blocks import ONE, Functional, Lookup, combine
+from compiler.blocks import INDICES, ONE, Functional, Lookup, combine
 from compiler.encodings import Encodings
 from compiler.errors import CompileError, fail
 from compiler.margins import SCORE_INPUT_ERROR, rounding_apart
@@ -338,10 +338,24 @@ class ScoreBuilder:
         )
 
     def _lookup(self, select: ir.Select, target: Functional) -> Lookup | None:
-        """A quadratic score of `select(indices, Q, ==)` with integer Q selects the key at
-        token index Q, or none (then the BOS key wins): `target` is Q (clamped or not)."""
-        integers = all_integers(self.enc.ledger.sets.known(select.queries))
-        return Lookup(target, "bos") if isinstance(select.keys, ir.Indices) and integers else None
+        """A quadratic score of `select(indices + c, Q, ==)` (c an integer constant, 0 or the
+        offset of a `shift`) with integer Q selects the key at token index Q - c, or none (then
+        the BOS key wins): `target` is Q (clamped or not)."""
+        offset = self._index_offset(select.keys)
+        if offset is None or not all_integers(self.enc.ledger.sets.known(select.queries)):
+            return None
+        return Lookup(combine((1.0, target), (-offset, {ONE: 1.0})) if offset else target, "bos")
+
+    def _index_offset(self, keys: ir.SOp) -> float | None:
+        """c when `keys` is exactly indices + c for an integer c, else None."""
+        if isinstance(keys, ir.Indices):
+            return 0.0
+        rep = self.enc.rep(keys)
+        number = rep.number
+        if not rep.exact or number is None or set(number) - {INDICES, ONE} or number.get(INDICES) != 1.0:
+            return None
+        offset = float(number.get(ONE, 0.0))
+        return offset if offset.is_integer() else None
 
     def _rounding_apart(self, select: ir.Select) -> bool:
         """Whether a key and a query value differ only by float rounding (`1/(1/49) - 1` is

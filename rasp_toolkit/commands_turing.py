@@ -7,11 +7,7 @@ mismatch, 2 a user error."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import sys
-import warnings
-from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -29,7 +25,7 @@ from rasp_toolkit.commands_universal import (
     check_no_enumeration_options,
     command_verify_all,
 )
-from rasp_toolkit.turing_display import MISMATCH, batch_table, machine_text, progress_bar
+from rasp_toolkit.turing_display import MISMATCH, batch_table, machine_text, progress_bar, warnings_on_stderr
 from turing.engines import ENGINES, Engine, engine_named, engines_taking
 from turing.engines.compiled import compile_machine, configuration_attention, model_length
 from turing.enumeration import machine_at
@@ -42,6 +38,7 @@ from turing.shape import Shape, input_bound
 from turing.simulator import DEFAULT_MAX_STEPS
 from turing.tokens import SEP
 from turing.trace import render_trace
+from turing.universal_model import keep_compilations
 
 SHOWN_MISMATCHES = 3
 """How many mismatch reports `tm verify` prints in full (all are in its --json)."""
@@ -214,6 +211,7 @@ def engine_from(args: argparse.Namespace) -> Engine:
         options["shape"] = Shape(args.states, args.symbols)
     if args.engine in engines_taking("on_model"):
         options["on_model"] = announce_model
+        keep_compilations()  # a process of the command line: its XLA programs serve the next run
     if args.program != "ngram":
         if args.n is not None:
             raise UsageError("--n applies to --program ngram only")
@@ -236,22 +234,6 @@ def assumption_summary(run: TraceRun, n: int) -> dict[str, Any]:
         "assumption_violated_at_divergence": None if at is None else at in violated,
         "assumption": assumption_note(run.expected, run.machine, n, run.divergence),
     }
-
-
-@contextlib.contextmanager
-def warnings_on_stderr() -> Iterator[None]:
-    """Warnings (a run longer than the compiled model is known to be exact for) as one plain
-    line on stderr, when they are raised: before the run starts."""
-    previous = warnings.showwarning
-
-    def show(message: Warning | str, *_: Any, **__: Any) -> None:
-        print(f"warning: {message}", file=sys.stderr)
-
-    warnings.showwarning = show
-    try:
-        yield
-    finally:
-        warnings.showwarning = previous
 
 
 # ----------------------------------------------------------------------------- tm run

@@ -13,10 +13,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from compiler.compiling import ATTENTION_MODES
 from rasp.errors import UsageError
 from rasp_toolkit.commands_compiler import format_report
-from rasp_toolkit.turing_display import MISMATCH, batch_table, progress_bar
+from rasp_toolkit.turing_display import MISMATCH, batch_table, progress_bar, warnings_on_stderr
 from turing.engines import Engine
+from turing.engines.compiled import choose_attention
 from turing.exhaustive import Enumeration, verify_enumeration
 from turing.processes import Processes
 from turing.shape import Shape
@@ -41,8 +43,11 @@ def add_universal_command(sub: Any) -> None:
     universal.add_argument(
         "--max-len", type=int, required=True, metavar="N", help="the longest input (table and trace) the model takes"
     )
-    # `--attention hard|soft` belongs here once compiler.compile takes `attention=`: pass it
-    # through to turing.universal_model.universal_model, and make it part of the cache key.
+    universal.add_argument(
+        "--attention", choices=ATTENTION_MODES,
+        help="soft: softmax heads; hard: each head averages the keys of maximal score, the same size at every "
+        "length (default: soft where it is known exact, hard for longer models, as for the compiled engine)",
+    )
     universal.add_argument("-o", "--output", metavar="PATH", help="also write the model to this .npz file")
     universal.add_argument("--json", action="store_true", help="print the model summary as one JSON object")
     universal.set_defaults(handler=command_universal)
@@ -78,7 +83,10 @@ ENUMERATION_DEFAULTS = {"start": 0, "count": None, "process_id": None, "num_proc
 def announce_model(found: UniversalModel) -> None:
     """One line on stderr for every universal model an engine takes up: compiled or cached."""
     shape, model = found.shape, found.model
-    what = f"universal model ({shape.states} states, {shape.symbols} symbols, max length {model.max_seq_len})"
+    what = (
+        f"universal model ({shape.states} states, {shape.symbols} symbols, max length {model.max_seq_len}, "
+        f"{model.summary()['attention']} attention)"
+    )
     if found.cached:
         print(f"{what}: loaded from the cache {found.path} in {found.seconds:.1f} s", file=sys.stderr)
     else:
@@ -89,7 +97,9 @@ def announce_model(found: UniversalModel) -> None:
 def command_universal(args: argparse.Namespace) -> int:
     if args.max_len < 1:
         raise UsageError(f"--max-len must be at least 1, got {args.max_len}")
-    found = universal_model(Shape(args.states, args.symbols), args.max_len)
+    with warnings_on_stderr():
+        attention = choose_attention(args.max_len, args.attention)
+    found = universal_model(Shape(args.states, args.symbols), args.max_len, attention)
     if args.output:
         found.model.save(args.output)
     if args.json:
@@ -108,7 +118,7 @@ def command_verify_all(args: argparse.Namespace, engine: Engine) -> int:
     processes.start()
     errors = Console(stderr=True)
     progress = progress_bar(f"verifying every machine with the {engine.name} engine", errors, args.json)
-    with progress:
+    with progress, warnings_on_stderr():
         task = progress.add_task("machines", total=None)
         result = verify_enumeration(
             engine, args.states, args.symbols, args.max_steps, args.start, args.count, processes,
@@ -137,6 +147,8 @@ def rerun_command(args: argparse.Namespace, engine: Engine) -> str:
         command += f" --max-len {args.max_len}"
     if args.dtype is not None:
         command += f" --dtype {args.dtype}"
+    if args.attention is not None:
+        command += f" --attention {args.attention}"
     return command + f" --max-steps {args.max_steps}"
 
 

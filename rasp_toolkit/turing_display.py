@@ -3,6 +3,12 @@ progress bar, and the table of the transformers behind a verification."""
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -58,3 +64,19 @@ def batch_table(
             f"{batch.seconds:.1f}",
         )
     return table
+
+
+@contextlib.contextmanager
+def warnings_on_stderr() -> Iterator[None]:
+    """Warnings (a run longer than the compiled model is known to be exact for) as one plain
+    line on stderr, when they are raised: before the run starts."""
+    previous = warnings.showwarning
+
+    def show(message: Warning | str, *_: Any, **__: Any) -> None:
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous

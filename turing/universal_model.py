@@ -1,15 +1,19 @@
 """The universal Turing Program compiled: one transformer per shape and length, kept on disk.
 
-`universal_model(shape, max_seq_len)` compiles `programs/universal_turing_machine.rasp` bound to
-a `Shape`, or loads it from the model cache when it was compiled before: unlike the per-machine
-models of `turing.engines.compiled`, every machine of the shape shares these weights, so one
-compilation serves every later run.  The cache key is the shape, the length and a digest of
-everything the weights depend on (the program text and the source of the language and the
-compiler), so a changed compiler never serves stale weights.  The float type is not part of the
-key: a model file holds the exact weights, and the type is chosen when the model runs.
+`universal_model(shape, max_seq_len, attention)` compiles `programs/universal_turing_machine.rasp`
+bound to a `Shape`, with softmax or hard attention, or loads it from the model cache when it was
+compiled before: unlike the per-machine models of `turing.engines.compiled`, every machine of the
+shape shares these weights, so one compilation serves every later run.  The cache key is the
+shape, the length, the attention mode and a digest of everything the weights depend on (the
+program text and the source of the language and the compiler), so a changed compiler never
+serves stale weights.  The float type is not part of the key: a model file holds the exact
+weights, and the type is chosen when the model runs (a hard model's precision record says
+float64 past short lengths).
 
 `teacher_forced` runs a batch of inputs (table and reference trace) through a model in one
-whole-sequence forward pass, split across devices, and returns the prediction at every position.
+whole-sequence forward pass, split across devices, and returns the prediction at every position:
+a hard model's pass is `compiler.fast_forward` (O(n) for the heads its fast-head descriptors
+name), a softmax model's `compiler.transformer.forward`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 
 import compiler
 import rasp
+from compiler.fast_forward import fast_forward, plan
 from compiler.model import load
 from compiler.transformer import forward, precision
 from rasp.errors import RaspError
@@ -62,9 +67,18 @@ def source_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def cache_path(shape: Shape, max_seq_len: int) -> Path:
-    """The file of the universal model of `shape` and length `max_seq_len` in the cache."""
-    return cache_dir() / f"universal-{shape.states}x{shape.symbols}-n{max_seq_len}-{source_digest()}.npz"
+def keep_compilations() -> None:
+    """Keep JAX's compiled XLA programs in the cache too (`cache_dir() / "xla"`), so that a later
+    run of the same padded lengths loads them instead of compiling again: on a busy 2-core
+    machine each compilation of a universal model's forward pass takes ten seconds or more."""
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
+
+
+def cache_path(shape: Shape, max_seq_len: int, attention: str = "soft") -> Path:
+    """The file of the universal model of `shape`, length `max_seq_len` and `attention` in the
+    cache."""
+    name = f"universal-{shape.states}x{shape.symbols}-n{max_seq_len}-{attention}-{source_digest()}.npz"
+    return cache_dir() / name
 
 
 @dataclass(frozen=True)
@@ -90,21 +104,23 @@ class UniversalModel:
         return self.model.dtype(requested)
 
 
-def compile_universal(shape: Shape, max_seq_len: int) -> compiler.Transformer:
+def compile_universal(shape: Shape, max_seq_len: int, attention: str = "soft") -> compiler.Transformer:
     """The universal program for `shape`, compiled for inputs (table and trace) of up to
-    max_seq_len tokens."""
-    return compiler.compile(universal_sop(shape), shape.vocab(), max_seq_len, causal=True)
+    max_seq_len tokens, with softmax or hard attention (`compiler.compile`)."""
+    return compiler.compile(universal_sop(shape), shape.vocab(), max_seq_len, causal=True, attention=attention)
 
 
-def universal_model(shape: Shape, max_seq_len: int, cache: bool = True) -> UniversalModel:
-    """The universal model of `shape` and `max_seq_len`: loaded from the cache, or compiled and
-    (with `cache`) saved there for the next run.  The file is written under a temporary name and
-    renamed, so that concurrent processes never read half a model."""
+def universal_model(
+    shape: Shape, max_seq_len: int, attention: str = "soft", cache: bool = True
+) -> UniversalModel:
+    """The universal model of `shape`, `max_seq_len` and `attention`: loaded from the cache, or
+    compiled and (with `cache`) saved there for the next run.  The file is written under a
+    temporary name and renamed, so that concurrent processes never read half a model."""
     start = time.perf_counter()
-    path = cache_path(shape, max_seq_len) if cache else None
+    path = cache_path(shape, max_seq_len, attention) if cache else None
     if path is not None and path.exists():
         return UniversalModel(load(path), shape, True, path, time.perf_counter() - start)
-    model = compile_universal(shape, max_seq_len)
+    model = compile_universal(shape, max_seq_len, attention)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npz")
@@ -144,6 +160,17 @@ def teacher_forced(
             params = jax.device_put(params, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
             rows_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
             ids, mask = jax.device_put(ids, rows_sharding), jax.device_put(mask, rows_sharding)
-        streams = np.asarray(forward(params, ids, mask, model.causal, window=model.window), np.float64)
+        if model.window is None:
+            streams = forward(params, ids, mask, model.causal)
+        else:
+            streams = fast_forward(params, ids, mask, _plan(model), model.window)
+        streams = np.asarray(streams, np.float64)
     rows_out = [streams[row, 1 : 1 + len(tokens)] for row, tokens in enumerate(inputs)]
     return [[str(value) for value in model.decode(stream)] for stream in rows_out]
+
+
+def _plan(model: compiler.Transformer) -> tuple:
+    """The fast forward pass's plan of a hard model, made once per model (it reads the weights)."""
+    if "fast_plan" not in model.__dict__:
+        model.__dict__["fast_plan"] = plan(model.params, model.metadata)
+    return model.__dict__["fast_plan"]

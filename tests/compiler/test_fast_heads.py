@@ -24,6 +24,15 @@ def test_shift_is_a_lookup_of_the_previous_index(attention: str) -> None:
     assert lookup_targets(model, 0, 0, list("abcab")) == [-1.0, 0.0, 1.0, 2.0, 3.0]
 
 
+def test_the_standard_librarys_shift_is_a_lookup_of_an_earlier_index() -> None:
+    """shift(seq, n, filler) selects with keys indices + n: the key at index i - n."""
+    shifted = ir.aggregate(ir.select(ir.indices + 3, ir.indices, "=="), ir.tokens, "_")
+    model = compiler.compile(shifted, "abc", 7, causal=True, attention="hard")
+    lookup = {"kind": "lookup", "target": {"indices": 1.0, "one": -3.0}, "outside": "bos"}
+    assert model.metadata["fast_heads"] == [[lookup]]
+    assert _target_values(model, 0, 0, "abcab") == [-3.0, -2.0, -1.0, 0.0, 1.0]
+
+
 def test_width_of_a_key_filter_is_running_and_an_order_select_is_dense() -> None:
     counted = ir.selector_width(ir.select(ir.tokens, "a", "=="))
     before = ir.selector_width(ir.select(ir.indices, ir.indices, "<"))

@@ -147,9 +147,11 @@ def test_tm_verify_with_hard_attention(capsys: pytest.CaptureFixture[str]) -> No
     )
 
 
-def test_attention_is_an_option_of_the_compiled_engine_only(capsys: pytest.CaptureFixture[str]) -> None:
+def test_attention_is_an_option_of_the_compiled_and_universal_engines_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert cli.main(["tm", "run", BB2, "--attention", "hard"]) == 2
-    assert "--attention applies to the compiled engine only" in capsys.readouterr().err
+    assert "--attention applies to the compiled and universal engines only" in capsys.readouterr().err
     assert cli.main(["tm", "compile", BB2, "--max-len", "64", "--attention", "hard", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["attention"] == "hard"
 

@@ -11,7 +11,7 @@ import pytest
 
 from rasp_toolkit.cli import main
 from turing.engines.base import EngineError
-from turing.engines.universal import TeacherForcedDecoder, UniversalEngine
+from turing.engines.universal import TeacherForcedDecoder, UniversalEngine, bucket_length
 from turing.enumeration import all_machines, machine_at
 from turing.harness import capacity, run_machine, run_machines
 from turing.machine import Machine
@@ -35,9 +35,32 @@ def test_a_second_load_comes_from_the_cache(capsys) -> None:
     assert summary["cached"] and summary["cache_file"] == str(first.path) and summary["layers"] == 8
 
 
-def test_the_cache_key_names_shape_and_length() -> None:
+def test_the_cache_key_names_shape_length_and_attention() -> None:
     assert cache_path(Shape(2, 3), 256) != cache_path(Shape(3, 2), 256) != cache_path(Shape(2, 3), 512)
-    assert cache_path(Shape(2, 3), 256).name.startswith("universal-2x3-n256-")
+    assert cache_path(Shape(2, 3), 256) != cache_path(Shape(2, 3), 256, "hard")
+    assert cache_path(Shape(2, 3), 256).name.startswith("universal-2x3-n256-soft-")
+    assert cache_path(Shape(2, 3), 256, "hard").name.startswith("universal-2x3-n256-hard-")
+
+
+def test_buckets_double_to_1024_then_step_by_a_quarter() -> None:
+    tokens = [1, 64, 65, 1024, 1025, 1447, 1537, 2049]
+    assert [bucket_length(n) for n in tokens] == [64, 64, 128, 1024, 1536, 1536, 2048, 3072]
+
+
+def test_the_hard_universal_engine_equals_the_reference() -> None:
+    """Hard attention through the fast forward pass: machines of 2 states and symbols (partial
+    tables, input tapes), every token checked against the reference, in a batch and greedily;
+    the model is the hard one, cached apart from the softmax one."""
+    shape, length = Shape(2, 2), 128
+    engine = UniversalEngine(shape, max_len=length, attention="hard")
+    machines = [BB2, *(random_machine(2, 2, seed, halt_share=0.3) for seed in range(4))]
+    cases = [(m, random_tape(m, seed % 3, seed)) for seed, m in enumerate(machines)]
+    batched = run_machines(engine, cases, 12)
+    assert all(run.matches for run in batched) and len({len(run.tokens) for run in batched}) > 1
+    found = engine.model(shape, length)
+    assert found.model.summary()["attention"] == "hard" and found.path == cache_path(shape, length, "hard")
+    greedy = [run_machine(engine, machine, tape, 12) for machine, tape in cases[:2]]
+    assert [run.tokens for run in greedy] == [run.tokens for run in batched[:2]]
 
 
 def test_teacher_forcing_equals_greedy_generation() -> None:

@@ -26,21 +26,37 @@ from functools import partial
 import jax
 
 from turing.engines.base import Batch, Decoder, Engine, EngineError, Job, register
-from turing.engines.compiled import SHORTEST_MODEL, GreedyDecoder, model_length
+from turing.engines.compiled import SHORTEST_MODEL, GreedyDecoder, choose_attention, model_length
 from turing.engines.interpreted import InterpreterEngine
 from turing.machine import Machine
 from turing.shape import Shape, table_tokens
 from turing.universal import UniversalProgram
 from turing.universal_model import UniversalModel, teacher_forced, universal_model
 
-BATCH_TOKENS = 8192
-"""Tokens per forward-pass batch: the batch is this over the bucket's length (memory: the MLPs'
-hidden layers hold batch x length x units numbers)."""
+BATCH_TOKENS = {"soft": 8192, "hard": 32768}
+"""Tokens per forward-pass batch: the batch is this over the bucket's length.  Memory bounds it:
+a softmax model's hidden layers hold batch x length x units numbers (tens of thousands of units)
+and its heads batch x length^2 scores; a hard model's fast pass holds neither, so it takes larger
+batches, which cost fewer calls."""
 
-SHORTEST_BUCKET = 8
-"""The shortest length inputs are padded to; buckets double from there (to the model's length),
-so padding at most doubles the work and a run needs at most log2(max_len / 8) + 1 XLA
-compilations.  Many machines halt within a step or two: their inputs are a few tokens long."""
+SHORTEST_BUCKET = 64
+"""The shortest length inputs are padded to.  Buckets double from there to FINE_BUCKETS, and then
+step by a quarter of the power of two above (1,447 tokens pad to 1,536, not 2,048): padding
+costs at most a quarter on the long inputs, where the time goes, and only the lengths that occur
+are compiled (one XLA compilation each, ten seconds or more on a loaded machine: the many
+inputs of a few tokens share one)."""
+
+FINE_BUCKETS = 1024
+"""The length past which buckets step by a quarter of a power of two rather than double."""
+
+
+def bucket_length(tokens: int) -> int:
+    """The length an input of `tokens` tokens is padded to (SHORTEST_BUCKET, FINE_BUCKETS)."""
+    power = model_length(tokens, SHORTEST_BUCKET)
+    if power <= FINE_BUCKETS:
+        return power
+    step = power // 4
+    return -(-tokens // step) * step
 
 
 class TablePrompt:
@@ -75,24 +91,29 @@ class UniversalInterpreterEngine(InterpreterEngine):
 class UniversalEngine(Engine):
     """The universal program compiled: one transformer for every machine of `shape` (None: the
     smallest shape each machine fits) and inputs of up to `max_len` tokens (None: the next power
-    of two that holds the run).  `dtype` None runs in the model's own choice (its precision
-    record); float32 where that record says it is not exact is refused.  `on_model` hears of
-    every model the engine takes up (compiled now, or loaded from the cache)."""
+    of two that holds the run).  `attention` None picks softmax where it is known exact and hard
+    attention beyond, as the compiled engine does (`choose_attention`, which says so).  `dtype`
+    None runs in the model's own choice (its precision record: a hard model runs in float64 past
+    short lengths); float32 where that record says it is not exact is refused.  `on_model` hears
+    of every model the engine takes up (compiled now, or loaded from the cache)."""
 
     name = "universal"
-    options = frozenset({"dtype", "shape", "max_len", "devices", "on_model"})
+    options = frozenset({"dtype", "attention", "shape", "max_len", "devices", "on_model"})
 
     def __init__(
         self,
         shape: Shape | None = None,
         max_len: int | None = None,
         dtype: str | None = None,
+        attention: str | None = None,
         devices: Sequence[jax.Device] | None = None,
         on_model: Callable[[UniversalModel], None] | None = None,
     ) -> None:
         self.program = UniversalProgram(shape=shape)
         self.max_len = max_len
         self.dtype = dtype
+        self.attention = attention
+        self._modes: dict[int, str] = {}
         self.devices = devices
         self.on_model = on_model
         self.models: dict[tuple[Shape, int], UniversalModel] = {}
@@ -127,7 +148,9 @@ class UniversalEngine(Engine):
         """The universal model of `shape` and `length`, compiled or loaded once per engine; a
         float type it is not exact in is refused here, before anything runs."""
         if (shape, length) not in self.models:
-            found = universal_model(shape, length)
+            if length not in self._modes:
+                self._modes[length] = choose_attention(length, self.attention, self.dtype)
+            found = universal_model(shape, length, self._modes[length])
             found.dtype(self.dtype)
             self.models[shape, length] = found
             if self.on_model is not None:
@@ -144,16 +167,15 @@ class UniversalEngine(Engine):
 
     def decoders(self, jobs: Sequence[Job]) -> list[Callable[[], Decoder]]:
         """Every job checked now by teacher forcing (module docstring), through one model per
-        shape (`plan`): grouped by the power of two that holds the input (SHORTEST_BUCKET at least),
-        in batches of about
-        BATCH_TOKENS tokens.  Jobs without a reference trace generate greedily, one at a time."""
+        shape (`plan`): grouped by the length the input is padded to (`bucket_length`), in batches
+        of about BATCH_TOKENS tokens.  Jobs without a reference trace generate greedily, one at a time."""
         if any(not job.trace for job in jobs):
             return super().decoders(jobs)
         lengths = self.plan(jobs)
         groups: dict[tuple[Shape, int], list[int]] = {}
         for index, job in enumerate(jobs):
             shape = self.program.shape_for(job.machine)
-            needed = model_length(len(table_tokens(job.machine)) + len(job.trace), SHORTEST_BUCKET)
+            needed = bucket_length(len(table_tokens(job.machine)) + len(job.trace))
             groups.setdefault((shape, min(needed, lengths[shape])), []).append(index)
         predictions: dict[int, list[str]] = {}
         self.batches = []
@@ -161,7 +183,7 @@ class UniversalEngine(Engine):
             start = time.perf_counter()
             found = self.model(shape, lengths[shape])
             dtype = found.dtype(self.dtype)
-            size = max(1, BATCH_TOKENS // bucket)
+            size = max(1, BATCH_TOKENS["soft" if found.model.window is None else "hard"] // bucket)
             for first in range(0, len(members), size):
                 chosen = members[first : first + size]
                 inputs = [[*table_tokens(jobs[i].machine), *jobs[i].trace] for i in chosen]
