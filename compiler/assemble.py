@@ -206,7 +206,7 @@ def _precision(layers: Sequence[Layer], n: int, hard: bool) -> dict[str, Any]:
             }
             for dtype in ("float32", "float64"):
                 if block.integer:
-                    record[f"{dtype}_ok"] = integers_exact(block.max_preactivation * max(largest, 1.0), dtype)
+                    record[f"{dtype}_ok"] = integers_exact(block.largest_integer, dtype)
                 else:
                     record[f"{dtype}_ok"] = mlp_ok(
                         block.max_preactivation, largest, len(block.units), block.tolerance, dtype

@@ -108,7 +108,8 @@ class MLPBlock:
     with the output still exact; `max_preactivation` bounds |pre| over the value sets (its
     float32 rounding error must stay far below 1).  An `integer` block reads integers through
     integer weights, so it computes without rounding while every sum stays inside the float's
-    range of exact integers (`margins.integers_exact`)."""
+    range of exact integers (`margins.integers_exact`): `largest_integer` bounds every
+    pre-activation and every partial sum of its output (over units, |pre| times |weight|)."""
 
     label: str
     units: tuple[Unit, ...]
@@ -116,6 +117,7 @@ class MLPBlock:
     tolerance: float = float("inf")
     max_preactivation: float = 0.0
     integer: bool = False
+    largest_integer: float = 0.0
 
     @property
     def reads(self) -> set[Dim]:

@@ -222,6 +222,10 @@ class Idioms:
             Unit(frozen({ONE: 1.0}), frozen(constant)),
         ]
         units = [unit for unit in units if unit.out]
-        largest = max((self.ledger.bound(unit.pre) for unit in units), default=0.0)
+        bounds = [self.ledger.bound(unit.pre) for unit in units]
+        largest = max(bounds, default=0.0)
+        # the output sums: a ramp of size ~K d meets a weight of 1, a weight K meets a ramp of size d
+        sums = sum(bound * max(abs(w) for w in unit.out.values()) for bound, unit in zip(bounds, units))
         writes = tuple(dict.fromkeys([*passed, *matched]))
-        self.ledger.add_block(MLPBlock(node.label, tuple(units), writes, 0.25, largest, integer), node)
+        block = MLPBlock(node.label, tuple(units), writes, 0.25, largest, integer, max(largest, sums))
+        self.ledger.add_block(block, node)
