@@ -30,7 +30,7 @@ def test_the_standard_librarys_shift_is_a_lookup_of_an_earlier_index() -> None:
     model = compiler.compile(shifted, "abc", 7, causal=True, attention="hard")
     lookup = {"kind": "lookup", "target": {"indices": 1.0, "one": -3.0}, "outside": "bos"}
     assert model.metadata["fast_heads"] == [[lookup]]
-    assert _target_values(model, 0, 0, "abcab") == [-3.0, -2.0, -1.0, 0.0, 1.0]
+    assert lookup_targets(model, 0, 0, list("abcab")) == [-3.0, -2.0, -1.0, 0.0, 1.0]
 
 
 def test_width_of_a_key_filter_is_running_and_an_order_select_is_dense() -> None:

@@ -75,9 +75,13 @@ def test_the_count_costs_nothing_and_the_heads_are_described() -> None:
     assert lookup_targets(model, layer, 0, tokens) == SESSION["mirror"](tokens, causal=True)
 
 
-def test_size_does_not_depend_on_the_length() -> None:
+@pytest.mark.parametrize("name", ["mirrored", "far"])
+def test_size_does_not_depend_on_the_length(name: str) -> None:
+    """`far` gates a number of size ~3n: its gate's ramps reach ~n^2, under float64's exact
+    integers at 2^20 (a bound of pre-activation times the largest weight, ~n^3, refused it)."""
+
     def size(n: int) -> dict:
-        summary = compiler.compile(SESSION["mirrored"], "ab|", n, causal=True, attention="hard").summary()
+        summary = compiler.compile(SESSION[name], "ab|", n, causal=True, attention="hard").summary()
         return {key: summary[key] for key in ("layers", "heads", "residual_width", "mlp_hidden_total", "params")}
 
     assert size(2**10) == size(2**20)
