@@ -338,10 +338,22 @@ class ScoreBuilder:
         )
 
     def _lookup(self, select: ir.Select, target: Functional) -> Lookup | None:
-        """A quadratic score of `select(indices, Q, ==)` with integer Q selects the key at
-        token index Q, or none (then the BOS key wins): `target` is Q (clamped or not)."""
-        integers = all_integers(self.enc.ledger.sets.known(select.queries))
-        return Lookup(target, "bos") if isinstance(select.keys, ir.Indices) and integers else None
+        """A quadratic score of `select(indices + c, Q, ==)` (c an integer, 0 when the keys are
+        `indices` themselves) with integer Q selects the key at token index Q - c, or none
+        (then the BOS key wins): `target` is Q (clamped or not)."""
+        offset = self._index_offset(select.keys)
+        if offset is None or not all_integers(self.enc.ledger.sets.known(select.queries)):
+            return None
+        return Lookup(combine((1.0, target), (-offset, {ONE: 1.0})) if offset else target, "bos")
+
+    def _index_offset(self, keys: ir.SOp) -> float | None:
+        """c when the keys are `indices + c` for an integer c (`shift`'s select), else None."""
+        if isinstance(keys, ir.Indices):
+            return 0.0
+        affine = self.enc.rep(keys).affine
+        if affine is None or affine[0] != 1.0 or not float(affine[1]).is_integer():
+            return None
+        return float(affine[1]) if isinstance(keys.inner, ir.Indices) else None  # type: ignore[attr-defined]
 
     def _rounding_apart(self, select: ir.Select) -> bool:
         """Whether a key and a query value differ only by float rounding (`1/(1/49) - 1` is

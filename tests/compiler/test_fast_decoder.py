@@ -86,6 +86,21 @@ def test_a_lookup_head_reads_the_row_its_target_names() -> None:
     assert right.generate(prompt, 6) == list("bcabcabc") == _lookup_model(-2.0).decoder().generate(prompt, 6)
 
 
+@pytest.mark.parametrize("offset", [1, 2, -1])
+def test_a_select_on_shifted_indices_is_a_lookup(offset: int) -> None:
+    """`select(indices + c, indices, ==)` (stdlib's `shift` by c) picks token index i - c: the
+    compiler describes it as a lookup of `indices - c` (hand-checked), and the fast decoder,
+    which follows the descriptor, equals the interpreter and the dense decoder."""
+    keys = ir.indices + offset
+    sop = ir.aggregate(ir.select(keys, ir.indices, "=="), ir.tokens, default="a")
+    model = compiler.compile(sop, "abc", 12, causal=True, attention="hard")
+    target = {"indices": 1.0, "one": float(-offset)}
+    assert model.metadata["fast_heads"] == [[{"kind": "lookup", "target": target, "outside": "bos"}]]
+    fast = FastDecoder(model, chunk=8)
+    for tokens in _inputs(list("abc"), 12, 4, seed=offset + 10):
+        assert fast.outputs(tokens) == model.decoder().extend(tokens) == sop(tokens, causal=True)
+
+
 def test_a_slot_the_models_describe_differently_is_served_dense() -> None:
     """Hand-checked plans; the dense slot still generates what each model does alone."""
     lookup = _lookup_model(-2.0)
@@ -132,7 +147,7 @@ def test_fast_generation_equals_the_dense_decoder_and_the_reference_trace() -> N
     models = [model for _, model in machines]
     dense = batch_generate(models, prompts, LENGTH, "float64")
     plan = plan_of(models)
-    assert all(sum(len(getattr(heads, kind)) for heads in plan) for kind in ("running", "dense"))
+    assert all(sum(len(getattr(heads, kind)) for heads in plan) for kind in ("running", "lookup"))
     fast = batch_fast_generate(models, prompts, LENGTH - 4, stop=["#"], dtype="float64", chunk=16)
     halted = 0
     for (machine, _), prompt, predictions, generated in zip(machines, prompts, dense, fast):
