@@ -38,7 +38,7 @@ import numpy as np
 from compiler.decoder import fill_rows, next_ids_of, same_shapes, shard, shared_window, stacked_params
 from compiler.errors import CompileError
 from compiler.model import Transformer, require_causal
-from compiler.transformer import MIN_SPAN, Params, embed_positions, layer, over_cache, precision, spans, to_device
+from compiler.transformer import MIN_SPAN, Params, embed_positions, mlp, over_cache, precision, spans, to_device
 
 RUNNING, LOOKUP, DENSE = "running", "lookup", "dense"
 KINDS = (RUNNING, LOOKUP, DENSE)
@@ -95,29 +95,45 @@ def plan_of(models: Sequence[Transformer]) -> Plan:
 
 
 def tables_of(model: Transformer, plan: Plan) -> list[dict[str, np.ndarray]]:
-    """Per layer, the arrays the fast heads read besides the weights: each running head's
-    query (its w_q row for `one`: the query of every position but the BOS, whose only key is
-    itself), each lookup head's target functional over the residual stream and whether it
-    clamps.  Numpy, per model, so that a batch stacks them like the weights."""
+    """Per layer, the weights of the fast heads folded for one position, so that a step reads
+    them with few matrix products: `score` (width, running) gives each running head's logit
+    of the new key (w_k times the head's query, its w_q row for `one`: every position's query
+    but the BOS's, whose only key is itself); `target` (width, lookups) each lookup head's
+    target functional over the residual stream; `clamp` (lookups) 1.0 where it clamps;
+    `values` (width, fast heads x value depth) the running and then the lookup heads' w_v side
+    by side, and `out` their w_o stacked the same way.  Numpy, per model, so that a batch
+    stacks them like the weights."""
     columns = {label: column for column, label in enumerate(model.labels)}
     described = model.metadata["fast_heads"]
     tables = []
     for index, (weights, heads) in enumerate(zip(model.params["layers"], plan)):
-        w_q = np.asarray(weights["attn"]["w_q"])
-        targets = np.zeros((len(heads.lookup), len(model.labels)))
+        attn = {name: np.asarray(array) for name, array in weights["attn"].items()}
+        width = attn["w_q"].shape[1]
+        targets = np.zeros((width, len(heads.lookup)))
         clamps = np.zeros(len(heads.lookup))  # 1.0 where the head clamps (weights' dtype, to stack)
-        for row, head in enumerate(heads.lookup):  # the plan's lookups are every model's
+        for column, head in enumerate(heads.lookup):  # the plan's lookups are every model's
             descriptor = described[index][head]
             for label, coefficient in descriptor["target"].items():
-                targets[row, columns[label]] = coefficient
-            clamps[row] = float(descriptor["outside"] == "clamp")
-        tables.append({"query": w_q[list(heads.running), columns["one"]], "target": targets, "clamp": clamps})
+                targets[columns[label], column] = coefficient
+            clamps[column] = float(descriptor["outside"] == "clamp")
+        running, fast = list(heads.running), [*heads.running, *heads.lookup]
+        score = np.einsum("hde,he->dh", attn["w_k"][running], attn["w_q"][running, columns["one"]])
+        tables.append(
+            {
+                "score": score,
+                "target": targets,
+                "clamp": clamps,
+                "values": np.concatenate([attn["w_v"][h] for h in fast], axis=1) if fast else np.zeros((width, 0)),
+                "out": np.concatenate([attn["w_o"][h] for h in fast]) if fast else np.zeros((0, width)),
+            }
+        )
     return tables
 
 
 def empty_state(params: Params, plan: Plan, capacity: int) -> list[dict[str, jax.Array]]:
-    """Per layer: running heads' best logit, tie count and value sum; lookup heads' values
-    (heads, capacity, value depth); dense heads' keys and values (heads, capacity, depth)."""
+    """Per layer: running heads' best logit, tie count and value sum; the lookup heads' values
+    side by side, one row per position (capacity, lookups x value depth), so that a step
+    writes them with one update; dense heads' keys and values (heads, capacity, depth)."""
     state = []
     for weights, heads in zip(params["layers"], plan):
         w_k, w_v = weights["attn"]["w_k"], weights["attn"]["w_v"]
@@ -128,7 +144,7 @@ def empty_state(params: Params, plan: Plan, capacity: int) -> list[dict[str, jax
                 "best": jnp.full((running,), -jnp.inf, dtype),
                 "count": jnp.zeros((running,), dtype),
                 "total": jnp.zeros((running, value_depth), dtype),
-                "lookup": jnp.zeros((lookup, capacity, value_depth), dtype),
+                "lookup": jnp.zeros((capacity, lookup * value_depth), dtype),
                 "keys": jnp.zeros((dense, capacity, key_depth), dtype),
                 "values": jnp.zeros((dense, capacity, value_depth), dtype),
             }
@@ -140,12 +156,12 @@ def empty_state(params: Params, plan: Plan, capacity: int) -> list[dict[str, jax
 
 
 def running_heads(
-    memory: dict[str, jax.Array], query: jax.Array, keys: jax.Array, values: jax.Array, window: float
+    memory: dict[str, jax.Array], logit: jax.Array, values: jax.Array, window: float
 ) -> tuple[dict[str, jax.Array], jax.Array]:
-    """Running heads after one more key: its logit starts a new best group (more than the
-    window above the best), joins the group (within the window) or is ignored.  Returns the
-    state and the heads' results, the mean of the group's values."""
-    logit = jnp.einsum("he,he->h", query, keys)
+    """Running heads after one more key, whose logits (heads,) and values (heads, depth) are
+    given: a logit starts a new best group (more than the window above the best), joins the
+    group (within the window) or is ignored.  Returns the state and the heads' results, the
+    mean of the group's values (heads, depth)."""
     best, count, total = memory["best"], memory["count"], memory["total"]
     fresh = logit > best + window
     joins = (logit >= best - window) & ~fresh
@@ -162,17 +178,59 @@ def lookup_heads(
     values: jax.Array,
     position: jax.Array,
 ) -> tuple[dict[str, jax.Array], jax.Array]:
-    """Lookup heads: this position's values written in, and the row each query picks (row =
-    position; token index q sits at row q + 1, the BOS at row 0)."""
-    rows_kept = memory["lookup"].at[:, position].set(values)
-    capacity = rows_kept.shape[1]
-    own = position - 1  # the query's token index (-1 at the BOS, whose only key is row 0)
-    target = jnp.clip(jnp.round(table["target"] @ x), -1, capacity).astype(jnp.int32)
+    """Lookup heads: this position's values (heads x depth,) written in as one row, and the
+    part of the row each head picks (row = position; token index q sits at row q + 1, the
+    BOS at row 0).  A head that clamps reads clamp(q, 0, own index), which is q itself when
+    q is inside; at the BOS (own index -1) both kinds read row 0."""
+    rows_kept = jax.lax.dynamic_update_slice(memory["lookup"], values[None], (position, jnp.zeros_like(position)))
+    own = (position - 1).astype(x.dtype)  # the query's token index (-1 at the BOS)
+    target = jnp.round(x @ table["target"])
     inside = (target >= 0) & (target <= own)
-    outside = jnp.where(table["clamp"] > 0, jnp.clip(target, 0, own) + 1, 0)
-    row = jnp.where(position == 0, 0, jnp.where(inside, target + 1, outside))
-    picked = rows_kept[jnp.arange(rows_kept.shape[0]), row]
+    row = jnp.where(inside | (table["clamp"] > 0), jnp.clip(target, 0, own) + 1, 0).astype(jnp.int32)
+    depth = rows_kept.shape[1] // max(row.shape[0], 1)
+    picked = rows_kept[jnp.repeat(row, depth, total_repeat_length=rows_kept.shape[1]), np.arange(rows_kept.shape[1])]
     return {**memory, "lookup": rows_kept}, picked
+
+
+def fast_attention(
+    x: jax.Array,
+    attn: Params,
+    table: dict[str, jax.Array],
+    memory: dict[str, jax.Array],
+    heads: LayerPlan,
+    position: jax.Array,
+    window: float,
+    reach: jax.Array | None,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """What a layer's attention adds to the stream x (width,) at `position`, and the state
+    with this position in: the running and lookup heads through the folded `table` (one
+    product for their values, one for their output), the dense heads over the cache's span
+    that holds `reach` (`compiler.transformer.over_cache`)."""
+    update = jnp.zeros_like(x)
+    if heads.running or heads.lookup:
+        values = x @ table["values"]
+        split = len(heads.running) * attn["w_v"].shape[2]
+        mixed = []
+        if heads.running:
+            memory, result = running_heads(
+                memory, x @ table["score"], values[:split].reshape(len(heads.running), -1), window
+            )
+            mixed.append(result.reshape(-1))
+        if heads.lookup:
+            memory, result = lookup_heads(memory, table, x, values[split:], position)
+            mixed.append(result)
+        update = update + jnp.concatenate(mixed) @ table["out"]
+    if heads.dense:
+        index = np.array(heads.dense)
+        keys = jnp.einsum("d,hde->he", x, attn["w_k"][index])
+        values = jnp.einsum("d,hde->he", x, attn["w_v"][index])
+        cached_keys = memory["keys"].at[:, position].set(keys)
+        cached_values = memory["values"].at[:, position].set(values)
+        subset = {"w_q": attn["w_q"][index], "w_o": attn["w_o"][index]}
+        choices = spans(cached_keys.shape[1])
+        update = update + over_cache(x[None], subset, cached_keys, cached_values, position, window, choices, reach)[0]
+        memory = {**memory, "keys": cached_keys, "values": cached_values}
+    return update, memory
 
 
 def fast_step(
@@ -186,50 +244,19 @@ def fast_step(
     reach: jax.Array | None = None,
 ) -> tuple[list[dict[str, jax.Array]], jax.Array]:
     """One position (0 = BOS) of a hard causal model: the state with this position's keys in,
-    and the residual stream (width,) after the last layer.  The layers are
-    `compiler.transformer.layer`'s; only the attention over earlier positions differs.  Dense
-    heads attend over the cache's span that holds `reach` (`compiler.transformer.over_cache`)."""
-    x = (params["token_embed"][token_id] + embed_positions(params, position))[None]
+    and the residual stream (width,) after the last layer.  A layer adds its attention
+    (`fast_attention`) and then its MLP (`compiler.transformer.mlp`), as
+    `compiler.transformer.layer` does; a sublayer without heads or units is skipped."""
+    x = params["token_embed"][token_id] + embed_positions(params, position)
     updated = []
     for weights, table, memory, heads in zip(params["layers"], tables, state, plan):
-
-        def attend(
-            x: jax.Array,
-            attn: Params,
-            keys: jax.Array,
-            values: jax.Array,
-            memory: dict[str, jax.Array] = memory,
-            table: dict[str, jax.Array] = table,
-            heads: LayerPlan = heads,
-        ) -> tuple[jax.Array, Any]:
-            update = jnp.zeros_like(x)
-            mixed, served = [], []
-            if heads.running:
-                index = np.array(heads.running)
-                memory, result = running_heads(memory, table["query"], keys[index, 0], values[index, 0], window)
-                mixed.append(result)
-                served.append(index)
-            if heads.lookup:
-                index = np.array(heads.lookup)
-                memory, result = lookup_heads(memory, table, x[0], values[index, 0], position)
-                mixed.append(result)
-                served.append(index)
-            if mixed:
-                index = np.concatenate(served)
-                update = update + jnp.einsum("he,hed->d", jnp.concatenate(mixed), attn["w_o"][index])[None]
-            if heads.dense:
-                index = np.array(heads.dense)
-                cached_keys = memory["keys"].at[:, position].set(keys[index, 0])
-                cached_values = memory["values"].at[:, position].set(values[index, 0])
-                subset = {"w_q": attn["w_q"][index], "w_o": attn["w_o"][index]}
-                choices = spans(cached_keys.shape[1])
-                update = update + over_cache(x, subset, cached_keys, cached_values, position, window, choices, reach)
-                memory = {**memory, "keys": cached_keys, "values": cached_values}
-            return update, memory
-
-        _, x, _, kept = layer(x, weights, None, attend, window=window)
-        updated.append(memory if kept is None else kept)
-    return updated, x[0]
+        if weights["attn"]["w_q"].shape[0]:
+            update, memory = fast_attention(x, weights["attn"], table, memory, heads, position, window, reach)
+            x = x + update
+        if weights["mlp"]["w_in"].shape[1]:
+            x = x + mlp(x, weights["mlp"])
+        updated.append(memory)
+    return updated, x
 
 
 # ------------------------------------------------------------------ chunks of generation

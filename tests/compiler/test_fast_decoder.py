@@ -34,7 +34,7 @@ def test_a_running_head_keeps_the_group_of_best_keys() -> None:
     memory = {"best": jnp.array([-jnp.inf]), "count": jnp.zeros(1), "total": jnp.zeros((1, 1))}
     means = []
     for logit, value in [(0.0, 10), (1.0, 20), (1.1, 30), (0.2, 40), (3.0, 50), (2.9, 60)]:
-        memory, mean = running_heads(memory, jnp.ones((1, 1)), jnp.array([[logit]]), jnp.array([[value]]), 0.25)
+        memory, mean = running_heads(memory, jnp.array([logit]), jnp.array([[value]]), 0.25)
         means.append(float(mean[0, 0]))
     assert means == [10, 20, 25, 25, 50, 55]
 
@@ -45,11 +45,11 @@ def test_a_running_head_keeps_the_group_of_best_keys() -> None:
 def test_a_lookup_head_reads_its_target_or_falls_back(target: int, bos: int, clamp: int) -> None:
     """Hand-checked: at position 4 (token index 3) the rows hold 100 + position (row 0 the BOS);
     token index q is row q + 1 for 0 <= q <= 3, else the BOS row or the clamped index's row."""
-    rows = jnp.zeros((2, 8, 1)).at[:, :4, 0].set(100.0 + jnp.arange(4))
-    table = {"target": jnp.array([[1.0, 0.0], [1.0, 0.0]]), "clamp": jnp.array([0.0, 1.0])}
+    rows = jnp.zeros((8, 2)).at[:4].set(100.0 + jnp.arange(4)[:, None])  # one column per head
+    table = {"target": jnp.array([[1.0, 1.0], [0.0, 0.0]]), "clamp": jnp.array([0.0, 1.0])}
     x = jnp.array([float(target), 7.0])
-    _, picked = lookup_heads({"lookup": rows}, table, x, jnp.array([[104.0], [104.0]]), jnp.int32(4))
-    assert picked[:, 0].tolist() == [bos, clamp]
+    _, picked = lookup_heads({"lookup": rows}, table, x, jnp.array([104.0, 104.0]), jnp.int32(4))
+    assert picked.tolist() == [bos, clamp]
 
 
 @pytest.mark.parametrize(
