@@ -49,11 +49,18 @@ CHUNK = 1024
 
 @dataclass(frozen=True)
 class LayerPlan:
-    """Which heads of a layer (indices along axis 0 of w_q) the decoder serves by each kind."""
+    """Which heads of a layer (indices along axis 0 of w_q) the decoder serves by each kind,
+    and the residual dimensions its fast heads and its MLP read and write (non-zero rows and
+    columns of their weights in some model): the compiled weights are sparse, and a step
+    multiplies only these rows and columns (`tables_of`)."""
 
     running: tuple[int, ...]
     lookup: tuple[int, ...]
     dense: tuple[int, ...]
+    attn_reads: tuple[int, ...] = ()
+    attn_writes: tuple[int, ...] = ()
+    mlp_reads: tuple[int, ...] = ()
+    mlp_writes: tuple[int, ...] = ()
 
 
 Plan = tuple[LayerPlan, ...]
@@ -87,44 +94,77 @@ def plan_of(models: Sequence[Transformer]) -> Plan:
     "dense" (exact for any head) where they do not."""
     per_model = [head_kinds(model) for model in models]
     plan = []
-    for slots in zip(*per_model):
+    for index, slots in enumerate(zip(*per_model)):
         kinds = [set(kind) for kind in zip(*slots)]
         chosen = [kind.pop() if len(kind) == 1 else DENSE for kind in kinds]
-        plan.append(LayerPlan(*(tuple(h for h, k in enumerate(chosen) if k == wanted) for wanted in KINDS)))
+        heads = LayerPlan(*(tuple(h for h, k in enumerate(chosen) if k == wanted) for wanted in KINDS))
+        folded = [_fast_weights(model, index, heads) for model in models]
+        supports = [_support([weights[name] for weights in folded], axis) for name, axis in _SUPPORTS]
+        plan.append(LayerPlan(heads.running, heads.lookup, heads.dense, *supports))
     return tuple(plan)
 
 
-def tables_of(model: Transformer, plan: Plan) -> list[dict[str, np.ndarray]]:
-    """Per layer, the weights of the fast heads folded for one position, so that a step reads
-    them with few matrix products: `score` (width, running) gives each running head's logit
-    of the new key (w_k times the head's query, its w_q row for `one`: every position's query
-    but the BOS's, whose only key is itself); `target` (width, lookups) each lookup head's
-    target functional over the residual stream; `clamp` (lookups) 1.0 where it clamps;
-    `values` (width, fast heads x value depth) the running and then the lookup heads' w_v side
-    by side, and `out` their w_o stacked the same way.  Numpy, per model, so that a batch
-    stacks them like the weights."""
+_SUPPORTS = (("pre", 1), ("out", 0), ("w_in", 1), ("w_out", 0))
+"""The arrays of `_fast_weights` whose non-zero rows (summed over `axis`) are the dimensions
+read, and whose non-zero columns are those written, in LayerPlan's order."""
+
+
+def _support(arrays: list[np.ndarray], axis: int) -> tuple[int, ...]:
+    """The residual dimensions where any of the arrays (the models') has a non-zero entry."""
+    return tuple(int(d) for d in np.flatnonzero(sum(np.any(a != 0, axis=axis) for a in arrays)))
+
+
+def _fast_weights(model: Transformer, index: int, heads: LayerPlan) -> dict[str, np.ndarray]:
+    """Layer `index`'s fast heads folded for one position, over the whole residual stream:
+    `pre` (width, columns) gives with one product the running and then the lookup heads'
+    values (w_v side by side), each running head's logit of the new key (w_k times the head's
+    query, its w_q row for `one`: every position's query but the BOS's, whose only key is
+    itself) and each lookup head's target functional; `out` stacks their w_o; `clamp` is 1.0
+    where a lookup head clamps.  The MLP's weights, with `b_out` as a last row of `w_out`."""
     columns = {label: column for column, label in enumerate(model.labels)}
     described = model.metadata["fast_heads"]
+    weights = model.params["layers"][index]
+    attn = {name: np.asarray(array, np.float64) for name, array in weights["attn"].items()}
+    width = attn["w_q"].shape[1]
+    targets = np.zeros((width, len(heads.lookup)))
+    clamps = np.zeros(len(heads.lookup))
+    for column, head in enumerate(heads.lookup):  # the plan's lookups are every model's
+        descriptor = described[index][head]
+        for label, coefficient in descriptor["target"].items():
+            targets[columns[label], column] = coefficient
+        clamps[column] = float(descriptor["outside"] == "clamp")
+    running, fast = list(heads.running), [*heads.running, *heads.lookup]
+    score = np.einsum("hde,he->dh", attn["w_k"][running], attn["w_q"][running, columns["one"]])
+    values = [attn["w_v"][h] for h in fast]
+    mlp = {name: np.asarray(array, np.float64) for name, array in weights["mlp"].items()}
+    return {
+        "pre": np.concatenate([*values, score, targets], axis=1),
+        "out": np.concatenate([attn["w_o"][h] for h in fast]) if fast else np.zeros((0, width)),
+        "clamp": clamps,
+        "w_in": mlp["w_in"],
+        "b_in": mlp["b_in"],
+        "w_out": np.concatenate([mlp["w_out"], mlp["b_out"][None]]),
+    }
+
+
+def tables_of(model: Transformer, plan: Plan) -> list[dict[str, np.ndarray]]:
+    """Per layer, `_fast_weights` cut to the dimensions the plan says the layer reads and
+    writes, so that a step multiplies small dense matrices (exactly: the rows and columns
+    left out hold zeros).  Numpy, per model, so that a batch stacks them like the weights."""
     tables = []
-    for index, (weights, heads) in enumerate(zip(model.params["layers"], plan)):
-        attn = {name: np.asarray(array) for name, array in weights["attn"].items()}
-        width = attn["w_q"].shape[1]
-        targets = np.zeros((width, len(heads.lookup)))
-        clamps = np.zeros(len(heads.lookup))  # 1.0 where the head clamps (weights' dtype, to stack)
-        for column, head in enumerate(heads.lookup):  # the plan's lookups are every model's
-            descriptor = described[index][head]
-            for label, coefficient in descriptor["target"].items():
-                targets[columns[label], column] = coefficient
-            clamps[column] = float(descriptor["outside"] == "clamp")
-        running, fast = list(heads.running), [*heads.running, *heads.lookup]
-        score = np.einsum("hde,he->dh", attn["w_k"][running], attn["w_q"][running, columns["one"]])
+    for index, heads in enumerate(plan):
+        folded = _fast_weights(model, index, heads)
+        reads, writes = list(heads.attn_reads), list(heads.attn_writes)
+        mlp_reads, mlp_writes = list(heads.mlp_reads), list(heads.mlp_writes)
         tables.append(
             {
-                "score": score,
-                "target": targets,
-                "clamp": clamps,
-                "values": np.concatenate([attn["w_v"][h] for h in fast], axis=1) if fast else np.zeros((width, 0)),
-                "out": np.concatenate([attn["w_o"][h] for h in fast]) if fast else np.zeros((0, width)),
+                "pre": folded["pre"][reads],
+                "out": folded["out"][:, writes],
+                "clamp": folded["clamp"],
+                "w_in": folded["w_in"][mlp_reads],
+                "b_in": folded["b_in"],
+                "w_out": folded["w_out"][:-1, mlp_writes],
+                "b_out": folded["w_out"][-1, mlp_writes],
             }
         )
     return tables
@@ -172,21 +212,18 @@ def running_heads(
 
 
 def lookup_heads(
-    memory: dict[str, jax.Array],
-    table: dict[str, jax.Array],
-    x: jax.Array,
-    values: jax.Array,
-    position: jax.Array,
+    memory: dict[str, jax.Array], target: jax.Array, clamp: jax.Array, values: jax.Array, position: jax.Array
 ) -> tuple[dict[str, jax.Array], jax.Array]:
-    """Lookup heads: this position's values (heads x depth,) written in as one row, and the
+    """Lookup heads, given their targets (heads,) before rounding and where they clamp (1.0):
+    this position's values (heads x depth,) written in as one row, and the
     part of the row each head picks (row = position; token index q sits at row q + 1, the
     BOS at row 0).  A head that clamps reads clamp(q, 0, own index), which is q itself when
     q is inside; at the BOS (own index -1) both kinds read row 0."""
     rows_kept = jax.lax.dynamic_update_slice(memory["lookup"], values[None], (position, jnp.zeros_like(position)))
-    own = (position - 1).astype(x.dtype)  # the query's token index (-1 at the BOS)
-    target = jnp.round(x @ table["target"])
+    own = (position - 1).astype(values.dtype)  # the query's token index (-1 at the BOS)
+    target = jnp.round(target)
     inside = (target >= 0) & (target <= own)
-    row = jnp.where(inside | (table["clamp"] > 0), jnp.clip(target, 0, own) + 1, 0).astype(jnp.int32)
+    row = jnp.where(inside | (clamp > 0), jnp.clip(target, 0, own) + 1, 0).astype(jnp.int32)
     depth = rows_kept.shape[1] // max(row.shape[0], 1)
     picked = rows_kept[jnp.repeat(row, depth, total_repeat_length=rows_kept.shape[1]), np.arange(rows_kept.shape[1])]
     return {**memory, "lookup": rows_kept}, picked
@@ -202,24 +239,25 @@ def fast_attention(
     window: float,
     reach: jax.Array | None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """What a layer's attention adds to the stream x (width,) at `position`, and the state
-    with this position in: the running and lookup heads through the folded `table` (one
-    product for their values, one for their output), the dense heads over the cache's span
-    that holds `reach` (`compiler.transformer.over_cache`)."""
-    update = jnp.zeros_like(x)
+    """The stream x (width,) at `position` after a layer's attention, and the state with
+    this position in: the running and lookup heads through the folded `table` (one product
+    for their values, logits and targets from the dimensions they read, one for their output
+    into the dimensions they write), the dense heads over the cache's span that holds `reach`
+    (`compiler.transformer.over_cache`)."""
     if heads.running or heads.lookup:
-        values = x @ table["values"]
-        split = len(heads.running) * attn["w_v"].shape[2]
+        pre = x[np.array(heads.attn_reads, int)] @ table["pre"]
+        depth = attn["w_v"].shape[2]
+        split = [len(heads.running) * depth, (len(heads.running) + len(heads.lookup)) * depth]
+        split.append(split[1] + len(heads.running))
+        running_values, lookup_values, logits, targets = jnp.split(pre, split)
         mixed = []
         if heads.running:
-            memory, result = running_heads(
-                memory, x @ table["score"], values[:split].reshape(len(heads.running), -1), window
-            )
+            memory, result = running_heads(memory, logits, running_values.reshape(len(heads.running), -1), window)
             mixed.append(result.reshape(-1))
         if heads.lookup:
-            memory, result = lookup_heads(memory, table, x, values[split:], position)
+            memory, result = lookup_heads(memory, targets, table["clamp"], lookup_values, position)
             mixed.append(result)
-        update = update + jnp.concatenate(mixed) @ table["out"]
+        x = x.at[np.array(heads.attn_writes, int)].add(jnp.concatenate(mixed) @ table["out"])
     if heads.dense:
         index = np.array(heads.dense)
         keys = jnp.einsum("d,hde->he", x, attn["w_k"][index])
@@ -228,9 +266,10 @@ def fast_attention(
         cached_values = memory["values"].at[:, position].set(values)
         subset = {"w_q": attn["w_q"][index], "w_o": attn["w_o"][index]}
         choices = spans(cached_keys.shape[1])
-        update = update + over_cache(x[None], subset, cached_keys, cached_values, position, window, choices, reach)[0]
+        update = over_cache(x[None], subset, cached_keys, cached_values, position, window, choices, reach)[0]
+        x = x + update
         memory = {**memory, "keys": cached_keys, "values": cached_values}
-    return update, memory
+    return x, memory
 
 
 def fast_step(
@@ -245,16 +284,16 @@ def fast_step(
 ) -> tuple[list[dict[str, jax.Array]], jax.Array]:
     """One position (0 = BOS) of a hard causal model: the state with this position's keys in,
     and the residual stream (width,) after the last layer.  A layer adds its attention
-    (`fast_attention`) and then its MLP (`compiler.transformer.mlp`), as
-    `compiler.transformer.layer` does; a sublayer without heads or units is skipped."""
+    (`fast_attention`) and then its MLP (`compiler.transformer.mlp` on the table's rows and
+    columns that the MLP reads and writes), as `compiler.transformer.layer` does; a sublayer
+    without heads or units is skipped."""
     x = params["token_embed"][token_id] + embed_positions(params, position)
     updated = []
     for weights, table, memory, heads in zip(params["layers"], tables, state, plan):
         if weights["attn"]["w_q"].shape[0]:
-            update, memory = fast_attention(x, weights["attn"], table, memory, heads, position, window, reach)
-            x = x + update
+            x, memory = fast_attention(x, weights["attn"], table, memory, heads, position, window, reach)
         if weights["mlp"]["w_in"].shape[1]:
-            x = x + mlp(x, weights["mlp"])
+            x = x.at[np.array(heads.mlp_writes, int)].add(mlp(x[np.array(heads.mlp_reads, int)], table))
         updated.append(memory)
     return updated, x
 

@@ -46,9 +46,8 @@ def test_a_lookup_head_reads_its_target_or_falls_back(target: int, bos: int, cla
     """Hand-checked: at position 4 (token index 3) the rows hold 100 + position (row 0 the BOS);
     token index q is row q + 1 for 0 <= q <= 3, else the BOS row or the clamped index's row."""
     rows = jnp.zeros((8, 2)).at[:4].set(100.0 + jnp.arange(4)[:, None])  # one column per head
-    table = {"target": jnp.array([[1.0, 1.0], [0.0, 0.0]]), "clamp": jnp.array([0.0, 1.0])}
-    x = jnp.array([float(target), 7.0])
-    _, picked = lookup_heads({"lookup": rows}, table, x, jnp.array([104.0, 104.0]), jnp.int32(4))
+    targets, clamps = jnp.array([target + 0.2, target - 0.2]), jnp.array([0.0, 1.0])  # rounded to `target`
+    _, picked = lookup_heads({"lookup": rows}, targets, clamps, jnp.array([104.0, 104.0]), jnp.int32(4))
     assert picked.tolist() == [bos, clamp]
 
 
@@ -101,13 +100,18 @@ def test_a_select_on_shifted_indices_is_a_lookup(offset: int) -> None:
         assert fast.outputs(tokens) == model.decoder().extend(tokens) == sop(tokens, causal=True)
 
 
+def kinds(heads: LayerPlan) -> LayerPlan:
+    """The plan's head kinds, without the dimensions read and written."""
+    return LayerPlan(heads.running, heads.lookup, heads.dense)
+
+
 def test_a_slot_the_models_describe_differently_is_served_dense() -> None:
     """Hand-checked plans; the dense slot still generates what each model does alone."""
     lookup = _lookup_model(-2.0)
     dense = _lookup_model(-2.0)
     dense.metadata["fast_heads"] = [[{"kind": "dense"}]]
-    assert plan_of([lookup]) == (LayerPlan(running=(), lookup=(0,), dense=()),)
-    assert plan_of([lookup, dense]) == (LayerPlan(running=(), lookup=(), dense=(0,)),)
+    assert [kinds(heads) for heads in plan_of([lookup])] == [LayerPlan(running=(), lookup=(0,), dense=())]
+    assert [kinds(heads) for heads in plan_of([lookup, dense])] == [LayerPlan(running=(), lookup=(), dense=(0,))]
     prompts = [list("bc"), list("cab")]
     generated = batch_fast_generate([lookup, dense], prompts, 5, dtype="float64")
     assert generated == [FastDecoder(lookup, "float64").generate(prompt, 5) for prompt in prompts]
