@@ -225,7 +225,9 @@ def lookup_heads(
     inside = (target >= 0) & (target <= own)
     row = jnp.where(inside | (clamp > 0), jnp.clip(target, 0, own) + 1, 0).astype(jnp.int32)
     depth = rows_kept.shape[1] // max(row.shape[0], 1)
-    picked = rows_kept[jnp.repeat(row, depth, total_repeat_length=rows_kept.shape[1]), np.arange(rows_kept.shape[1])]
+    # one slice per head: XLA's CPU gather of a few entries costs time in the caches' size
+    slices = [jax.lax.dynamic_slice(rows_kept, (row[h], jnp.int32(h * depth)), (1, depth)) for h in range(len(row))]
+    picked = jnp.concatenate(slices, axis=1)[0]
     return {**memory, "lookup": rows_kept}, picked
 
 
