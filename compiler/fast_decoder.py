@@ -38,7 +38,7 @@ import numpy as np
 from compiler.decoder import fill_rows, next_ids_of, same_shapes, shard, shared_window, stacked_params
 from compiler.errors import CompileError
 from compiler.model import Transformer, require_causal
-from compiler.transformer import MIN_SPAN, Params, embed_positions, layer, over_cache, precision, spans, to_device
+from compiler.transformer import MIN_SPAN, Params, embed_positions, mlp, over_cache, precision, spans, to_device
 
 RUNNING, LOOKUP, DENSE = "running", "lookup", "dense"
 KINDS = (RUNNING, LOOKUP, DENSE)
@@ -49,11 +49,18 @@ CHUNK = 1024
 
 @dataclass(frozen=True)
 class LayerPlan:
-    """Which heads of a layer (indices along axis 0 of w_q) the decoder serves by each kind."""
+    """Which heads of a layer (indices along axis 0 of w_q) the decoder serves by each kind,
+    and the residual dimensions its fast heads and its MLP read and write (non-zero rows and
+    columns of their weights in some model): the compiled weights are sparse, and a step
+    multiplies only these rows and columns (`tables_of`)."""
 
     running: tuple[int, ...]
     lookup: tuple[int, ...]
     dense: tuple[int, ...]
+    attn_reads: tuple[int, ...] = ()
+    attn_writes: tuple[int, ...] = ()
+    mlp_reads: tuple[int, ...] = ()
+    mlp_writes: tuple[int, ...] = ()
 
 
 Plan = tuple[LayerPlan, ...]
@@ -87,37 +94,86 @@ def plan_of(models: Sequence[Transformer]) -> Plan:
     "dense" (exact for any head) where they do not."""
     per_model = [head_kinds(model) for model in models]
     plan = []
-    for slots in zip(*per_model):
+    for index, slots in enumerate(zip(*per_model)):
         kinds = [set(kind) for kind in zip(*slots)]
         chosen = [kind.pop() if len(kind) == 1 else DENSE for kind in kinds]
-        plan.append(LayerPlan(*(tuple(h for h, k in enumerate(chosen) if k == wanted) for wanted in KINDS)))
+        heads = LayerPlan(*(tuple(h for h, k in enumerate(chosen) if k == wanted) for wanted in KINDS))
+        folded = [_fast_weights(model, index, heads) for model in models]
+        supports = [_support([weights[name] for weights in folded], axis) for name, axis in _SUPPORTS]
+        plan.append(LayerPlan(heads.running, heads.lookup, heads.dense, *supports))
     return tuple(plan)
 
 
-def tables_of(model: Transformer, plan: Plan) -> list[dict[str, np.ndarray]]:
-    """Per layer, the arrays the fast heads read besides the weights: each running head's
-    query (its w_q row for `one`: the query of every position but the BOS, whose only key is
-    itself), each lookup head's target functional over the residual stream and whether it
-    clamps.  Numpy, per model, so that a batch stacks them like the weights."""
+_SUPPORTS = (("pre", 1), ("out", 0), ("w_in", 1), ("w_out", 0))
+"""The arrays of `_fast_weights` whose non-zero rows (summed over `axis`) are the dimensions
+read, and whose non-zero columns are those written, in LayerPlan's order."""
+
+
+def _support(arrays: list[np.ndarray], axis: int) -> tuple[int, ...]:
+    """The residual dimensions where any of the arrays (the models') has a non-zero entry."""
+    return tuple(int(d) for d in np.flatnonzero(sum(np.any(a != 0, axis=axis) for a in arrays)))
+
+
+def _fast_weights(model: Transformer, index: int, heads: LayerPlan) -> dict[str, np.ndarray]:
+    """Layer `index`'s fast heads folded for one position, over the whole residual stream:
+    `pre` (width, columns) gives with one product the running and then the lookup heads'
+    values (w_v side by side), each running head's logit of the new key (w_k times the head's
+    query, its w_q row for `one`: every position's query but the BOS's, whose only key is
+    itself) and each lookup head's target functional; `out` stacks their w_o; `clamp` is 1.0
+    where a lookup head clamps.  The MLP's weights, with `b_out` as a last row of `w_out`."""
     columns = {label: column for column, label in enumerate(model.labels)}
     described = model.metadata["fast_heads"]
+    weights = model.params["layers"][index]
+    attn = {name: np.asarray(array, np.float64) for name, array in weights["attn"].items()}
+    width = attn["w_q"].shape[1]
+    targets = np.zeros((width, len(heads.lookup)))
+    clamps = np.zeros(len(heads.lookup))
+    for column, head in enumerate(heads.lookup):  # the plan's lookups are every model's
+        descriptor = described[index][head]
+        for label, coefficient in descriptor["target"].items():
+            targets[columns[label], column] = coefficient
+        clamps[column] = float(descriptor["outside"] == "clamp")
+    running, fast = list(heads.running), [*heads.running, *heads.lookup]
+    score = np.einsum("hde,he->dh", attn["w_k"][running], attn["w_q"][running, columns["one"]])
+    values = [attn["w_v"][h] for h in fast]
+    mlp = {name: np.asarray(array, np.float64) for name, array in weights["mlp"].items()}
+    return {
+        "pre": np.concatenate([*values, score, targets], axis=1),
+        "out": np.concatenate([attn["w_o"][h] for h in fast]) if fast else np.zeros((0, width)),
+        "clamp": clamps,
+        "w_in": mlp["w_in"],
+        "b_in": mlp["b_in"],
+        "w_out": np.concatenate([mlp["w_out"], mlp["b_out"][None]]),
+    }
+
+
+def tables_of(model: Transformer, plan: Plan) -> list[dict[str, np.ndarray]]:
+    """Per layer, `_fast_weights` cut to the dimensions the plan says the layer reads and
+    writes, so that a step multiplies small dense matrices (exactly: the rows and columns
+    left out hold zeros).  Numpy, per model, so that a batch stacks them like the weights."""
     tables = []
-    for index, (weights, heads) in enumerate(zip(model.params["layers"], plan)):
-        w_q = np.asarray(weights["attn"]["w_q"])
-        targets = np.zeros((len(heads.lookup), len(model.labels)))
-        clamps = np.zeros(len(heads.lookup))  # 1.0 where the head clamps (weights' dtype, to stack)
-        for row, head in enumerate(heads.lookup):  # the plan's lookups are every model's
-            descriptor = described[index][head]
-            for label, coefficient in descriptor["target"].items():
-                targets[row, columns[label]] = coefficient
-            clamps[row] = float(descriptor["outside"] == "clamp")
-        tables.append({"query": w_q[list(heads.running), columns["one"]], "target": targets, "clamp": clamps})
+    for index, heads in enumerate(plan):
+        folded = _fast_weights(model, index, heads)
+        reads, writes = list(heads.attn_reads), list(heads.attn_writes)
+        mlp_reads, mlp_writes = list(heads.mlp_reads), list(heads.mlp_writes)
+        tables.append(
+            {
+                "pre": folded["pre"][reads],
+                "out": folded["out"][:, writes],
+                "clamp": folded["clamp"],
+                "w_in": folded["w_in"][mlp_reads],
+                "b_in": folded["b_in"],
+                "w_out": folded["w_out"][:-1, mlp_writes],
+                "b_out": folded["w_out"][-1, mlp_writes],
+            }
+        )
     return tables
 
 
 def empty_state(params: Params, plan: Plan, capacity: int) -> list[dict[str, jax.Array]]:
-    """Per layer: running heads' best logit, tie count and value sum; lookup heads' values
-    (heads, capacity, value depth); dense heads' keys and values (heads, capacity, depth)."""
+    """Per layer: running heads' best logit, tie count and value sum; the lookup heads' values
+    side by side, one row per position (capacity, lookups x value depth), so that a step
+    writes them with one update; dense heads' keys and values (heads, capacity, depth)."""
     state = []
     for weights, heads in zip(params["layers"], plan):
         w_k, w_v = weights["attn"]["w_k"], weights["attn"]["w_v"]
@@ -128,7 +184,7 @@ def empty_state(params: Params, plan: Plan, capacity: int) -> list[dict[str, jax
                 "best": jnp.full((running,), -jnp.inf, dtype),
                 "count": jnp.zeros((running,), dtype),
                 "total": jnp.zeros((running, value_depth), dtype),
-                "lookup": jnp.zeros((lookup, capacity, value_depth), dtype),
+                "lookup": jnp.zeros((capacity, lookup * value_depth), dtype),
                 "keys": jnp.zeros((dense, capacity, key_depth), dtype),
                 "values": jnp.zeros((dense, capacity, value_depth), dtype),
             }
@@ -140,12 +196,12 @@ def empty_state(params: Params, plan: Plan, capacity: int) -> list[dict[str, jax
 
 
 def running_heads(
-    memory: dict[str, jax.Array], query: jax.Array, keys: jax.Array, values: jax.Array, window: float
+    memory: dict[str, jax.Array], logit: jax.Array, values: jax.Array, window: float
 ) -> tuple[dict[str, jax.Array], jax.Array]:
-    """Running heads after one more key: its logit starts a new best group (more than the
-    window above the best), joins the group (within the window) or is ignored.  Returns the
-    state and the heads' results, the mean of the group's values."""
-    logit = jnp.einsum("he,he->h", query, keys)
+    """Running heads after one more key, whose logits (heads,) and values (heads, depth) are
+    given: a logit starts a new best group (more than the window above the best), joins the
+    group (within the window) or is ignored.  Returns the state and the heads' results, the
+    mean of the group's values (heads, depth)."""
     best, count, total = memory["best"], memory["count"], memory["total"]
     fresh = logit > best + window
     joins = (logit >= best - window) & ~fresh
@@ -156,23 +212,66 @@ def running_heads(
 
 
 def lookup_heads(
-    memory: dict[str, jax.Array],
-    table: dict[str, jax.Array],
-    x: jax.Array,
-    values: jax.Array,
-    position: jax.Array,
+    memory: dict[str, jax.Array], target: jax.Array, clamp: jax.Array, values: jax.Array, position: jax.Array
 ) -> tuple[dict[str, jax.Array], jax.Array]:
-    """Lookup heads: this position's values written in, and the row each query picks (row =
-    position; token index q sits at row q + 1, the BOS at row 0)."""
-    rows_kept = memory["lookup"].at[:, position].set(values)
-    capacity = rows_kept.shape[1]
-    own = position - 1  # the query's token index (-1 at the BOS, whose only key is row 0)
-    target = jnp.clip(jnp.round(table["target"] @ x), -1, capacity).astype(jnp.int32)
+    """Lookup heads, given their targets (heads,) before rounding and where they clamp (1.0):
+    this position's values (heads x depth,) written in as one row, and the
+    part of the row each head picks (row = position; token index q sits at row q + 1, the
+    BOS at row 0).  A head that clamps reads clamp(q, 0, own index), which is q itself when
+    q is inside; at the BOS (own index -1) both kinds read row 0."""
+    rows_kept = jax.lax.dynamic_update_slice(memory["lookup"], values[None], (position, jnp.zeros_like(position)))
+    own = (position - 1).astype(values.dtype)  # the query's token index (-1 at the BOS)
+    target = jnp.round(target)
     inside = (target >= 0) & (target <= own)
-    outside = jnp.where(table["clamp"] > 0, jnp.clip(target, 0, own) + 1, 0)
-    row = jnp.where(position == 0, 0, jnp.where(inside, target + 1, outside))
-    picked = rows_kept[jnp.arange(rows_kept.shape[0]), row]
+    row = jnp.where(inside | (clamp > 0), jnp.clip(target, 0, own) + 1, 0).astype(jnp.int32)
+    depth = rows_kept.shape[1] // max(row.shape[0], 1)
+    # one slice per head: XLA's CPU gather of a few entries costs time in the caches' size
+    slices = [jax.lax.dynamic_slice(rows_kept, (row[h], jnp.int32(h * depth)), (1, depth)) for h in range(len(row))]
+    picked = jnp.concatenate(slices, axis=1)[0]
     return {**memory, "lookup": rows_kept}, picked
+
+
+def fast_attention(
+    x: jax.Array,
+    attn: Params,
+    table: dict[str, jax.Array],
+    memory: dict[str, jax.Array],
+    heads: LayerPlan,
+    position: jax.Array,
+    window: float,
+    reach: jax.Array | None,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """The stream x (width,) at `position` after a layer's attention, and the state with
+    this position in: the running and lookup heads through the folded `table` (one product
+    for their values, logits and targets from the dimensions they read, one for their output
+    into the dimensions they write), the dense heads over the cache's span that holds `reach`
+    (`compiler.transformer.over_cache`)."""
+    if heads.running or heads.lookup:
+        pre = x[np.array(heads.attn_reads, int)] @ table["pre"]
+        depth = attn["w_v"].shape[2]
+        split = [len(heads.running) * depth, (len(heads.running) + len(heads.lookup)) * depth]
+        split.append(split[1] + len(heads.running))
+        running_values, lookup_values, logits, targets = jnp.split(pre, split)
+        mixed = []
+        if heads.running:
+            memory, result = running_heads(memory, logits, running_values.reshape(len(heads.running), -1), window)
+            mixed.append(result.reshape(-1))
+        if heads.lookup:
+            memory, result = lookup_heads(memory, targets, table["clamp"], lookup_values, position)
+            mixed.append(result)
+        x = x.at[np.array(heads.attn_writes, int)].add(jnp.concatenate(mixed) @ table["out"])
+    if heads.dense:
+        index = np.array(heads.dense)
+        keys = jnp.einsum("d,hde->he", x, attn["w_k"][index])
+        values = jnp.einsum("d,hde->he", x, attn["w_v"][index])
+        cached_keys = memory["keys"].at[:, position].set(keys)
+        cached_values = memory["values"].at[:, position].set(values)
+        subset = {"w_q": attn["w_q"][index], "w_o": attn["w_o"][index]}
+        choices = spans(cached_keys.shape[1])
+        update = over_cache(x[None], subset, cached_keys, cached_values, position, window, choices, reach)[0]
+        x = x + update
+        memory = {**memory, "keys": cached_keys, "values": cached_values}
+    return x, memory
 
 
 def fast_step(
@@ -186,50 +285,19 @@ def fast_step(
     reach: jax.Array | None = None,
 ) -> tuple[list[dict[str, jax.Array]], jax.Array]:
     """One position (0 = BOS) of a hard causal model: the state with this position's keys in,
-    and the residual stream (width,) after the last layer.  The layers are
-    `compiler.transformer.layer`'s; only the attention over earlier positions differs.  Dense
-    heads attend over the cache's span that holds `reach` (`compiler.transformer.over_cache`)."""
-    x = (params["token_embed"][token_id] + embed_positions(params, position))[None]
+    and the residual stream (width,) after the last layer.  A layer adds its attention
+    (`fast_attention`) and then its MLP (`compiler.transformer.mlp` on the table's rows and
+    columns that the MLP reads and writes), as `compiler.transformer.layer` does; a sublayer
+    without heads or units is skipped."""
+    x = params["token_embed"][token_id] + embed_positions(params, position)
     updated = []
     for weights, table, memory, heads in zip(params["layers"], tables, state, plan):
-
-        def attend(
-            x: jax.Array,
-            attn: Params,
-            keys: jax.Array,
-            values: jax.Array,
-            memory: dict[str, jax.Array] = memory,
-            table: dict[str, jax.Array] = table,
-            heads: LayerPlan = heads,
-        ) -> tuple[jax.Array, Any]:
-            update = jnp.zeros_like(x)
-            mixed, served = [], []
-            if heads.running:
-                index = np.array(heads.running)
-                memory, result = running_heads(memory, table["query"], keys[index, 0], values[index, 0], window)
-                mixed.append(result)
-                served.append(index)
-            if heads.lookup:
-                index = np.array(heads.lookup)
-                memory, result = lookup_heads(memory, table, x[0], values[index, 0], position)
-                mixed.append(result)
-                served.append(index)
-            if mixed:
-                index = np.concatenate(served)
-                update = update + jnp.einsum("he,hed->d", jnp.concatenate(mixed), attn["w_o"][index])[None]
-            if heads.dense:
-                index = np.array(heads.dense)
-                cached_keys = memory["keys"].at[:, position].set(keys[index, 0])
-                cached_values = memory["values"].at[:, position].set(values[index, 0])
-                subset = {"w_q": attn["w_q"][index], "w_o": attn["w_o"][index]}
-                choices = spans(cached_keys.shape[1])
-                update = update + over_cache(x, subset, cached_keys, cached_values, position, window, choices, reach)
-                memory = {**memory, "keys": cached_keys, "values": cached_values}
-            return update, memory
-
-        _, x, _, kept = layer(x, weights, None, attend, window=window)
-        updated.append(memory if kept is None else kept)
-    return updated, x[0]
+        if weights["attn"]["w_q"].shape[0]:
+            x, memory = fast_attention(x, weights["attn"], table, memory, heads, position, window, reach)
+        if weights["mlp"]["w_in"].shape[1]:
+            x = x.at[np.array(heads.mlp_writes, int)].add(mlp(x[np.array(heads.mlp_reads, int)], table))
+        updated.append(memory)
+    return updated, x
 
 
 # ------------------------------------------------------------------ chunks of generation

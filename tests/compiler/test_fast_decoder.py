@@ -34,7 +34,7 @@ def test_a_running_head_keeps_the_group_of_best_keys() -> None:
     memory = {"best": jnp.array([-jnp.inf]), "count": jnp.zeros(1), "total": jnp.zeros((1, 1))}
     means = []
     for logit, value in [(0.0, 10), (1.0, 20), (1.1, 30), (0.2, 40), (3.0, 50), (2.9, 60)]:
-        memory, mean = running_heads(memory, jnp.ones((1, 1)), jnp.array([[logit]]), jnp.array([[value]]), 0.25)
+        memory, mean = running_heads(memory, jnp.array([logit]), jnp.array([[value]]), 0.25)
         means.append(float(mean[0, 0]))
     assert means == [10, 20, 25, 25, 50, 55]
 
@@ -45,11 +45,10 @@ def test_a_running_head_keeps_the_group_of_best_keys() -> None:
 def test_a_lookup_head_reads_its_target_or_falls_back(target: int, bos: int, clamp: int) -> None:
     """Hand-checked: at position 4 (token index 3) the rows hold 100 + position (row 0 the BOS);
     token index q is row q + 1 for 0 <= q <= 3, else the BOS row or the clamped index's row."""
-    rows = jnp.zeros((2, 8, 1)).at[:, :4, 0].set(100.0 + jnp.arange(4))
-    table = {"target": jnp.array([[1.0, 0.0], [1.0, 0.0]]), "clamp": jnp.array([0.0, 1.0])}
-    x = jnp.array([float(target), 7.0])
-    _, picked = lookup_heads({"lookup": rows}, table, x, jnp.array([[104.0], [104.0]]), jnp.int32(4))
-    assert picked[:, 0].tolist() == [bos, clamp]
+    rows = jnp.zeros((8, 2)).at[:4].set(100.0 + jnp.arange(4)[:, None])  # one column per head
+    targets, clamps = jnp.array([target + 0.2, target - 0.2]), jnp.array([0.0, 1.0])  # rounded to `target`
+    _, picked = lookup_heads({"lookup": rows}, targets, clamps, jnp.array([104.0, 104.0]), jnp.int32(4))
+    assert picked.tolist() == [bos, clamp]
 
 
 @pytest.mark.parametrize(
@@ -86,13 +85,33 @@ def test_a_lookup_head_reads_the_row_its_target_names() -> None:
     assert right.generate(prompt, 6) == list("bcabcabc") == _lookup_model(-2.0).decoder().generate(prompt, 6)
 
 
+@pytest.mark.parametrize("offset", [1, 2, -1])
+def test_a_select_on_shifted_indices_is_a_lookup(offset: int) -> None:
+    """`select(indices + c, indices, ==)` (stdlib's `shift` by c) picks token index i - c: the
+    compiler describes it as a lookup of `indices - c` (hand-checked), and the fast decoder,
+    which follows the descriptor, equals the interpreter and the dense decoder."""
+    keys = ir.indices + offset
+    sop = ir.aggregate(ir.select(keys, ir.indices, "=="), ir.tokens, default="a")
+    model = compiler.compile(sop, "abc", 12, causal=True, attention="hard")
+    target = {"indices": 1.0, "one": float(-offset)}
+    assert model.metadata["fast_heads"] == [[{"kind": "lookup", "target": target, "outside": "bos"}]]
+    fast = FastDecoder(model, chunk=8)
+    for tokens in _inputs(list("abc"), 12, 4, seed=offset + 10):
+        assert fast.outputs(tokens) == model.decoder().extend(tokens) == sop(tokens, causal=True)
+
+
+def kinds(heads: LayerPlan) -> LayerPlan:
+    """The plan's head kinds, without the dimensions read and written."""
+    return LayerPlan(heads.running, heads.lookup, heads.dense)
+
+
 def test_a_slot_the_models_describe_differently_is_served_dense() -> None:
     """Hand-checked plans; the dense slot still generates what each model does alone."""
     lookup = _lookup_model(-2.0)
     dense = _lookup_model(-2.0)
     dense.metadata["fast_heads"] = [[{"kind": "dense"}]]
-    assert plan_of([lookup]) == (LayerPlan(running=(), lookup=(0,), dense=()),)
-    assert plan_of([lookup, dense]) == (LayerPlan(running=(), lookup=(), dense=(0,)),)
+    assert [kinds(heads) for heads in plan_of([lookup])] == [LayerPlan(running=(), lookup=(0,), dense=())]
+    assert [kinds(heads) for heads in plan_of([lookup, dense])] == [LayerPlan(running=(), lookup=(), dense=(0,))]
     prompts = [list("bc"), list("cab")]
     generated = batch_fast_generate([lookup, dense], prompts, 5, dtype="float64")
     assert generated == [FastDecoder(lookup, "float64").generate(prompt, 5) for prompt in prompts]
@@ -132,7 +151,7 @@ def test_fast_generation_equals_the_dense_decoder_and_the_reference_trace() -> N
     models = [model for _, model in machines]
     dense = batch_generate(models, prompts, LENGTH, "float64")
     plan = plan_of(models)
-    assert all(sum(len(getattr(heads, kind)) for heads in plan) for kind in ("running", "dense"))
+    assert all(sum(len(getattr(heads, kind)) for heads in plan) for kind in ("running", "lookup"))
     fast = batch_fast_generate(models, prompts, LENGTH - 4, stop=["#"], dtype="float64", chunk=16)
     halted = 0
     for (machine, _), prompt, predictions, generated in zip(machines, prompts, dense, fast):
