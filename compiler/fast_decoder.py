@@ -418,10 +418,12 @@ def _drain(
 
 
 def _check_generation(model: Transformer, prompt: Sequence[Any], steps: int) -> None:
-    if not prompt or steps < 1 or len(prompt) + steps > model.max_seq_len:
+    """The prompt and every generated token but the last (which is never fed back) must fit in
+    the model's positions."""
+    if not prompt or steps < 1 or len(prompt) + steps - 1 > model.max_seq_len:
         raise CompileError(
             f"generation needs a non-empty prompt ({len(prompt)} tokens) and steps >= 1 ({steps}) that fit in "
-            f"the model's {model.max_seq_len} positions together"
+            f"the model's {model.max_seq_len} positions together (the last generated token takes none)"
         )
 
 

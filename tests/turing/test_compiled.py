@@ -83,6 +83,26 @@ def test_residual_width_does_not_grow_with_the_length() -> None:
     assert long["layers"] == short["layers"] and long["heads"] == short["heads"]
 
 
+def test_the_hard_model_has_one_size_at_every_length() -> None:
+    """Under hard attention nothing grows with max_seq_len: not the MLPs, not the position
+    embedding (benchmarks/turing_compiled.py shows the same sizes up to 2^20; 2^17 keeps this
+    test to seconds, and is past float64's limit on the old quadratic gate bound)."""
+    machine = load_machine("1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA")
+    keys = ("layers", "heads", "residual_width", "mlp_hidden_total", "params")
+    short, long = (
+        {k: compile_machine(machine, n, attention="hard").summary()[k] for k in keys} for n in (2**10, 2**17)
+    )
+    assert short == long
+
+
+def test_the_fast_decoder_generates_bb5_from_hard_weights() -> None:
+    """The compiled engine's hard path (the fast decoder, generating the run ahead) equals the
+    reference on a trace longer than the softmax models' float32 range."""
+    machine = load_machine("1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA")
+    run = run_machine(CompiledEngine(attention="hard"), machine, (), max_steps=10_000, max_tokens=3000)
+    assert run.matches and run.tokens == trace_of(machine, (), 10_000)[:3000], run.report()
+
+
 def test_models_are_sized_for_the_run() -> None:
     assert [model_length(tokens) for tokens in (1, 64, 65, 600, 2048, 2049)] == [64, 64, 128, 1024, 2048, 4096]
 

@@ -204,8 +204,9 @@ def _fast_predictions(
     trace's end `#`, as `_ReplayDecoder` replays it: the prediction after every position.  The
     harness feeds a prompt whole and reads only the prediction after its last token, so the
     positions inside the prompt hold the prompt's next tokens (never read)."""
+    # a prediction after each of the `capacity` positions (the last generated token is never fed)
     steps = [
-        max(1, min(capacity, model.max_seq_len) - len(prompt))
+        max(1, min(capacity, model.max_seq_len) - len(prompt) + 1)
         for model, prompt, capacity in zip(models, prompts, capacities)
     ]
     traces = batch_fast_generate(models, prompts, steps, stop=["#"], dtype=dtype, devices=devices)
