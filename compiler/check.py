@@ -1,10 +1,15 @@
-"""Proof on the user's own program: the compiled model against the interpreter on random inputs.
+"""Proof on the user's own program: the compiled model against the interpreter on edge inputs
+and random ones.
 
-`sample_inputs` is the one place that chooses test inputs, for `compile(..., check=K)`, for
-`rasp compile --check K` and for the differential fuzzer (`rasp_toolkit.fuzz`).  Random inputs
-alone miss the bugs found so far, so the edges come first: the shortest input (one token),
-inputs of `max_seq_len` tokens all equal (every selector comparing tokens is full or empty
-there, which stressed the BOS and the softmax leak), and inputs of `max_seq_len` tokens.
+`sample_inputs` is the one place that chooses test inputs, for the self-check every
+`compile` runs (`check=DEFAULT_CHECK`), for `compile(..., check=K)`, for `rasp compile
+--check K` and for the differential fuzzer (`rasp_toolkit.fuzz`).  Random inputs alone miss
+the bugs found so far, so the edges come first: a constant input of every length (a compiled
+model once dropped one position from a comparison and was right on every input shorter than
+it), and the longest input of each token (every selector comparing tokens is full or empty
+there, which stressed the BOS and the softmax leak).  Lengths past CHECK_MAX_LENGTH are left to
+the user's own runs: the interpreter spends time and memory quadratic in the length on every
+selector, and the self-check must stay a small part of a compile.
 """
 
 from __future__ import annotations
@@ -18,22 +23,40 @@ from compiler.model import Transformer
 from compiler.verify import Verification, verify
 from rasp import ir
 
+DEFAULT_CHECK = 4
+"""Random inputs that `compile`'s self-check adds to the edge inputs (`check=0` turns the whole
+check off; a larger K adds more random inputs)."""
+EVERY_LENGTH_UP_TO = 64
+"""The edge inputs have every length up to this one; past it, powers of two and the longest."""
+CHECK_MAX_LENGTH = 1024
+"""No checked input is longer than this (docs/compiler.md, The self-check)."""
+
 
 class CheckFailed(CompileError):
     """The compiled model differs from the interpreter on a checked input (a compiler bug:
     the CLI exits 1, as for any failed verification, not 2 as for a user's error)."""
 
 
+def check_lengths(max_seq_len: int) -> list[int]:
+    """The lengths of the constant edge inputs: every length up to EVERY_LENGTH_UP_TO, then
+    the powers of two and `max_seq_len` itself, none past CHECK_MAX_LENGTH."""
+    longest = min(max_seq_len, CHECK_MAX_LENGTH)
+    lengths = set(range(1, min(longest, EVERY_LENGTH_UP_TO) + 1))
+    lengths |= {2**k for k in range(longest.bit_length()) if 2**k <= longest} | {longest}
+    return sorted(lengths)
+
+
 def sample_inputs(vocab: Sequence[Any], max_seq_len: int, count: int, seed: int = 0) -> list[list[Any]]:
-    """`count` inputs of 1..max_seq_len tokens from `vocab`, edge cases first: one token,
-    `max_seq_len` copies of each token, then random inputs of `max_seq_len` tokens and of
-    random lengths (half of the rest each).  Deterministic for a given seed."""
+    """The edge inputs, then `count` random ones: the first token repeated to every length of
+    `check_lengths`, every other token repeated to the longest checked length, then random
+    inputs of that length and of random lengths (alternately).  Deterministic for a seed."""
     rng = random.Random(seed)
     vocab = list(vocab)
-    edges = [[vocab[0]]] + [[token] * max_seq_len for token in vocab]
-    inputs = edges[:count]
-    while len(inputs) < count:
-        length = max_seq_len if len(inputs) % 2 == 0 else rng.randint(1, max_seq_len)
+    lengths = check_lengths(max_seq_len)
+    longest = lengths[-1]
+    inputs = [[vocab[0]] * length for length in lengths] + [[token] * longest for token in vocab[1:]]
+    for i in range(count):
+        length = longest if i % 2 == 0 else rng.randint(1, longest)
         inputs.append([rng.choice(vocab) for _ in range(length)])
     return inputs
 
@@ -60,11 +83,13 @@ def describe(result: Verification) -> str | None:
     return None
 
 
-def check(model: Transformer, sop: ir.SOp, count: int, seed: int = 0) -> Verification:
-    """Runs `model` and the interpreter on `count` inputs from `sample_inputs` and raises a
-    CompileError naming `sop` and the first differing input when they disagree anywhere.
-    Inputs the interpreter itself fails on are left out (verification lists them)."""
-    result = verify(model, sop, sample_inputs(model.vocab, model.max_seq_len, count, seed))
+def check(model: Transformer, sop: ir.SOp, count: int = DEFAULT_CHECK, seed: int = 0) -> Verification:
+    """Runs `model` (its weights in numpy, the arithmetic of the jitted pass without its XLA
+    compilation) and the interpreter on the edge inputs and `count` random ones
+    (`sample_inputs`), and raises a CheckFailed naming `sop` and the first differing input when
+    they disagree anywhere.  Inputs the interpreter itself fails on are left out (verification
+    lists them)."""
+    result = verify(model, sop, sample_inputs(model.vocab, model.max_seq_len, count, seed), host=True)
     problem = describe(result)
     if problem is not None:
         raise CheckFailed(f"the compiled model of {sop.label} is wrong: {problem}", sop.origin)

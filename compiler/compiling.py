@@ -15,6 +15,7 @@ from typing import Any
 
 from compiler.assemble import assemble
 from compiler.budget import DEFAULT_BUDGET
+from compiler.check import DEFAULT_CHECK
 from compiler.check import check as check_against_interpreter
 from compiler.errors import CompileError
 from compiler.lowering import lower
@@ -34,20 +35,24 @@ def compile(  # noqa: A001
     max_seq_len: int,
     causal: bool = False,
     budget: int = DEFAULT_BUDGET,
-    check: int = 0,
+    check: int = DEFAULT_CHECK,
     attention: str = "soft",
 ) -> Transformer:
     """A Transformer whose output equals `sop` evaluated by the interpreter (causally when
     `causal`) on every input of at most `max_seq_len` tokens from `vocab`, or a CompileError
     naming the s-op that cannot be compiled exactly, or whose model would have more than
-    `budget` parameters.  With `check=K` the model is first compared with the interpreter on K
-    inputs (`compiler.check`), and any difference is a CompileError.  `attention="hard"` makes
+    `budget` parameters.  Before it is returned, the model is compared with the interpreter on
+    the edge inputs (a constant input of every length, each token at the longest) and `check`
+    random inputs (`compiler.check`, docs/compiler.md: The self-check), and any difference is
+    a CheckFailed, a CompileError; `check=0` turns the comparison off.  `attention="hard"` makes
     every head a hard one (the uniform mean over the keys of maximal score, RASP's aggregate;
     see compiler.margins), "soft" (the default) a softmax one."""
     if attention not in ATTENTION_MODES:
         raise CompileError(f"attention must be one of {', '.join(ATTENTION_MODES)}, not {attention!r}")
     if not isinstance(sop, ir.SOp):
         raise CompileError(f"only an s-op can be compiled, not {type(sop).__name__}")
+    if check < 0:
+        raise CompileError(f"check must be a number of random inputs, at least 0, not {check}")
     if max_seq_len < 1:
         raise CompileError(f"max_seq_len must be at least 1, not {max_seq_len}")
     vocab = tuple(dict.fromkeys(vocab))

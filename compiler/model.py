@@ -21,7 +21,17 @@ import numpy as np
 from compiler import serialization
 from compiler.errors import CompileError
 from compiler.margins import MIXTURE_THRESHOLD
-from compiler.transformer import Params, empty_cache, forward, precision, spans, step, tie_window, to_device
+from compiler.transformer import (
+    Params,
+    empty_cache,
+    forward,
+    precision,
+    spans,
+    step,
+    tie_window,
+    to_device,
+    whole,
+)
 from rasp.errors import RaspEvaluationError
 
 # ------------------------------------------------------------------------------ the model
@@ -103,10 +113,23 @@ class Transformer:
             mask[i, : len(row)] = True
         return ids, mask
 
-    def residual(self, batch: Sequence[Sequence[Any]], dtype: str | None = None) -> np.ndarray:
-        """The final residual stream (batch, 1 + longest input, width)."""
+    def host_params(self, dtype: str | None = None) -> Params:
+        """The weights as numpy arrays of `dtype` (cached), for `whole` with xp=numpy."""
+        dtype = self.dtype(dtype)
+        key = f"host-{dtype}"
+        if key not in self._device:
+            self._device[key] = jax.tree_util.tree_map(lambda a: np.asarray(a, dtype=dtype), self.params)
+        return self._device[key]
+
+    def residual(self, batch: Sequence[Sequence[Any]], dtype: str | None = None, host: bool = False) -> np.ndarray:
+        """The final residual stream (batch, 1 + longest input, width): by the jitted forward
+        pass, or with `host` by the same arithmetic in numpy (no XLA compilation: cheaper for
+        one look at a new model, slower for many batches)."""
         ids, mask = self.encode(batch)
         dtype = self.dtype(dtype)
+        if host:
+            streams = whole(self.host_params(dtype), ids, mask, self.causal, window=self.window, xp=np)
+            return np.asarray(streams, np.float64)
         with precision(dtype):
             streams = forward(self.device_params(dtype), ids, mask, self.causal, window=self.window)
             return np.asarray(streams, np.float64)
@@ -151,11 +174,7 @@ class Transformer:
 
     def predict(self, batch: Sequence[Sequence[Any]], dtype: str | None = None) -> list[list[Any]]:
         """Outputs for a batch of inputs (each a string or a list of tokens)."""
-        batch = [list(tokens) for tokens in batch]
-        if not batch:
-            return []
-        residual = self.residual(batch, dtype)
-        return [self.decode(residual[i, 1 : 1 + len(tokens)]) for i, tokens in enumerate(batch)]
+        return self.run(batch, dtype)[0]
 
     def __call__(self, tokens: Sequence[Any], dtype: str | None = None) -> list[Any]:
         return self.predict([tokens], dtype)[0]
@@ -165,23 +184,25 @@ class Transformer:
     ) -> list[list[tuple[int, str]]]:
         """Per input, the (position, aggregate) pairs where a categorical aggregate averaged
         several different values (its one-hot output is a mixture, not a value)."""
+        return self.run(batch, dtype)[1]
+
+    def run(
+        self, batch: Sequence[Sequence[Any]], dtype: str | None = None, host: bool = False
+    ) -> tuple[list[list[Any]], list[list[tuple[int, str]]]]:
+        """The outputs and the mixtures of a batch from one forward pass (`host`: see `residual`)."""
         batch = [list(tokens) for tokens in batch]
-        if not batch or not self.metadata["mixtures"]:
-            return [[] for _ in batch]
-        residual = self.residual(batch, dtype)
-        found = []
-        for i, tokens in enumerate(batch):
-            rows = residual[i, 1 : 1 + len(tokens)]
-            found.append(
-                [
-                    (position, check["node"])
-                    for check in self.metadata["mixtures"]
-                    for position in np.flatnonzero(
-                        rows[:, check["dims"]].max(axis=1) < MIXTURE_THRESHOLD
-                    ).tolist()
-                ]
-            )
-        return found
+        if not batch:
+            return [], []
+        residual = self.residual(batch, dtype, host)
+        rows = [residual[i, 1 : 1 + len(tokens)] for i, tokens in enumerate(batch)]
+        return [self.decode(row) for row in rows], [self._mixed(row) for row in rows]
+
+    def _mixed(self, rows: np.ndarray) -> list[tuple[int, str]]:
+        return [
+            (position, check["node"])
+            for check in self.metadata["mixtures"]
+            for position in np.flatnonzero(rows[:, check["dims"]].max(axis=1) < MIXTURE_THRESHOLD).tolist()
+        ]
 
     def decoder(self, dtype: str | None = None) -> Decoder:
         """An incremental (KV-cached) decoder for this causal model."""

@@ -145,32 +145,38 @@ def layer(
     return attended, x, pattern, memory
 
 
-@functools.partial(jax.jit, static_argnames=("causal", "inspect", "window"))
-def forward(
+def whole(
     params: Params,
-    token_ids: jax.Array,
-    key_mask: jax.Array,
+    token_ids: Any,
+    key_mask: Any,
     causal: bool,
     inspect: bool = False,
     window: float | None = None,
+    xp: Any = jnp,
 ) -> Any:
     """token_ids (batch, T) with the BOS id 0 first; key_mask (batch, T) false on padding;
     `window` None for softmax attention, else hard attention's tie window.
     Returns the final residual stream (batch, T, width), and with `inspect` also the stream
-    after the embedding and every sublayer and every layer's attention pattern."""
+    after the embedding and every sublayer and every layer's attention pattern.  `forward` is
+    this function jitted; with xp=numpy it runs on the host without an XLA compilation (the
+    compiler's self-check on a new model, `compiler.check`)."""
     t = token_ids.shape[1]
-    x = params["token_embed"][token_ids] + embed_positions(params, jnp.arange(t))[None]
-    mask = key_mask[:, None, :] & jnp.ones((t, t), bool)[None]
+    x = params["token_embed"][token_ids] + embed_positions(params, xp.arange(t), xp)[None]
+    mask = key_mask[:, None, :] & xp.ones((t, t), bool)[None]
     if causal:
-        mask = mask & jnp.tril(jnp.ones((t, t), bool))[None]
+        mask = mask & xp.tril(xp.ones((t, t), bool))[None]
     streams, patterns = [x], []
     for weights in params["layers"]:
-        attended, x, pattern, _ = layer(x, weights, mask, window=window)
+        attended, x, pattern, _ = layer(x, weights, mask, xp=xp, window=window)
         streams += [attended, x]
-        patterns.append(jnp.zeros((x.shape[0], 0, t, t), x.dtype) if pattern is None else pattern)
+        patterns.append(xp.zeros((x.shape[0], 0, t, t), x.dtype) if pattern is None else pattern)
     if inspect:
         return x, streams, patterns
     return x
+
+
+forward = jax.jit(functools.partial(whole, xp=jnp), static_argnames=("causal", "inspect", "window"))
+"""`whole` jitted: the whole-sequence forward pass of every JAX caller."""
 
 
 def empty_cache(params: Params, capacity: int) -> Cache:

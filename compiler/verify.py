@@ -41,33 +41,51 @@ class Verification:
         return self.agreeing / self.total if self.total else 1.0
 
 
+#: The most attention cells (inputs x positions^2) one batch of a verification runs at once:
+#: short inputs go in one batch (one XLA compilation for a whole check), long ones a few at a
+#: time, so that memory stays bounded whatever the lengths.
+BATCH_CELLS = 1 << 22
+
+
 def verify(
-    model: Transformer, sop: ir.SOp, inputs: Iterable[Sequence[Any]], batch_size: int = 64
+    model: Transformer, sop: ir.SOp, inputs: Iterable[Sequence[Any]], host: bool = False
 ) -> Verification:
     """Runs the model and the interpreter (causally for a causal model) on every input.
     Inputs on which the interpreter fails are listed, not counted.  Positions where a
     categorical aggregate averaged several values are reported as mixtures: there the model's
-    output is not a value and must not be trusted."""
+    output is not a value and must not be trusted.  With `host` the model runs in numpy
+    (`Transformer.residual`), which spares a new model its XLA compilation."""
     result = Verification()
     pending = [list(tokens) for tokens in inputs]
-    for start in range(0, len(pending), batch_size):
-        batch = pending[start : start + batch_size]
-        outputs = model.predict(batch)
-        mixtures = model.mixtures(batch)
-        for tokens, got, mixed in zip(batch, outputs, mixtures):
-            for position, node in mixed:
-                result.mixtures.append({"input": tokens, "position": position, "node": node})
-            try:
-                expected = evaluate(sop, tokens, causal=model.causal)
-            except RaspError as error:
-                result.interpreter_errors.append({"input": tokens, "error": str(error)})
-                continue
-            result.total += 1
-            wrong = [i for i, (e, g) in enumerate(zip(expected, got)) if not same_value(e, g)]
-            if wrong:
-                result.mismatches.append(
-                    {"input": tokens, "positions": wrong, "expected": expected, "got": got}
-                )
-            else:
-                result.agreeing += 1
+    runs: dict[int, tuple[list[Any], list[tuple[int, str]]]] = {}
+    for batch in _batches(pending):
+        outputs, mixtures = model.run([pending[i] for i in batch], host=host)
+        runs.update(zip(batch, zip(outputs, mixtures)))
+    for i, tokens in enumerate(pending):
+        got, mixed = runs[i]
+        for position, node in mixed:
+            result.mixtures.append({"input": tokens, "position": position, "node": node})
+        try:
+            expected = evaluate(sop, tokens, causal=model.causal)
+        except RaspError as error:
+            result.interpreter_errors.append({"input": tokens, "error": str(error)})
+            continue
+        result.total += 1
+        wrong = [i for i, (e, g) in enumerate(zip(expected, got)) if not same_value(e, g)]
+        if wrong:
+            result.mismatches.append({"input": tokens, "positions": wrong, "expected": expected, "got": got})
+        else:
+            result.agreeing += 1
     return result
+
+
+def _batches(inputs: list[list[Any]]) -> list[list[int]]:
+    """The inputs' indices in batches of BATCH_CELLS attention cells at most, shortest first."""
+    batches: list[list[int]] = []
+    for i in sorted(range(len(inputs)), key=lambda i: len(inputs[i])):
+        positions = len(inputs[i]) + 1
+        if batches and (len(batches[-1]) + 1) * positions * positions <= BATCH_CELLS:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from compiler.budget import DEFAULT_BUDGET
-from compiler.check import CheckFailed
+from compiler.check import DEFAULT_CHECK, CheckFailed
 from compiler.compiling import ATTENTION_MODES
 from compiler.compiling import compile as compile_program
 from compiler.model import Transformer, load
@@ -37,8 +37,8 @@ def register(subparsers: Any, load_program: LoadProgram = program_nodes) -> None
     compile_parser = subparsers.add_parser(
         "compile",
         help="compile a RASP program into transformer weights",
-        description="Compile an s-op of a RASP file into transformer weights; with --check, prove the model "
-        "equal to the interpreter on random inputs (exit 1 if it differs).",
+        description="Compile an s-op of a RASP file into transformer weights and check the model against "
+        "the interpreter on edge and random inputs (exit 1 if it differs; --check 0 skips the check).",
     )
     compile_parser.add_argument("file", help="a .rasp file")
     compile_parser.add_argument("name", nargs="?", help="the s-op to compile (default: out)")
@@ -48,9 +48,10 @@ def register(subparsers: Any, load_program: LoadProgram = program_nodes) -> None
     compile_parser.add_argument(
         "--check",
         type=int,
-        default=0,
+        default=DEFAULT_CHECK,
         metavar="K",
-        help="compare the model with the interpreter on K random inputs (edge cases first); "
+        help="compare the model with the interpreter on the edge inputs (a constant input of every length, "
+        f"each token at the longest) and K random inputs (default {DEFAULT_CHECK}; 0: no check at all); "
         "exit 1 on any difference",
     )
     compile_parser.add_argument(
@@ -121,7 +122,7 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
     if args.export and not args.output:
         raise RaspError(f"--export {args.export} needs -o PATH, the file to write")
     if args.check < 0:
-        raise RaspError(f"--check must be a number of inputs, at least 0, not {args.check}")
+        raise RaspError(f"--check must be a number of random inputs, at least 0, not {args.check}")
     program = load_program(args.file)
     name = args.name or "out"
     node = program.get(name)

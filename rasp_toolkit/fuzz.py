@@ -7,10 +7,12 @@ saved as a regression file and compiled with `rasp compile`), over a string or a
 vocabulary, with a random `max_seq_len` (2..10) and causality.  The program exercises every
 construct of the language the compiler lowers: tokens, indices, length, constants, maps
 (arithmetic with negative and fractional constants, comparisons, `round`, `indicator`,
-`in`, dictionary lookups, `x if c else y`), sequence maps of two s-ops, selects with each
+`in`, dictionary lookups, `x if c else y`), maps of positions (and tokens) with fractional and
+negative slopes written as sums, products and quotients, sequence maps of two s-ops, selects with each
 comparison and with constant keys or queries, selector `and`/`or`/`not`, numerical and
 categorical aggregates with and without defaults, `selector_width`, indexing, and numerical
-s-ops (means, widths) as select keys and queries.  `classify(case)` compiles it and says
+s-ops (means, widths, maps of positions) as select keys and queries.  Each program is
+checked on inputs of every length up to `max_seq_len` (`compiler.check.sample_inputs`).  `classify(case)` compiles it and says
 what happened: exact, refused, wrong, over budget or crash.  The test suite runs a few
 hundred seeds in process; `benchmarks/fuzz_compiler.py` runs any number, each in a guarded
 subprocess.
@@ -45,6 +47,10 @@ STRING_ALPHABET = ("a", "b", "c", "d")
 INT_ALPHABET = (-2, -1, 0, 1, 2, 3)
 CONSTANTS = (-2, -1, 0, 1, 2, 3, 0.5, -1.5, 2.5)
 DIVISORS = (2, -1, 0.5, 3, -2.5)
+SLOPES = (0.2, -0.8, 0.3, -1.5, 0.25, -0.1, 1.25)
+"""Fractional and negative coefficients of positions: maps of positions whose values fall
+between integers and rarely round to them (issue 20: `(1 - indices) + indices / 5`)."""
+POSITION_DIVISORS = (5, 3, 7, -4, 2.5)
 PREFIXES = {"num": "n", "str": "w", "bool": "b", "sel": "sel"}
 """Types of the generated expressions, and the prefix of the names bound to each."""
 INPUTS = 24
@@ -146,7 +152,8 @@ class _ProgramAuthor:
             return self.leaf(kind)
         makers: list[Callable[[int], str]] = {
             "num": [self.arithmetic, self.two_numbers, self.number_of_bool, self.mean, self.width,
-                    self.lookup("num"), self.indexed("num"), self.choice("num"), self.idiom],
+                    self.lookup("num"), self.indexed("num"), self.choice("num"), self.idiom,
+                    self.of_positions, self.positional_width],
             "str": [self.suffixed, self.two_strings, self.copy, self.lookup("str"), self.indexed("str"),
                     self.choice("str")],
             "bool": [self.compare_number, self.compare_string, self.logic, self.membership, self.copy_bool],
@@ -181,6 +188,29 @@ class _ProgramAuthor:
              f"length * aggregate({selector}, {values})",
              f"round(1 / aggregate({selector} or select(indices, 0, ==), indicator(indices == 0))) - 1"]
         )
+
+    def of_positions(self, depth: int) -> str:
+        """A map of positions (and of tokens, for integer tokens) with a fractional or negative
+        slope, written in one of the forms programs use: a sum of two maps of the position,
+        a product, a quotient (Tracr's sort keys `x + min_key * i / n`)."""
+        slope, other = self.literal(self.rng.choice(SLOPES)), self.literal(self.rng.choice(SLOPES))
+        divisor, c = self.literal(self.rng.choice(POSITION_DIVISORS)), self.number()
+        forms = [f"({c} - indices) + indices / {divisor}", f"indices * {slope} + {c}",
+                 f"{c} + indices / {divisor}", f"(indices + {c}) / {divisor} - indices",
+                 f"(length - indices) / {divisor}", f"indices * {slope} - indices * {other}"]
+        if self.ints:
+            forms += [f"tokens + indices / {divisor}", f"tokens * {slope} - indices * {other}",
+                      f"(tokens - indices) / {divisor}"]
+        return self.rng.choice(forms)
+
+    def positional_width(self, depth: int) -> str:
+        """A selector width (or a mean) of a comparison of two maps of positions: the
+        selection changes at every position, so a position the model loses shows."""
+        keys, queries = self.of_positions(depth), self.rng.choice([self.of_positions(depth), "keys"])
+        selector = f"select({keys}, {keys if queries == 'keys' else queries}, {self.rng.choice(COMPARISONS)})"
+        if self.rng.random() < 0.7:
+            return f"selector_width({selector})"
+        return f"aggregate({selector}, {self.rng.choice(['indices', self.leaf('num')])}, 0)"
 
     def two_numbers(self, depth: int) -> str:
         x, y = self.operand("num", depth), self.operand("num", depth)
@@ -278,6 +308,8 @@ class _ProgramAuthor:
             return f"select({self.operand('bool', depth)}, {self.rng.choice(['True', 'False'])}, ==)"
         constant = self.number() if kind == "num" else self.string()
         keys, queries = self.operand(kind, depth), self.operand(kind, depth)
+        if kind == "num" and self.rng.random() < 0.25:
+            keys, queries = f"({self.of_positions(depth)})", self.rng.choice([keys, f"({self.of_positions(depth)})"])
         roll = self.rng.random()
         if roll < 0.2:
             keys = constant
@@ -414,7 +446,8 @@ def classify(case: Case, share_shapes: bool = True, inputs: int = INPUTS, attent
     except RaspError as error:
         return Outcome("crash", "the generated program does not run", str(error))
     try:
-        model = compile_program(sop, case.vocab, case.max_seq_len, causal=case.causal, attention=attention)
+        # the fuzzer compares the model itself, on more inputs, so the self-check is off
+        model = compile_program(sop, case.vocab, case.max_seq_len, causal=case.causal, attention=attention, check=0)
     except CompileError as error:
         return Outcome("refused", _reason(error), str(error))
     except MemoryError:
