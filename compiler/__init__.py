@@ -9,10 +9,10 @@ See docs/compiler.md for the stages, the encodings and how to read a compiled mo
 
 from compiler import notebook
 from compiler.compiling import compile  # noqa: A004
-from compiler.errors import CompileError
+from compiler.errors import CheckFailed, CompileError
 from compiler.model import Transformer, load
 from compiler.verify import Verification, verify
 
 notebook.register()  # Jupyter shows compiled models with their tables and picture
 
-__all__ = ["CompileError", "Transformer", "Verification", "compile", "load", "verify"]
+__all__ = ["CheckFailed", "CompileError", "Transformer", "Verification", "compile", "load", "verify"]

@@ -43,8 +43,8 @@ def compile(  # noqa: A001
     naming the s-op that cannot be compiled exactly, or whose model would have more than
     `budget` parameters.  Before it is returned, the model is compared with the interpreter on
     the edge inputs (a constant input of every length, each token at the longest) and `check`
-    random inputs (`compiler.check`, docs/compiler.md: The self-check), and any difference is
-    a CheckFailed, a CompileError; `check=0` turns the comparison off.  `attention="hard"` makes
+    random inputs (`compiler.check`, docs/compiler.md: The self-check): any difference raises
+    CheckFailed (a compiler bug, not a refusal); `check=0` turns the comparison off.  `attention="hard"` makes
     every head a hard one (the uniform mean over the keys of maximal score, RASP's aggregate;
     see compiler.margins), "soft" (the default) a softmax one."""
     if attention not in ATTENTION_MODES:

@@ -99,17 +99,34 @@ class Encodings:
         assert rep.number is not None
         known = self.ledger.sets.known(node)
         if set(rep.number) <= {INDICES, ONE} and rep.number.get(INDICES):
-            a, b = rep.number[INDICES], rep.number.get(ONE, 0.0)
-            result = {}
-            for v in known:
-                index = (float(v) - b) / a
-                in_range = float(index).is_integer() and 0 <= index < self.n
-                result[v] = {index_dim(int(index)): 1.0} if in_range else {}
-            return result
+            return self._indicators_of_position(node, rep, known)
         points = sorted(known)
         categories = [_Category(v) for v in points]
         converted = self.mlp.lookup(node.label, node, rep, np.array(points, float), categories)
         return {v: converted[category] for v, category in zip(points, categories)}
+
+    def _indicators_of_position(self, node: ir.SOp, rep: Rep, known: frozenset) -> dict[Any, Functional]:
+        """The one-hot of an s-op whose number is affine in the position (`a * i + b`): the
+        indicator of a value is the sum of the index dimensions of the positions where the
+        interpreter gives that value.  Positions are matched to values through the value sets
+        per position, which hold the interpreter's own values, never by inverting the affine
+        form: `(1 - i) + i / 5` is -1.4 at i = 3, and (-1.4 - 1) / -0.8 is 2.9999999999999996,
+        not an index, which once dropped position 3 from every comparison (issue 20)."""
+        rows = self.ledger.sets.positional.get(node)
+        if rows is None:  # too many positions to list per position: invert, but only unambiguously
+            rows = _positions_of_affine(known, rep.number[INDICES], rep.number.get(ONE, 0.0), self.n)
+        result: dict[Any, dict[Dim, float]] = {value: {} for value in known}
+        for position, row in enumerate(rows[: self.n]):
+            if len(row) != 1:
+                raise fail(
+                    node,
+                    f"it is a function of the position, yet {len(row)} values are possible at position "
+                    f"{position} ({', '.join(map(repr, sorted(row, key=repr)[:3]))}); its one-hot form "
+                    "cannot tell which one the interpreter gives",
+                )
+            (value,) = row
+            result.setdefault(value, {})[index_dim(position)] = 1.0
+        return result
 
     # ---------------------------------------------------------------- error bounds
 
@@ -292,3 +309,17 @@ def embedded(node: ir.SOp, sets: ValueSets) -> Rep | None:
     if isinstance(node, ir.Indices):
         return numerical(sets.known(node), {INDICES: 1.0}, square={INDICES_SQUARED: 1.0})
     return None
+
+
+def _positions_of_affine(known: frozenset, slope: float, offset: float, n: int) -> list[frozenset]:
+    """For each position i < n, the values of `known` that `slope * i + offset` stands for: a
+    value v is at the index nearest (v - offset) / slope when it lies within a millionth of the
+    spacing `slope` of it (float rounding in the interpreter's form of the same map moves a
+    value by far less; two values of a map of positions are `slope` apart or more)."""
+    rows: list[set] = [set() for _ in range(n)]
+    for value in known:
+        index = (float(value) - offset) / slope
+        nearest = round(index)
+        if abs(index - nearest) <= 1e-6 and 0 <= nearest < n:
+            rows[nearest].add(value)
+    return [frozenset(row) for row in rows]

@@ -26,6 +26,7 @@ from compiler.transformer import (
     empty_cache,
     forward,
     precision,
+    sliced_mlps,
     spans,
     step,
     tie_window,
@@ -118,7 +119,7 @@ class Transformer:
         dtype = self.dtype(dtype)
         key = f"host-{dtype}"
         if key not in self._device:
-            self._device[key] = jax.tree_util.tree_map(lambda a: np.asarray(a, dtype=dtype), self.params)
+            self._device[key] = sliced_mlps(jax.tree_util.tree_map(lambda a: np.asarray(a, dtype=dtype), self.params))
         return self._device[key]
 
     def residual(self, batch: Sequence[Sequence[Any]], dtype: str | None = None, host: bool = False) -> np.ndarray:

@@ -58,7 +58,7 @@ def verify(
     result = Verification()
     pending = [list(tokens) for tokens in inputs]
     runs: dict[int, tuple[list[Any], list[tuple[int, str]]]] = {}
-    for batch in _batches(pending):
+    for batch in _batches(pending, same_length=host):
         outputs, mixtures = model.run([pending[i] for i in batch], host=host)
         runs.update(zip(batch, zip(outputs, mixtures)))
     for i, tokens in enumerate(pending):
@@ -79,12 +79,15 @@ def verify(
     return result
 
 
-def _batches(inputs: list[list[Any]]) -> list[list[int]]:
-    """The inputs' indices in batches of BATCH_CELLS attention cells at most, shortest first."""
+def _batches(inputs: list[list[Any]], same_length: bool = False) -> list[list[int]]:
+    """The inputs' indices in batches of BATCH_CELLS attention cells at most, shortest first;
+    with `same_length`, each batch of one length (no padding: numpy runs, which compile
+    nothing, cost what they compute)."""
     batches: list[list[int]] = []
     for i in sorted(range(len(inputs)), key=lambda i: len(inputs[i])):
         positions = len(inputs[i]) + 1
-        if batches and (len(batches[-1]) + 1) * positions * positions <= BATCH_CELLS:
+        fits = batches and (len(batches[-1]) + 1) * positions * positions <= BATCH_CELLS
+        if fits and (not same_length or len(inputs[batches[-1][0]]) == len(inputs[i])):
             batches[-1].append(i)
         else:
             batches.append([i])

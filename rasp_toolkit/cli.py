@@ -3,7 +3,8 @@
 The language's commands (`repl`, `run`, `draw`, `check`), the compiler's (`compile`,
 `run-model`) and the Turing machines' (`tm run|verify|compile|plot`) are registered from their
 `commands_*` modules, which parse arguments and print; the work is done by the libraries below.
-Exit codes: 0 success, 1 a failed verification, 2 a user error (a `RaspError` or `TuringError`,
+Exit codes: 0 success, 1 a failed verification (a compiled model that differs from the
+interpreter among them), 2 a user error (a `RaspError` or `TuringError`,
 printed as one message, never a traceback).
 """
 
@@ -13,11 +14,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from compiler.errors import CheckFailed
 from rasp.errors import RaspError
 from rasp_toolkit import commands_compiler, commands_language, commands_turing
 from turing.errors import TuringError
 
 USER_ERROR = 2
+VERIFICATION_FAILED = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands_language.command_repl(argparse.Namespace(files=[]))
     try:
         return args.handler(args)
+    except CheckFailed as error:  # a compiled model differs from the interpreter: a failed verification
+        print(str(error), file=sys.stderr)
+        return VERIFICATION_FAILED
     except (RaspError, TuringError) as error:
         print(str(error), file=sys.stderr)
         return USER_ERROR

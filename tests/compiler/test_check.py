@@ -10,7 +10,7 @@ import pytest
 from compiler_helpers import compiled
 
 import compiler
-from compiler.check import CheckFailed, check, sample_inputs
+from compiler.check import CHECK_MAX_LENGTH, CheckFailed, check, sample_inputs
 from rasp import ir
 from rasp.programs import library_program
 from rasp_toolkit.commands_compiler import register
@@ -19,17 +19,25 @@ from rasp_toolkit.commands_language import program_nodes
 
 def test_sample_inputs_start_with_the_edges() -> None:
     inputs = sample_inputs("abc", 7, 12, seed=1)
-    assert inputs[:4] == [["a"], ["a"] * 7, ["b"] * 7, ["c"] * 7]
-    assert len(inputs) == 12 and all(1 <= len(x) <= 7 and set(x) <= set("abc") for x in inputs)
+    constant = [["a"] * length for length in range(1, 8)]
+    assert inputs[:9] == [*constant, ["b"] * 7, ["c"] * 7]
+    assert len(inputs) == 9 + 12 and all(1 <= len(x) <= 7 and set(x) <= set("abc") for x in inputs)
     assert inputs == sample_inputs("abc", 7, 12, seed=1)
-    assert sample_inputs("ab", 5, 2) == [["a"], ["a"] * 5]
+    assert sample_inputs("ab", 3, 0) == [["a"], ["a", "a"], ["a", "a", "a"], ["b", "b", "b"]]
+
+
+def test_checked_inputs_stop_at_the_length_limit() -> None:
+    """Every length up to CHECK_MAX_LENGTH, none past it: the check's cost is bounded."""
+    inputs = sample_inputs("ab", 1000, 10)
+    assert sorted({len(x) for x in inputs[:CHECK_MAX_LENGTH]}) == list(range(1, CHECK_MAX_LENGTH + 1))
+    assert max(len(x) for x in inputs) == CHECK_MAX_LENGTH
 
 
 def test_check_passes_on_a_correct_program() -> None:
     program = library_program("reverse")
     model = compiler.compile(program, "abc", 6, check=40)
     assert model("abc") == ["c", "b", "a"]
-    assert check(model, program, 40).total == 40
+    assert check(model, program, 40).total == len(sample_inputs("abc", 6, 40))
 
 
 def _broken(model: compiler.Transformer) -> compiler.Transformer:
@@ -46,7 +54,8 @@ def test_check_raises_on_a_broken_model_naming_the_input() -> None:
         check(broken, program, 10)
     message = str(caught.value)
     assert "reverse" in message and "on input ['a']" in message and "expected ['a'], got" in message
-    assert isinstance(caught.value, compiler.CompileError)
+    # a wrong model is no refusal: code that skips what cannot be compiled must not skip it
+    assert not isinstance(caught.value, compiler.CompileError)
 
 
 def test_check_raises_on_perturbed_attention() -> None:
