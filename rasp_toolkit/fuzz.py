@@ -7,15 +7,15 @@ saved as a regression file and compiled with `rasp compile`), over a string or a
 vocabulary, with a random `max_seq_len` (2..10) and causality.  The program exercises every
 construct of the language the compiler lowers: tokens, indices, length, constants, maps
 (arithmetic with negative and fractional constants, comparisons, `round`, `indicator`,
-`in`, dictionary lookups, `x if c else y`), maps of positions (and tokens) with fractional and
-negative slopes written as sums, products and quotients, sequence maps of two s-ops, selects with each
-comparison and with constant keys or queries, selector `and`/`or`/`not`, numerical and
-categorical aggregates with and without defaults, `selector_width`, indexing, and numerical
-s-ops (means, widths, maps of positions) as select keys and queries.  Each program is
-checked on inputs of every length up to `max_seq_len` (`compiler.check.sample_inputs`).  `classify(case)` compiles it and says
-what happened: exact, refused, wrong, over budget or crash.  The test suite runs a few
-hundred seeds in process; `benchmarks/fuzz_compiler.py` runs any number, each in a guarded
-subprocess.
+`in`, dictionary lookups, `x if c else y`), maps of positions (and tokens) with fractional
+and negative slopes written as sums, products and quotients, sequence maps of two s-ops,
+selects with each comparison and with constant keys or queries, selector `and`/`or`/`not`,
+numerical and categorical aggregates with and without defaults, `selector_width`, indexing,
+and numerical s-ops (means, widths, maps of positions) as select keys and queries.  Each
+program is checked on inputs of every length up to `max_seq_len`
+(`compiler.check.sample_inputs`).  `classify(case)` compiles it and says what happened:
+exact, refused, wrong, over budget or crash.  The test suite runs a few hundred seeds in
+process; `benchmarks/fuzz_compiler.py` runs any number, each in a guarded subprocess.
 """
 
 from __future__ import annotations
