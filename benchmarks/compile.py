@@ -5,7 +5,8 @@ programs, vocabularies and figures come from the catalogue, `rasp.programs.tracr
     PYTHONPATH=. python benchmarks/compile.py [--lengths 5,10,20,50,100] [--programs sort,reverse]
                                               [--attention soft,hard] [--markdown]
 
-Compile time excludes parsing the program (each is loaded once, before timing).  Forward
+Compile time excludes parsing the program (each is loaded once, before timing) and the
+self-check, which has a column of its own (`compiler.check.check` with its default inputs).  Forward
 time is one batch of the random inputs after a warm-up call (so without the XLA compilation).
 Agreement is over those inputs: random lengths from 1 to N (N and 1 among them), random tokens;
 for the bracket programs half of them are balanced, so that both verdicts occur; for sort_unique
@@ -29,6 +30,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 import compiler  # noqa: E402
+from compiler.check import check  # noqa: E402
 from rasp import ir  # noqa: E402
 from rasp.programs import library_program, tracr_programs  # noqa: E402
 
@@ -55,6 +57,7 @@ COLUMNS = (
     "Tracr width / params",
     "dtype",
     "compile ms",
+    "self-check ms",
     "forward ms",
     "agree",
 )
@@ -65,10 +68,13 @@ def measure(name: str, n: int, samples: int, seed: int, attention: str = "soft")
     program = _load(entry.program.name)
     start = time.perf_counter()
     try:
-        model = compiler.compile(program, entry.vocab(n), n, attention=attention)
+        model = compiler.compile(program, entry.vocab(n), n, attention=attention, check=0)
     except compiler.CompileError as error:
         return (name, str(n), attention, *[""] * (len(COLUMNS) - 4), f"refused: {error.message}")
     compile_time = time.perf_counter() - start
+    start = time.perf_counter()
+    check(model, program)  # what compile adds by default (docs/compiler.md, The self-check)
+    check_time = time.perf_counter() - start
     inputs = entry.sample(n, samples, seed)
     model.predict(inputs)  # warm-up: XLA compilation
     start = time.perf_counter()
@@ -91,6 +97,7 @@ def measure(name: str, n: int, samples: int, seed: int, attention: str = "soft")
         f"{tracr[0]} / {_short(tracr[1])}" if tracr else "",
         model.dtype(),
         f"{compile_time * 1000:.1f}",
+        f"{check_time * 1000:.1f}",
         f"{forward_time * 1000:.0f}",
         agree,
     )

@@ -31,6 +31,10 @@ CHECK_MAX_LENGTH = 64
 """No checked input is longer than this: every length up to it is checked, and the cost stays
 a fraction of a second for most programs (docs/compiler.md, The self-check)."""
 
+TOKEN_EDGES = 16
+"""At most this many tokens (the vocabulary's first) get an input of their own repeated to the
+longest length: a vocabulary of thousands must not make the check thousands of inputs long."""
+
 
 def check_lengths(max_seq_len: int) -> list[int]:
     """The lengths of the constant edge inputs: every length up to `max_seq_len` or
@@ -40,13 +44,14 @@ def check_lengths(max_seq_len: int) -> list[int]:
 
 def sample_inputs(vocab: Sequence[Any], max_seq_len: int, count: int, seed: int = 0) -> list[list[Any]]:
     """The edge inputs, then `count` random ones: the first token repeated to every length of
-    `check_lengths`, every other token repeated to the longest checked length, then random
-    inputs of that length and of random lengths (alternately).  Deterministic for a seed."""
+    `check_lengths`, the next tokens (up to TOKEN_EDGES in all) repeated to the longest checked
+    length, then random inputs of that length and of random lengths (alternately).
+    Deterministic for a seed."""
     rng = random.Random(seed)
     vocab = list(vocab)
     lengths = check_lengths(max_seq_len)
     longest = lengths[-1]
-    inputs = [[vocab[0]] * length for length in lengths] + [[token] * longest for token in vocab[1:]]
+    inputs = [[vocab[0]] * length for length in lengths] + [[token] * longest for token in vocab[1:TOKEN_EDGES]]
     for i in range(count):
         length = longest if i % 2 == 0 else rng.randint(1, longest)
         inputs.append([rng.choice(vocab) for _ in range(length)])
