@@ -114,7 +114,7 @@ class Encodings:
         not an index, which once dropped position 3 from every comparison (issue 20)."""
         rows = self.ledger.sets.positional.get(node)
         if rows is None:  # too many positions to list per position: invert, but only unambiguously
-            rows = _positions_of_affine(known, rep.number[INDICES], rep.number.get(ONE, 0.0), self.n)
+            rows = positions_of_affine(known, rep.number[INDICES], rep.number.get(ONE, 0.0), self.n)
         result: dict[Any, dict[Dim, float]] = {value: {} for value in known}
         for position, row in enumerate(rows[: self.n]):
             if len(row) != 1:
@@ -311,7 +311,7 @@ def embedded(node: ir.SOp, sets: ValueSets) -> Rep | None:
     return None
 
 
-def _positions_of_affine(known: frozenset, slope: float, offset: float, n: int) -> list[frozenset]:
+def positions_of_affine(known: frozenset, slope: float, offset: float, n: int) -> list[frozenset]:
     """For each position i < n, the values of `known` that `slope * i + offset` stands for: a
     value v is at the index nearest (v - offset) / slope when it lies within a millionth of the
     spacing `slope` of it (float rounding in the interpreter's form of the same map moves a

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import compiler
 from compiler.blocks import INDICES, ONE, index_dim
 from compiler.check import describe
-from compiler.encodings import Encodings
+from compiler.encodings import Encodings, positions_of_affine
 from rasp import Session
 from rasp_toolkit.fuzz import classify, generate
 
@@ -185,3 +185,17 @@ def test_the_fuzzer_finds_the_old_inversion(seed: int, monkeypatch: pytest.Monke
     assert classify(case).kind == "exact"
     monkeypatch.setattr(Encodings, "_indicators_of_position", _inverted_one_hot)
     assert classify(case).kind == "wrong"
+
+
+def test_long_maps_of_positions_find_their_positions_by_rounding() -> None:
+    """Past the lengths whose positions are listed one by one, a value's position is its
+    inverted affine form rounded: the interpreter's values of `(1 - i) + i / 5` all land on
+    their own position (the exact inversion missed i = 3), values between positions land
+    nowhere, and two values that round to one position are both kept, for the caller to
+    refuse."""
+    n = 300
+    values = frozenset((1 - i) + i / 5 for i in range(n))
+    rows = positions_of_affine(values | {0.6}, -0.8, 1.0, n)
+    assert all(row == {(1 - i) + i / 5} for i, row in enumerate(rows))
+    clashing = positions_of_affine(frozenset({-1.4, -1.4000000000000004}), -0.8, 1.0, 5)
+    assert clashing[3] == {-1.4, -1.4000000000000004} and not any(clashing[:3])
