@@ -105,3 +105,20 @@ def test_cli_check_exits_1_when_the_model_differs(tmp_path, capsys, monkeypatch)
 def test_cli_check_rejects_a_negative_count(tmp_path, capsys) -> None:
     assert _main(["compile", "program.rasp", "--vocab", "a", "--max-len", "3", "--check", "-1"], tmp_path) == 2
     assert "--check" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("attention", ["soft", "hard"])
+@pytest.mark.parametrize("name", ["reverse", "sort_by_frequency", "dyck2", "most_frequent"])
+def test_the_checks_numpy_pass_equals_the_jitted_one(name: str, attention: str) -> None:
+    """The self-check runs the weights in numpy, MLPs cut to the dimensions they touch
+    (`transformer.sliced_mlps`): the streams are the jitted pass's, up to rounding order, in
+    the dtype the model runs in, so what the check passed is what the model computes."""
+    program = library_program(name)
+    vocab = "()ab" if name.startswith("dyck") else "abc"
+    model = compiler.compile(program, vocab, 12, attention=attention)
+    batch = sample_inputs(vocab, 12, 6, seed=3)
+    jitted, host = model.residual(batch), model.residual(batch, host=True)
+    scale = max(1.0, float(np.abs(jitted).max()))
+    tolerance = 1e-4 if model.dtype() == "float32" else 1e-9
+    np.testing.assert_allclose(host, jitted, atol=tolerance * scale, rtol=0)
+    assert model.run(batch, host=True)[0] == model.predict(batch)
