@@ -6,6 +6,7 @@ sequence whose values are all equal as `[v]*n`, and the sequence's type in brack
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable
 from typing import Any
 
@@ -43,7 +44,14 @@ _TYPE_NAMES: tuple[tuple[type, str], ...] = (
 
 def type_name(value: Any) -> str:
     """The RASP name of an atom's type (a subclass, such as numpy's float64, by its base's)."""
-    return next((name for kind, name in _TYPE_NAMES if isinstance(value, kind)), type(value).__name__)
+    return _name_of_type(type(value))
+
+
+@functools.cache
+def _name_of_type(kind: type) -> str:
+    """`type_name` per Python type, remembered: the interpreter asks it of every value of every
+    s-op, and a sequence holds few distinct types."""
+    return next((name for base, name in _TYPE_NAMES if issubclass(kind, base)), kind.__name__)
 
 
 def read_token(token: Any, kind: str) -> Any:
@@ -66,7 +74,7 @@ def sequence_type(values: list[Any]) -> str:
 
     Raises RaspEvaluationError for a sequence that mixes strings with other atoms, or holds
     something that is not an atom: the original refuses to build such a sequence."""
-    kinds = {type_name(v) for v in values}
+    kinds = {_name_of_type(kind) for kind in set(map(type, values))}
     if kinds <= {"string"}:
         return "strings"
     if kinds == {"bool"}:
