@@ -5,7 +5,8 @@ its metadata (JSON-able, but for the vocabulary and output values, whose atoms k
 through `encode_value`).  Files store the weights flattened by path (`layers/0/attn/w_q`) and
 the metadata as JSON text: in `.npz` under `__metadata__` (UTF-8 bytes), or in safetensors
 (`compiler.safetensors_file`).  This module knows nothing of the model class: it takes and
-returns (params, metadata) pairs, which `compiler.model` wraps.
+returns (params, metadata) pairs, which `compiler.model` wraps.  What it loads is checked
+first: finite weights of the shapes the metadata says (`compiler.model_check`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from compiler import safetensors_file
+from compiler.model_check import consistency_problem
 from rasp.errors import RaspError
 
 Params = dict[str, Any]
@@ -40,11 +42,20 @@ def encode_value(value: Any) -> Any:
     raise RaspError(f"the value {value!r} cannot be saved in a model file")
 
 
+_ATOMS = {"none": type(None), "bool": bool, "int": int, "float": float, "str": str}
+
+
 def decode_value(data: Any) -> Any:
+    """The atom `encode_value` wrote; a ValueError for anything else (the file is untrusted)."""
+    if not isinstance(data, dict) or len(data) != 1:
+        raise ValueError(f"{data!r} is not a tagged value")
     ((kind, value),) = data.items()
-    if kind == "tuple":
+    if kind == "tuple" and isinstance(value, list):
         return tuple(decode_value(v) for v in value)
-    return None if kind == "none" else value
+    atom = _ATOMS.get(kind)
+    if atom is None or type(value) is not atom and not (atom is float and type(value) is int):
+        raise ValueError(f"{data!r} is not a tagged value")
+    return float(value) if atom is float else value
 
 
 def metadata_to_json(metadata: dict[str, Any]) -> str:
@@ -56,9 +67,13 @@ def metadata_to_json(metadata: dict[str, Any]) -> str:
 
 
 def metadata_from_json(text: str) -> dict[str, Any]:
-    metadata = json.loads(text)
-    metadata["vocab"] = [decode_value(v) for v in metadata["vocab"]]
-    metadata["output"]["values"] = [decode_value(v) for v in metadata["output"]["values"]]
+    """The metadata `metadata_to_json` wrote; a ValueError for text that is not that."""
+    try:
+        metadata = json.loads(text)
+        metadata["vocab"] = [decode_value(v) for v in metadata["vocab"]]
+        metadata["output"]["values"] = [decode_value(v) for v in metadata["output"]["values"]]
+    except (TypeError, KeyError, AttributeError) as error:
+        raise ValueError(f"the metadata is not a model's ({type(error).__name__}: {error})") from None
     return metadata
 
 
@@ -98,6 +113,28 @@ def from_arrays(metadata: str, arrays: dict[str, np.ndarray]) -> tuple[Params, d
     return unflatten(arrays), metadata_from_json(metadata)
 
 
+def _read(path: str | Path) -> tuple[Params, dict[str, Any]]:
+    if safetensors_file.is_safetensors(path):
+        return from_arrays(*safetensors_file.read(path))
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as error:
+        raise RaspError(f"cannot read the model file {path}: {error}") from None
+    if "__metadata__" not in arrays:
+        raise RaspError(f"{path} is not a compiled model (no metadata)")
+    return from_arrays(arrays.pop("__metadata__").tobytes().decode("utf-8"), arrays)
+
+
+def checked(path: str | Path, params: Params, metadata: dict[str, Any]) -> tuple[Params, dict[str, Any]]:
+    """The pair, once its weights are finite and fit its metadata (`compiler.model_check`); a
+    file that disagrees with itself is refused by name, never run."""
+    problem = consistency_problem(params, metadata)
+    if problem is not None:
+        raise RaspError(f"{path} is damaged or altered: {problem}")
+    return params, metadata
+
+
 def save(params: Params, metadata: dict[str, Any], path: str | Path, file_format: str | None = None) -> None:
     """Weights and metadata in one file of `file_format` (None: safetensors for a path ending in
     .safetensors, else .npz)."""
@@ -113,14 +150,10 @@ def save(params: Params, metadata: dict[str, Any], path: str | Path, file_format
 
 
 def load(path: str | Path) -> tuple[Params, dict[str, Any]]:
-    """Weights and metadata of a file `save` wrote (.npz or safetensors, told apart by content)."""
-    if safetensors_file.is_safetensors(path):
-        return from_arrays(*safetensors_file.read(path))
+    """Weights and metadata of a file `save` wrote (.npz or safetensors, told apart by content),
+    refused by name when its metadata cannot be read or its weights do not fit it."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as error:
-        raise RaspError(f"cannot read the model file {path}: {error}") from None
-    if "__metadata__" not in arrays:
-        raise RaspError(f"{path} is not a compiled model (no metadata)")
-    return from_arrays(arrays.pop("__metadata__").tobytes().decode("utf-8"), arrays)
+        params, metadata = _read(path)
+    except (ValueError, UnicodeDecodeError) as error:  # JSON, tags, layout: what a damaged file breaks
+        raise RaspError(f"{path} is damaged or altered: {error}") from None
+    return checked(path, params, metadata)

@@ -192,7 +192,14 @@ def format_report(model: Transformer) -> str:
 def _run_model(args: argparse.Namespace) -> int:
     model = load(args.model)
     inputs = [_split_input(model, text) for text in args.input]
-    outputs = model.predict(inputs)
+    outputs, mixtures = model.run(inputs)
+    for text, mixed in zip(args.input, mixtures):
+        if mixed:  # the interpreter refuses such an input: no value to print
+            position, node = mixed[0]
+            raise RaspError(
+                f"input {text!r}: at position {position} the categorical aggregate {node} averages several "
+                "different values, which the interpreter refuses; the model's output there is not a value"
+            )
     if args.json:
         print(json.dumps(outputs))
     else:

@@ -1,0 +1,131 @@
+"""Model files are untrusted (issue 23): a file whose metadata disagrees with its weights, or
+that is damaged, is refused by name when loaded, never run to wrong outputs; and `run-model`
+refuses an input where the model mixes values the interpreter would refuse to average."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import compiler
+from compiler import safetensors_file
+from rasp.errors import RaspError
+from rasp.programs import library_program
+from rasp_toolkit import cli
+
+Change = Callable[[dict[str, Any], dict[str, np.ndarray]], None]
+
+
+@pytest.fixture(scope="module")
+def reverse() -> compiler.Transformer:
+    return compiler.compile(library_program("reverse"), "abcde", 8)
+
+
+def _extend_vocab(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    metadata["vocab"] += [{"str": "x"}, {"str": "y"}]
+
+
+def _longer(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    metadata["max_seq_len"] = 1000
+
+
+def _nan(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    for key in arrays:
+        arrays[key] = np.full_like(arrays[key], np.nan)
+
+
+def _narrow_head(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    arrays["layers/0/attn/w_q"] = arrays["layers/0/attn/w_q"][:, :3]
+
+
+def _fewer_outputs(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    arrays["unembed"] = arrays["unembed"][:, :2]
+
+
+def _untagged_token(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    metadata["vocab"].append("x")
+
+
+def _no_labels(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    del metadata["labels"]
+
+
+TAMPERINGS = {
+    "two more tokens": (_extend_vocab, "token_embed is 6 x"),
+    "a longer max_seq_len": (_longer, "pos_embed is 9 x"),
+    "NaN weights": (_nan, "not finite"),
+    "a head cut short": (_narrow_head, "layers/0/attn/w_q"),
+    "fewer output columns": (_fewer_outputs, "unembed"),
+    "an untagged token": (_untagged_token, "not a tagged value"),
+    "no residual labels": (_no_labels, "lacks 'labels'"),
+}
+
+
+def _tampered(model: compiler.Transformer, folder: Path, file_format: str, change: Change) -> Path:
+    path = folder / f"model.{file_format}"
+    model.save(path)
+    if file_format == "npz":
+        with np.load(path) as data:
+            arrays = {key: data[key] for key in data.files}
+        metadata = json.loads(arrays.pop("__metadata__").tobytes().decode("utf-8"))
+        change(metadata, arrays)
+        np.savez(path, __metadata__=np.frombuffer(json.dumps(metadata).encode("utf-8"), np.uint8), **arrays)
+    else:
+        text, arrays = safetensors_file.read(path)
+        metadata = json.loads(text)
+        change(metadata, arrays)
+        safetensors_file.write(path, arrays, json.dumps(metadata))
+    return path
+
+
+@pytest.mark.parametrize("file_format", ["npz", "safetensors"])
+@pytest.mark.parametrize("case", sorted(TAMPERINGS))
+def test_a_file_that_disagrees_with_itself_is_refused(
+    case: str, file_format: str, reverse: compiler.Transformer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    change, named = TAMPERINGS[case]
+    path = _tampered(reverse, tmp_path, file_format, change)
+    with pytest.raises(RaspError, match="damaged or altered") as caught:
+        compiler.load(path)
+    assert named in str(caught.value) and str(path) in str(caught.value)
+    assert cli.main(["run-model", str(path), "--input", "abcde"]) == 2
+    err = capsys.readouterr().err
+    assert "damaged or altered" in err and "Traceback" not in err
+
+
+def test_an_untouched_file_still_loads(reverse: compiler.Transformer, tmp_path: Path) -> None:
+    for file_format in ("npz", "safetensors"):
+        path = _tampered(reverse, tmp_path, file_format, lambda metadata, arrays: None)
+        assert compiler.load(path)("abcde") == list("edcba")
+
+
+def test_metadata_that_is_not_json_is_refused(reverse: compiler.Transformer, tmp_path: Path) -> None:
+    path = tmp_path / "model.npz"
+    reverse.save(path)
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["__metadata__"] = np.frombuffer(b"{not json", np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(RaspError, match="damaged or altered"):
+        compiler.load(path)
+
+
+def test_run_model_refuses_an_input_the_interpreter_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Averaging several tokens is an error in the interpreter; the model's one-hot output
+    there is a mixture, and printing its argmax (exit 0) was silently wrong."""
+    program = tmp_path / "mix.rasp"
+    program.write_text('set example "a"\ny = aggregate(select(indices, indices, <=), tokens, "z");\n')
+    model = tmp_path / "mix.npz"
+    assert cli.main(["compile", str(program), "y", "--vocab", "a,b", "--max-len", "4", "-o", str(model)]) == 0
+    assert cli.main(["run", str(program), "y", "--input", "ab"]) == 2
+    capsys.readouterr()
+    assert cli.main(["run-model", str(model), "--input", "ab"]) == 2
+    err = capsys.readouterr().err
+    assert "input 'ab': at position 1" in err and "averages several" in err
+    assert cli.main(["run-model", str(model), "--input", "a", "--input", "aa"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["a: a", "aa: a a"]
