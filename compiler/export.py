@@ -25,7 +25,7 @@ from torch import nn
 
 from compiler import transformer
 from compiler.model import Transformer
-from compiler.serialization import from_arrays, metadata_from_json, metadata_to_json
+from compiler.serialization import from_arrays, metadata_from_json, metadata_to_json, written_atomically
 from rasp.errors import RaspError
 
 TORCH_FORMAT = "rasp-toolkit/torch"
@@ -306,7 +306,9 @@ def save_torch(model: Transformer, path: str | Path) -> None:
     `torch.load(path, weights_only=True)`; `load_torch` rebuilds the module."""
     _require_softmax(model)
     tensors = {key: torch.as_tensor(value) for key, value in model.arrays().items()}
-    torch.save({"format": TORCH_FORMAT, "metadata": metadata_to_json(model.metadata), "tensors": tensors}, path)
+    contents = {"format": TORCH_FORMAT, "metadata": metadata_to_json(model.metadata), "tensors": tensors}
+    with written_atomically(path) as temporary:
+        torch.save(contents, temporary)
 
 
 def load_torch(path: str | Path, dtype: str | None = None) -> TorchTransformer:
@@ -321,15 +323,14 @@ def save_transformer_lens(model: Transformer, path: str | Path, dtype: str | Non
     `TransformerBridge.boot_native(config)` and `load_state_dict(state_dict)`, or
     `load_transformer_lens(path)`."""
     bridge = to_transformer_lens(model, dtype)
-    torch.save(
-        {
-            "format": TRANSFORMER_LENS_FORMAT,
-            "config": transformer_lens_config(model, dtype),
-            "state_dict": dict(bridge.state_dict()),
-            "metadata": metadata_to_json(model.metadata),
-        },
-        path,
-    )
+    contents = {
+        "format": TRANSFORMER_LENS_FORMAT,
+        "config": transformer_lens_config(model, dtype),
+        "state_dict": dict(bridge.state_dict()),
+        "metadata": metadata_to_json(model.metadata),
+    }
+    with written_atomically(path) as temporary:
+        torch.save(contents, temporary)
 
 
 def load_transformer_lens(path: str | Path) -> Any:

@@ -11,7 +11,11 @@ first: finite weights of the shapes the metadata says (`compiler.model_check`).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,18 +139,37 @@ def checked(path: str | Path, params: Params, metadata: dict[str, Any]) -> tuple
     return params, metadata
 
 
+@contextlib.contextmanager
+def written_atomically(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write to: renamed onto `path` when the block ends, and
+    removed if it fails, so that a failed or interrupted write (a full disk, Ctrl-C) leaves the
+    file that was there before untouched, and no reader ever sees half a file."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
 def save(params: Params, metadata: dict[str, Any], path: str | Path, file_format: str | None = None) -> None:
     """Weights and metadata in one file of `file_format` (None: safetensors for a path ending in
-    .safetensors, else .npz)."""
+    .safetensors, else .npz), written atomically."""
     file_format = file_format or ("safetensors" if str(path).endswith(".safetensors") else "npz")
     if file_format not in FORMATS:
         raise RaspError(f"unknown model file format {file_format!r}; formats: {', '.join(FORMATS)}")
     text = metadata_to_json(metadata)
-    if file_format == "safetensors":
-        return safetensors_file.write(path, flatten(params), text)
-    blob = np.frombuffer(text.encode("utf-8"), np.uint8)
-    with open(path, "wb") as handle:
-        np.savez(handle, __metadata__=blob, **flatten(params))
+    with written_atomically(path) as temporary:
+        if file_format == "safetensors":
+            safetensors_file.write(temporary, flatten(params), text)
+            return
+        blob = np.frombuffer(text.encode("utf-8"), np.uint8)
+        with open(temporary, "wb") as handle:
+            np.savez(handle, __metadata__=blob, **flatten(params))
 
 
 def load(path: str | Path) -> tuple[Params, dict[str, Any]]:

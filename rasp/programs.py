@@ -86,7 +86,7 @@ class LibraryProgram:
 def _header(path: Path) -> tuple[str, dict[str, str]]:
     """The title line and the `# Field: value` fields of the comment block a file starts with
     (a field continues on lines indented under its value)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
     title = lines[0].lstrip("# ") if lines else ""
     fields: dict[str, str] = {}
     key = None
@@ -208,7 +208,7 @@ def _balanced(pairs: tuple[str, ...], length: int, rng: random.Random) -> list[s
 @cache
 def tracr_programs() -> dict[str, TracrProgram]:
     """Tracr's library programs by their names there, in programs/lib/tracr.json's order."""
-    data = json.loads((programs_dir() / "lib" / "tracr.json").read_text(encoding="utf-8"))
+    data = json.loads((programs_dir() / "lib" / "tracr.json").read_text(encoding="utf-8-sig"))
     published: dict[str, dict[int, tuple[int, int]]] = {}
     for figure in data["published"]:
         published.setdefault(figure["program"], {})[figure["n"]] = (figure["width"], figure["params"])

@@ -64,7 +64,7 @@ class Repl:
         lines: list[str] = []
         for path in paths:
             try:
-                source = Path(path).read_text(encoding="utf-8")
+                source = Path(path).read_text(encoding="utf-8-sig")
             except OSError as error:
                 lines.append(f"\t!! cannot read {path}: {error.strerror}")
                 continue

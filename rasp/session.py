@@ -53,7 +53,7 @@ def _selector_width(selector: Any) -> ir.SelectorWidth:
 @cache
 def _parsed_stdlib() -> tuple[str, tuple[ast.Statement, ...]]:
     path = program_path("stdlib.rasp")
-    source = path.read_text(encoding="utf-8")
+    source = path.read_text(encoding="utf-8-sig")
     return source, read(source, "stdlib.rasp")
 
 
@@ -106,7 +106,7 @@ class Session:
     def run_file(self, path: str | Path) -> list[Result]:
         path = Path(path)
         try:
-            source = path.read_text(encoding="utf-8")
+            source = path.read_text(encoding="utf-8-sig")
         except OSError as error:
             raise RaspError(f"cannot read {path}: {error.strerror}") from None
         return self.run(source, str(path))
@@ -144,7 +144,7 @@ class Session:
         once, where it was last bound, and each statement that failed and was skipped."""
         base = Path(loader.file).parent if loader.file and loader.file != "stdlib.rasp" else None
         path = load_path(name, base)
-        source = path.read_text(encoding="utf-8")
+        source = path.read_text(encoding="utf-8-sig")
         scope = Environment(self.base, name)
         runtime = Runtime(str(path), source, self, self._load)
         report: list[Result] = []

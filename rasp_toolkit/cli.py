@@ -4,13 +4,15 @@ The language's commands (`repl`, `run`, `draw`, `check`), the compiler's (`compi
 `run-model`) and the Turing machines' (`tm run|verify|compile|plot`) are registered from their
 `commands_*` modules, which parse arguments and print; the work is done by the libraries below.
 Exit codes: 0 success, 1 a failed verification (a compiled model that differs from the
-interpreter among them), 2 a user error (a `RaspError` or `TuringError`,
+interpreter among them), 141 when the reader of the output closed the pipe (as for any Unix
+command stopped by SIGPIPE), 2 a user error (a `RaspError` or `TuringError`,
 printed as one message, never a traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -21,6 +23,8 @@ from turing.errors import TuringError
 
 USER_ERROR = 2
 VERIFICATION_FAILED = 1
+CLOSED_PIPE = 141
+"""128 + SIGPIPE: the status a shell shows for a command whose reader closed the pipe."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:  # `rasp ... | head`: the reader has gone; stop quietly, as Unix commands do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no complaint when stdout is flushed
+        return CLOSED_PIPE
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
         return commands_language.command_repl(argparse.Namespace(files=[]))

@@ -129,7 +129,8 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
     if not isinstance(node, ir.SOp):
         available = ", ".join(sorted(k for k, v in program.items() if isinstance(v, ir.SOp))) or "none"
         raise RaspError(f"{args.file} defines no s-op named {name!r}; s-ops: {available}")
-    vocab = [token for token in args.vocab.split(",") if token != ""]
+    # "a, b, c" means a, b and c: inputs are split on spaces, so a token with one could never be given
+    vocab = [token.strip() for token in args.vocab.split(",") if token.strip()]
     model = compile_program(
         node, vocab, args.max_len, causal=args.causal, budget=args.budget, check=args.check, attention=args.attention
     )

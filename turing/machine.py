@@ -319,7 +319,7 @@ def load_machine(spec: str | os.PathLike[str]) -> Machine:
     if isinstance(spec, os.PathLike) or text.strip().endswith(".json") or os.path.isfile(text):
         path = text
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = Path(path).read_text(encoding="utf-8-sig")
         except OSError as error:
             raise MachineSpecError(f"cannot read machine file {path!r}: {error.strerror}") from None
     try:

@@ -114,8 +114,8 @@ def universal_model(
     shape: Shape, max_seq_len: int, attention: str = "soft", cache: bool = True
 ) -> UniversalModel:
     """The universal model of `shape`, `max_seq_len` and `attention`: loaded from the cache, or
-    compiled and (with `cache`) saved there for the next run.  The file is written under a
-    temporary name and renamed, so that concurrent processes never read half a model."""
+    compiled and (with `cache`) saved there for the next run.  `Transformer.save` writes under a
+    temporary name and renames, so that concurrent processes never read half a model."""
     start = time.perf_counter()
     path = cache_path(shape, max_seq_len, attention) if cache else None
     if path is not None and path.exists():
@@ -123,9 +123,7 @@ def universal_model(
     model = compile_universal(shape, max_seq_len, attention)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npz")
-        model.save(partial)
-        os.replace(partial, path)
+        model.save(path)
     return UniversalModel(model, shape, False, path, time.perf_counter() - start)
 
 

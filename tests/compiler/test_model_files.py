@@ -129,3 +129,28 @@ def test_run_model_refuses_an_input_the_interpreter_refuses(tmp_path: Path, caps
     assert "input 'ab': at position 1" in err and "averages several" in err
     assert cli.main(["run-model", str(model), "--input", "a", "--input", "aa"]) == 0
     assert capsys.readouterr().out.splitlines() == ["a: a", "aa: a a"]
+
+
+@pytest.mark.parametrize("file_format", ["npz", "safetensors"])
+def test_a_failed_write_leaves_the_old_file(
+    file_format: str, reverse: compiler.Transformer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-o EXISTING` once truncated the old model when the write failed (a full disk): now the
+    file is written beside it and renamed, so the old one stays whole and nothing is left."""
+    path = tmp_path / f"model.{file_format}"
+    reverse.save(path)
+    before = path.read_bytes()
+
+    def full_disk(target: Any, *args: Any, **kwargs: Any) -> None:
+        """Writes half a model to where the file goes (a handle or a path), then fails."""
+        if hasattr(target, "write"):
+            target.write(b"half a model")
+        else:
+            Path(target).write_bytes(b"half a model")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(*((np, "savez") if file_format == "npz" else (safetensors_file, "write")), full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        reverse.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
