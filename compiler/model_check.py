@@ -34,9 +34,11 @@ def consistency_problem(params: Params, metadata: dict[str, Any]) -> str | None:
     if problem is not None:
         return problem
     width = len(labels)
+    categorical = output.get("kind") == "categorical"
     expected: list[tuple[str, Any, tuple[int | None, ...], tuple[int, ...]]] = [
         ("token_embed", params.get("token_embed"), (None, width), (len(vocab) + 1, width)),
-        ("unembed", params.get("unembed"), (width, None), (width, max(1, len(values)))),
+        # one column per value of a categorical output, one read-out column for a number
+        ("unembed", params.get("unembed"), (width, None), (width, len(values) if categorical else 1)),
     ]
     if "pos_poly" in params:
         expected.append(("pos_poly", params["pos_poly"], (3, width), (3, width)))

@@ -5,16 +5,19 @@ its metadata (JSON-able, but for the vocabulary and output values, whose atoms k
 through `encode_value`).  Files store the weights flattened by path (`layers/0/attn/w_q`) and
 the metadata as JSON text: in `.npz` under `__metadata__` (UTF-8 bytes), or in safetensors
 (`compiler.safetensors_file`).  This module knows nothing of the model class: it takes and
-returns (params, metadata) pairs, which `compiler.model` wraps.  What it loads is checked
-first: finite weights of the shapes the metadata says (`compiler.model_check`).
+returns (params, metadata) pairs, which `compiler.model` wraps.  A saved file carries the
+SHA-256 of its weights in its metadata; what is loaded is checked first: the digest, then
+finite weights of the shapes the metadata says (`compiler.model_check`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,8 @@ from rasp.errors import RaspError
 
 Params = dict[str, Any]
 FORMATS = ("npz", "safetensors")
+DIGEST_KEY = "weights_sha256"
+"""The metadata entry of a saved file that holds the digest of its weights (`weights_digest`)."""
 
 
 def encode_value(value: Any) -> Any:
@@ -117,13 +122,25 @@ def from_arrays(metadata: str, arrays: dict[str, np.ndarray]) -> tuple[Params, d
     return unflatten(arrays), metadata_from_json(metadata)
 
 
+def weights_digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of the flattened weights: names, dtypes, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}:".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 def _read(path: str | Path) -> tuple[Params, dict[str, Any]]:
     if safetensors_file.is_safetensors(path):
         return from_arrays(*safetensors_file.read(path))
+    if Path(path).is_file() and Path(path).stat().st_size and not zipfile.is_zipfile(path):
+        raise RaspError(f"{path} is not a model file: neither .npz (a zip archive) nor safetensors")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise RaspError(f"cannot read the model file {path}: {error}") from None
     if "__metadata__" not in arrays:
         raise RaspError(f"{path} is not a compiled model (no metadata)")
@@ -131,8 +148,15 @@ def _read(path: str | Path) -> tuple[Params, dict[str, Any]]:
 
 
 def checked(path: str | Path, params: Params, metadata: dict[str, Any]) -> tuple[Params, dict[str, Any]]:
-    """The pair, once its weights are finite and fit its metadata (`compiler.model_check`); a
-    file that disagrees with itself is refused by name, never run."""
+    """The pair, once its weights match the digest saved with them (files written before the
+    digest have none) and are finite and fit its metadata (`compiler.model_check`); a file
+    that disagrees with itself is refused by name, never run."""
+    saved = metadata.pop(DIGEST_KEY, None)
+    if saved is not None and saved != weights_digest(flatten(params)):
+        raise RaspError(
+            f"{path} is damaged or altered: its weights do not match the digest saved with them "
+            "(the file changed after it was written)"
+        )
     problem = consistency_problem(params, metadata)
     if problem is not None:
         raise RaspError(f"{path} is damaged or altered: {problem}")
@@ -162,14 +186,15 @@ def save(params: Params, metadata: dict[str, Any], path: str | Path, file_format
     file_format = file_format or ("safetensors" if str(path).endswith(".safetensors") else "npz")
     if file_format not in FORMATS:
         raise RaspError(f"unknown model file format {file_format!r}; formats: {', '.join(FORMATS)}")
-    text = metadata_to_json(metadata)
+    arrays = flatten(params)
+    text = metadata_to_json({**metadata, DIGEST_KEY: weights_digest(arrays)})
     with written_atomically(path) as temporary:
         if file_format == "safetensors":
-            safetensors_file.write(temporary, flatten(params), text)
+            safetensors_file.write(temporary, arrays, text)
             return
         blob = np.frombuffer(text.encode("utf-8"), np.uint8)
         with open(temporary, "wb") as handle:
-            np.savez(handle, __metadata__=blob, **flatten(params))
+            np.savez(handle, __metadata__=blob, **arrays)
 
 
 def load(path: str | Path) -> tuple[Params, dict[str, Any]]:

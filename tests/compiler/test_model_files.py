@@ -14,6 +14,7 @@ import pytest
 
 import compiler
 from compiler import safetensors_file
+from compiler.serialization import DIGEST_KEY
 from rasp.errors import RaspError
 from rasp.programs import library_program
 from rasp_toolkit import cli
@@ -66,18 +67,27 @@ TAMPERINGS = {
 }
 
 
-def _tampered(model: compiler.Transformer, folder: Path, file_format: str, change: Change) -> Path:
+def _tampered(
+    model: compiler.Transformer, folder: Path, file_format: str, change: Change, keep_digest: bool = False
+) -> Path:
+    """The model saved, then its metadata and arrays changed by `change`; the digest of the
+    weights is dropped unless `keep_digest` (a tamperer who knows the format drops it, and the
+    shape and finiteness checks must still hold the line)."""
     path = folder / f"model.{file_format}"
     model.save(path)
     if file_format == "npz":
         with np.load(path) as data:
             arrays = {key: data[key] for key in data.files}
         metadata = json.loads(arrays.pop("__metadata__").tobytes().decode("utf-8"))
+        if not keep_digest:
+            del metadata[DIGEST_KEY]
         change(metadata, arrays)
         np.savez(path, __metadata__=np.frombuffer(json.dumps(metadata).encode("utf-8"), np.uint8), **arrays)
     else:
         text, arrays = safetensors_file.read(path)
         metadata = json.loads(text)
+        if not keep_digest:
+            del metadata[DIGEST_KEY]
         change(metadata, arrays)
         safetensors_file.write(path, arrays, json.dumps(metadata))
     return path
@@ -102,6 +112,43 @@ def test_an_untouched_file_still_loads(reverse: compiler.Transformer, tmp_path: 
     for file_format in ("npz", "safetensors"):
         path = _tampered(reverse, tmp_path, file_format, lambda metadata, arrays: None)
         assert compiler.load(path)("abcde") == list("edcba")
+
+
+@pytest.mark.parametrize("file_format", ["npz", "safetensors"])
+def test_a_weight_changed_after_saving_breaks_the_digest(
+    file_format: str, reverse: compiler.Transformer, tmp_path: Path
+) -> None:
+    """A flipped bit in a weight keeps every shape and can stay finite: only the digest saved
+    with the weights tells (a safetensors file with one byte changed late once loaded)."""
+
+    def nudge(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        arrays["unembed"] = arrays["unembed"] + 1e-3
+
+    path = _tampered(reverse, tmp_path, file_format, nudge, keep_digest=True)
+    with pytest.raises(RaspError, match="do not match the digest saved with them"):
+        compiler.load(path)
+
+
+@pytest.mark.parametrize("file_format", ["npz", "safetensors"])
+@pytest.mark.parametrize("damage", ["truncated", "empty", "a byte flipped", "not a model"])
+def test_a_damaged_file_is_one_clear_message(
+    damage: str, file_format: str, reverse: compiler.Transformer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / f"model.{file_format}"
+    reverse.save(path)
+    data = path.read_bytes()
+    middle = len(data) // 2
+    path.write_bytes(
+        {
+            "truncated": data[:middle],
+            "empty": b"",
+            "a byte flipped": data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :],
+            "not a model": b"hello world\n" * 10,
+        }[damage]
+    )
+    assert cli.main(["run-model", str(path), "--input", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "Traceback" not in err and "allow_pickle" not in err
 
 
 def test_metadata_that_is_not_json_is_refused(reverse: compiler.Transformer, tmp_path: Path) -> None:
