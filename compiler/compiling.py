@@ -10,6 +10,7 @@ finishing before the next starts and handing over an immutable result.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,7 +18,7 @@ from compiler.assemble import assemble
 from compiler.budget import DEFAULT_BUDGET
 from compiler.check import DEFAULT_CHECK
 from compiler.check import check as check_against_interpreter
-from compiler.errors import CompileError
+from compiler.errors import CompileError, fail
 from compiler.lowering import lower
 from compiler.margins import TIE_WINDOW
 from compiler.model import Transformer
@@ -60,10 +61,17 @@ def compile(  # noqa: A001
         raise CompileError("the vocabulary is empty")
     if len({str(token) for token in vocab}) != len(vocab):
         raise CompileError("two vocabulary tokens have the same text; tokens must be distinct as strings")
-    sets = analyse(sop, vocab, max_seq_len, causal)
-    program = lower(sop, sets, budget, attention)
-    layers = schedule(program.blocks)
-    assembly = assemble(program, layers)
+    try:
+        sets = analyse(sop, vocab, max_seq_len, causal)
+        program = lower(sop, sets, budget, attention)
+        layers = schedule(program.blocks)
+        assembly = assemble(program, layers)
+    except RecursionError:  # the stages recurse once per level of the program's nesting
+        raise fail(
+            sop,
+            f"it nests deeper than Python's recursion limit ({sys.getrecursionlimit()} frames) lets the "
+            "compiler follow; the rasp command allows about 20,000",
+        ) from None
     metadata = {
         "program": sop.label,
         "vocab": list(vocab),

@@ -10,11 +10,12 @@ returns and what the interpreter and the compiler consume.  Expressions are eval
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from rasp import ast, ir
-from rasp.errors import RaspError, RaspNameError, RaspTypeError
+from rasp.errors import RaspError, RaspEvaluationError, RaspNameError, RaspTypeError
 from rasp.expressions import Expressions
 from rasp.objects import Applied, Function, Result, describe, nodes_in
 from rasp.scope import Environment
@@ -53,6 +54,19 @@ class Runtime(Expressions):
                 results.extend(_EXECUTORS[type(statement)](self, statement, env))
             except RaspError as error:
                 raise self.locate(error, statement)
+            except RecursionError:  # Python's own limits, reached by the program: located like its errors
+                raise self.locate(
+                    RaspEvaluationError(
+                        f"maximum recursion depth exceeded ({sys.getrecursionlimit()} frames)",
+                        hint="a recursive function needs a condition on atoms that stops it "
+                        "(`a if n < 1 else f(n - 1)`); the rasp command allows about 20,000 frames",
+                    ),
+                    statement,
+                ) from None
+            except MemoryError:
+                raise self.locate(
+                    RaspEvaluationError("out of memory (a list or number too large?)"), statement
+                ) from None
         return results
 
     def checked(self, value: Any, node: ast.Expr) -> Any:

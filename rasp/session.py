@@ -6,8 +6,7 @@ running examples and display switches, and loads files relative to the file that
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -98,8 +97,7 @@ class Session:
         statements = read(source, file)
         runtime = Runtime(file, source, self, self._load)
         try:
-            with _python_limits():
-                return runtime.execute(statements, self.globals)
+            return runtime.execute(statements, self.globals)
         except ExitRequested:
             return []
 
@@ -214,27 +212,12 @@ class Session:
         raise ExitRequested()
 
 
-@contextmanager
-def _python_limits() -> Iterator[None]:
-    """Python's own limits reached by a program, as RaspErrors."""
-    try:
-        yield
-    except RecursionError:
-        raise RaspEvaluationError(
-            "maximum recursion depth exceeded",
-            hint="a recursive function needs a condition on atoms that stops it (`a if n < 1 else f(n - 1)`)",
-        ) from None
-    except MemoryError:
-        raise RaspEvaluationError("out of memory (a list or number too large?)") from None
-
-
 def _run_loaded(runtime: Runtime, statement: ast.Statement, scope: Environment, env: Environment) -> list[Result]:
     """One statement of a loaded file: what it produced (or its error), then an error for each
     name it bound that the loading scope refuses."""
     before = dict(scope.bindings)
     try:
-        with _python_limits():
-            results = runtime.execute([statement], scope)
+        results = runtime.execute([statement], scope)
     except RaspError as error:
         results = [Result(None, runtime.locate(error, statement), kind="error")]
     for error in _export(scope, before, env):

@@ -7,6 +7,7 @@ the position Lark recorded for its rule (`propagate_positions`), with the file t
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from lark import Token, Transformer, Tree, v_args
@@ -182,11 +183,45 @@ def to_ast(tree: Tree, file: str | None) -> tuple[ast.Statement, ...]:
 
 def read(source: str, file: str | None = None) -> tuple[ast.Statement, ...]:
     """A whole program's statements; a `RaspSyntaxError` when it does not parse."""
-    return to_ast(parse(source, file), file)
+    tree = parse(source, file)
+    try:
+        return to_ast(tree, file)
+    except RecursionError:
+        raise too_deep(tree, file) from None
 
 
 def read_each(source: str, file: str | None = None) -> list[ast.Statement | RaspSyntaxError]:
     """A file's statements one by one, each malformed one as its error (`rasp.parser.parse_each`)."""
     transformer = ToAst(file)
     items = parse_each(source, file)
-    return [item if isinstance(item, RaspSyntaxError) else transformer.transform(item) for item in items]
+    return [item if isinstance(item, RaspSyntaxError) else _transformed(transformer, item, file) for item in items]
+
+
+def _transformed(transformer: ToAst, tree: Tree, file: str | None) -> ast.Statement | RaspSyntaxError:
+    try:
+        return transformer.transform(tree)
+    except RecursionError:
+        return too_deep(tree, file)
+
+
+def too_deep(tree: Tree, file: str | None) -> RaspSyntaxError:
+    """The error for a program nested deeper than the reader's recursion can follow, at its
+    most deeply nested statement (found without recursion)."""
+    statements = [child for child in tree.children if isinstance(child, Tree)] if tree.data == "start" else [tree]
+    depth, deepest = max(((_depth(statement), statement) for statement in statements), key=lambda pair: pair[0])
+    meta = deepest.meta
+    return RaspSyntaxError(
+        f"this statement nests {depth} levels deep, more than Python's recursion limit "
+        f"({sys.getrecursionlimit()}) lets the reader follow",
+        None if meta.empty else Location(file, meta.line, meta.column),
+        hint="the rasp command follows about 20,000 levels; or name inner expressions (`a = ...;`) to nest less",
+    )
+
+
+def _depth(tree: Tree) -> int:
+    deepest, pending = 0, [(tree, 1)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+    return deepest

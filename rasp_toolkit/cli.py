@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from compiler.errors import CheckFailed
 from rasp.errors import RaspError
 from rasp_toolkit import commands_compiler, commands_language, commands_turing
+from rasp_toolkit.deep_stack import deeply
 from turing.errors import TuringError
 
 USER_ERROR = 2
@@ -52,7 +53,8 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     if args.command is None:
         return commands_language.command_repl(argparse.Namespace(files=[]))
     try:
-        return args.handler(args)
+        # the REPL stays on the main thread, where Ctrl-C interrupts a statement, not the session
+        return args.handler(args) if args.command == "repl" else deeply(lambda: args.handler(args))
     except CheckFailed as error:  # a compiled model differs from the interpreter: a failed verification
         print(str(error), file=sys.stderr)
         return VERIFICATION_FAILED

@@ -1,6 +1,7 @@
 """The command line against input a hostile but realistic user gives it (issue 23, in part):
-a file that starts with a byte-order mark, a vocabulary written with spaces, and output piped
-into a reader that stops early.  Each ends with a documented exit code and no traceback."""
+a file that starts with a byte-order mark, a vocabulary written with spaces, output piped into
+a reader that stops early, and programs nested deeper than Python's default recursion limit.
+Each ends with a documented exit code and no traceback."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+import compiler
+from rasp import Session
+from rasp.errors import RaspEvaluationError, RaspSyntaxError
 from rasp_toolkit import cli
 
 
@@ -47,3 +51,47 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     error = process.stderr.read().decode()
     assert process.wait(timeout=120) == cli.CLOSED_PIPE
     assert "Traceback" not in error and "BrokenPipe" not in error
+
+
+DEEP = {
+    "600 chained +": "x = " + " + ".join(["indices"] * 600) + ";\n",
+    "1,000 nested calls": "x = " + "round(" * 1000 + "indices" + ")" * 1000 + ";\n",
+    "600 chained assignments": "x0 = indices;\n"
+    + "".join(f"x{i} = x{i - 1} + 1;\n" for i in range(1, 601))
+    + "x = x600;\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(DEEP))
+def test_deep_but_plausible_programs_run_and_compile(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each once died with a RecursionError traceback (in the reader, or in the compiler)."""
+    path = tmp_path / "deep.rasp"
+    path.write_text(DEEP[case])
+    assert cli.main(["run", str(path), "x", "--input", "ab"]) == 0
+    assert cli.main(["compile", str(path), "x", "--vocab", "a,b", "--max-len", "4"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_program_deeper_than_the_limit_is_refused_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "deeper.rasp"
+    path.write_text("a = 1;\nx = " + "round(" * 25_000 + "indices" + ")" * 25_000 + ";\n")
+    assert cli.main(["run", str(path), "x", "--input", "ab"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:2:1" in err and "nests 25003 levels deep" in err and "Traceback" not in err
+
+
+def test_recursion_in_the_python_api_is_a_located_error() -> None:
+    """Without the command's deep stack, the same programs end in located RaspErrors: the
+    reader's (at the statement) and the compiler's (naming the s-op)."""
+    session = Session()
+    with pytest.raises(RaspSyntaxError, match="<input>:1:1: .*levels deep"):
+        session.run(DEEP["1,000 nested calls"])
+    session.run(DEEP["600 chained assignments"])
+    with pytest.raises(compiler.CompileError, match="recursion limit"):
+        compiler.compile(session["x"], "ab", 4)
+    with pytest.raises(RaspEvaluationError, match=r"<input>:2:1: .*maximum recursion depth"):
+        session.run("def down(n) { return down(n - 1); }\ny = down(3);\n")
