@@ -115,7 +115,7 @@ class _Analysis:
 
     def _local(self, node: ir.Node) -> dict[Any, Any] | None:
         if isinstance(node, ir.Tokens):
-            return {token: read_token(token, node.kind) for token in self.vocab}
+            return {token: _read_vocabulary_token(node, token) for token in self.vocab}
         if isinstance(node, ir.Full):
             return {token: node.value for token in self.vocab}
         if isinstance(node, (ir.Map, ir.SequenceMap)):
@@ -468,6 +468,17 @@ def _per_position(node: ir.Node, rows: list[list[frozenset]]) -> Positional:
         return None
     result = [_image(node, row) for row in rows]
     return None if any(values is None for values in result) else tuple(result)  # type: ignore[misc]
+
+
+def _read_vocabulary_token(node: ir.Tokens, token: Any) -> Any:
+    """A vocabulary token as `tokens_<kind>` reads it; a token it cannot read is refused, since
+    every input holding it would fail (`--vocab 1,2,x` for a program of `tokens_int`)."""
+    try:
+        return read_token(token, node.kind)
+    except (TypeError, ValueError):
+        raise fail(
+            node, f"the vocabulary token {token!r} cannot be read as tokens_{node.kind}: leave it out of the vocabulary"
+        ) from None
 
 
 def _with(values: ValueSet, extra: Any) -> ValueSet:

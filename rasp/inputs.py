@@ -40,7 +40,20 @@ def parse_input(text: str | None, vocabulary: Collection[Any] | None = None) -> 
 
 
 def _json_list(text: str) -> list[Any]:
+    """A JSON list of tokens: strings, finite numbers, booleans and null, nothing else (no nested
+    lists or objects, no Infinity or NaN, which no program can take as a token)."""
     try:
-        return json.loads(text)  # a text starting with `[` is a list if it is JSON at all
+        tokens = json.loads(text, parse_constant=_no_constant)  # a text starting with `[` is a list if JSON
     except json.JSONDecodeError as error:
         raise UsageError(f"--input looks like a JSON list but is not one: {error.msg}") from None
+    if not isinstance(tokens, list):
+        raise UsageError("--input looks like a JSON list but is not one")
+    for token in tokens:
+        if token is not None and not isinstance(token, (str, int, float)):  # bool is an int
+            raise UsageError(f"--input holds {json.dumps(token)}, which is no token: tokens are strings, numbers, "
+                             "booleans or null")
+    return tokens
+
+
+def _no_constant(name: str) -> Any:
+    raise UsageError(f"--input holds {name}, which is no token: numbers must be finite")

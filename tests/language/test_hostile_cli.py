@@ -95,3 +95,24 @@ def test_recursion_in_the_python_api_is_a_located_error() -> None:
         compiler.compile(session["x"], "ab", 4)
     with pytest.raises(RaspEvaluationError, match=r"<input>:2:1: .*maximum recursion depth"):
         session.run("def down(n) { return down(n - 1); }\ny = down(3);\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [('[{"a": 1}]', '{"a": 1}, which is no token'), ("[Infinity, 1]", "Infinity"), ("[NaN]", "NaN"),
+     ("[[1], 2]", "[1], which is no token"), ("[1, 2", "looks like a JSON list but is not one")],
+)
+def test_inputs_that_are_no_tokens_are_refused(text: str, said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A JSON object in the list once reached the interpreter's cache as a TypeError traceback,
+    and Infinity ran as a token."""
+    assert cli.main(["run", "programs/lib/reverse.rasp", "reverse", "--input", text]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err
+
+
+def test_a_vocabulary_token_the_program_cannot_read_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """`sort` reads its tokens as ints: `x` once ended in a ValueError traceback."""
+    argv = ["compile", "programs/lib/sort.rasp", "sorted", "--vocab", "1,2,x", "--max-len", "4"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "the vocabulary token 'x' cannot be read as tokens_int" in err and "Traceback" not in err
