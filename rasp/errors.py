@@ -7,6 +7,7 @@ message must stand on its own: no tracebacks ever reach a user.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 
@@ -63,15 +64,26 @@ class RaspError(Exception):
 
     def __str__(self) -> str:
         kind = type(self).__name__
-        head = f"{self.location}: {kind}: {self.message}" if self.location else f"{kind}: {self.message}"
+        message = visible(self.message)
+        head = f"{self.location}: {kind}: {message}" if self.location else f"{kind}: {message}"
         parts = [head]
         if self.source_line is not None and self.location is not None:
-            parts.append("    " + self.source_line.rstrip("\n"))
-            parts.append("    " + " " * (self.location.column - 1) + "^")
-        parts.extend(f"called from {step}" for step in self.called_from)
+            line = self.source_line.rstrip("\n")
+            parts.append("    " + visible(line))
+            parts.append("    " + " " * len(visible(line[: self.location.column - 1])) + "^")
+        parts.extend(f"called from {visible(step)}" for step in self.called_from)
         if self.hint:
-            parts.append(f"hint: {self.hint}")
+            parts.append(f"hint: {visible(self.hint)}")
         return "\n".join(parts)
+
+
+def visible(text: str) -> str:
+    """`text` with control characters (but tabs and newlines) escaped as `\\x1b`: a program or
+    an input that holds an escape sequence must not recolour or clear the user's terminal
+    when an error message quotes it."""
+    return "".join(
+        f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" and c not in "\t\n" else c for c in text
+    )
 
 
 class RaspSyntaxError(RaspError):

@@ -116,3 +116,16 @@ def test_a_vocabulary_token_the_program_cannot_read_is_refused(capsys: pytest.Ca
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "the vocabulary token 'x' cannot be read as tokens_int" in err and "Traceback" not in err
+
+
+def test_control_characters_are_escaped_in_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An escape sequence in a program once reached the terminal raw when an error quoted the
+    line (recolouring it, or worse); the caret still points at the right character."""
+    path = tmp_path / "escape.rasp"
+    path.write_text('x = tokens + "\x1b[31mred\x07" + ;\n')
+    assert cli.main(["run", str(path), "x", "--input", "ab"]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    quoted, caret = err.splitlines()[1:3]
+    assert quoted == '    x = tokens + "\\x1b[31mred\\x07" + ;'
+    assert caret.index("^") == quoted.index(";")
