@@ -9,6 +9,7 @@ from typing import TextIO
 
 from rasp.display import Display, error_lines
 from rasp.errors import RaspError
+from rasp.objects import Result
 from rasp.parser import is_complete
 from rasp.session import Session
 
@@ -47,6 +48,10 @@ class Repl:
             results = self.session.run(source, file)
         except RaspError as error:
             return error_lines(error)
+        return self.shown(results, quiet)
+
+    def shown(self, results: list[Result], quiet: bool = False) -> list[str]:
+        """The lines that show `results` (with `quiet`, only the errors)."""
         if self.session.exit_requested:
             self.finished = True
         if quiet:  # what was skipped in loaded files is still reported
@@ -68,7 +73,11 @@ class Repl:
             except OSError as error:
                 lines.append(f"\t!! cannot read {path}: {error.strerror}")
                 continue
-            lines.extend(self.execute(source, file=path, quiet=True))
+            except UnicodeDecodeError as error:
+                lines.append(f"\t!! cannot read {path}: it is not UTF-8 text (byte {error.start})")
+                continue
+            # statement by statement, as `load` reads: one bad line does not drop the others
+            lines.extend(self.shown(self.session.run_each(source, path), quiet=True))
         return lines
 
 

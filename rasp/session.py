@@ -73,6 +73,7 @@ class Session:
         `strict_loads`: a statement that fails inside a loaded file raises its error (after
         exporting what the file bound before it) instead of being reported and skipped."""
         self.strict_loads = strict_loads
+        self._loading: list[Path] = []  # the files being loaded, outermost first: a cycle is refused
         self.check_examples = False
         self.builtins = Environment(name="builtins")
         self.builtins.bindings.update(_builtin_bindings())
@@ -100,6 +101,24 @@ class Session:
             return runtime.execute(statements, self.globals)
         except ExitRequested:
             return []
+
+    def run_each(self, source: str, file: str | None = None) -> list[Result]:
+        """Like `run`, one statement at a time, as `load` reads a file: a statement that does
+        not parse or fails is reported (a Result of kind "error") and the others still run.
+        `rasp repl FILE` reads its files so."""
+        runtime = Runtime(file, source, self, self._load)
+        results: list[Result] = []
+        for statement in self._statements(source, file or "<input>"):
+            if isinstance(statement, RaspSyntaxError):
+                results.append(Result(None, statement, kind="error"))
+                continue
+            try:
+                results.extend(runtime.execute([statement], self.globals))
+            except ExitRequested:
+                break
+            except RaspError as error:
+                results.append(Result(None, error, kind="error"))
+        return results
 
     def run_file(self, path: str | Path) -> list[Result]:
         path = Path(path)
@@ -142,7 +161,20 @@ class Session:
         once, where it was last bound, and each statement that failed and was skipped."""
         base = Path(loader.file).parent if loader.file and loader.file != "stdlib.rasp" else None
         path = load_path(name, base)
-        source = path.read_text(encoding="utf-8-sig")
+        if path.resolve() in self._loading:
+            chain = " -> ".join(p.name for p in [*self._loading, path.resolve()])
+            raise RaspEvaluationError(f"load cycle: {path} loads itself ({chain})")
+        self._loading.append(path.resolve())
+        try:
+            return self._load_file(path, name, env)
+        finally:
+            self._loading.pop()
+
+    def _load_file(self, path: Path, name: str, env: Environment) -> list[Result]:
+        try:
+            source = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise RaspEvaluationError(f"cannot load {path}: it is not UTF-8 text (byte {error.start})") from None
         scope = Environment(self.base, name)
         runtime = Runtime(str(path), source, self, self._load)
         report: list[Result] = []

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from lark import Token, Transformer, Tree, v_args
+from lark.exceptions import VisitError
 from lark.tree import Meta
 
 from rasp import ast
@@ -186,8 +187,8 @@ def read(source: str, file: str | None = None) -> tuple[ast.Statement, ...]:
     tree = parse(source, file)
     try:
         return to_ast(tree, file)
-    except RecursionError:
-        raise too_deep(tree, file) from None
+    except (RecursionError, VisitError) as error:
+        raise _recursion(error, tree, file) from None
 
 
 def read_each(source: str, file: str | None = None) -> list[ast.Statement | RaspSyntaxError]:
@@ -200,8 +201,16 @@ def read_each(source: str, file: str | None = None) -> list[ast.Statement | Rasp
 def _transformed(transformer: ToAst, tree: Tree, file: str | None) -> ast.Statement | RaspSyntaxError:
     try:
         return transformer.transform(tree)
-    except RecursionError:
-        return too_deep(tree, file)
+    except (RecursionError, VisitError) as error:
+        return _recursion(error, tree, file)
+
+
+def _recursion(error: Exception, tree: Tree, file: str | None) -> RaspSyntaxError:
+    """`too_deep` for a RecursionError, also one Lark wrapped in a VisitError (raised inside a
+    rule's method); any other error is not ours to explain and goes on."""
+    if isinstance(error, VisitError) and not isinstance(error.orig_exc, RecursionError):
+        raise error
+    return too_deep(tree, file)
 
 
 def too_deep(tree: Tree, file: str | None) -> RaspSyntaxError:

@@ -14,6 +14,7 @@ import pytest
 import compiler
 from rasp import Session
 from rasp.errors import RaspEvaluationError, RaspSyntaxError
+from rasp.repl import Repl
 from rasp_toolkit import cli
 
 
@@ -129,3 +130,29 @@ def test_control_characters_are_escaped_in_messages(tmp_path: Path, capsys: pyte
     quoted, caret = err.splitlines()[1:3]
     assert quoted == '    x = tokens + "\\x1b[31mred\\x07" + ;'
     assert caret.index("^") == quoted.index(";")
+
+
+def test_repl_files_keep_their_good_statements(tmp_path: Path) -> None:
+    """`rasp repl FILE` once dropped the whole file for one bad line, where `load` keeps the
+    statements that work: now both read a file statement by statement."""
+    path = tmp_path / "mixed.rasp"
+    path.write_text("a = indices + 1;\nb = 1 +;\nc = a * 2;\nd = nothing;\ne = c + 1;\n")
+    repl = Repl()
+    shown = "\n".join(repl.load_files([str(path)]))
+    assert f"{path}:2:8: RaspSyntaxError" in shown and f"{path}:4:5: RaspNameError" in shown
+    assert repl.session["e"]([0, 0]) == [3, 5]
+
+
+def test_loads_that_cannot_work_leave_the_session_alive(tmp_path: Path) -> None:
+    """A `load` of a file that is not UTF-8, or of a file that loads itself (directly or not),
+    once killed the REPL with a traceback and lost the session."""
+    (tmp_path / "binary.rasp").write_bytes(b"\xff\xfe not text")
+    (tmp_path / "one.rasp").write_text('x = 1;\nload "two.rasp";\n')
+    (tmp_path / "two.rasp").write_text('load "one.rasp";\n')
+    repl = Repl()
+    repl.feed("kept = 41;")
+    binary = "\n".join(repl.feed(f'load "{tmp_path / "binary.rasp"}";'))
+    assert "is not UTF-8 text (byte 0)" in binary
+    cycle = "\n".join(repl.feed(f'load "{tmp_path / "one.rasp"}";'))
+    assert "load cycle" in cycle and "one.rasp -> two.rasp -> one.rasp" in cycle
+    assert repl.session["kept"] == 41 and repl.session["x"] == 1
