@@ -25,7 +25,14 @@ from rasp_toolkit.commands_universal import (
     check_no_enumeration_options,
     command_verify_all,
 )
-from rasp_toolkit.turing_display import MISMATCH, batch_table, machine_text, progress_bar, warnings_on_stderr
+from rasp_toolkit.turing_display import (
+    MISMATCH,
+    batch_table,
+    machine_text,
+    output_console,
+    progress_bar,
+    warnings_on_stderr,
+)
 from turing.engines import ENGINES, Engine, engine_named, engines_taking
 from turing.engines.compiled import compile_machine, configuration_attention, model_length
 from turing.enumeration import machine_at
@@ -297,7 +304,7 @@ def command_run(args: argparse.Namespace) -> int:
             summary["trace"] = " ".join(run.tokens)
         print(json.dumps(summary))
         return 0 if run.matches else MISMATCH
-    console = Console(highlight=False)
+    console = output_console()
     if args.trace:
         console.print(render_trace(run.tokens, machine), markup=False)
     if summary["state"] is not None:
@@ -368,7 +375,7 @@ def command_verify(args: argparse.Namespace) -> int:
             )
         )
         return MISMATCH if mismatches else 0
-    console = Console(highlight=False)
+    console = output_console()
     table = Table(title=f"{engine.name} engine vs reference: {args.states} states, {args.symbols} symbols")
     table.add_column("machines", justify="right")
     table.add_column("halted", justify="right")

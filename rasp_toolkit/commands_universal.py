@@ -16,7 +16,7 @@ from rich.table import Table
 from compiler.compiling import ATTENTION_MODES
 from rasp.errors import UsageError
 from rasp_toolkit.commands_compiler import format_report
-from rasp_toolkit.turing_display import MISMATCH, batch_table, progress_bar, warnings_on_stderr
+from rasp_toolkit.turing_display import MISMATCH, batch_table, output_console, progress_bar, warnings_on_stderr
 from turing.engines import Engine
 from turing.engines.compiled import choose_attention
 from turing.exhaustive import Enumeration, verify_enumeration
@@ -128,7 +128,7 @@ def command_verify_all(args: argparse.Namespace, engine: Engine) -> int:
     if args.json:
         print(json.dumps(enumeration_summary(result, engine, again)))
         return MISMATCH if result.mismatches else 0
-    console = Console(highlight=False)
+    console = output_console()
     console.print(enumeration_table(result, engine))
     if result.batches:
         console.print(batch_table(result.batches, "the universal model: one XLA compilation per padded length"))

@@ -4,6 +4,7 @@ progress bar, and the table of the transformers behind a verification."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -18,6 +19,20 @@ from turing.machine import Machine, MachineSpecError
 
 MISMATCH = 1
 """The exit code of a verification that found a mismatch."""
+
+
+PIPE_WIDTH = 240
+"""The width tables may take when the output is no terminal (a pipe, a file)."""
+
+
+def output_console() -> Console:
+    """A console for the commands' tables: a terminal's own width, or, into a pipe or a file,
+    PIPE_WIDTH (rich assumes 80 columns there and cut headers to `machin…` and figures to
+    `413,8…`); $COLUMNS, where set, still decides."""
+    console = Console(highlight=False)
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(highlight=False, width=PIPE_WIDTH)
 
 
 def machine_text(machine: Machine) -> str:

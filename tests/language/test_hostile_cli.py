@@ -5,6 +5,7 @@ Each ends with a documented exit code and no traceback."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,14 @@ def test_loads_that_cannot_work_leave_the_session_alive(tmp_path: Path) -> None:
     cycle = "\n".join(repl.feed(f'load "{tmp_path / "one.rasp"}";'))
     assert "load cycle" in cycle and "one.rasp -> two.rasp -> one.rasp" in cycle
     assert repl.session["kept"] == 41 and repl.session["x"] == 1
+
+
+def test_tables_into_a_pipe_are_not_cut(tmp_path: Path) -> None:
+    """rich assumes 80 columns when the output is no terminal, and the verification tables'
+    headers and figures once read `machin…`, `mismat…` and `float…` in a pipe."""
+    environment = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    command = [sys.executable, "-m", "rasp_toolkit.cli", "tm", "verify", "--all", "--states", "2",
+               "--symbols", "2", "--max-steps", "3", "--count", "20"]
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "mismatches" in result.stdout and "float64" in result.stdout and "…" not in result.stdout
