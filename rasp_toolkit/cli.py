@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from compiler.errors import CheckFailed
 from rasp.errors import RaspError
 from rasp_toolkit import commands_compiler, commands_language, commands_turing
-from rasp_toolkit.deep_stack import deeply
+from rasp_toolkit.deep_stack import deeply, leave_if_busy
 from turing.errors import TuringError
 
 USER_ERROR = 2
@@ -63,6 +63,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         return USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        leave_if_busy(USER_ERROR)
         return USER_ERROR
 
 

@@ -6,8 +6,10 @@ Each ends with a documented exit code and no traceback."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -168,3 +170,20 @@ def test_tables_into_a_pipe_are_not_cut(tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "mismatches" in result.stdout and "float64" in result.stdout and "…" not in result.stdout
+
+
+@pytest.mark.parametrize("after", [2.0, 4.0])
+def test_ctrl_c_ends_a_run_cleanly(after: float, tmp_path: Path) -> None:
+    """Ctrl-C during the universal model's compilation or its XLA compilation once ended in
+    an abort ("terminate called ...") or a segfault in 5 of 9 tries: now "interrupted", exit 2,
+    wherever it lands (the run is long enough to be under way at either time)."""
+    environment = {**os.environ, "RASP_TOOLKIT_CACHE": str(tmp_path)}
+    command = [sys.executable, "-m", "rasp_toolkit.cli", "tm", "verify", "--all", "--states", "2",
+               "--symbols", "2", "--max-steps", "8"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment)
+    time.sleep(after)
+    process.send_signal(signal.SIGINT)
+    _, error = process.communicate(timeout=120)
+    text = error.decode()
+    assert process.returncode == cli.USER_ERROR, text
+    assert "interrupted" in text and "terminate called" not in text and "Traceback" not in text
