@@ -57,6 +57,26 @@ CACHE_ENV = "RASP_TOOLKIT_CACHE"
 `~/.cache/rasp-toolkit`)."""
 
 
+MAX_LENGTH = 2**18
+"""The longest universal model built (262,144 positions): the hard model of two states and two
+symbols compiles at this length in about 17 s and 1.4 GB (measured on the 2-core development
+machine), and value-set analysis grows with the length from there, to minutes and gigabytes
+before the parameter budget can refuse.  A longer model is refused before anything is built."""
+
+
+class LengthError(RaspError):
+    """A universal model longer than MAX_LENGTH was asked for."""
+
+
+def check_length(max_seq_len: int, need: str | None = None, hint: str = "pass a shorter --max-len") -> None:
+    """Refuse a universal model of `max_seq_len` positions past MAX_LENGTH, saying what `need`s
+    it, before anything is simulated, analysed or allocated."""
+    if max_seq_len > MAX_LENGTH:
+        model = f"a universal model of {max_seq_len:,} positions"
+        what = f"{model} is longer" if need is None else f"{need} needs {model}, longer"
+        raise LengthError(f"{what} than the {MAX_LENGTH:,} that can be built", hint=hint)
+
+
 class PrecisionError(RaspError):
     """A float type was asked for that the model's precision record says is not exact."""
 
@@ -254,7 +274,9 @@ def universal_model(
     """The universal model of `shape`, `max_seq_len` and `attention`: loaded from the cache, or
     compiled and (with `cache`) saved there for the next run.  The file is written under a
     temporary name and renamed, so that concurrent processes never read half a model; `path`
-    is None when the model could not be cached (`usable_cache_dir`, `_stored`)."""
+    is None when the model could not be cached (`usable_cache_dir`, `_stored`).  A length past
+    MAX_LENGTH is refused first."""
+    check_length(max_seq_len)
     start = time.perf_counter()
     folder = usable_cache_dir() if cache else None
     key = cache_key(shape, max_seq_len, attention)

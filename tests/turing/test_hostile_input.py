@@ -1,7 +1,7 @@
 """Hostile and damaged input to the `tm` commands (issue 23): the universal model cache heals
 itself (its key covers every source the weights depend on, an entry is checked against its key,
 a damaged entry is reported once and rebuilt, stale temporary files go, an unusable folder is a
-warning), and the reference trace is bounded by the token budget.  Each case runs
+warning), and sizes known up front are refused before anything is allocated.  Each case runs
 the command line and checks the exit code, the message, that no traceback reached the user,
 and what is on disk.  Every model here is the universal model of one state and two symbols at a
 short length, compiled in about a second, in a cache folder of the test's own."""
@@ -22,7 +22,7 @@ import turing.universal_model as models
 from compiler.model import load
 from rasp_toolkit.cli import main
 from turing import simulator
-from turing.shape import Shape
+from turing.shape import Shape, input_bound
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPE = Shape(1, 2)
@@ -78,7 +78,7 @@ def test_an_edit_in_turing_changes_the_cache_key(tmp_path: Path) -> None:
 BUILD_IMPORTS = """
 import sys
 from pathlib import Path
-from turing.shape import Shape
+from turing.shape import Shape, input_bound
 from turing.universal_model import PROJECT_ROOT, universal_model, weight_sources
 universal_model(Shape(1, 2), 16, cache=False)
 loaded = {Path(m.__file__).resolve() for m in list(sys.modules.values()) if getattr(m, "__file__", None)}
@@ -178,6 +178,46 @@ def test_a_cache_that_cannot_be_written_keeps_the_model_in_memory(cache: Path, m
     assert summary["cache_file"] is None and summary["layers"] == 8
     assert err.count("warning:") == 1 and "could not be cached" in err and "No space left" in err
     assert list(cache.iterdir()) == []  # no partial file left either
+
+
+# ---------------------------------------------------------------- refused before allocating
+
+
+def test_verify_all_refuses_a_model_it_could_not_build(capsys) -> None:
+    """100,000 steps would need a model of 2^33 positions (the longest trace of T steps has
+    about T^2/2 tokens): refused with the figure and a budget that fits, before any machine."""
+    command = ["tm", "verify", "--all", "--states", "2", "--symbols", "2", "--max-steps", "100000"]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "needs a universal model of 8,589,934,592 positions" in err and "262,144" in err
+    assert "--max-steps 719 or fewer" in err and "Traceback" not in err
+    assert input_bound(Shape(2, 2), 719) <= models.MAX_LENGTH < input_bound(Shape(2, 2), 720)  # the most that fits
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["tm", "universal", "--states", "2", "--symbols", "2", "--max-len", "1000000000"],
+        ["tm", "run", "1RZ---", "--engine", "universal", "--max-len", "1000000000"],
+        ["tm", "verify", "--all", "--states", "1", "--symbols", "2", "--max-steps", "5", "--max-len", "1000000000"],
+    ],
+    ids=["universal", "run", "verify"],
+)
+def test_an_explicit_length_past_the_limit_is_refused(cache: Path, capsys, command) -> None:
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "a universal model of 1,000,000,000 positions is longer than the 262,144 that can be built" in err
+    assert "warning" not in err and "Traceback" not in err
+    assert not list(cache.glob("*.npz"))  # nothing built, nothing cached
+
+
+def test_a_run_that_needs_a_model_past_the_limit_is_refused(cache: Path, capsys) -> None:
+    """A machine that moves right forever, 1,000 steps: half a million trace tokens, so a model
+    of 2^19 positions, refused before it is compiled."""
+    assert main(["tm", "run", "0RA0RA", "--engine", "universal", "--max-steps", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert "this run needs a universal model of 524,288 positions, longer than the 262,144" in err
+    assert "--max-tokens" in err and "Traceback" not in err and not list(cache.glob("*.npz"))
 
 
 def test_the_reference_trace_stops_at_max_tokens(monkeypatch, capsys) -> None:
