@@ -58,21 +58,27 @@ def distinct_inputs(vocab_size: int, max_seq_len: int, enough: int) -> int:
     return total
 
 
+def most_random_inputs(vocab_size: int, max_seq_len: int) -> int:
+    """The largest number of random inputs a check takes over `vocab_size` tokens and inputs of
+    up to `max_seq_len`: the number of distinct inputs (more draws of the same inputs prove
+    nothing more), at most MAX_CHECK, and never fewer than the default, which every compile runs."""
+    return max(DEFAULT_CHECK, min(MAX_CHECK, distinct_inputs(vocab_size, max_seq_len, MAX_CHECK)))
+
+
 def check_count_problem(count: int, vocab_size: int, max_seq_len: int) -> tuple[str, str] | None:
-    """Why `count` random inputs are too many to check, and what to ask for instead; None when
-    they are not.  Past MAX_CHECK, or past the number of distinct inputs (more draws of the same
-    inputs prove nothing more), unless it is the default, which every compile runs."""
+    """Why `count` random inputs are too many to check (past `most_random_inputs`), and what to
+    ask for instead; None when they are not."""
+    most = most_random_inputs(vocab_size, max_seq_len)
+    if count <= most:
+        return None
     if count > MAX_CHECK:
         return f"is more than the {MAX_CHECK:,} random inputs a check takes", f"at most {MAX_CHECK:,}"
-    distinct = distinct_inputs(vocab_size, max_seq_len, count)
-    if count > max(distinct, DEFAULT_CHECK):
-        longest = check_lengths(max_seq_len)[-1]
-        return (
-            f"asks for more random inputs than the {distinct:,} distinct inputs of 1 to {longest} tokens over "
-            f"{vocab_size} token{'s' if vocab_size != 1 else ''}",
-            f"at most {distinct:,}",
-        )
-    return None
+    plural = "s" if vocab_size != 1 else ""
+    return (
+        f"asks for more random inputs than the {most:,} distinct inputs of 1 to {check_lengths(max_seq_len)[-1]} "
+        f"tokens over {vocab_size} token{plural}",
+        f"at most {most:,}",
+    )
 
 
 def sample_inputs(vocab: Sequence[Any], max_seq_len: int, count: int, seed: int = 0) -> list[list[Any]]:

@@ -10,11 +10,20 @@ import pytest
 from compiler_helpers import compiled
 
 import compiler
-from compiler.check import CHECK_MAX_LENGTH, CheckFailed, check, sample_inputs
+from compiler.check import (
+    CHECK_MAX_LENGTH,
+    DEFAULT_CHECK,
+    MAX_CHECK,
+    CheckFailed,
+    check,
+    most_random_inputs,
+    sample_inputs,
+)
 from rasp import ir
 from rasp.programs import library_program
 from rasp_toolkit.commands_compiler import register
 from rasp_toolkit.commands_language import program_nodes
+from rasp_toolkit.fuzz import Case
 
 
 def test_sample_inputs_start_with_the_edges() -> None:
@@ -154,3 +163,12 @@ def test_the_checks_numpy_pass_equals_the_jitted_one(name: str, attention: str) 
     tolerance = 1e-4 if model.dtype() == "float32" else 1e-9
     np.testing.assert_allclose(host, jitted, atol=tolerance * scale, rtol=0)
     assert model.run(batch, host=True)[0] == model.predict(batch)
+
+
+def test_the_most_random_inputs_a_check_takes() -> None:
+    """The distinct inputs of the checked lengths, at most MAX_CHECK, never below the default; the
+    fuzzer's command to reproduce a case asks for no more, so `rasp compile` runs it."""
+    assert [most_random_inputs(2, 4), most_random_inputs(1, 5), most_random_inputs(1, 2)] == [30, 5, DEFAULT_CHECK]
+    assert most_random_inputs(10, 1000) == MAX_CHECK
+    assert Case(0, "out = tokens;", ("a",), 5, False).command("p.rasp").endswith("--check 5")
+    assert Case(0, "out = tokens;", ("a", "b"), 9, False).command("p.rasp").endswith("--check 200")
