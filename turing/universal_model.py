@@ -191,16 +191,14 @@ def source_digest() -> str:
 def usable_cache_dir() -> Path | None:
     """The cache folder, created if need be and cleared of stale temporary files
     (`LEFTOVER_PATTERNS`, `STALE_SECONDS`); None, with a warning, when it cannot be used (it is
-    a file, or it cannot be created or written), so that the run goes on without it."""
+    a file, or it cannot be created), so that the run goes on without it.  A folder that can be
+    read but not written still serves its models (a write there fails in `_stored`, which
+    warns)."""
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        problem = None if os.access(folder, os.W_OK | os.X_OK) else "no permission to write in it"
-    except FileExistsError:
-        problem = "it is a file, not a folder"
     except OSError as error:
-        problem = str(error)
-    if problem is not None:
+        problem = "it is a file, not a folder" if isinstance(error, FileExistsError) else str(error)
         _warn(f"the model cache {folder} cannot be used ({problem}): running without it")
         return None
     now = time.time()
