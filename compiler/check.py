@@ -31,6 +31,11 @@ CHECK_MAX_LENGTH = 64
 """No checked input is longer than this: every length up to it is checked, and the cost stays
 a fraction of a second for most programs (docs/compiler.md, The self-check)."""
 
+MAX_CHECK = 100_000
+"""The most random inputs a check takes: each runs through the interpreter and the model
+(milliseconds apiece, so this is minutes already), and the list of inputs is built before the
+first one runs, so a larger count is refused rather than allocated."""
+
 TOKEN_EDGES = 16
 """At most this many tokens (the vocabulary's first) get an input of their own repeated to the
 longest length: a vocabulary of thousands must not make the check thousands of inputs long."""
@@ -40,6 +45,40 @@ def check_lengths(max_seq_len: int) -> list[int]:
     """The lengths of the constant edge inputs: every length up to `max_seq_len` or
     CHECK_MAX_LENGTH, whichever is smaller."""
     return list(range(1, min(max_seq_len, CHECK_MAX_LENGTH) + 1))
+
+
+def distinct_inputs(vocab_size: int, max_seq_len: int, enough: int) -> int:
+    """How many distinct inputs the check's lengths (`check_lengths`) allow over `vocab_size`
+    tokens, counted no further than past `enough` (the sum can have hundreds of digits)."""
+    total = 0
+    for length in check_lengths(max_seq_len):
+        total += vocab_size**length
+        if total > enough:
+            break
+    return total
+
+
+def most_random_inputs(vocab_size: int, max_seq_len: int) -> int:
+    """The largest number of random inputs a check takes over `vocab_size` tokens and inputs of
+    up to `max_seq_len`: the number of distinct inputs (more draws of the same inputs prove
+    nothing more), at most MAX_CHECK, and never fewer than the default, which every compile runs."""
+    return max(DEFAULT_CHECK, min(MAX_CHECK, distinct_inputs(vocab_size, max_seq_len, MAX_CHECK)))
+
+
+def check_count_problem(count: int, vocab_size: int, max_seq_len: int) -> tuple[str, str] | None:
+    """Why `count` random inputs are too many to check (past `most_random_inputs`), and what to
+    ask for instead; None when they are not."""
+    most = most_random_inputs(vocab_size, max_seq_len)
+    if count <= most:
+        return None
+    if count > MAX_CHECK:
+        return f"is more than the {MAX_CHECK:,} random inputs a check takes", f"at most {MAX_CHECK:,}"
+    plural = "s" if vocab_size != 1 else ""
+    return (
+        f"asks for more random inputs than the {most:,} distinct inputs of 1 to {check_lengths(max_seq_len)[-1]} "
+        f"tokens over {vocab_size} token{plural}",
+        f"at most {most:,}",
+    )
 
 
 def sample_inputs(vocab: Sequence[Any], max_seq_len: int, count: int, seed: int = 0) -> list[list[Any]]:

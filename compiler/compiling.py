@@ -16,7 +16,7 @@ from typing import Any
 
 from compiler.assemble import assemble
 from compiler.budget import DEFAULT_BUDGET
-from compiler.check import DEFAULT_CHECK
+from compiler.check import DEFAULT_CHECK, check_count_problem
 from compiler.check import check as check_against_interpreter
 from compiler.errors import CompileError, fail
 from compiler.lowering import lower
@@ -61,6 +61,9 @@ def compile(  # noqa: A001
         raise CompileError("the vocabulary is empty")
     if len({str(token) for token in vocab}) != len(vocab):
         raise CompileError("two vocabulary tokens have the same text; tokens must be distinct as strings")
+    too_many = check_count_problem(check, len(vocab), max_seq_len)
+    if too_many is not None:
+        raise CompileError(f"check={check:,} {too_many[0]}", hint=f"check {too_many[1]}")
     try:
         sets = analyse(sop, vocab, max_seq_len, causal)
         program = lower(sop, sets, budget, attention)

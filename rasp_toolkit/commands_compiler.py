@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from compiler.budget import DEFAULT_BUDGET
-from compiler.check import DEFAULT_CHECK, CheckFailed
+from compiler.check import DEFAULT_CHECK, CheckFailed, check_count_problem
 from compiler.compiling import ATTENTION_MODES
 from compiler.compiling import compile as compile_program
 from compiler.model import Transformer, load
@@ -123,14 +123,17 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
         raise RaspError(f"--export {args.export} needs -o PATH, the file to write")
     if args.check < 0:
         raise RaspError(f"--check must be a number of random inputs, at least 0, not {args.check}")
+    # "a, b, c" means a, b and c: inputs are split on spaces, so a token with one could never be given
+    vocab = [token.strip() for token in args.vocab.split(",") if token.strip()]
+    too_many = check_count_problem(args.check, len(set(vocab)), args.max_len)
+    if too_many is not None:  # before the program is even read
+        raise RaspError(f"--check {args.check:,} {too_many[0]}", hint=f"pass --check {too_many[1]}")
     program = load_program(args.file)
     name = args.name or "out"
     node = program.get(name)
     if not isinstance(node, ir.SOp):
         available = ", ".join(sorted(k for k, v in program.items() if isinstance(v, ir.SOp))) or "none"
         raise RaspError(f"{args.file} defines no s-op named {name!r}; s-ops: {available}")
-    # "a, b, c" means a, b and c: inputs are split on spaces, so a token with one could never be given
-    vocab = [token.strip() for token in args.vocab.split(",") if token.strip()]
     model = compile_program(
         node, vocab, args.max_len, causal=args.causal, budget=args.budget, check=args.check, attention=args.attention
     )

@@ -41,11 +41,11 @@ from turing.machine import Machine, load_machine
 from turing.ngram import assumption_note, assumption_violations, configuration_at, ngram_program
 from turing.plot import DEFAULT_PLOT_STEPS, plot_attention, plot_spacetime
 from turing.random_machines import random_cases
-from turing.shape import Shape, input_bound
+from turing.shape import Shape, input_bound, steps_within
 from turing.simulator import DEFAULT_MAX_STEPS
 from turing.tokens import SEP
 from turing.trace import render_trace
-from turing.universal_model import keep_compilations
+from turing.universal_model import MAX_LENGTH, check_length, keep_compilations
 
 SHOWN_MISMATCHES = 3
 """How many mismatch reports `tm verify` prints in full (all are in its --json)."""
@@ -337,7 +337,7 @@ def command_verify(args: argparse.Namespace) -> int:
             raise UsageError("--seed, --n-moves and --max-tape apply to --random only: --all runs on the blank tape")
         args.engine = args.engine or "universal"
         if args.max_len is None and args.engine in engines_taking("max_len"):
-            args.max_len = model_length(input_bound(Shape(args.states, args.symbols), args.max_steps))
+            args.max_len = enumeration_length(Shape(args.states, args.symbols), args.max_steps)
         return command_verify_all(args, engine_from(args))
     args.engine = args.engine or "interpreter"
     check_no_enumeration_options(args)
@@ -415,6 +415,19 @@ def command_verify(args: argparse.Namespace) -> int:
     if len(mismatches) > SHOWN_MISMATCHES:
         console.print(f"\n... and {len(mismatches) - SHOWN_MISMATCHES} more (see --json)")
     return MISMATCH if mismatches else 0
+
+
+def enumeration_length(shape: Shape, max_steps: int) -> int:
+    """The universal model length that `tm verify --all` needs for every machine of `shape`
+    within `max_steps` steps, refused up front (before any machine is simulated) past the
+    length a universal model can have, with the step budget that would fit."""
+    length = model_length(input_bound(shape, max_steps))
+    most = steps_within(shape, MAX_LENGTH)
+    check_length(
+        length, f"checking every machine of {shape.states} states and {shape.symbols} symbols for {max_steps:,} steps",
+        f"pass --max-steps {most:,} or fewer (the longest trace of T steps has about T^2/2 tokens)",
+    )
+    return length
 
 
 # ------------------------------------------------------------------------- tm compile

@@ -22,7 +22,7 @@ from turing.engines.compiled import choose_attention
 from turing.exhaustive import Enumeration, verify_enumeration
 from turing.processes import Processes
 from turing.shape import Shape
-from turing.universal_model import UniversalModel, universal_model
+from turing.universal_model import UniversalModel, check_length, universal_model
 
 SHOWN_MISMATCHES = 3
 """How many mismatch reports `tm verify --all` prints in full (all are in its --json)."""
@@ -97,18 +97,23 @@ def announce_model(found: UniversalModel) -> None:
 def command_universal(args: argparse.Namespace) -> int:
     if args.max_len < 1:
         raise UsageError(f"--max-len must be at least 1, got {args.max_len}")
-    with warnings_on_stderr():
+    check_length(args.max_len)
+    with warnings_on_stderr():  # the attention chosen, and a cache that cannot be used
         attention = choose_attention(args.max_len, args.attention)
-    found = universal_model(Shape(args.states, args.symbols), args.max_len, attention)
+        found = universal_model(Shape(args.states, args.symbols), args.max_len, attention)
     if args.output:
         found.model.save(args.output)
     if args.json:
-        print(json.dumps({**found.model.summary(), "cached": found.cached, "cache_file": str(found.path),
+        cache_file = None if found.path is None else str(found.path)
+        print(json.dumps({**found.model.summary(), "cached": found.cached, "cache_file": cache_file,
                           "seconds": round(found.seconds, 3)}))
         return 0
     print(format_report(found.model))
-    announce = "loaded from the cache" if found.cached else "compiled and cached"
-    print(f"{announce}: {found.path} ({found.seconds:.1f} s)")
+    if found.path is None:
+        print(f"compiled, not cached ({found.seconds:.1f} s)")
+    else:
+        announce = "loaded from the cache" if found.cached else "compiled and cached"
+        print(f"{announce}: {found.path} ({found.seconds:.1f} s)")
     return 0
 
 

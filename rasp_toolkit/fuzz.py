@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from compiler.check import describe, sample_inputs
+from compiler.check import describe, most_random_inputs, sample_inputs
 from compiler.compiling import compile as compile_program
 from compiler.errors import CompileError
 from compiler.model import Transformer
@@ -55,6 +55,9 @@ PREFIXES = {"num": "n", "str": "w", "bool": "b", "sel": "sel"}
 """Types of the generated expressions, and the prefix of the names bound to each."""
 INPUTS = 24
 """Inputs compared per program (edge cases first: see `compiler.check.sample_inputs`)."""
+REPRODUCTION_CHECK = 200
+"""Random inputs the printed command to reproduce a case checks (fewer where the vocabulary and
+length have fewer distinct inputs, which `rasp compile` would refuse)."""
 SHARED_SHAPE_LIMIT = 1_000_000
 """Models of more parameters run at their own shape: padded to the next powers of two in
 every layer, a 46M-parameter model (a 50,176-unit MLP) took 4.5 GB and was killed as over
@@ -82,7 +85,8 @@ class Case:
         """The command that compiles the program saved at `path` and checks it."""
         vocab = ",".join(str(token) for token in self.vocab)
         causal = " --causal" if self.causal else ""
-        return f"rasp compile {path} --vocab={vocab} --max-len {self.max_seq_len}{causal} --check 200"
+        count = min(REPRODUCTION_CHECK, most_random_inputs(len(self.vocab), self.max_seq_len))
+        return f"rasp compile {path} --vocab={vocab} --max-len {self.max_seq_len}{causal} --check {count}"
 
 
 @dataclass

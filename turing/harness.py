@@ -91,7 +91,7 @@ def run_machine(
     max_tokens: int | None = None,
 ) -> TraceRun:
     """Generate the trace of `machine` on `tape` with one decoder of `engine` and compare it
-    with the reference.
+    with the reference (simulated no further than `max_tokens` needs).
 
     Generation stops at `#`; after the `|` closing configuration `max_steps` unless the engine
     then predicts `#`; when the trace has `max_tokens` tokens; when the engine fails; or, after
@@ -99,7 +99,7 @@ def run_machine(
     the expected one), so that `report` can show it.  An engine failure counts as a mismatch.
     """
     start = time.perf_counter()
-    expected = trace_of(machine, tape, max_steps)
+    expected = trace_of(machine, tape, max_steps, max_tokens)
     engine.admit([Job(machine, tuple(tape), capacity(expected, max_tokens), tuple(expected))])
     return _generate(
         engine.name, lambda: engine.decoder(machine, capacity(expected, max_tokens)),

@@ -153,3 +153,14 @@ def input_bound(shape: Shape, max_steps: int) -> int:
     table = 6 * shape.states * shape.symbols
     trace = 1 + max_steps * (max_steps + 1) // 2 + 3 * (max_steps + 1) + 1
     return table + trace + (max_steps + 3) + 5
+
+
+def steps_within(shape: Shape, positions: int) -> int:
+    """The largest step budget whose `input_bound` fits `positions` (-1 when none does): what
+    to suggest when a budget needs too long a model.  `input_bound` grows with the budget and
+    exceeds `positions` at the budget `positions`, which bounds the search."""
+    low, high = -1, positions  # input_bound(shape, low) <= positions < input_bound(shape, high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if input_bound(shape, middle) <= positions else (low, middle)
+    return low

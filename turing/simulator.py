@@ -9,7 +9,7 @@ other, which is what makes the fast path trustworthy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from turing.errors import TuringError
@@ -117,33 +117,40 @@ def simulate(
     """
     if max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
-    start = initial_configuration(machine, tape)
     if record:
-        return _simulate_recorded(machine, start, max_steps)
-    return _simulate_fast(machine, start, max_steps)
+        return _recorded(machine, list(configurations(machine, tape, max_steps)))
+    return _simulate_fast(machine, initial_configuration(machine, tape), max_steps)
 
 
-def _simulate_recorded(machine: Machine, config: Configuration, max_steps: int) -> Run:
-    configurations = [config]
-    halted = False
-    while True:
-        successor = step(machine, config)
-        if successor is None:
-            halted = True
-            break
-        if len(configurations) > max_steps:
-            break
-        config = successor
-        configurations.append(config)
+def configurations(
+    machine: Machine, tape: Iterable[str] = (), max_steps: int = DEFAULT_MAX_STEPS
+) -> Iterator[Configuration]:
+    """C0, C1, ... of the run on `tape`, built by `step` one at a time, up to C`max_steps` or the
+    one that halts: a caller that needs only a prefix (a trace cut to a token budget) stops
+    early, whatever the step budget, and nothing else is kept."""
+    if max_steps < 0:
+        raise ValueError(f"max_steps must be >= 0, got {max_steps}")
+    config: Configuration | None = initial_configuration(machine, tape)
+    steps = 0
+    while config is not None:
+        yield config
+        if steps == max_steps:
+            return
+        config, steps = step(machine, config), steps + 1
+
+
+def _recorded(machine: Machine, recorded: list[Configuration]) -> Run:
+    """The outcome of a run whose every configuration is `recorded`."""
+    config = recorded[-1]
     cells = config.left + config.right
     return Run(
-        halted=halted,
-        steps=len(configurations) - 1,
+        halted=step(machine, config) is None,
+        steps=len(recorded) - 1,
         state=config.state,
         tape=cells,
         head=len(config.left),
         nonblank=sum(cell != machine.blank for cell in cells),
-        configurations=configurations,
+        configurations=recorded,
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from turing.errors import TuringError
 from turing.machine import Machine
-from turing.simulator import DEFAULT_MAX_STEPS, Configuration, simulate
+from turing.simulator import DEFAULT_MAX_STEPS, Configuration, configurations, step
 from turing.tokens import END, SEP, START
 
 Tokens = Sequence[str] | str
@@ -38,11 +38,21 @@ def encode_trace(configurations: Iterable[Configuration], halted: bool) -> list[
     return tokens
 
 
-def trace_of(machine: Machine, tape: Iterable[str] = (), max_steps: int = DEFAULT_MAX_STEPS) -> list[str]:
-    """The reference trace of `machine` on `tape`, at most `max_steps` transitions long."""
-    run = simulate(machine, tape, max_steps, record=True)
-    assert run.configurations is not None  # record=True always keeps them
-    return encode_trace(run.configurations, run.halted)
+def trace_of(
+    machine: Machine, tape: Iterable[str] = (), max_steps: int = DEFAULT_MAX_STEPS, max_tokens: int | None = None
+) -> list[str]:
+    """The reference trace of `machine` on `tape`, at most `max_steps` transitions long.  With
+    `max_tokens`, no more of it than the first configurations that reach that many tokens (then
+    without `#`: the run goes on): a run cut to a token budget needs no more of the reference,
+    and a machine that never halts must not be simulated to a huge step budget first."""
+    kept: list[Configuration] = []
+    length = 1  # the `$`
+    for config in configurations(machine, tape, max_steps):
+        if max_tokens is not None and length >= max_tokens:
+            return encode_trace(kept, halted=False)
+        kept.append(config)
+        length += len(config.tokens()) + 1
+    return encode_trace(kept, halted=step(machine, kept[-1]) is None)
 
 
 def parse_trace(tokens: Tokens, machine: Machine) -> tuple[list[Configuration], bool]:

@@ -10,11 +10,20 @@ import pytest
 from compiler_helpers import compiled
 
 import compiler
-from compiler.check import CHECK_MAX_LENGTH, CheckFailed, check, sample_inputs
+from compiler.check import (
+    CHECK_MAX_LENGTH,
+    DEFAULT_CHECK,
+    MAX_CHECK,
+    CheckFailed,
+    check,
+    most_random_inputs,
+    sample_inputs,
+)
 from rasp import ir
 from rasp.programs import library_program
 from rasp_toolkit.commands_compiler import register
 from rasp_toolkit.commands_language import program_nodes
+from rasp_toolkit.fuzz import Case
 
 
 def test_sample_inputs_start_with_the_edges() -> None:
@@ -107,6 +116,38 @@ def test_cli_check_rejects_a_negative_count(tmp_path, capsys) -> None:
     assert "--check" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("count", "reason"),
+    [
+        ("1000000000", "--check 1,000,000,000 is more than the 100,000 random inputs a check takes"),
+        ("31", "--check 31 asks for more random inputs than the 30 distinct inputs of 1 to 4 tokens over 2 tokens"),
+    ],
+    ids=["a-billion", "past-the-inputs"],
+)
+def test_cli_check_refuses_more_inputs_than_make_sense_before_reading_the_program(capsys, count, reason) -> None:
+    """Issue 23: `--check 10^9` built the list of a billion inputs.  Refused (exit 2, with the
+    reason and the most that can be asked) before the program is even read."""
+
+    def unread(_: str) -> dict:
+        raise AssertionError("the program was read before --check was refused")
+
+    parser = argparse.ArgumentParser(prog="rasp")
+    register(parser.add_subparsers(dest="command", required=True), unread)
+    args = parser.parse_args(["compile", "program.rasp", "--vocab", "a, b,a", "--max-len", "4", "--check", count])
+    assert args.handler(args) == 2
+    err = capsys.readouterr().err
+    assert reason in err and "hint: pass --check at most" in err and "Traceback" not in err
+
+
+def test_compile_refuses_a_check_larger_than_the_inputs_but_never_the_default() -> None:
+    reverse = library_program("reverse")
+    with pytest.raises(compiler.CompileError, match="more random inputs than the 6 distinct inputs"):
+        compiler.compile(reverse, "ab", 2, check=7)
+    with pytest.raises(compiler.CompileError, match="more than the 100,000 random inputs"):
+        compiler.compile(reverse, "ab", 64, check=10**9)
+    assert compiler.compile(reverse, "a", 2).max_seq_len == 2  # 2 distinct inputs, 4 random ones by default
+
+
 @pytest.mark.parametrize("attention", ["soft", "hard"])
 @pytest.mark.parametrize("name", ["reverse", "sort_by_frequency", "dyck2", "most_frequent"])
 def test_the_checks_numpy_pass_equals_the_jitted_one(name: str, attention: str) -> None:
@@ -122,3 +163,12 @@ def test_the_checks_numpy_pass_equals_the_jitted_one(name: str, attention: str) 
     tolerance = 1e-4 if model.dtype() == "float32" else 1e-9
     np.testing.assert_allclose(host, jitted, atol=tolerance * scale, rtol=0)
     assert model.run(batch, host=True)[0] == model.predict(batch)
+
+
+def test_the_most_random_inputs_a_check_takes() -> None:
+    """The distinct inputs of the checked lengths, at most MAX_CHECK, never below the default; the
+    fuzzer's command to reproduce a case asks for no more, so `rasp compile` runs it."""
+    assert [most_random_inputs(2, 4), most_random_inputs(1, 5), most_random_inputs(1, 2)] == [30, 5, DEFAULT_CHECK]
+    assert most_random_inputs(10, 1000) == MAX_CHECK
+    assert Case(0, "out = tokens;", ("a",), 5, False).command("p.rasp").endswith("--check 5")
+    assert Case(0, "out = tokens;", ("a", "b"), 9, False).command("p.rasp").endswith("--check 200")

@@ -31,7 +31,7 @@ from turing.engines.interpreted import InterpreterEngine
 from turing.machine import Machine
 from turing.shape import Shape, table_tokens
 from turing.universal import UniversalProgram
-from turing.universal_model import UniversalModel, teacher_forced, universal_model
+from turing.universal_model import UniversalModel, check_length, teacher_forced, universal_model
 
 BATCH_TOKENS = {"soft": 8192, "hard": 32768}
 """Tokens per forward-pass batch: the batch is this over the bucket's length.  Memory bounds it:
@@ -109,6 +109,8 @@ class UniversalEngine(Engine):
         devices: Sequence[jax.Device] | None = None,
         on_model: Callable[[UniversalModel], None] | None = None,
     ) -> None:
+        if max_len is not None:
+            check_length(max_len)
         self.program = UniversalProgram(shape=shape)
         self.max_len = max_len
         self.dtype = dtype
@@ -122,10 +124,13 @@ class UniversalEngine(Engine):
     def length_for(self, machine: Machine, tokens: int) -> int:
         """The model length for `machine` fed `tokens` trace tokens: `max_len`, or the next
         power of two that holds its table and the trace.  A run that does not fit `max_len` is
-        refused with the reason: the model never truncates."""
+        refused with the reason: the model never truncates; so is one that needs a model past
+        `turing.universal_model.MAX_LENGTH`."""
         needed = len(table_tokens(machine)) + tokens
         if self.max_len is None:
-            return model_length(needed)
+            length = model_length(needed)
+            check_length(length, "this run", "pass fewer --max-steps or --max-tokens")
+            return length
         if needed > self.max_len:
             raise EngineError(
                 f"this run needs {needed} positions (the machine's table, {needed - tokens} tokens, and up to "
