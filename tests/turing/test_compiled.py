@@ -89,9 +89,8 @@ def test_the_hard_model_has_one_size_at_every_length() -> None:
     test to seconds, and is past float64's limit on the old quadratic gate bound)."""
     machine = load_machine("1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA")
     keys = ("layers", "heads", "residual_width", "mlp_hidden_total", "params")
-    short, long = (
-        {k: compile_machine(machine, n, attention="hard").summary()[k] for k in keys} for n in (2**10, 2**17)
-    )
+    summaries = [compile_machine(machine, n, attention="hard").summary() for n in (2**10, 2**17)]
+    short, long = ({k: summary[k] for k in keys} for summary in summaries)
     assert short == long
 
 
