@@ -1,7 +1,8 @@
 """The program library, exported: every `programs/lib` program's compiled model as a torch module,
 as a TransformerLens bridge and through a safetensors file gives the JAX model's outputs, which
 are the plain-Python reference's and the interpreter's (`references.py`), on the inputs of
-test_library_compiled.py.  One model per program (max_seq_len 8; prefix programs also causal)."""
+test_library_compiled.py.  One model per program (max_seq_len 8; prefix programs also causal), the
+one test_library_compiled.py runs (the `library_model` fixture of conftest.py)."""
 
 from __future__ import annotations
 
@@ -34,10 +35,12 @@ def valid_rows(batch: list[list[Any]]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_exports_match_the_model_and_the_interpreter(case: tuple[LibraryProgram, bool], tmp_path: Path) -> None:
+def test_exports_match_the_model_and_the_interpreter(
+    case: tuple[LibraryProgram, bool], tmp_path: Path, library_model
+) -> None:
     program, causal = case
     sop = output_of(program.name)
-    model = compiler.compile(sop, program.alphabet, N, causal=causal)
+    model = library_model(program, N, causal)  # test_library_compiled.py's model of length N
     batch = inputs(program, N)
     expected = model.predict(batch)
     for tokens, got in zip(batch, expected):
