@@ -157,6 +157,7 @@ def test_float_rounding_the_interpreter_sees_is_refused(paper: rasp.Session, nam
     assert caught.value.line is not None
 
 
+@pytest.mark.slow
 def test_sort_through_bos_at_50_is_refused_by_the_budget(paper: rasp.Session) -> None:
     """Its `or` of selectors needs a joint one-hot of (token, position, count) over 50
     positions: refused by the budget, naming the line of the aggregate."""

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -94,6 +95,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_enumeration(model_cache: str) -> None:
     """Two JAX processes (CPU, Gloo) split machines 30..69, each checks its share, and both
     report the counts of the whole range."""

@@ -87,6 +87,7 @@ print("split over", len(jax.devices()))
 """
 
 
+@pytest.mark.slow
 def test_batches_are_split_across_devices() -> None:
     """Two host devices stand in for two accelerators (tests/turing/host_devices.py)."""
     assert "split over 2" in run_on_two_devices(SHARDED)
