@@ -20,7 +20,7 @@ from rasp.programs import LibraryProgram
 
 LENGTHS = (8, 16)
 CASES = [
-    (program, n, causal)
+    pytest.param(program, n, causal, marks=[pytest.mark.slow] if n != LENGTHS[0] else [])  # quick tier: length 8
     for program in PROGRAMS
     for n in LENGTHS
     for causal in ((False, True) if program.causal else (False,))
@@ -66,9 +66,8 @@ def inputs(program: LibraryProgram, n: int, seed: int = 0) -> list[list[Any]]:
     return batch
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_compiled_program_matches_reference(case: tuple[LibraryProgram, int, bool], library_model) -> None:
-    program, n, causal = case
+@pytest.mark.parametrize(("program", "n", "causal"), CASES, ids=[case_id(case.values) for case in CASES])
+def test_compiled_program_matches_reference(program: LibraryProgram, n: int, causal: bool, library_model) -> None:
     model = library_model(program, n, causal)
     batch = inputs(program, n)
     assert {len(tokens) for tokens in batch} >= {1, n}

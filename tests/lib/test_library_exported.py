@@ -20,6 +20,7 @@ from rasp.programs import LibraryProgram
 
 N = 8
 CASES = [(program, causal) for program in PROGRAMS for causal in ((False, True) if program.causal else (False,))]
+CASES = [pytest.param(case, marks=[pytest.mark.slow] if case[1] else []) for case in CASES]  # quick tier: whole
 
 
 def case_id(case: tuple[LibraryProgram, bool]) -> str:
@@ -34,7 +35,7 @@ def valid_rows(batch: list[list[Any]]) -> np.ndarray:
     return mask
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("case", CASES, ids=[case_id(case.values[0]) for case in CASES])
 def test_exports_match_the_model_and_the_interpreter(
     case: tuple[LibraryProgram, bool], tmp_path: Path, library_model
 ) -> None:

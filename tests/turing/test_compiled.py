@@ -180,6 +180,7 @@ def test_attention_is_an_option_of_the_compiled_and_universal_engines_only(
     assert json.loads(capsys.readouterr().out)["attention"] == "hard"
 
 
+@pytest.mark.slow
 def test_tm_run_and_verify_with_the_compiled_engine(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["tm", "run", BB2, "--engine", "compiled", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)

@@ -73,6 +73,7 @@ def test_every_machine_of_one_state_through_the_universal_model(capsys) -> None:
     assert main([*ALL_1x2, "--start", "81"]) == 2
 
 
+@pytest.mark.slow
 def test_a_mismatch_exits_1_with_the_command_that_reproduces_it(monkeypatch, capsys) -> None:
     real = turing.engines.universal.teacher_forced
 

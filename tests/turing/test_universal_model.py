@@ -54,6 +54,7 @@ def test_same_weights_for_every_machine(model) -> None:
     assert first_wrong_prediction(tokens, predicted) is None
 
 
+@pytest.mark.slow
 def test_hard_attention_model_runs_as_one() -> None:
     """`teacher_forced` runs a hard-attention model with its hard heads (a softmax pass over hard
     weights predicts other tokens): at every position, the prompt included, it equals the
