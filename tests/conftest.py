@@ -7,7 +7,7 @@
   subprocess.  The folder is made under pytest's temporary root, which the workers of one run
   share, and starts empty.  Both caches are safe for concurrent writers (a model file is written
   under a temporary name and renamed; JAX's cache takes a file lock once it has a size limit).
-- the `slow` marker: `pytest -m "not slow"` is the quick tier (README.md, "Tests").
+- the `slow` marker: `pytest -m "not slow"` is the quick tier (README.md, "Install and run the tests").
 """
 
 from __future__ import annotations
