@@ -145,6 +145,7 @@ def _reference(machine: Any, tokens: int) -> list[str]:
     return trace_of(machine, (), tokens)[:tokens]
 
 
+@pytest.mark.slow
 def test_fast_generation_equals_the_dense_decoder_and_the_reference_trace() -> None:
     machines = _machine_models()
     prompts = [_prompt(machine) for machine, _ in machines]
@@ -167,6 +168,7 @@ def test_fast_generation_equals_the_dense_decoder_and_the_reference_trace() -> N
     assert 0 < halted < len(machines)  # both endings are exercised
 
 
+@pytest.mark.slow
 def test_each_model_generates_its_own_quota() -> None:
     machines = _machine_models()
     models = [model for _, model in machines]

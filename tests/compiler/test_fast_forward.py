@@ -16,6 +16,7 @@ from compiler.transformer import forward, precision
 from rasp import ir
 
 N = 8
+BATCH = 4
 
 
 def _programs() -> dict[str, ir.SOp]:
@@ -50,20 +51,21 @@ def test_each_kind_of_head_is_planned_as_expected() -> None:
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 @settings(max_examples=15, deadline=None)
-@given(st.lists(st.text(alphabet="abc", min_size=1, max_size=N), min_size=1, max_size=4))
+@given(st.lists(st.text(alphabet="abc", min_size=1, max_size=N), min_size=1, max_size=BATCH))
 def test_the_fast_pass_equals_the_dense_pass(name: str, inputs: list[str]) -> None:
     model = _model(name)
-    ids, mask = model.encode([list(text) for text in inputs])
-    ids = np.pad(ids, ((0, 0), (0, N + 1 - ids.shape[1])))  # one shape: padding after the tokens
+    rows = [*inputs, *[inputs[0]] * (BATCH - len(inputs))]  # one shape: BATCH rows (repeats are inputs too)
+    ids, mask = model.encode([list(text) for text in rows])
+    ids = np.pad(ids, ((0, 0), (0, N + 1 - ids.shape[1])))  # and N + 1 positions: padding after the tokens
     mask = np.pad(mask, ((0, 0), (0, N + 1 - mask.shape[1])))
     with precision("float64"):
         params = model.device_params("float64")
         dense = np.asarray(forward(params, ids, mask, True, window=model.window))
         fast = np.asarray(fast_forward(params, ids, mask, plan(model.params, model.metadata), model.window))
     np.testing.assert_allclose(fast[mask], dense[mask], atol=1e-9)
-    for row, text in enumerate(inputs):
+    for row, text in enumerate(rows):
         assert model.decode(fast[row, 1 : 1 + len(text)]) == model.decode(dense[row, 1 : 1 + len(text)])
-        assert model.decode(fast[row, 1 : 1 + len(text)]) == model(list(text))
+        assert model.decode(fast[row, 1 : 1 + len(text)]) == PROGRAMS[name](list(text), causal=True)
 
 
 def test_a_softmax_model_is_refused() -> None:

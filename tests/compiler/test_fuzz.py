@@ -14,6 +14,7 @@ SEEDS = range(300)
 GROUPS = 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("group", range(GROUPS))
 def test_random_programs_are_exact_or_refused(group: int) -> None:
     broken = []

@@ -75,6 +75,7 @@ def test_the_count_costs_nothing_and_the_heads_are_described() -> None:
     assert lookup_targets(model, layer, 0, tokens) == SESSION["mirror"](tokens, causal=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mirrored", "far"])
 def test_size_does_not_depend_on_the_length(name: str) -> None:
     """`far` gates a number of size ~3n: its gate's ramps reach ~n^2, under float64's exact

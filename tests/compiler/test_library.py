@@ -24,7 +24,9 @@ def program_of(name: str) -> ir.SOp:
     return library_program(LIBRARY[name].program.name)
 
 
-@pytest.mark.parametrize("max_seq_len", LENGTHS)
+@pytest.mark.parametrize(
+    "max_seq_len", [pytest.param(n, marks=[pytest.mark.slow] if n == LENGTHS[-1] else []) for n in LENGTHS]
+)
 @pytest.mark.parametrize("name", sorted(LIBRARY))
 def test_library_program_matches_interpreter(name: str, max_seq_len: int) -> None:
     entry = LIBRARY[name]

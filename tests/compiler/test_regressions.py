@@ -31,7 +31,14 @@ def _token(text: str) -> object:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-@pytest.mark.parametrize("path", sorted(FOLDER.glob("*.rasp")), ids=lambda path: path.stem)
+@pytest.mark.parametrize(
+    "path",
+    [  # quick tier: the programs compiled for up to 20 positions
+        pytest.param(path, marks=[pytest.mark.slow] if path.stem.endswith("_n50") else [])
+        for path in sorted(FOLDER.glob("*.rasp"))
+    ],
+    ids=lambda path: path.stem,
+)
 def test_regression_is_exact_or_refused(path: Path) -> None:
     fields = _header(path)
     vocab = [_token(token) for token in fields["vocab"][0].split(",")]

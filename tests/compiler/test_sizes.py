@@ -30,6 +30,7 @@ def test_at_most_a_tenth_of_the_params_of_tracr_at_50(name: str, n: int) -> None
     assert _summary(name, n)["params"] <= TRACR[name, n][1] / 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["reverse", "sort"])
 def test_exact_at_length_1000(name: str) -> None:
     entry = LIBRARY[name]

@@ -65,6 +65,7 @@ dyck1 = "F" if prev_imbalances>0 else ("T" if balance==0 else "P");
 """
 
 
+@pytest.mark.slow
 def test_paper_dyck1_counts_exact_at_50() -> None:
     session = rasp.Session()
     session.run(DYCK1_ROUNDED)
@@ -76,6 +77,7 @@ def test_paper_dyck1_counts_exact_at_50() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_budget_refuses_before_allocating() -> None:
     """A model over the budget is refused with the s-op and the figure, before any weight
     array exists (a subprocess measures the peak memory of the whole attempt)."""
@@ -96,6 +98,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     assert int(peak_kb) < 4 * 1024 * 1024
 
 
+@pytest.mark.slow
 def test_unbudgeted_blow_up_is_refused_quickly() -> None:
     """A product of two noisy means, each with hundreds of values, would need an MLP over
     every pair: refused by the value sets or the budget, well within memory."""
@@ -127,6 +130,7 @@ def test_bos_selector_width_compiles_small(paper: rasp.Session) -> None:
 # -------------------------------------------------------------- the paper's programs at 50
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "vocab", "library"),
     [("hist_bos", "abc", "histogram"), ("hist2_bos", "abc", "double_histogram"), ("dyck1_ptf", "()", "dyck1")],
@@ -157,6 +161,7 @@ def test_float_rounding_the_interpreter_sees_is_refused(paper: rasp.Session, nam
     assert caught.value.line is not None
 
 
+@pytest.mark.slow
 def test_sort_through_bos_at_50_is_refused_by_the_budget(paper: rasp.Session) -> None:
     """Its `or` of selectors needs a joint one-hot of (token, position, count) over 50
     positions: refused by the budget, naming the line of the aggregate."""

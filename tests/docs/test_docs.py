@@ -57,7 +57,16 @@ def shell_commands(path: Path) -> list[tuple[list[str], int]]:
     return commands
 
 
-@pytest.mark.parametrize("path", [p for p in DOCUMENTS if shell_commands(p)], ids=lambda p: p.name)
+#: Documents whose commands compile and run Turing machines by the thousand token (the README's
+#: 1,000 machines, cli.md's and turing.md's verifications): the `slow` tier (tests/conftest.py).
+HEAVY = ("README.md", "cli.md", "turing.md")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, marks=[pytest.mark.slow] if p.name in HEAVY else []) for p in DOCUMENTS if shell_commands(p)],
+    ids=lambda p: p.name,
+)
 def test_cli_examples_run(path: Path, tmp_path: Path, capsys) -> None:
     """The document's commands run in order, sharing one scratch folder for the files they
     write and read (`.npz`, `.png`, `.pt`, `.safetensors`), from the repository root."""

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import nbclient
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "docs" / "notebooks" / "tour.ipynb"
 
 
+@pytest.mark.slow
 def test_the_tour_notebook_runs_and_shows_the_right_things() -> None:
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     for cell in notebook.cells:

@@ -4,7 +4,8 @@ plain-Python references as the interpreted tests (`references.py`).
 Each program is compiled for max_seq_len 8 and 16 over its test alphabet (prefix programs, marked
 causal in references.py, also compiled causally) and run on generated inputs of the kind it is
 meant for, including inputs of length 1 and of length max_seq_len.  Models are compiled once per
-module; each test runs one batch, so that XLA compiles each model's forward pass once.
+session (the `library_model` fixture of conftest.py, which test_library_exported.py shares); each
+test runs one batch, so that XLA compiles each model's forward pass once.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import random
 from typing import Any
 
 import pytest
-from references import PROGRAMS, REFERENCES, check, name_of, nested_prefix, output_of, shuffled_prefix
+from references import PROGRAMS, REFERENCES, check, name_of, nested_prefix, shuffled_prefix
 
-import compiler
 from rasp.programs import LibraryProgram
 
 LENGTHS = (8, 16)
 CASES = [
-    (program, n, causal)
+    pytest.param(program, n, causal, marks=[pytest.mark.slow] if n != LENGTHS[0] else [])  # quick tier: length 8
     for program in PROGRAMS
     for n in LENGTHS
     for causal in ((False, True) if program.causal else (False,))
@@ -30,22 +30,6 @@ CASES = [
 def case_id(case: tuple[LibraryProgram, int, bool]) -> str:
     program, n, causal = case
     return f"{program.name}-{n}" + ("-causal" if causal else "")
-
-
-_models: dict[tuple[str, int, bool], compiler.Transformer] = {}
-
-
-def model_for(program: LibraryProgram, n: int, causal: bool) -> compiler.Transformer:
-    key = (program.name, n, causal)
-    if key not in _models:
-        _models[key] = compiler.compile(output_of(program.name), program.alphabet, n, causal=causal)
-    return _models[key]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _release_models() -> Any:
-    yield
-    _models.clear()
 
 
 def sample(program: LibraryProgram, rng: random.Random, length: int) -> list[Any]:
@@ -82,10 +66,9 @@ def inputs(program: LibraryProgram, n: int, seed: int = 0) -> list[list[Any]]:
     return batch
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_compiled_program_matches_reference(case: tuple[LibraryProgram, int, bool]) -> None:
-    program, n, causal = case
-    model = model_for(program, n, causal)
+@pytest.mark.parametrize(("program", "n", "causal"), CASES, ids=[case_id(case.values) for case in CASES])
+def test_compiled_program_matches_reference(program: LibraryProgram, n: int, causal: bool, library_model) -> None:
+    model = library_model(program, n, causal)
     batch = inputs(program, n)
     assert {len(tokens) for tokens in batch} >= {1, n}
     for tokens, got in zip(batch, model.predict(batch)):
@@ -94,9 +77,9 @@ def test_compiled_program_matches_reference(case: tuple[LibraryProgram, int, boo
 
 
 @pytest.mark.parametrize("program", [p for p in PROGRAMS if p.causal], ids=name_of)
-def test_incremental_decoding_matches_reference(program: LibraryProgram) -> None:
+def test_incremental_decoding_matches_reference(program: LibraryProgram, library_model) -> None:
     """The causal model, decoded one token at a time with its key/value cache."""
-    decoder = model_for(program, LENGTHS[0], True).decoder()
+    decoder = library_model(program, LENGTHS[0], True).decoder()
     for tokens in inputs(program, LENGTHS[0], seed=1)[:4]:
         decoder.reset()
         check(program, tokens, decoder.extend(tokens))

@@ -1,7 +1,8 @@
 """The program library, exported: every `programs/lib` program's compiled model as a torch module,
 as a TransformerLens bridge and through a safetensors file gives the JAX model's outputs, which
 are the plain-Python reference's and the interpreter's (`references.py`), on the inputs of
-test_library_compiled.py.  One model per program (max_seq_len 8; prefix programs also causal)."""
+test_library_compiled.py.  One model per program (max_seq_len 8; prefix programs also causal), the
+one test_library_compiled.py runs (the `library_model` fixture of conftest.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rasp.programs import LibraryProgram
 
 N = 8
 CASES = [(program, causal) for program in PROGRAMS for causal in ((False, True) if program.causal else (False,))]
+CASES = [pytest.param(case, marks=[pytest.mark.slow] if case[1] else []) for case in CASES]  # quick tier: whole
 
 
 def case_id(case: tuple[LibraryProgram, bool]) -> str:
@@ -33,11 +35,13 @@ def valid_rows(batch: list[list[Any]]) -> np.ndarray:
     return mask
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_exports_match_the_model_and_the_interpreter(case: tuple[LibraryProgram, bool], tmp_path: Path) -> None:
+@pytest.mark.parametrize("case", CASES, ids=[case_id(case.values[0]) for case in CASES])
+def test_exports_match_the_model_and_the_interpreter(
+    case: tuple[LibraryProgram, bool], tmp_path: Path, library_model
+) -> None:
     program, causal = case
     sop = output_of(program.name)
-    model = compiler.compile(sop, program.alphabet, N, causal=causal)
+    model = library_model(program, N, causal)  # test_library_compiled.py's model of length N
     batch = inputs(program, N)
     expected = model.predict(batch)
     for tokens, got in zip(batch, expected):

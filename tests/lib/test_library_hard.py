@@ -44,7 +44,7 @@ def batches(alphabet: list[Any]) -> st.SearchStrategy[list[list[Any]]]:
     ).map(lambda pair: [pair[0], *pair[1]])
 
 
-@pytest.mark.parametrize("causal", [False, True], ids=["whole", "causal"])
+@pytest.mark.parametrize("causal", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["whole", "causal"])
 @pytest.mark.parametrize("program", PROGRAMS, ids=name_of)
 def test_hard_model_equals_interpreter(program: LibraryProgram, causal: bool) -> None:
     model = hard_model(program, causal)

@@ -34,6 +34,7 @@ def engine() -> CompiledEngine:
     return CompiledEngine()
 
 
+@pytest.mark.slow
 def test_random_machines_match_the_reference(engine: CompiledEngine) -> None:
     """24 random machines, 2 to 4 states and 2 to 3 symbols, budgets of up to 30 steps."""
     cases = [
@@ -49,6 +50,7 @@ def test_random_machines_match_the_reference(engine: CompiledEngine) -> None:
     assert 0 < sum(run.halted for run in runs) < len(runs)
 
 
+@pytest.mark.slow
 def test_hand_written_machines_match_the_reference(engine: CompiledEngine) -> None:
     """The interpreter's hand-written cases: growth on both sides, both ways of halting, N moves,
     multi-character names, a busy beaver's long run of 1s (busy beaver 4 needs 1,149 tokens)."""
@@ -67,6 +69,7 @@ def test_the_kv_cached_decoder_generates_the_design_example(engine: CompiledEngi
     assert run.tokens == BB2_TRACE and run.matches and run.halted
 
 
+@pytest.mark.slow
 def test_a_long_trace_from_the_decoder() -> None:
     """Over 2,000 tokens of a 4-state machine that never halts, in float64."""
     machine = load_machine("1RC0RC_1RD0LB_1RB0LC_1LA0LD")
@@ -83,18 +86,19 @@ def test_residual_width_does_not_grow_with_the_length() -> None:
     assert long["layers"] == short["layers"] and long["heads"] == short["heads"]
 
 
+@pytest.mark.slow
 def test_the_hard_model_has_one_size_at_every_length() -> None:
     """Under hard attention nothing grows with max_seq_len: not the MLPs, not the position
     embedding (benchmarks/turing_compiled.py shows the same sizes up to 2^20; 2^17 keeps this
     test to seconds, and is past float64's limit on the old quadratic gate bound)."""
     machine = load_machine("1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA")
     keys = ("layers", "heads", "residual_width", "mlp_hidden_total", "params")
-    short, long = (
-        {k: compile_machine(machine, n, attention="hard").summary()[k] for k in keys} for n in (2**10, 2**17)
-    )
+    summaries = [compile_machine(machine, n, attention="hard").summary() for n in (2**10, 2**17)]
+    short, long = ({k: summary[k] for k in keys} for summary in summaries)
     assert short == long
 
 
+@pytest.mark.slow
 def test_the_fast_decoder_generates_bb5_from_hard_weights() -> None:
     """The compiled engine's hard path (the fast decoder, generating the run ahead) equals the
     reference on a trace longer than the softmax models' float32 range."""
@@ -176,6 +180,7 @@ def test_attention_is_an_option_of_the_compiled_and_universal_engines_only(
     assert json.loads(capsys.readouterr().out)["attention"] == "hard"
 
 
+@pytest.mark.slow
 def test_tm_run_and_verify_with_the_compiled_engine(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["tm", "run", BB2, "--engine", "compiled", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -241,6 +246,7 @@ SHARDED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_batches_are_split_across_devices() -> None:
     """Two host devices stand in for two accelerators (tests/turing/host_devices.py)."""
     assert "sharded [2" in run_on_two_devices(SHARDED)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -72,6 +73,7 @@ def test_every_machine_of_one_state_through_the_universal_model(capsys) -> None:
     assert main([*ALL_1x2, "--start", "81"]) == 2
 
 
+@pytest.mark.slow
 def test_a_mismatch_exits_1_with_the_command_that_reproduces_it(monkeypatch, capsys) -> None:
     real = turing.engines.universal.teacher_forced
 
@@ -94,6 +96,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_enumeration(model_cache: str) -> None:
     """Two JAX processes (CPU, Gloo) split machines 30..69, each checks its share, and both
     report the counts of the whole range."""

@@ -13,9 +13,10 @@ from turing.simulator import initial_configuration
 from turing.trace import encode_trace
 
 CASES = [case for case in HAND_WRITTEN if case[0] in ("increment 111 (left growth)", "busy beaver 2")]
+CASES = [pytest.param(case, marks=[] if case[0] == "busy beaver 2" else [pytest.mark.slow]) for case in CASES]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case[0])
+@pytest.mark.parametrize("case", CASES, ids=[case.values[0][0] for case in CASES])
 def test_exported_turing_models_generate_the_trace(case: tuple[str, str, str, int]) -> None:
     _, spec, tape, steps = case
     machine = load_machine(spec)

@@ -40,6 +40,7 @@ def test_engines_generate_the_design_example(engine) -> None:
     assert str(run.final_configuration()) == "1 1 Z 1 1"
 
 
+@pytest.mark.slow
 def test_interpreter_generates_random_machines_autoregressively(interpreter) -> None:
     checked = 0
     for n_states, n_symbols, n_moves in ((2, 2, False), (3, 3, True), (5, 4, True), (4, 2, False)):

@@ -99,6 +99,7 @@ def test_generation_reports_the_divergence_and_the_assumption() -> None:
     assert configuration_at(broken.expected, 27) == 5
 
 
+@pytest.mark.slow
 def test_compiled_generation_equals_the_interpreter() -> None:
     """Differential: the compiled n-gram program generates what the interpreter generates,
     diverging runs included (one model length, so one XLA compilation)."""

@@ -47,6 +47,7 @@ def test_buckets_double_to_1024_then_step_by_a_quarter() -> None:
     assert [bucket_length(n) for n in tokens] == [64, 64, 128, 1024, 1536, 1536, 2048, 3072]
 
 
+@pytest.mark.slow
 def test_the_hard_universal_engine_equals_the_reference() -> None:
     """Hard attention through the fast forward pass: machines of 2 states and symbols (partial
     tables, input tapes), every token checked against the reference, in a batch and greedily;
@@ -63,6 +64,7 @@ def test_the_hard_universal_engine_equals_the_reference() -> None:
     assert [run.tokens for run in greedy] == [run.tokens for run in batched[:2]]
 
 
+@pytest.mark.slow
 def test_teacher_forcing_equals_greedy_generation() -> None:
     """The induction of turing/engines/universal.py, checked: on machines of the shape (partial
     tables, input tapes), the prediction at every position of the reference input, in one forward
@@ -141,6 +143,7 @@ def test_input_bound_holds_every_machine() -> None:
     assert needed(right, 9) == input_bound(Shape(1, 2), 9) - 1
 
 
+@pytest.mark.slow
 def test_run_a_machine_by_its_number(capsys) -> None:
     number = 11 * 13**3 + 8 * 13**2 + 7 * 13 + 12
     assert machine_at(number, 2, 2) == BB2

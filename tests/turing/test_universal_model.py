@@ -54,6 +54,7 @@ def test_same_weights_for_every_machine(model) -> None:
     assert first_wrong_prediction(tokens, predicted) is None
 
 
+@pytest.mark.slow
 def test_hard_attention_model_runs_as_one() -> None:
     """`teacher_forced` runs a hard-attention model with its hard heads (a softmax pass over hard
     weights predicts other tokens): at every position, the prompt included, it equals the
@@ -87,6 +88,7 @@ print("split over", len(jax.devices()))
 """
 
 
+@pytest.mark.slow
 def test_batches_are_split_across_devices() -> None:
     """Two host devices stand in for two accelerators (tests/turing/host_devices.py)."""
     assert "split over 2" in run_on_two_devices(SHARDED)
