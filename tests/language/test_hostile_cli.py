@@ -161,6 +161,7 @@ def test_loads_that_cannot_work_leave_the_session_alive(tmp_path: Path) -> None:
     assert repl.session["kept"] == 41 and repl.session["x"] == 1
 
 
+@pytest.mark.slow  # a subprocess that compiles the universal model
 def test_tables_into_a_pipe_are_not_cut(tmp_path: Path) -> None:
     """rich assumes 80 columns when the output is no terminal, and the verification tables'
     headers and figures once read `machin…`, `mismat…` and `float…` in a pipe."""
@@ -172,6 +173,7 @@ def test_tables_into_a_pipe_are_not_cut(tmp_path: Path) -> None:
     assert "mismatches" in result.stdout and "float64" in result.stdout and "…" not in result.stdout
 
 
+@pytest.mark.slow  # subprocesses, seconds each
 @pytest.mark.parametrize("after", [0.3, 1.0, 2.0, 4.0])
 def test_ctrl_c_ends_a_run_cleanly(after: float, tmp_path: Path) -> None:
     """Ctrl-C during the universal model's compilation or its XLA compilation once ended in
