@@ -81,15 +81,21 @@ def check_count_problem(count: int, vocab_size: int, max_seq_len: int) -> tuple[
     )
 
 
-def sample_inputs(vocab: Sequence[Any], max_seq_len: int, count: int, seed: int = 0) -> list[list[Any]]:
+def sample_inputs(
+    vocab: Sequence[Any], max_seq_len: int, count: int, seed: int = 0, prefixes: bool = False
+) -> list[list[Any]]:
     """The edge inputs, then `count` random ones: the first token repeated to every length of
     `check_lengths`, the next tokens (up to TOKEN_EDGES in all) repeated to the longest checked
     length, then random inputs of that length and of random lengths (alternately).
-    Deterministic for a seed."""
+    Deterministic for a seed.  With `prefixes` (a causal model, whose output at position i is
+    its output on the input's first i + 1 tokens, as the interpreter's causal evaluation is)
+    the longest constant input stands for every shorter one."""
     rng = random.Random(seed)
     vocab = list(vocab)
     lengths = check_lengths(max_seq_len)
     longest = lengths[-1]
+    if prefixes:
+        lengths = [longest]
     inputs = [[vocab[0]] * length for length in lengths] + [[token] * longest for token in vocab[1:TOKEN_EDGES]]
     for i in range(count):
         length = longest if i % 2 == 0 else rng.randint(1, longest)
@@ -125,7 +131,8 @@ def check(model: Transformer, sop: ir.SOp, count: int = DEFAULT_CHECK, seed: int
     (`sample_inputs`), and raises a CheckFailed naming `sop` and the first differing input when
     they disagree anywhere.  Inputs the interpreter itself fails on are left out (verification
     lists them)."""
-    result = verify(model, sop, sample_inputs(model.vocab, model.max_seq_len, count, seed), host=True)
+    inputs = sample_inputs(model.vocab, model.max_seq_len, count, seed, prefixes=model.causal)
+    result = verify(model, sop, inputs, host=True)
     problem = describe(result)
     if problem is not None:
         raise CheckFailed(f"the compiled model of {sop.label} is wrong: {problem}", sop.origin)

@@ -172,3 +172,15 @@ def test_the_most_random_inputs_a_check_takes() -> None:
     assert most_random_inputs(10, 1000) == MAX_CHECK
     assert Case(0, "out = tokens;", ("a",), 5, False).command("p.rasp").endswith("--check 5")
     assert Case(0, "out = tokens;", ("a", "b"), 9, False).command("p.rasp").endswith("--check 200")
+
+
+def test_a_causal_check_covers_every_length_by_prefixes() -> None:
+    """A causal model's output at position i is its output on the first i + 1 tokens, so one
+    constant input of the longest length stands for every shorter one (the self-check of a
+    causal model is several times cheaper), and the outputs agree with the shorter inputs'."""
+    inputs = sample_inputs("ab", 10, 2, prefixes=True)
+    assert inputs[:2] == [["a"] * 10, ["b"] * 10] and len(inputs) == 4
+    program = library_program("frac_prevs")
+    model = compiler.compile(program, "ab(", 10, causal=True)
+    longest = model(["a"] * 10)
+    assert [model(["a"] * n)[-1] for n in range(1, 11)] == longest
