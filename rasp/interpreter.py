@@ -222,7 +222,10 @@ class _Means:
 
 def selection_counts(selection: _Selection, blocks: Blocks) -> Values:
     """How many keys each query row selects, block by block."""
-    return [int(count) for begin, end in blocks for count in np.count_nonzero(selection.rows(begin, end, {}), axis=1)]
+    counts: Values = []
+    for begin, end in blocks:
+        counts.extend(np.count_nonzero(selection.rows(begin, end, {}), axis=1).tolist())
+    return counts
 
 
 # ---------------------------------------------------------------------------- the evaluator

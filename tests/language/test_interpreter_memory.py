@@ -127,3 +127,18 @@ def test_an_unreadable_input_file_is_a_usage_error(tmp_path: Path, capsys: pytes
     assert cli.main(["run", str(SORT), "sorted", "--input", f"@{tmp_path / 'missing.json'}"]) == 2
     error = capsys.readouterr().err
     assert "missing.json" in error and "Traceback" not in error
+
+
+def test_run_model_reads_inputs_from_files_and_stdin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each `--input` of `run-model` may be `@FILE` or `-`; the output line names the argument."""
+    program = tmp_path / "rev.rasp"
+    program.write_text("rev = aggregate(select(indices, length - indices - 1, ==), tokens);\n")
+    model = tmp_path / "rev.npz"
+    assert cli.main(["compile", str(program), "rev", "--vocab", "a,b,c", "--max-len", "4", "-o", str(model)]) == 0
+    (tmp_path / "input.txt").write_text("abc\n")
+    monkeypatch.setattr(sys, "stdin", io.StringIO('["c", "a"]'))
+    capsys.readouterr()
+    assert cli.main(["run-model", str(model), "--input", f"@{tmp_path / 'input.txt'}", "--input", "-"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"@{tmp_path / 'input.txt'}: c b a", "-: a c"]
