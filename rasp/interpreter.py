@@ -128,9 +128,10 @@ class _Selection:
     """A selector's matrix over the query rows of an evaluation, handed out a block at a time.
 
     `rows(begin, end, memo)` is the matrix of rows [begin, end) (counted from the evaluation's
-    first row) against every key.  A consumer asks for each block with a fresh `memo`, so that
-    within a block every selector of a shared sub-graph is computed once, and the block's
-    matrices are freed together when the consumer moves on."""
+    first row) against every key (in causal evaluation, every key up to the block's last query:
+    `_RowEvaluation.width`).  A consumer asks for each block with a fresh `memo`, so that within
+    a block every selector of a shared sub-graph is computed once, and the block's matrices are
+    freed together when the consumer moves on."""
 
     def __init__(self, uid: int, size: int, compute: Callable[[int, int, BlockMemo], Matrix]):
         self.uid = uid
@@ -209,7 +210,7 @@ class _Means:
 
     def __call__(self, rows: Matrix, counts: np.ndarray) -> list[float]:
         if self.weights is not None:
-            sums = rows.astype(np.int64) @ self.weights
+            sums = rows.astype(np.int64) @ self.weights[: rows.shape[1]]
             return [int(total) * 1.0 / int(count) for total, count in zip(sums, counts)]
         try:
             return [
@@ -303,7 +304,9 @@ class _RowEvaluation:
             key_array = self.memory.key_array(node.keys) if self.start else None
             keys, queries = comparison_arrays(node, self.full_values(node.keys), inputs[1], key_array)
             compare = NUMPY_COMPARE[node.op]
-            return lambda begin, end, memo: self._masked(compare(keys[None, :], queries[begin:end, None]), begin, end)
+            return lambda begin, end, memo: self._masked(
+                compare(keys[None, : self.width(end)], queries[begin:end, None]), begin, end
+            )
         if isinstance(node, ir.SelectorAnd):
             left, right = inputs
             return lambda begin, end, memo: left.rows(begin, end, memo) & right.rows(begin, end, memo)
@@ -315,11 +318,19 @@ class _RowEvaluation:
             return lambda begin, end, memo: self._masked(~inner.rows(begin, end, memo), begin, end)
         raise TypeError(f"unknown selector node {type(node).__name__}")
 
+    def width(self, end: int) -> int:
+        """The key columns of a block of rows ending at `end`: every key, or in causal evaluation
+        only the keys up to the block's last query (no later key is ever selected, so a block
+        leaves them out, and nobody compares or counts them)."""
+        return self.start + end if self.causal else self.n
+
     def _masked(self, matrix: Matrix, begin: int, end: int) -> Matrix:
         """`matrix` (rows [begin, end), a fresh array) with the keys after each query cleared in
-        causal evaluation.  Selects and negations apply it; `and` and `or` keep it."""
+        causal evaluation: past `width` there are none, so only the block's own positions, a
+        triangle, need it.  Selects and negations apply it; `and` and `or` keep it."""
         if self.causal:
-            matrix &= np.arange(self.n)[None, :] <= np.arange(self.start + begin, self.start + end)[:, None]
+            band = matrix[:, self.start + begin :]
+            band &= np.tri(end - begin, dtype=bool)
         return matrix
 
     def _apply(self, node: ir.Node, fn: Any, columns: list[Values]) -> Values:
