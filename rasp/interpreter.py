@@ -28,8 +28,10 @@ from rasp.values import read_token, sequence_type, type_name
 
 #: Cells (query rows x keys) of a selector computed at once.  Aggregates and selector widths
 #: need a few bytes per cell (a bool, and int64 sums), so this bounds the working memory of any
-#: evaluation to some tens of megabytes per block, whatever the length.
-BLOCK_CELLS = 1 << 22
+#: evaluation to some megabytes per block, whatever the length.  Blocks of 2^22 cells made a
+#: sort of 30,000 tokens spend more time in the kernel (page faults of the arrays allocated and
+#: freed per block) than in numpy; at 2^20 the allocator reuses them.
+BLOCK_CELLS = 1 << 20
 
 #: The most cells of a whole selector matrix handed out (`Interpreter.evaluate` of a selector, as
 #: lists of bools at 8 bytes a cell, or `evaluate_array`); a larger one is refused before any work.
