@@ -183,7 +183,8 @@ def aggregate_rows(node: ir.Aggregate, selection: _Selection, values: Values, bl
         block: Values = [node.default] * len(counts)
         single = np.flatnonzero(counts == 1)
         if len(single):
-            for row, column in zip(single.tolist(), rows[single].argmax(axis=1).tolist()):
+            chosen = rows.argmax(axis=1)  # the first selected key of every row, without copying rows
+            for row, column in zip(single.tolist(), chosen[single].tolist()):
                 block[row] = values[column]
         several = np.flatnonzero(counts >= 2)
         if len(several):
@@ -263,6 +264,7 @@ class _RowEvaluation:
         self.memory = memory  # every s-op's values at positions 0..n-1 once computed
         self.rows = self.n - start
         self.blocks = row_blocks(self.rows, self.n, block_cells)
+        self._buffers: dict[int, Matrix] = {}  # each selector's block buffer (`_out`)
 
     def full_values(self, node: ir.SOp) -> Values:
         """An input's values at every position 0..n-1 (remembered ones, then the new rows)."""
@@ -301,24 +303,41 @@ class _RowEvaluation:
         return _Selection(node.uid, self.rows, compute)
 
     def _selector_rows(self, node: ir.Selector, inputs: list[Any]) -> Callable[[int, int, BlockMemo], Matrix]:
-        """How to compute rows [begin, end) of `node` from its inputs' selections."""
+        """How to compute rows [begin, end) of `node` from its inputs' selections (into its
+        buffer, `_out`)."""
+        uid = node.uid
         if isinstance(node, ir.Select):
             key_array = self.memory.key_array(node.keys) if self.start else None
             keys, queries = comparison_arrays(node, self.full_values(node.keys), inputs[1], key_array)
             compare = NUMPY_COMPARE[node.op]
-            return lambda begin, end, memo: self._masked(
-                compare(keys[None, : self.width(end)], queries[begin:end, None]), begin, end
-            )
-        if isinstance(node, ir.SelectorAnd):
-            left, right = inputs
-            return lambda begin, end, memo: left.rows(begin, end, memo) & right.rows(begin, end, memo)
-        if isinstance(node, ir.SelectorOr):
-            left, right = inputs
-            return lambda begin, end, memo: left.rows(begin, end, memo) | right.rows(begin, end, memo)
+
+            def select(begin: int, end: int, memo: BlockMemo) -> Matrix:
+                out = self._out(uid, begin, end)
+                return self._masked(compare(keys[None, : out.shape[1]], queries[begin:end, None], out=out), begin, end)
+
+            return select
         if isinstance(node, ir.SelectorNot):
             inner = inputs[0]
-            return lambda begin, end, memo: self._masked(~inner.rows(begin, end, memo), begin, end)
-        raise TypeError(f"unknown selector node {type(node).__name__}")
+            return lambda begin, end, memo: self._masked(
+                np.logical_not(inner.rows(begin, end, memo), out=self._out(uid, begin, end)), begin, end
+            )
+        combine = {ir.SelectorAnd: np.logical_and, ir.SelectorOr: np.logical_or}.get(type(node))
+        if combine is None:
+            raise TypeError(f"unknown selector node {type(node).__name__}")
+        left, right = inputs
+        return lambda begin, end, memo: combine(
+            left.rows(begin, end, memo), right.rows(begin, end, memo), out=self._out(uid, begin, end)
+        )
+
+    def _out(self, uid: int, begin: int, end: int) -> Matrix:
+        """Where selector `uid` writes rows [begin, end): one buffer per selector, reused from
+        block to block.  A fresh array per block was worse than it sounds: the allocator handed
+        each back to the kernel, and the page faults of the next cost more than the comparisons."""
+        rows, width = end - begin, self.width(end)
+        buffer = self._buffers.get(uid)
+        if buffer is None or buffer.size < rows * width:
+            buffer = self._buffers[uid] = np.empty(rows * self.n, dtype=bool)
+        return buffer[: rows * width].reshape(rows, width)
 
     def width(self, end: int) -> int:
         """The key columns of a block of rows ending at `end`: every key, or in causal evaluation
@@ -327,9 +346,9 @@ class _RowEvaluation:
         return self.start + end if self.causal else self.n
 
     def _masked(self, matrix: Matrix, begin: int, end: int) -> Matrix:
-        """`matrix` (rows [begin, end), a fresh array) with the keys after each query cleared in
-        causal evaluation: past `width` there are none, so only the block's own positions, a
-        triangle, need it.  Selects and negations apply it; `and` and `or` keep it."""
+        """`matrix` (rows [begin, end), in the selector's buffer) with the keys after each query
+        cleared in causal evaluation: past `width` there are none, so only the block's own
+        positions, a triangle, need it.  Selects and negations apply it; `and` and `or` keep it."""
         if self.causal:
             band = matrix[:, self.start + begin :]
             band &= np.tri(end - begin, dtype=bool)
