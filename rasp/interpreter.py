@@ -126,30 +126,46 @@ def numeric_array(values: Values) -> np.ndarray | None:
 BlockMemo = dict[int, Matrix]
 
 
+#: Where a selector writes rows [begin, end): `out(begin, end)` is an array of their shape.
+Out = Callable[[int, int], Matrix]
+#: How a selector computes rows [begin, end), given the block's memo and where to write them.
+Compute = Callable[[int, int, BlockMemo, Out], Matrix]
+
+
 class _Selection:
     """A selector's matrix over the query rows of an evaluation, handed out a block at a time.
 
     `rows(begin, end, memo)` is the matrix of rows [begin, end) (counted from the evaluation's
-    first row) against every key (in causal evaluation, every key up to the block's last query:
-    `_RowEvaluation.width`).  A consumer asks for each block with a fresh `memo`, so that within
-    a block every selector of a shared sub-graph is computed once, and the block's matrices are
-    freed together when the consumer moves on."""
+    first row) against the keys `width(end)` (every key, or in causal evaluation every key up
+    to the block's last query).  A consumer asks for each block with a fresh `memo`, so that
+    within a block every selector of a shared sub-graph is computed once.  Each selection
+    writes its blocks into one buffer of its own, freed with it: a fresh array per block was
+    worse than it sounds, since the allocator handed each back to the kernel and the page
+    faults of the next cost more than the comparisons."""
 
-    def __init__(self, uid: int, size: int, compute: Callable[[int, int, BlockMemo], Matrix]):
+    def __init__(self, uid: int, size: int, width: Callable[[int], int], compute: Compute):
         self.uid = uid
         self.size = size  # query rows
+        self._width = width
         self._compute = compute
+        self._buffer = np.empty(0, dtype=bool)
 
     @classmethod
     def of_matrix(cls, uid: int, matrix: Matrix) -> _Selection:
         """A selection already computed in full (the single-block case)."""
-        return cls(uid, len(matrix), lambda begin, end, memo: matrix[begin:end])
+        return cls(uid, len(matrix), lambda end: matrix.shape[1], lambda begin, end, memo, out: matrix[begin:end])
 
     def rows(self, begin: int, end: int, memo: BlockMemo) -> Matrix:
         matrix = memo.get(self.uid)
         if matrix is None:
-            matrix = memo[self.uid] = self._compute(begin, end, memo)
+            matrix = memo[self.uid] = self._compute(begin, end, memo, self._out)
         return matrix
+
+    def _out(self, begin: int, end: int) -> Matrix:
+        rows, width = end - begin, self._width(end)
+        if self._buffer.size < rows * width:  # the first block is the tallest, the last the widest
+            self._buffer = np.empty(rows * self._width(self.size), dtype=bool)
+        return self._buffer[: rows * width].reshape(rows, width)
 
     def whole(self) -> Matrix:
         """Every row at once: n x n bools (`_refuse_large_matrix` bounds who may ask)."""
@@ -264,7 +280,6 @@ class _RowEvaluation:
         self.memory = memory  # every s-op's values at positions 0..n-1 once computed
         self.rows = self.n - start
         self.blocks = row_blocks(self.rows, self.n, block_cells)
-        self._buffers: dict[int, Matrix] = {}  # each selector's block buffer (`_out`)
 
     def full_values(self, node: ir.SOp) -> Values:
         """An input's values at every position 0..n-1 (remembered ones, then the new rows)."""
@@ -299,45 +314,39 @@ class _RowEvaluation:
         consumers share it, as the fast path for short inputs), else a block at a time."""
         compute = self._selector_rows(node, inputs)
         if len(self.blocks) <= 1:
-            return _Selection.of_matrix(node.uid, compute(0, self.rows, {}))
-        return _Selection(node.uid, self.rows, compute)
+            return _Selection.of_matrix(node.uid, compute(0, self.rows, {}, self._fresh))
+        return _Selection(node.uid, self.rows, self.width, compute)
 
-    def _selector_rows(self, node: ir.Selector, inputs: list[Any]) -> Callable[[int, int, BlockMemo], Matrix]:
-        """How to compute rows [begin, end) of `node` from its inputs' selections (into its
-        buffer, `_out`)."""
-        uid = node.uid
+    def _fresh(self, begin: int, end: int) -> Matrix:
+        """A new array for rows [begin, end) (`Out` of a selector computed in one block)."""
+        return np.empty((end - begin, self.width(end)), dtype=bool)
+
+    def _selector_rows(self, node: ir.Selector, inputs: list[Any]) -> Compute:
+        """How to compute rows [begin, end) of `node` from its inputs' selections."""
         if isinstance(node, ir.Select):
             key_array = self.memory.key_array(node.keys) if self.start else None
             keys, queries = comparison_arrays(node, self.full_values(node.keys), inputs[1], key_array)
             compare = NUMPY_COMPARE[node.op]
 
-            def select(begin: int, end: int, memo: BlockMemo) -> Matrix:
-                out = self._out(uid, begin, end)
-                return self._masked(compare(keys[None, : out.shape[1]], queries[begin:end, None], out=out), begin, end)
+            def select(begin: int, end: int, memo: BlockMemo, out: Out) -> Matrix:
+                matrix = out(begin, end)
+                return self._masked(
+                    compare(keys[None, : matrix.shape[1]], queries[begin:end, None], out=matrix), begin, end
+                )
 
             return select
         if isinstance(node, ir.SelectorNot):
             inner = inputs[0]
-            return lambda begin, end, memo: self._masked(
-                np.logical_not(inner.rows(begin, end, memo), out=self._out(uid, begin, end)), begin, end
+            return lambda begin, end, memo, out: self._masked(
+                np.logical_not(inner.rows(begin, end, memo), out=out(begin, end)), begin, end
             )
         combine = {ir.SelectorAnd: np.logical_and, ir.SelectorOr: np.logical_or}.get(type(node))
         if combine is None:
             raise TypeError(f"unknown selector node {type(node).__name__}")
         left, right = inputs
-        return lambda begin, end, memo: combine(
-            left.rows(begin, end, memo), right.rows(begin, end, memo), out=self._out(uid, begin, end)
+        return lambda begin, end, memo, out: combine(
+            left.rows(begin, end, memo), right.rows(begin, end, memo), out=out(begin, end)
         )
-
-    def _out(self, uid: int, begin: int, end: int) -> Matrix:
-        """Where selector `uid` writes rows [begin, end): one buffer per selector, reused from
-        block to block.  A fresh array per block was worse than it sounds: the allocator handed
-        each back to the kernel, and the page faults of the next cost more than the comparisons."""
-        rows, width = end - begin, self.width(end)
-        buffer = self._buffers.get(uid)
-        if buffer is None or buffer.size < rows * width:
-            buffer = self._buffers[uid] = np.empty(rows * self.n, dtype=bool)
-        return buffer[: rows * width].reshape(rows, width)
 
     def width(self, end: int) -> int:
         """The key columns of a block of rows ending at `end`: every key, or in causal evaluation
