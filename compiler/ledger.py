@@ -72,17 +72,35 @@ class Ledger:
     def raise_scale(self, head: int, scale: float) -> None:
         self._scales[head] = max(self._scales[head], scale)
 
-    def check_budget(self, node: ir.Node, units: int = 0) -> None:
-        """Refuses `node` when the model built so far, plus `units` more MLP units, already has
-        more parameters than the budget allows.  The residual width only grows, so this lower
-        bound of the final count is safe to act on before anything is allocated."""
-        width = len(self._names) + len(self.vocab)
+    def check_budget(self, node: ir.Node, units: int = 0, dims: int = 0) -> None:
+        """Refuses `node` when the model built so far, plus `units` more MLP units and `dims` more
+        residual dimensions, already has more parameters than the budget allows.  The residual
+        width only grows, so this lower bound of the final count is safe to act on before
+        anything is allocated."""
+        width = len(self._names) + len(self.vocab) + dims
         estimate = parameters(self.blocks, width, extra_units=units)
         if estimate > self.budget:
             raise fail(
                 node,
                 f"the model would have at least {estimate:,} parameters, over the budget of "
                 f"{self.budget:,} (raise it with compile(..., budget=N) or --budget N)",
+            )
+
+    def check_table(self, node: ir.Node, rows: int, columns: int) -> None:
+        """Refuses `node` before its MLP's output table of `rows` x `columns` floats exists, when
+        the model it implies or the table itself is over the budget.  A categorical output of
+        C values writes C - 1 dimensions and needs at least C - 1 units (its C one-hot rows are
+        affinely independent, and each unit adds one direction to the outputs); and no table may
+        hold more floats than the largest model the budget allows, which keeps every array the
+        compiler makes as small as the weights it may build."""
+        if columns > 1:
+            self.check_budget(node, units=columns - 1, dims=columns - 1)
+        if rows * columns > self.budget:
+            raise fail(
+                node,
+                f"its MLP's output table would be {rows:,} x {columns:,} floats ({rows * columns * 8 / 2**30:.1f} "
+                f"GiB), more than the budget of {self.budget:,} parameters (raise it with compile(..., budget=N) "
+                "or --budget N)",
             )
 
     def finish(self) -> tuple[Block, ...]:

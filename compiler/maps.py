@@ -20,7 +20,6 @@ import numpy as np
 from compiler.blocks import ONE, Functional, combine, constant
 from compiler.encodings import Encodings
 from compiler.errors import fail
-from compiler.mlp_blocks import output_table
 from compiler.mlps import conjunctions, gated_affine
 from compiler.reps import Rep, categorical, numerical
 from compiler.valuesets import MAX_VALUES, value_order
@@ -149,7 +148,7 @@ class Maps:
         valid = [i for i, y in enumerate(outputs) if y is not _FAILED]
         outputs = [outputs[i] for i in valid]
         tuples = [tuples[i] for i in valid]
-        matrix, columns = output_table(outputs)
+        matrix, columns = self.enc.mlp.table(node, outputs)
         common = Counter(map(tuple, matrix)).most_common(1)[0][0] if len(matrix) else ()
         base = np.array(common, float) if len(matrix) else np.zeros(len(columns))
         lookup = conjunctions(tuples, matrix, base)

@@ -26,12 +26,16 @@ from rasp.values import all_numbers
 Require = Callable[[Rep, float, ir.Node, str], None]
 
 
-def output_table(outputs: list[Any]) -> tuple[np.ndarray, list[Any]]:
-    """The rows an MLP must output for `outputs`, and its columns: one column of the numbers
-    (column None), or one 0/1 column per value (one-hot) when some output is not a number."""
-    if all_numbers(outputs):
-        return np.array(outputs, float)[:, None], [None]
-    columns = value_order(frozenset(outputs))
+def output_columns(outputs: list[Any]) -> list[Any]:
+    """The columns of an MLP's output table for `outputs`: one column of the numbers (column
+    None), or one 0/1 column per value (one-hot) when some output is not a number."""
+    return [None] if all_numbers(outputs) else value_order(frozenset(outputs))
+
+
+def output_table(outputs: list[Any], columns: list[Any]) -> np.ndarray:
+    """The rows an MLP must output for `outputs`, over `output_columns(outputs)`."""
+    if columns == [None]:
+        return np.array(outputs, float)[:, None]
     column_of = {v: c for c, v in enumerate(columns)}
     # the one column equal to y (every output is in the set; none for a value unequal to
     # itself, a NaN, which is then among the columns)
@@ -43,7 +47,7 @@ def output_table(outputs: list[Any]) -> tuple[np.ndarray, list[Any]]:
     matrix = np.zeros((len(outputs), len(columns)))
     rows = np.flatnonzero(hits >= 0)
     matrix[rows, hits[rows]] = 1.0
-    return matrix, columns
+    return matrix
 
 
 class MLPBuilder:
@@ -56,8 +60,15 @@ class MLPBuilder:
     ) -> dict[Any, Functional]:
         """An MLP computing outputs[t] at points[t] of a numerical input.  Returns the output
         functionals: {None: f} for numbers, else one indicator per output value."""
-        table, columns = output_table(outputs)
+        table, columns = self.table(node, outputs)
         return self.add(label, node, self.build(node, inner, points, table), columns)
+
+    def table(self, node: ir.Node, outputs: list[Any]) -> tuple[np.ndarray, list[Any]]:
+        """`output_table(outputs)` and its columns, once the ledger has admitted a table of that
+        size for `node` (its size is known here, before the len(outputs) x columns floats exist)."""
+        columns = output_columns(outputs)
+        self.ledger.check_table(node, len(outputs), len(columns))
+        return output_table(outputs, columns), columns
 
     def build(self, node: ir.Node, inner: Rep, points: np.ndarray, table: np.ndarray) -> Lookup:
         """The MLP of a function of a numerical input: interpolation when the input is exact,

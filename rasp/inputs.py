@@ -6,6 +6,9 @@
 - A text that is itself one token of the vocabulary is that token: `bl`.
 - Anything else is one token per character: `hello`, `0110`.
 
+`rasp run` and `rasp run-model` also take the text from a file (`--input @FILE`) or from standard
+input (`--input -`), for inputs longer than the shell's argument limit (`input_text`).
+
 A vocabulary (the tokens a compiled model or a machine's tape accepts) keeps a text in its own
 terms: when `[` is one of its tokens, or a token holds whitespace, the text is read as tokens of
 it, never as JSON or as words.  Reading text is the language's business, so this lives in
@@ -15,7 +18,9 @@ it, never as JSON or as words.  Reading text is the language's business, so this
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
 from rasp.errors import UsageError
@@ -57,3 +62,18 @@ def _json_list(text: str) -> list[Any]:
 
 def _no_constant(name: str) -> Any:
     raise UsageError(f"--input holds {name}, which is no token: numbers must be finite")
+
+
+def input_text(argument: str) -> str:
+    """The text an `--input` argument stands for: `@FILE` is the file's contents and `-` standard
+    input (a byte-order mark dropped from either); any other argument is the text itself."""
+    if argument == "-":
+        return sys.stdin.read().removeprefix("\ufeff")
+    if not argument.startswith("@"):
+        return argument
+    path = Path(argument[1:])
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise UsageError(f"--input {argument}: cannot read {path}: {reason}") from None

@@ -2,8 +2,12 @@
 
 A selector evaluates to a boolean matrix (rows are queries, columns keys); comparisons are done
 on integer codes of the values, so even string keys cost one numpy broadcast.  Aggregates count
-each row's selection and average with a matrix product, a few hundred rows at a time so that
-memory stays bounded at long lengths.
+each row's selection and average with a matrix product.
+
+Memory is O(n x block), not O(n^2): a selector is a `_Selection`, which computes its matrix a
+block of query rows at a time against all keys, and aggregates and selector widths consume it
+block by block (`BLOCK_CELLS` cells per block).  When the whole matrix fits in one block (short
+inputs, the common case) it is computed once and shared by all its consumers, as a plain matrix.
 
 Evaluation works on a range of query rows `[start, n)`: a full evaluation is the range `[0, n)`,
 and a causal program can be extended one token at a time (`IncrementalEvaluator`), computing only
@@ -13,7 +17,7 @@ the new row of every node, because in causal evaluation earlier positions never 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,8 +26,16 @@ from rasp import ir
 from rasp.errors import RaspError, RaspEvaluationError, RaspTypeError
 from rasp.values import read_token, sequence_type, type_name
 
-#: Rows averaged per matrix product: bounds temporary memory to ROW_CHUNK * length floats.
-ROW_CHUNK = 512
+#: Cells (query rows x keys) of a selector computed at once.  Aggregates and selector widths
+#: need a few bytes per cell (a bool, and int64 sums), so this bounds the working memory of any
+#: evaluation to some megabytes per block, whatever the length.  Blocks of 2^22 cells made a
+#: sort of 30,000 tokens spend more time in the kernel (page faults of the arrays allocated and
+#: freed per block) than in numpy; at 2^20 the allocator reuses them.
+BLOCK_CELLS = 1 << 20
+
+#: The most cells of a whole selector matrix handed out (`Interpreter.evaluate` of a selector, as
+#: lists of bools at 8 bytes a cell, or `evaluate_array`); a larger one is refused before any work.
+MAX_MATRIX_CELLS = 1 << 26
 
 Values = list[Any]
 Matrix = np.ndarray
@@ -84,18 +96,21 @@ NUMPY_COMPARE = {
 }
 
 
-def compare_matrix(node: ir.Select, keys: Values, queries: Values, key_array: np.ndarray | None = None) -> Matrix:
-    """M[i, j] = keys[j] OP queries[i] for every query row i and key column j.
-
-    Numbers are compared as float64 (exact for ints within 2**53); anything else through codes.
-    `key_array`, when given, is `keys` already as float64 (incremental evaluation keeps it)."""
+def comparison_arrays(
+    node: ir.Select, keys: Values, queries: Values, key_array: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """`keys` and `queries` as arrays that compare as the values do, so that a block of the
+    selector is one numpy broadcast: float64 for numbers (exact for ints within 2**53), integer
+    codes for anything else.  Values that cannot be ordered are refused here, before any
+    matrix exists.  `key_array`, when given, is `keys` already as float64 (incremental
+    evaluation keeps it)."""
     if key_array is None:
         key_array = numeric_array(keys)
     query_array = numeric_array(queries) if key_array is not None else None
     if key_array is None or query_array is None:
         codes, _ = _codes(list(keys) + list(queries), node, ordered=node.op not in ("==", "!="))
-        key_array, query_array = codes[: len(keys)], codes[len(keys) :]
-    return NUMPY_COMPARE[node.op](key_array[None, :], query_array[:, None])
+        return codes[: len(keys)], codes[len(keys) :]
+    return key_array, query_array
 
 
 def numeric_array(values: Values) -> np.ndarray | None:
@@ -105,50 +120,132 @@ def numeric_array(values: Values) -> np.ndarray | None:
     return None
 
 
+# ----------------------------------------------------------------------------- block selections
+
+#: One block's scratch space: the matrix of each selector already computed for that block.
+BlockMemo = dict[int, Matrix]
+
+
+#: Where a selector writes rows [begin, end): `out(begin, end)` is an array of their shape.
+Out = Callable[[int, int], Matrix]
+#: How a selector computes rows [begin, end), given the block's memo and where to write them.
+Compute = Callable[[int, int, BlockMemo, Out], Matrix]
+
+
+class _Selection:
+    """A selector's matrix over the query rows of an evaluation, handed out a block at a time.
+
+    `rows(begin, end, memo)` is the matrix of rows [begin, end) (counted from the evaluation's
+    first row) against the keys `width(end)` (every key, or in causal evaluation every key up
+    to the block's last query).  A consumer asks for each block with a fresh `memo`, so that
+    within a block every selector of a shared sub-graph is computed once.  Each selection
+    writes its blocks into one buffer of its own, freed with it: a fresh array per block was
+    worse than it sounds, since the allocator handed each back to the kernel and the page
+    faults of the next cost more than the comparisons."""
+
+    def __init__(self, uid: int, size: int, width: Callable[[int], int], compute: Compute):
+        self.uid = uid
+        self.size = size  # query rows
+        self._width = width
+        self._compute = compute
+        self._buffer = np.empty(0, dtype=bool)
+
+    @classmethod
+    def of_matrix(cls, uid: int, matrix: Matrix) -> _Selection:
+        """A selection already computed in full (the single-block case)."""
+        return cls(uid, len(matrix), lambda end: matrix.shape[1], lambda begin, end, memo, out: matrix[begin:end])
+
+    def rows(self, begin: int, end: int, memo: BlockMemo) -> Matrix:
+        matrix = memo.get(self.uid)
+        if matrix is None:
+            matrix = memo[self.uid] = self._compute(begin, end, memo, self._out)
+        return matrix
+
+    def _out(self, begin: int, end: int) -> Matrix:
+        rows, width = end - begin, self._width(end)
+        if self._buffer.size < rows * width:  # the first block is the tallest, the last the widest
+            self._buffer = np.empty(rows * self._width(self.size), dtype=bool)
+        return self._buffer[: rows * width].reshape(rows, width)
+
+    def whole(self) -> Matrix:
+        """Every row at once: n x n bools (`_refuse_large_matrix` bounds who may ask)."""
+        return self.rows(0, self.size, {})
+
+
+Blocks = list[tuple[int, int]]
+
+
+def row_blocks(rows: int, keys: int, block_cells: int) -> Blocks:
+    """[begin, end) ranges covering `rows` query rows, each at most `block_cells` cells against
+    `keys` keys (and at least one row)."""
+    step = max(1, block_cells // max(1, keys))
+    return [(begin, min(begin + step, rows)) for begin in range(0, rows, step)]
+
+
 # --------------------------------------------------------------------------------- aggregation
 
 
-def aggregate_rows(node: ir.Aggregate, selection: Matrix, values: Values) -> Values:
-    """Apply the aggregate rules to every row of `selection` over `values`.
+def aggregate_rows(node: ir.Aggregate, selection: _Selection, values: Values, blocks: Blocks) -> Values:
+    """Apply the aggregate rules to every row of `selection` over `values`, block by block.
 
     As in the original, a row that selects several positions needs the whole value sequence
     to be numeric (ints, floats, or ints mixed with bools), and its mean is the position-order
     sum divided by the count, always a float."""
-    counts = selection.sum(axis=1)
-    result: Values = [node.default] * len(counts)
-    single = np.flatnonzero(counts == 1)
-    if len(single):
-        chosen = selection[single].argmax(axis=1)
-        for row, column in zip(single.tolist(), chosen.tolist()):
-            result[row] = values[column]
-    several = np.flatnonzero(counts >= 2)
-    if len(several):
+    result: Values = []
+    means: _Means | None = None  # made at the first row that averages
+    for begin, end in blocks:
+        rows = selection.rows(begin, end, {})
+        counts = np.count_nonzero(rows, axis=1)
+        block: Values = [node.default] * len(counts)
+        single = np.flatnonzero(counts == 1)
+        if len(single):
+            chosen = rows.argmax(axis=1)  # the first selected key of every row, without copying rows
+            for row, column in zip(single.tolist(), chosen[single].tolist()):
+                block[row] = values[column]
+        several = np.flatnonzero(counts >= 2)
+        if len(several):
+            means = means or _Means(node, values)
+            for row, mean in zip(several.tolist(), means(rows[several], counts[several])):
+                block[row] = mean
+        result.extend(block)
+    return result
+
+
+class _Means:
+    """Row means of `values` with the original's arithmetic: exact integer sums for ints (a
+    matrix product in int64 while no overflow is possible), else the sequential Python sum (so
+    floats round the same way).  Made once per aggregate, since checking and converting the
+    values costs O(n) and an aggregate may have many blocks."""
+
+    def __init__(self, node: ir.Aggregate, values: Values):
         kind = sequence_type(values)
         if kind not in ("ints", "floats"):
             shown = ", ".join(repr(v) for v in values[:12]) + (", ..." if len(values) > 12 else "")
             raise _fail(node, f"asked to average multiple values, but they are non-numbers: [{shown}]")
+        self.node = node
+        self.values = values
+        exact = kind == "ints" and all(abs(v) < 2**40 for v in values)
+        self.weights = np.asarray(values, dtype=np.int64) if exact else None
+
+    def __call__(self, rows: Matrix, counts: np.ndarray) -> list[float]:
+        if self.weights is not None:
+            sums = rows.astype(np.int64) @ self.weights[: rows.shape[1]]
+            return [int(total) * 1.0 / int(count) for total, count in zip(sums, counts)]
         try:
-            means = _means(selection[several], values, kind)
+            return [
+                sum(self.values[j] for j in np.flatnonzero(row).tolist()) * 1.0 / int(count)
+                for row, count in zip(rows, counts)
+            ]
         except OverflowError as error:
-            raise _fail(node, f"the mean overflows: {error}") from None
-        for row, mean in zip(several.tolist(), means):
-            result[row] = mean
-    return result
+            raise _fail(self.node, f"the mean overflows: {error}") from None
 
 
-def _means(rows: Matrix, values: Values, kind: str) -> list[float]:
-    """Row means with the original's arithmetic: exact integer sums for ints (a matrix product
-    in int64 while no overflow is possible), else the sequential Python sum (so floats round
-    the same way)."""
-    if kind == "ints" and all(abs(v) < 2**40 for v in values):
-        weights = np.asarray(values, dtype=np.int64)
-        means: list[float] = []
-        for begin in range(0, len(rows), ROW_CHUNK):
-            block = rows[begin : begin + ROW_CHUNK]
-            sums = block.astype(np.int64) @ weights
-            means.extend(int(total) * 1.0 / int(count) for total, count in zip(sums, block.sum(axis=1)))
-        return means
-    return [sum(values[j] for j in np.flatnonzero(row).tolist()) * 1.0 / int(row.sum()) for row in rows]
+def selection_counts(selection: _Selection, blocks: Blocks) -> Values:
+    """How many keys each query row selects, block by block."""
+    counts: Values = []
+    for begin, end in blocks:
+        counts.extend(np.count_nonzero(selection.rows(begin, end, {}), axis=1).tolist())
+    return counts
 
 
 # ---------------------------------------------------------------------------- the evaluator
@@ -175,20 +272,18 @@ class _Memory:
 class _RowEvaluation:
     """Evaluates the nodes of a graph for query rows [start, n), given earlier rows' values."""
 
-    def __init__(self, tokens: list[Any], start: int, causal: bool, memory: _Memory):
+    def __init__(self, tokens: list[Any], start: int, causal: bool, memory: _Memory, block_cells: int):
         self.tokens = tokens
         self.n = len(tokens)
         self.start = start
         self.causal = causal
         self.memory = memory  # every s-op's values at positions 0..n-1 once computed
         self.rows = self.n - start
+        self.blocks = row_blocks(self.rows, self.n, block_cells)
 
     def full_values(self, node: ir.SOp) -> Values:
         """An input's values at every position 0..n-1 (remembered ones, then the new rows)."""
         return self.memory.values[node.uid]
-
-    def causal_mask(self) -> Matrix:
-        return np.arange(self.n)[None, :] <= np.arange(self.start, self.n)[:, None]
 
     def sop(self, node: ir.SOp, inputs: list[Any]) -> Values:
         if isinstance(node, ir.Tokens):
@@ -209,27 +304,64 @@ class _RowEvaluation:
         if isinstance(node, ir.SequenceMap):
             return self._apply(node, node.fn, inputs)
         if isinstance(node, ir.Aggregate):
-            return aggregate_rows(node, inputs[0], self.full_values(node.sop))
+            return aggregate_rows(node, inputs[0], self.full_values(node.sop), self.blocks)
         if isinstance(node, ir.SelectorWidth):
-            return selection_counts(inputs[0])
+            return selection_counts(inputs[0], self.blocks)
         raise TypeError(f"unknown s-op node {type(node).__name__}")
 
-    def selector(self, node: ir.Selector, inputs: list[Any]) -> Matrix:
+    def selector(self, node: ir.Selector, inputs: list[Any]) -> _Selection:
+        """The selector as a `_Selection`: computed now when its matrix is a single block (so its
+        consumers share it, as the fast path for short inputs), else a block at a time."""
+        compute = self._selector_rows(node, inputs)
+        if len(self.blocks) <= 1:
+            return _Selection.of_matrix(node.uid, compute(0, self.rows, {}, self._fresh))
+        return _Selection(node.uid, self.rows, self.width, compute)
+
+    def _fresh(self, begin: int, end: int) -> Matrix:
+        """A new array for rows [begin, end) (`Out` of a selector computed in one block)."""
+        return np.empty((end - begin, self.width(end)), dtype=bool)
+
+    def _selector_rows(self, node: ir.Selector, inputs: list[Any]) -> Compute:
+        """How to compute rows [begin, end) of `node` from its inputs' selections."""
         if isinstance(node, ir.Select):
-            keys = self.full_values(node.keys)
             key_array = self.memory.key_array(node.keys) if self.start else None
-            selection = compare_matrix(node, keys, inputs[1], key_array)
-        elif isinstance(node, ir.SelectorAnd):
-            selection = inputs[0] & inputs[1]
-        elif isinstance(node, ir.SelectorOr):
-            selection = inputs[0] | inputs[1]
-        elif isinstance(node, ir.SelectorNot):
-            selection = ~inputs[0]
-        else:
+            keys, queries = comparison_arrays(node, self.full_values(node.keys), inputs[1], key_array)
+            compare = NUMPY_COMPARE[node.op]
+
+            def select(begin: int, end: int, memo: BlockMemo, out: Out) -> Matrix:
+                matrix = out(begin, end)
+                return self._masked(
+                    compare(keys[None, : matrix.shape[1]], queries[begin:end, None], out=matrix), begin, end
+                )
+
+            return select
+        if isinstance(node, ir.SelectorNot):
+            inner = inputs[0]
+            return lambda begin, end, memo, out: self._masked(
+                np.logical_not(inner.rows(begin, end, memo), out=out(begin, end)), begin, end
+            )
+        combine = {ir.SelectorAnd: np.logical_and, ir.SelectorOr: np.logical_or}.get(type(node))
+        if combine is None:
             raise TypeError(f"unknown selector node {type(node).__name__}")
+        left, right = inputs
+        return lambda begin, end, memo, out: combine(
+            left.rows(begin, end, memo), right.rows(begin, end, memo), out=out(begin, end)
+        )
+
+    def width(self, end: int) -> int:
+        """The key columns of a block of rows ending at `end`: every key, or in causal evaluation
+        only the keys up to the block's last query (no later key is ever selected, so a block
+        leaves them out, and nobody compares or counts them)."""
+        return self.start + end if self.causal else self.n
+
+    def _masked(self, matrix: Matrix, begin: int, end: int) -> Matrix:
+        """`matrix` (rows [begin, end), in the selector's buffer) with the keys after each query
+        cleared in causal evaluation: past `width` there are none, so only the block's own
+        positions, a triangle, need it.  Selects and negations apply it; `and` and `or` keep it."""
         if self.causal:
-            selection = selection & self.causal_mask()
-        return selection
+            band = matrix[:, self.start + begin :]
+            band &= np.tri(end - begin, dtype=bool)
+        return matrix
 
     def _apply(self, node: ir.Node, fn: Any, columns: list[Values]) -> Values:
         try:
@@ -240,10 +372,6 @@ class _RowEvaluation:
             raise _fail(node, f"{getattr(node, 'description', 'map')} failed: {error}") from None
 
 
-def selection_counts(selection: Matrix) -> Values:
-    return selection.sum(axis=1).tolist()
-
-
 def _run(
     root: ir.Node,
     tokens: list[Any],
@@ -251,8 +379,9 @@ def _run(
     causal: bool,
     memory: _Memory,
     known: dict[int, Any] | None = None,
+    block_cells: int = BLOCK_CELLS,
 ) -> dict[int, Any]:
-    """Values of every node for rows [start, n); selector matrices are dropped after last use.
+    """Values of every node for rows [start, n); selections are dropped after last use.
     `known` holds s-op values already computed on the same rows (memoised), which are reused."""
     known = known or {}
     order = list(ir.walk(root, stop=lambda node: node.uid in known))
@@ -260,7 +389,7 @@ def _run(
     for node in order:
         for child in () if node.uid in known else node.children:
             uses[child.uid] = uses.get(child.uid, 0) + 1
-    run = _RowEvaluation(tokens, start, causal, memory)
+    run = _RowEvaluation(tokens, start, causal, memory, block_cells)
     results: dict[int, Any] = {}
     for node in order:
         if node.uid in known:
@@ -294,41 +423,55 @@ def _check_types(node: ir.Node, new: Values, earlier: Values | None) -> None:
 
 
 class Interpreter:
-    """Evaluates nodes on inputs, remembering the s-op values of the last few inputs."""
+    """Evaluates nodes on inputs, remembering the s-op values of the last few inputs.
 
-    def __init__(self, memory: int = 16):
+    `block_cells` is the size of the selector blocks (`BLOCK_CELLS`; the tests make it tiny to
+    check that blocked evaluation equals whole-matrix evaluation)."""
+
+    def __init__(self, memory: int = 16, block_cells: int = BLOCK_CELLS):
         self.memory = memory
+        self.block_cells = block_cells
         self._cache: OrderedDict[tuple[Any, ...], dict[int, Any]] = OrderedDict()
 
     def evaluate(self, node: ir.Node, tokens: Any, causal: bool = False) -> Any:
         """An s-op's values as a list, or a selector's matrix as a list of rows of bools."""
         token_list = normalise_input(tokens)
+        _refuse_large_matrix(node, len(token_list))
         key = (causal, *(_hashable(t) for t in token_list))
         cached = self._cache.get(key)
         if cached is not None and node.uid in cached:
             self._cache.move_to_end(key)
-            return _export(node, cached[node.uid])
+            return list(cached[node.uid])
         store = self._cache.setdefault(key, {})
-        results = _run(node, token_list, 0, causal, _Memory(), store)
+        results = _run(node, token_list, 0, causal, _Memory(), store, self.block_cells)
         store.update({uid: value for uid, value in results.items() if isinstance(value, list)})
         self._cache.move_to_end(key)
         while len(self._cache) > self.memory:
             self._cache.popitem(last=False)
-        return _export(node, results[node.uid])
+        value = results[node.uid]
+        return value.whole().tolist() if isinstance(node, ir.Selector) else list(value)
 
     def evaluate_array(self, node: ir.Selector, tokens: Any, causal: bool = False) -> Matrix:
         """A selector's boolean matrix as a numpy array (for display and drawing)."""
-        return _run(node, normalise_input(tokens), 0, causal, _Memory())[node.uid]
+        token_list = normalise_input(tokens)
+        _refuse_large_matrix(node, len(token_list))
+        return _run(node, token_list, 0, causal, _Memory(), block_cells=self.block_cells)[node.uid].whole()
+
+
+def _refuse_large_matrix(node: ir.Node, n: int) -> None:
+    """A whole selector matrix is handed out as n x n bools (8 bytes each as Python lists): refuse
+    one beyond `MAX_MATRIX_CELLS` before computing anything, naming the selector and the size."""
+    if isinstance(node, ir.Selector) and n * n > MAX_MATRIX_CELLS:
+        raise RaspEvaluationError(
+            f"the selector {node.label} on {n:,} tokens is a {n:,} x {n:,} matrix ({n * n:,} cells, "
+            f"{n * n * 8 / 2**30:.1f} GiB as lists), more than the {MAX_MATRIX_CELLS:,} cells shown at most; "
+            "evaluate an s-op that reads it (aggregate, selector_width), which is computed in blocks",
+            node.origin,
+        )
 
 
 def _hashable(token: Any) -> Any:
     return (type(token).__name__, token) if not isinstance(token, list) else ("list", tuple(token))
-
-
-def _export(node: ir.Node, value: Any) -> Any:
-    if isinstance(node, ir.Selector):
-        return value.tolist()
-    return list(value)
 
 
 _default = Interpreter()
@@ -349,8 +492,9 @@ class IncrementalEvaluator:
     already computed never change; `append` computes the new position of every s-op from the
     remembered columns (keys of selects, values of aggregates) and the new token."""
 
-    def __init__(self, root: ir.SOp):
+    def __init__(self, root: ir.SOp, block_cells: int = BLOCK_CELLS):
         self.root = root
+        self.block_cells = block_cells
         self.tokens: list[Any] = []
         self.memory = _Memory()
 
@@ -358,7 +502,7 @@ class IncrementalEvaluator:
         """Append several tokens at once; returns the root's values at the new positions."""
         start = len(self.tokens)
         self.tokens.extend(tokens)
-        return _run(self.root, self.tokens, start, True, self.memory)[self.root.uid]
+        return _run(self.root, self.tokens, start, True, self.memory, block_cells=self.block_cells)[self.root.uid]
 
     def append(self, token: Any) -> Any:
         """Append one token; returns the root's value at its position."""

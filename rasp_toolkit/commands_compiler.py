@@ -21,7 +21,7 @@ from compiler.compiling import compile as compile_program
 from compiler.model import Transformer, load
 from rasp import ir
 from rasp.errors import RaspError
-from rasp.inputs import parse_input
+from rasp.inputs import input_text, parse_input
 from rasp_toolkit.commands_language import program_nodes
 
 LoadProgram = Callable[[str], dict[str, ir.Node]]
@@ -95,7 +95,8 @@ def register(subparsers: Any, load_program: LoadProgram = program_nodes) -> None
         "--input",
         action="append",
         required=True,
-        help='an input: "abc", "a b c" or a JSON list (repeatable)',
+        help='an input: "abc", "a b c" or a JSON list; @FILE reads it from a file, - from standard input '
+        "(repeatable)",
     )
     run_parser.add_argument("--json", action="store_true", help="print the outputs as JSON")
     run_parser.set_defaults(handler=lambda args: _guard(_run_model, args))
@@ -195,7 +196,7 @@ def format_report(model: Transformer) -> str:
 
 def _run_model(args: argparse.Namespace) -> int:
     model = load(args.model)
-    inputs = [_split_input(model, text) for text in args.input]
+    inputs = [_split_input(model, input_text(argument)) for argument in args.input]
     outputs, mixtures = model.run(inputs)
     for text, mixed in zip(args.input, mixtures):
         if mixed:  # the interpreter refuses such an input: no value to print

@@ -12,7 +12,7 @@ from typing import Any
 from rasp import ir
 from rasp.display import Display, selector_matrix
 from rasp.errors import UsageError
-from rasp.inputs import parse_input
+from rasp.inputs import input_text, parse_input
 from rasp.interpreter import evaluate
 from rasp.session import Session
 from rasp.values import format_sequence
@@ -20,6 +20,7 @@ from turing.machine import load_machine
 from turing.program import machine_bindings
 
 INPUT_HELP = 'the input: "hello", "a b c" or a JSON list such as [1,2,3]'
+FILE_INPUT_HELP = f"{INPUT_HELP}; @FILE reads it from a file, - from standard input"
 
 
 def register(commands: Any) -> None:
@@ -31,7 +32,7 @@ def register(commands: Any) -> None:
     run = commands.add_parser("run", help="run a RASP file and print its s-ops on an input")
     run.add_argument("file", metavar="FILE")
     run.add_argument("names", nargs="*", metavar="NAME", help="s-ops to print (default: all top-level ones)")
-    run.add_argument("--input", "-i", help=INPUT_HELP)
+    run.add_argument("--input", "-i", help=FILE_INPUT_HELP)
     run.add_argument("--causal", action="store_true", help="evaluate causally (key <= query)")
     run.add_argument(
         "--strict-loads",
@@ -94,7 +95,7 @@ def command_repl(args: argparse.Namespace) -> int:
 
 def command_run(args: argparse.Namespace) -> int:
     session = load_program(args.file, strict_loads=args.strict_loads, show_loads=args.show_loads)
-    example = parse_input(args.input) if args.input is not None else session.sop_example
+    example = parse_input(input_text(args.input)) if args.input is not None else session.sop_example
     names = args.names or [
         name
         for name, value in session.globals.bindings.items()

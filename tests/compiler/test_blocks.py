@@ -12,7 +12,7 @@ from compiler.blocks import ONE
 from compiler.ledger import Ledger
 from compiler.lowering import Lowering
 from compiler.margins import rounding_apart
-from compiler.mlp_blocks import output_table
+from compiler.mlp_blocks import output_columns, output_table
 from compiler.valuesets import analyse
 from rasp import ir
 
@@ -164,11 +164,12 @@ def test_rounding_apart_compares_neighbours_elementwise() -> None:
 
 
 def test_output_table_is_one_hot_in_value_order() -> None:
-    matrix, columns = output_table([True, "b", False, True, "b"])
+    outputs = [True, "b", False, True, "b"]
+    columns = output_columns(outputs)
     assert columns == [False, True, "b"]
-    assert matrix.tolist() == [[0, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1]]
-    numbers, only = output_table([2, 0.5])
-    assert (numbers.tolist(), only) == ([[2.0], [0.5]], [None])
+    assert output_table(outputs, columns).tolist() == [[0, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    assert output_columns([2, 0.5]) == [None]
+    assert output_table([2, 0.5], [None]).tolist() == [[2.0], [0.5]]
 
 
 def test_a_map_that_fails_on_some_values_leaves_them_out() -> None:
