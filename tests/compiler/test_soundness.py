@@ -89,7 +89,7 @@ try:
     compiler.compile(s["dyck1"], "()", 50, budget=20_000)
 except compiler.CompileError as error:
     print(error)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     message, peak_kb = result.stdout.strip().splitlines()
@@ -113,7 +113,7 @@ try:
     print("compiled")
 except compiler.CompileError as error:
     print("refused", error)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     outcome, peak_kb = result.stdout.strip().splitlines()

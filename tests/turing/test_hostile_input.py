@@ -82,7 +82,7 @@ from turing.shape import Shape, input_bound
 from turing.universal_model import PROJECT_ROOT, universal_model, weight_sources
 universal_model(Shape(1, 2), 16, cache=False)
 loaded = {Path(m.__file__).resolve() for m in list(sys.modules.values()) if getattr(m, "__file__", None)}
-ours = {path for path in loaded if path.is_relative_to(PROJECT_ROOT) and ".venv" not in path.parts}
+ours = {path for path in loaded if path.is_relative_to(PROJECT_ROOT) and "site-packages" not in path.parts}
 missing = sorted(str(path) for path in ours - set(weight_sources()))
 assert not missing, missing
 print(len(ours), "modules")
