@@ -37,6 +37,7 @@ def reverse_model() -> compiler.Transformer:
     return compiler.compile(library_program("reverse"), list("abc"), 8)
 
 
+@pytest.mark.slow  # TransformerLens models at several shapes
 def test_transformer_lens_padding_adds_nothing(sort_model: compiler.Transformer) -> None:
     layers = sort_model.params["layers"]
     assert [layer["attn"]["w_q"].shape[0] for layer in layers] == [2, 0, 1]

@@ -105,6 +105,7 @@ def kinds(heads: LayerPlan) -> LayerPlan:
     return LayerPlan(heads.running, heads.lookup, heads.dense)
 
 
+@pytest.mark.slow  # several XLA compilations
 def test_a_slot_the_models_describe_differently_is_served_dense() -> None:
     """Hand-checked plans; the dense slot still generates what each model does alone."""
     lookup = _lookup_model(-2.0)

@@ -27,6 +27,7 @@ def test_random_programs_are_exact_or_refused(group: int) -> None:
     assert not broken, "\n".join(broken)
 
 
+@pytest.mark.slow  # a wider sweep of generated programs
 def test_generated_programs_are_checked_on_inputs() -> None:
     """Guards the test above: programs compile and are compared on inputs (a generator whose
     programs were all refused, or all rejected by the interpreter, would prove nothing)."""
@@ -36,6 +37,7 @@ def test_generated_programs_are_checked_on_inputs() -> None:
     assert all(outcome.checked >= 12 for outcome in exact)
 
 
+@pytest.mark.slow  # a wider sweep of generated programs
 def test_random_programs_compiled_hard_are_exact_or_refused() -> None:
     """Hard attention (`attention="hard"`) keeps the same promise on a few dozen programs, and
     most of them compile (a compiler that refused every hard head would pass the first half)."""

@@ -61,6 +61,7 @@ print(next(line.split()[1] for line in open('/proc/self/status') if line.startsw
     return lines[0], int(lines[1])
 
 
+@pytest.mark.slow  # a subprocess under a memory limit
 def test_the_issue_program_is_refused_before_its_output_table() -> None:
     """Its sequence map's 31,000 outputs, all different, would make a 31,000 x 31,000 one-hot
     table; 30,999 units writing 30,999 new dimensions put the model over the budget first."""
@@ -70,6 +71,7 @@ def test_the_issue_program_is_refused_before_its_output_table() -> None:
     assert peak_kb < 1024 * 1024
 
 
+@pytest.mark.slow  # a subprocess under a memory limit
 def test_the_papers_sort_bos_at_50_is_refused_before_its_output_table() -> None:
     outcome, peak_kb = compile_limited(PAPER.read_text(), "sort_bos", "'abc'", 50)
     assert outcome.startswith("refused <input>:21:"), outcome

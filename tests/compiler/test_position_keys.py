@@ -56,7 +56,7 @@ def tracr_sort(n: int) -> str:
 
 
 @pytest.mark.parametrize("attention", ["soft", "hard"])
-@pytest.mark.parametrize("n", [5, 20, 50])
+@pytest.mark.parametrize("n", [5, pytest.param(20, marks=pytest.mark.slow), pytest.param(50, marks=pytest.mark.slow)])
 def test_the_issues_programs_are_exact(n: int, attention: str) -> None:
     """The two programs of the report, by hand: `t` counts the keys after it (the keys fall
     with the position), so `sorted` reverses its input."""

@@ -24,6 +24,7 @@ def _cycle(order: str) -> ir.SOp:
     return ir.Map(fn=lambda x: following[x], inner=ir.tokens)
 
 
+@pytest.mark.slow  # models at several padded shapes
 def test_a_padded_model_computes_the_same() -> None:
     small = compiled(REVERSE, "ab", 8)
     large = compiled(ir.sequence_map(lambda a, b: a + b, REVERSE, PREVIOUS), "abcd", 8)

@@ -42,6 +42,7 @@ def test_a_vocabulary_with_spaces_names_the_tokens(tmp_path: Path, capsys: pytes
     assert capsys.readouterr().out.strip() == "a b c: c b a"
 
 
+@pytest.mark.slow  # a 25,000-level program; a subprocess
 def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     """`rasp run ... | head`: the reader closes the pipe while output is pending; the command
     stops with 141 (128 + SIGPIPE, as Unix commands report it) and no traceback."""
@@ -78,6 +79,7 @@ def test_deep_but_plausible_programs_run_and_compile(
     assert "Traceback" not in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a 25,000-level program; a subprocess
 def test_a_program_deeper_than_the_limit_is_refused_at_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -90,6 +90,7 @@ def test_a_huge_selector_matrix_is_refused_before_it_is_computed(monkeypatch: py
         assert "100,000 x 100,000" in str(refused.value) and selector.label in str(refused.value)
 
 
+@pytest.mark.slow  # a subprocess under a memory limit
 def test_a_long_sort_runs_in_bounded_memory(tmp_path: Path) -> None:
     """`rasp run sort.rasp` on 20,000 tokens under a 1 GiB address-space limit: the whole-matrix
     interpreter needs several 400 MB selector matrices at once and fails; blocks fit easily."""

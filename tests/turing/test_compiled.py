@@ -64,6 +64,7 @@ def test_hand_written_machines_match_the_reference(engine: CompiledEngine) -> No
     assert bb4.halted and len(bb4.tokens) > 1000 and simulate(bb4.machine, ()).steps == 107
 
 
+@pytest.mark.slow  # compiled Turing models: XLA compilations of their own
 def test_the_kv_cached_decoder_generates_the_design_example(engine: CompiledEngine) -> None:
     run = run_machine(engine, load_machine(BB2), (), max_steps=100)
     assert run.tokens == BB2_TRACE and run.matches and run.halted
@@ -78,6 +79,7 @@ def test_a_long_trace_from_the_decoder() -> None:
     assert run.tokens == trace_of(machine, (), 10_000)[:2100]
 
 
+@pytest.mark.slow  # compiled Turing models: XLA compilations of their own
 def test_residual_width_does_not_grow_with_the_length() -> None:
     machine = load_machine("1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA")  # 5 states
     short, long = (compile_machine(machine, n).summary() for n in (256, 2048))
@@ -145,6 +147,7 @@ def test_float32_is_refused_before_a_hard_run_starts_where_the_record_says_float
         run_machine(CompiledEngine(dtype="float32", attention="hard"), load_machine(BB2), (), max_steps=3)
 
 
+@pytest.mark.slow  # compiled Turing models: XLA compilations of their own
 def test_a_long_run_takes_hard_attention_and_says_so(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -160,6 +163,7 @@ def test_a_long_run_takes_hard_attention_and_says_so(
     assert "longer than the 32 that softmax attention" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # compiled Turing models: XLA compilations of their own
 def test_tm_verify_with_hard_attention(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["tm", "verify", "--engine", "compiled", "--attention", "hard", "--random", "3"]
     assert cli.main([*argv, "--states", "2", "--symbols", "2", "--max-steps", "6", "--json"]) == 0
@@ -215,6 +219,7 @@ def test_tm_compile_saves_a_model_that_run_model_runs(tmp_path: Path, capsys: py
     assert "this_cell" in capsys.readouterr().out  # the per-layer table
 
 
+@pytest.mark.slow  # compiled Turing models: XLA compilations of their own
 def test_a_halt_is_predicted_by_the_model_not_the_harness(engine: CompiledEngine) -> None:
     """The `#` comes from the model: a machine without transitions halts at once."""
     run = run_machine(engine, load_machine("------"), ("1",), max_steps=5)

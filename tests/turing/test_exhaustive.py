@@ -63,6 +63,7 @@ def test_counts_and_mismatches_of_a_slice() -> None:
     assert all(m.machine == machine_at(m.index, 1, 2).to_text() and m.report for m in result.mismatches)
 
 
+@pytest.mark.slow  # a whole enumeration
 def test_every_machine_of_one_state_through_the_universal_model(capsys) -> None:
     assert main([*ALL_1x2, "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)

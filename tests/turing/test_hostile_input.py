@@ -60,6 +60,7 @@ def digest_in(tree: Path) -> str:
     return result.stdout.strip()
 
 
+@pytest.mark.slow  # subprocesses
 def test_an_edit_in_turing_changes_the_cache_key(tmp_path: Path) -> None:
     """`turing/program.py` binds the Turing Program's values: edited, the weights may change,
     so the key must (it once covered only the program, compiler/ and rasp/)."""
@@ -89,6 +90,7 @@ print(len(ours), "modules")
 """
 
 
+@pytest.mark.slow  # subprocesses
 def test_the_cache_key_covers_every_module_a_build_loads() -> None:
     """In a fresh interpreter, every project module loaded once a model is built is among the
     files the key digests: the import walk misses nothing the build imports."""
@@ -152,6 +154,7 @@ def test_stale_temporary_files_are_removed_when_the_cache_is_used(cache: Path, c
 # ---------------------------------------------------------------- an unusable cache folder
 
 
+@pytest.mark.slow  # subprocesses
 def test_a_cache_that_is_a_file_is_a_warning_and_an_uncached_run(tmp_path: Path, monkeypatch, capsys) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("mine\n")

@@ -154,6 +154,7 @@ def test_run_a_machine_by_its_number(capsys) -> None:
     assert main(["tm", "run", "--machine", "3", "--engine", "universal"]) == 2
 
 
+@pytest.mark.slow  # a random verification run
 def test_random_verification_through_the_universal_engine(capsys) -> None:
     argv = ["tm", "verify", "--random", "6", "--states", "2", "--symbols", "2", "--max-steps", "8"]
     assert main([*argv, "--engine", "universal", "--json"]) == 0
