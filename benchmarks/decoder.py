@@ -1,11 +1,11 @@
-"""The dense KV-cached decoder (`compiler.model.Decoder`) on the compiled Turing Program: tokens per
+"""The dense KV-cached decoder (`compiled_model.transformer.Decoder`) on the compiled Turing Program: tokens per
 second feeding the busy beaver BB(4)'s trace (1,149 tokens) one token at a time into models of
 several max_seq_len, each prediction checked against the trace.
 
     PYTHONPATH=. python benchmarks/decoder.py [--lengths 2048 8192] [--repeats 2]
 
 A step attends over the cache rows up to the next power of two past its position
-(`compiler.transformer.spans`), so its cost follows the trace's length, not the model's capacity;
+(`compiled_model.arithmetic.spans`), so its cost follows the trace's length, not the model's capacity;
 "whole cache" attends over every row at every step, as the decoder did before.  Timing excludes
 compilation (one untimed run each first); the best of `--repeats` interleaved runs is reported.
 """
@@ -25,8 +25,8 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 import compiler  # noqa: E402
-from compiler.model import Decoder  # noqa: E402
-from compiler.transformer import spans  # noqa: E402
+from compiled_model.arithmetic import spans  # noqa: E402
+from compiled_model.transformer import Decoder  # noqa: E402
 from turing import Machine, trace_of  # noqa: E402
 from turing.engines.compiled import compile_machine  # noqa: E402
 

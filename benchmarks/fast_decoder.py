@@ -1,5 +1,5 @@
-"""The fast decoder (`compiler.fast_decoder`) against the dense KV-cached decoder's scan
-(`compiler.decoder.batch_generate`) on hard-attention models of the compiled Turing Program:
+"""The fast decoder (`compiled_model.fast_decoder`) against the dense KV-cached decoder's scan
+(`compiled_model.batch.batch_generate`) on hard-attention models of the compiled Turing Program:
 tokens per second generating the BB(5) champion's trace from `$ C0 |` on one model at several
 trace lengths (with `--program shift`, the library's shift instead: one lookup head, no MLP),
 and the aggregate tokens per second of a vmapped batch of random machines.
@@ -29,9 +29,9 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 import compiler  # noqa: E402
-from compiler.decoder import batch_generate  # noqa: E402
-from compiler.fast_decoder import FastDecoder, batch_fast_generate, plan_of  # noqa: E402
-from compiler.shapes import common_shape, pad  # noqa: E402
+from compiled_model.batch import batch_generate  # noqa: E402
+from compiled_model.fast_decoder import FastDecoder, batch_fast_generate, plan_of  # noqa: E402
+from compiled_model.shapes import common_shape, pad  # noqa: E402
 from rasp.programs import library_program  # noqa: E402
 from turing import Machine, trace_of  # noqa: E402
 from turing.program import POSITIONAL, machine_bindings  # noqa: E402

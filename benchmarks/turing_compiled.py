@@ -10,8 +10,8 @@ speeds and exactness limits.
 Default reports (one run):
 - speed: single-stream tokens/s generating the BB(5) champion's trace to 10^3, 10^4 and 10^5
   tokens with the hard-attention model (max_seq_len the next power of two): the fast decoder
-  (`compiler.fast_decoder`, O(1) per token), the dense KV-cached decoder on the same weights
-  (`compiler.decoder.batch_generate`, O(t) per token) and the interpreter's incremental
+  (`compiled_model.fast_decoder`, O(1) per token), the dense KV-cached decoder on the same weights
+  (`compiled_model.batch.batch_generate`, O(t) per token) and the interpreter's incremental
   evaluation.  Each generation is timed after a warm-up run of the same shape (so without the
   XLA compilation) and checked against the reference trace; a dense or interpreter run that
   would take longer than `--budget` seconds (extrapolated from the previous length, whose cost
@@ -38,9 +38,9 @@ from rich.console import Console
 from rich.table import Table
 
 import compiler
-from compiler.decoder import batch_generate
-from compiler.fast_decoder import FastDecoder, batch_fast_generate
-from compiler.shapes import common_shape, pad
+from compiled_model.batch import batch_generate
+from compiled_model.fast_decoder import FastDecoder, batch_fast_generate
+from compiled_model.shapes import common_shape, pad
 from turing import Machine, load_machine, random_machine, trace_of
 from turing.engines import Decoder, Engine, InterpreterEngine, ReferenceEngine
 from turing.engines.compiled import GreedyDecoder, compile_machine, model_length

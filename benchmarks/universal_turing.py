@@ -12,7 +12,7 @@ machine of the shape with a total table.
 Throughput: the universal engine checks machines by teacher forcing, in batches padded to the
 engine's bucket length for each input (table and reference trace: `bucket_length`), through one
 model long enough for every machine of the shape (`turing.shape.input_bound`), with softmax or
-hard attention (`--attention`; a hard model runs the fast forward pass, compiler/fast_forward.py).
+hard attention (`--attention`; a hard model runs the fast forward pass, compiled_model/fast_forward.py).
 Machines of the shape are grouped by
 that padded length; one full batch of each group (as many machines as a batch holds, spread over
 the group) runs through the universal engine after a warm-up call that compiles the group's

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from compiler import transformer
+from compiled_model import arithmetic as transformer
 from compiler.blocks import (
     BOS,
     INDICES,

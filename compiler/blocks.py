@@ -181,7 +181,7 @@ Block = HeadBlock | MLPBlock
 @dataclass(frozen=True)
 class Mixture:
     """A categorical aggregate's output dimensions, which the model checks for a mixture of
-    several values (see margins.MIXTURE_THRESHOLD)."""
+    several values (see compiled_model.transformer.MIXTURE_THRESHOLD)."""
 
     node: str
     dims: tuple[Dim, ...]

@@ -19,8 +19,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from compiled_model.transformer import Transformer
 from compiler.errors import CheckFailed
-from compiler.model import Transformer
 from compiler.verify import Verification, verify
 from rasp import ir
 

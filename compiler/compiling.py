@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from compiled_model.transformer import Transformer
 from compiler.assemble import assemble
 from compiler.budget import DEFAULT_BUDGET
 from compiler.check import DEFAULT_CHECK, check_count_problem
@@ -21,7 +22,6 @@ from compiler.check import check as check_against_interpreter
 from compiler.errors import CompileError, fail
 from compiler.lowering import lower
 from compiler.margins import TIE_WINDOW
-from compiler.model import Transformer
 from compiler.scheduling import schedule
 from compiler.valuesets import analyse
 from rasp import ir

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from compiled_model.transformer import MIXTURE_THRESHOLD
 from compiler.blocks import INDICES, ONE, Dim, Functional, HeadBlock, HeadPrecision, Mixture, combine, frozen
 from compiler.encodings import Encodings
 from compiler.errors import fail
@@ -21,7 +22,6 @@ from compiler.idioms import Idioms
 from compiler.margins import (
     AGGREGATE_TOLERANCE,
     MAX_SCALE,
-    MIXTURE_THRESHOLD,
     hard_scale,
     hard_separable,
     hard_value_ok,

@@ -54,10 +54,6 @@ EPSILON = {"float32": 2.0**-22, "float64": 2.0**-50}
 #: for the errors of its inputs and for rounding).
 AGGREGATE_TOLERANCE = 1e-3
 
-#: A categorical aggregate's output counts as one value when its largest indicator reaches
-#: this (below, it averaged several values: the model reports a mixture).
-MIXTURE_THRESHOLD = 0.99
-
 #: The largest logit scale the compiler will use when tightening a head.
 MAX_SCALE = 400.0
 

@@ -1,6 +1,6 @@
 """Compiled models in Jupyter: the summary, the layer table and the read/write picture.
 
-The picture code depends on the model (`compiler.plot` imports `compiler.model`), so the model
+The picture code depends on the model (`compiler.plot` imports `compiled_model.transformer`), so the model
 class cannot draw itself without an import cycle; instead `import compiler` registers this
 display with IPython's HTML formatter for `Transformer`, when IPython is running.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from compiler.model import Transformer
+from compiled_model.transformer import Transformer
 from compiler.plot import default_input, plot_model
 from rasp.errors import RaspError
 from rasp.notebook import model_html, png_bytes

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from compiler import transformer
-from compiler.model import Transformer
+from compiled_model import arithmetic as transformer
+from compiled_model.transformer import Transformer
 from rasp import ir
 from rasp.errors import RaspError
 from rasp.figures import DPI, require_matplotlib, save_figure, selector_image

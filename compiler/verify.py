@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from compiler.model import Transformer
+from compiled_model.transformer import Transformer
 from rasp import ir
 from rasp.errors import RaspError
 from rasp.interpreter import evaluate

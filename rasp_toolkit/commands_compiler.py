@@ -14,11 +14,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from compiled_model.transformer import Transformer, load
 from compiler.budget import DEFAULT_BUDGET
 from compiler.check import DEFAULT_CHECK, CheckFailed, check_count_problem
 from compiler.compiling import ATTENTION_MODES
 from compiler.compiling import compile as compile_program
-from compiler.model import Transformer, load
 from rasp import ir
 from rasp.errors import RaspError
 from rasp.inputs import input_text, parse_input
@@ -165,7 +165,7 @@ def write_model(model: Transformer, path: str, export: str | None) -> None:
     """`model` in the file format `export` names (None: by the path's suffix, Transformer.save)."""
     if export in ("torch", "transformer-lens"):
         try:
-            from compiler import export as exports
+            from compiled_model import export as exports
         except ImportError:
             raise RaspError(f"--export {export} needs PyTorch: pip install 'rasp-toolkit[interop]'") from None
         (exports.save_torch if export == "torch" else exports.save_transformer_lens)(model, path)

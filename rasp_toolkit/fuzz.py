@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from compiled_model.shapes import LayerShape, Shape, pad, shape_of
+from compiled_model.transformer import Transformer
 from compiler.check import describe, most_random_inputs, sample_inputs
 from compiler.compiling import compile as compile_program
 from compiler.errors import CompileError
-from compiler.model import Transformer
-from compiler.shapes import LayerShape, Shape, pad, shape_of
 from compiler.verify import verify
 from rasp import ir
 from rasp.errors import RaspError
@@ -415,7 +415,7 @@ class _SharedShape(Transformer):
 
 
 def bucketed(model: Transformer) -> Transformer:
-    """The model zero-padded (`compiler.shapes.pad`: the same computation) to a shape with
+    """The model zero-padded (`compiled_model.shapes.pad`: the same computation) to a shape with
     power-of-two sizes, generous minima and the same size in every layer, so that the many
     small models of a fuzzing run share a handful of XLA compilations of the forward pass
     instead of compiling one each.  Positions past `max_seq_len` get zero embeddings and

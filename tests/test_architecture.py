@@ -17,7 +17,7 @@ import networkx as nx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("rasp", "compiler", "turing", "rasp_toolkit")
+PACKAGES = ("rasp", "compiled_model", "compiler", "turing", "rasp_toolkit")
 
 COMPILER_MAY_IMPORT = {
     "rasp.errors", "rasp.values", "rasp.ir", "rasp.operators", "rasp.interpreter", "rasp.figures", "rasp.notebook",
@@ -87,6 +87,7 @@ def test_the_graph_is_read() -> None:
     assert GRAPH.has_edge("turing.engines.compiled", "compiler")
     assert GRAPH.has_edge("turing.harness", "turing.engines.base")
     assert GRAPH.has_edge("turing.trace", "turing.machine")
+    assert GRAPH.has_edge("compiler.compiling", "compiled_model.transformer")
 
 
 def test_the_reader_sees_lazy_and_package_imports(tmp_path: Path) -> None:
@@ -111,8 +112,22 @@ def offending(source_package: str, allowed) -> list[str]:
 
 
 def test_the_language_imports_nothing_above_it() -> None:
-    above = ("compiler", "turing", "rasp_toolkit", "jax")
+    above = ("compiled_model", "compiler", "turing", "rasp_toolkit", "jax")
     assert offending("rasp", lambda _, target: not any(in_package(target, p) for p in above)) == []
+
+
+MODEL_MAY_IMPORT = {"rasp.errors"}
+"""The language modules the compiled model may use: its error base only (a saved model runs
+without the language's parser or interpreter)."""
+
+
+def test_the_compiled_model_imports_no_compile_stage() -> None:
+    def allowed(_: str, target: str) -> bool:
+        if in_package(target, "rasp"):
+            return target in MODEL_MAY_IMPORT
+        return not any(in_package(target, p) for p in ("compiler", "turing", "rasp_toolkit"))
+
+    assert offending("compiled_model", allowed) == []
 
 
 def test_the_compiler_imports_only_the_language_core() -> None:
@@ -126,7 +141,7 @@ def test_the_compiler_imports_only_the_language_core() -> None:
 
 def test_the_pure_turing_modules_import_no_language_compiler_or_jax() -> None:
     def allowed(_: str, target: str) -> bool:
-        if any(in_package(target, p) for p in ("rasp", "compiler", "rasp_toolkit", "jax")):
+        if any(in_package(target, p) for p in ("rasp", "compiled_model", "compiler", "rasp_toolkit", "jax")):
             return False
         return not in_package(target, "turing") or target in PURE_TURING
 
@@ -134,7 +149,7 @@ def test_the_pure_turing_modules_import_no_language_compiler_or_jax() -> None:
 
 
 def test_nothing_below_imports_the_command_line() -> None:
-    below = ("rasp", "compiler", "turing")
+    below = ("rasp", "compiled_model", "compiler", "turing")
     assert [e for p in below for e in offending(p, lambda _, t: not in_package(t, "rasp_toolkit"))] == []
 
 
@@ -152,9 +167,9 @@ def test_tests_never_import_benchmarks() -> None:
     "code",
     [
         "import rasp, sys; rasp.Session().run('x = tokens;'); "
-        "assert 'jax' not in sys.modules and 'compiler' not in sys.modules",
+        "assert 'jax' not in sys.modules and 'compiler' not in sys.modules and 'compiled_model' not in sys.modules",
         "import sys, turing; turing.simulate(turing.load_machine('1RB1LB_1LA1RZ')); "
-        "loaded = {'rasp', 'compiler', 'jax'} & set(sys.modules); assert not loaded, loaded",
+        "loaded = {'rasp', 'compiled_model', 'compiler', 'jax'} & set(sys.modules); assert not loaded, loaded",
     ],
     ids=["language without compiler or jax", "pure turing without language"],
 )

@@ -19,8 +19,8 @@ without the cache, never a failed run.
 
 `teacher_forced` runs a batch of inputs (table and reference trace) through a model in one
 whole-sequence forward pass, split across devices, and returns the prediction at every position:
-a hard model's pass is `compiler.fast_forward` (O(n) for the heads its fast-head descriptors
-name), a softmax model's `compiler.transformer.forward`.
+a hard model's pass is `compiled_model.fast_forward` (O(n) for the heads its fast-head descriptors
+name), a softmax model's `compiled_model.arithmetic.forward`.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ import jax
 import numpy as np
 
 import compiler
-from compiler import serialization
-from compiler.fast_forward import fast_forward, plan
-from compiler.model import load
-from compiler.transformer import forward, precision
+from compiled_model import serialization
+from compiled_model.arithmetic import forward, precision
+from compiled_model.fast_forward import fast_forward, plan
+from compiled_model.transformer import load
 from rasp.errors import RaspError
 from rasp.shipped import programs_dir
 from turing.shape import Shape
@@ -103,7 +103,7 @@ STALE_SECONDS = 600
 written in seconds, and every write touches the file, so no live write is that old."""
 
 LEFTOVER_PATTERNS = (".*.partial", "*.partial.npz")
-"""The temporary files of interrupted writes: `compiler.serialization.written_atomically`'s,
+"""The temporary files of interrupted writes: `compiled_model.serialization.written_atomically`'s,
 and those of the cache's own earlier writer."""
 
 UNREADABLE = (RaspError, OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)

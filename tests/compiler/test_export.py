@@ -17,7 +17,7 @@ from safetensors.numpy import load_file
 
 import compiler
 import rasp
-from compiler import export
+from compiled_model import export
 from rasp.errors import RaspError
 from rasp.programs import library_program, program_path
 from rasp_toolkit.commands_compiler import register

@@ -1,4 +1,4 @@
-"""The fast decoder (`compiler.fast_decoder`) against the dense KV-cached decoder, the
+"""The fast decoder (`compiled_model.fast_decoder`) against the dense KV-cached decoder, the
 whole-sequence pass, the interpreter and the reference Turing traces: token for token, on
 library programs compiled causally with hard attention and on random Turing machines."""
 
@@ -12,10 +12,18 @@ import jax.numpy as jnp
 import pytest
 
 import compiler
-from compiler import CompileError
-from compiler.decoder import batch_generate
-from compiler.fast_decoder import FastDecoder, LayerPlan, batch_fast_generate, lookup_heads, plan_of, running_heads
-from compiler.shapes import common_shape, pad
+from compiled_model.batch import batch_generate
+from compiled_model.decoder import Decoder
+from compiled_model.errors import ModelError
+from compiled_model.fast_decoder import (
+    FastDecoder,
+    LayerPlan,
+    batch_fast_generate,
+    lookup_heads,
+    plan_of,
+    running_heads,
+)
+from compiled_model.shapes import common_shape, pad
 from rasp import ir
 from rasp.programs import library_program
 from turing.program import POSITIONAL, machine_bindings
@@ -57,7 +65,7 @@ def test_a_lookup_head_reads_its_target_or_falls_back(target: int, bos: int, cla
 def test_fast_outputs_equal_the_dense_decoder_and_the_interpreter(program: str, vocab: str) -> None:
     sop = library_program(program)
     model = compiler.compile(sop, list(vocab), 12, causal=True, attention="hard")
-    fast, dense = FastDecoder(model, chunk=8), model.decoder()
+    fast, dense = FastDecoder(model, chunk=8), Decoder(model)
     for tokens in _inputs(list(vocab), 12, 4, seed=len(program)):
         dense.reset()
         assert fast.outputs(tokens) == dense.extend(tokens) == sop(tokens, causal=True)
@@ -82,7 +90,7 @@ def test_a_lookup_head_reads_the_row_its_target_names() -> None:
     assert right.outputs(list("bcab")) == ["a", "a", "b", "c"] == _shift_by_two()(list("bcab"), causal=True)
     assert wrong.outputs(list("bcab")) == ["a", "b", "c", "a"]
     prompt = list("bc")
-    assert right.generate(prompt, 6) == list("bcabcabc") == _lookup_model(-2.0).decoder().generate(prompt, 6)
+    assert right.generate(prompt, 6) == list("bcabcabc") == Decoder(_lookup_model(-2.0)).generate(prompt, 6)
 
 
 @pytest.mark.parametrize("offset", [1, 2, -1])
@@ -97,7 +105,7 @@ def test_a_select_on_shifted_indices_is_a_lookup(offset: int) -> None:
     assert model.metadata["fast_heads"] == [[{"kind": "lookup", "target": target, "outside": "bos"}]]
     fast = FastDecoder(model, chunk=8)
     for tokens in _inputs(list("abc"), 12, 4, seed=offset + 10):
-        assert fast.outputs(tokens) == model.decoder().extend(tokens) == sop(tokens, causal=True)
+        assert fast.outputs(tokens) == Decoder(model).extend(tokens) == sop(tokens, causal=True)
 
 
 def kinds(heads: LayerPlan) -> LayerPlan:
@@ -187,15 +195,15 @@ def test_each_model_generates_its_own_quota() -> None:
 def test_the_fast_decoder_refuses_what_it_cannot_serve() -> None:
     soft = compiler.compile(_shift_by_two(), "abc", 8, causal=True)
     soft.metadata["fast_heads"] = [[{"kind": "dense"}]]
-    with pytest.raises(CompileError, match="hard-attention"):
+    with pytest.raises(ModelError, match="hard-attention"):
         FastDecoder(soft)
     bare = compiler.compile(_shift_by_two(), "abc", 8, causal=True, attention="hard")
     bare.metadata.pop("fast_heads", None)
-    with pytest.raises(CompileError, match="descriptors"):
+    with pytest.raises(ModelError, match="descriptors"):
         FastDecoder(bare)
     bare.metadata["fast_heads"] = [[{"kind": "sideways"}]]
-    with pytest.raises(CompileError, match="unknown head kind"):
+    with pytest.raises(ModelError, match="unknown head kind"):
         FastDecoder(bare)
     bare.metadata["fast_heads"] = [[{"kind": "dense"}]]
-    with pytest.raises(CompileError, match="fit in the model's 8 positions"):
+    with pytest.raises(ModelError, match="fit in the model's 8 positions"):
         FastDecoder(bare).generate(list("abc"), 7)  # 6 would fit: its last token takes no position

@@ -1,4 +1,4 @@
-"""`compiler.fast_forward`: a hard model's whole-sequence pass with running heads as a scan,
+"""`compiled_model.fast_forward`: a hard model's whole-sequence pass with running heads as a scan,
 lookups as a gather and categorical queries as one scan per query vector must give the streams
 of the dense forward pass, on programs that use each kind of head, on random inputs padded as
 teacher forcing pads them."""
@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import compiler
-from compiler.fast_forward import fast_forward, plan
-from compiler.transformer import forward, precision
+from compiled_model.arithmetic import forward, precision
+from compiled_model.fast_forward import fast_forward, plan
 from rasp import ir
 
 N = 8

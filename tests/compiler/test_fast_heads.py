@@ -10,8 +10,9 @@ from compiler_helpers import lookup_targets
 
 import compiler
 import rasp
-from compiler.shapes import common_shape, pad
-from compiler.transformer import embed_positions
+from compiled_model.arithmetic import embed_positions
+from compiled_model.decoder import Decoder
+from compiled_model.shapes import common_shape, pad
 from rasp import ir
 from rasp.programs import library_program
 
@@ -55,7 +56,7 @@ def test_polynomial_positions_equal_the_table() -> None:
     assert table.params["pos_embed"][:, index].tolist() == [0, *range(6)]  # hand-checked rows
     batch = [list("abcabc"), list("ba")]
     np.testing.assert_array_equal(model.residual(batch), table.residual(batch))
-    assert model.decoder().extend(list("abcab")) == table.decoder().extend(list("abcab")) == model(list("abcab"))
+    assert Decoder(model).extend(list("abcab")) == Decoder(table).extend(list("abcab")) == model(list("abcab"))
 
 
 def test_a_one_hot_position_or_soft_attention_keeps_the_table() -> None:

@@ -14,10 +14,12 @@ import pytest
 
 import compiler
 import rasp
-from compiler import CompileError, transformer
+from compiled_model import arithmetic as transformer
+from compiled_model.batch import batch_generate, batch_outputs
+from compiled_model.decoder import Decoder, _jitted_step
+from compiled_model.errors import ModelError
+from compiler import CompileError
 from compiler.check import describe
-from compiler.decoder import batch_generate, batch_outputs
-from compiler.model import _jitted_step
 from compiler.verify import verify
 from rasp import ir
 from rasp.programs import library_program
@@ -64,7 +66,7 @@ def test_hard_decoder_equals_the_whole_sequence_pass(program: str) -> None:
     sop = library_program(program)
     vocab_tokens = list("ab()" if program == "frac_prevs" else "abc")
     model = compiler.compile(sop, vocab_tokens, 8, causal=True, attention="hard")
-    decoder = model.decoder()
+    decoder = Decoder(model)
     rng = random.Random(program)
     inputs = [[rng.choice(vocab_tokens) for _ in range(8)] for _ in range(3)]
     for tokens in inputs:
@@ -78,14 +80,14 @@ def test_hard_batch_generation_equals_the_decoder() -> None:
     prompts = [list("ab"), list("bba"), list("b")]
     generated = batch_generate([model] * 3, prompts, 12)
     for prompt, predictions in zip(prompts, generated):
-        tokens = model.decoder().generate(prompt, 12 - len(prompt))
+        tokens = Decoder(model).generate(prompt, 12 - len(prompt))
         assert predictions == model(tokens[:12])
 
 
 def test_models_of_both_modes_are_not_batched_together() -> None:
     soft = compiler.compile(_previous_token(), "ab", 4, causal=True)
     hard = compiler.compile(_previous_token(), "ab", 4, causal=True, attention="hard")
-    with pytest.raises(CompileError, match="attention mode"):
+    with pytest.raises(ModelError, match="attention mode"):
         batch_outputs([soft, hard], ["ab", "ba"])
 
 

@@ -7,7 +7,9 @@ import pytest
 from compiler_helpers import compiled
 
 import compiler
-from compiler.decoder import Decoder, batch_outputs
+from compiled_model.batch import batch_outputs
+from compiled_model.decoder import Decoder
+from compiled_model.errors import ModelError
 from rasp import ir
 from rasp.errors import RaspError
 from rasp.programs import library_program
@@ -115,10 +117,10 @@ def test_generation_feeds_outputs_back() -> None:
     """A causal 'next token' program: the output at i is the token after tokens[i] in a cycle."""
     nxt = ir.Map(fn=lambda x: {"a": "b", "b": "c", "c": "a"}[x], inner=ir.tokens)
     model = compiled(nxt, "abc", 6, causal=True)
-    assert model.decoder().generate("a", 4) == list("abcab")
+    assert Decoder(model).generate("a", 4) == list("abcab")
 
 
 def test_decoder_needs_a_causal_model(reverse) -> None:
     _, model = reverse
-    with pytest.raises(compiler.CompileError):
-        model.decoder()
+    with pytest.raises(ModelError):
+        Decoder(model)

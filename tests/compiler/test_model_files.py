@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import compiler
-from compiler import safetensors_file
-from compiler.serialization import DIGEST_KEY
+from compiled_model import safetensors_file
+from compiled_model.serialization import DIGEST_KEY
 from rasp.errors import RaspError
 from rasp.programs import library_program
 from rasp_toolkit import cli

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from compiler_helpers import compiled
 
-import compiler
-from compiler.decoder import batch_generate
-from compiler.shapes import common_shape, pad, shape_of
+from compiled_model.batch import batch_generate
+from compiled_model.decoder import Decoder
+from compiled_model.errors import ModelError
+from compiled_model.shapes import common_shape, pad, shape_of
 from rasp import ir
 
 REVERSE = ir.aggregate(ir.select(ir.indices, ir.length - ir.indices - 1, "=="), ir.tokens, default="")
@@ -38,7 +39,7 @@ def test_a_padded_model_computes_the_same() -> None:
 
 
 def test_models_for_different_lengths_share_no_shape() -> None:
-    with pytest.raises(compiler.CompileError, match="cannot share a shape"):
+    with pytest.raises(ModelError, match="cannot share a shape"):
         common_shape([compiled(REVERSE, "ab", 8), compiled(REVERSE, "ab", 9)])
 
 
@@ -51,16 +52,16 @@ def test_batch_generation_equals_one_decoder_per_model() -> None:
     for model, order, prompt, predictions in zip(models, orders, prompts, generated):
         fed = prompt + predictions[len(prompt) - 1 : 9]  # the prompt, then its own outputs
         assert predictions == [_following(order)[token] for token in fed]
-        assert fed == model.decoder().generate(prompt, 10 - len(prompt))
+        assert fed == Decoder(model).generate(prompt, 10 - len(prompt))
 
 
 def test_generation_needs_outputs_that_are_tokens() -> None:
     count = ir.Map(fn=lambda x: 1 if x == "a" else 0, inner=ir.tokens)
-    with pytest.raises(compiler.CompileError, match="not a token"):
+    with pytest.raises(ModelError, match="not a token"):
         batch_generate([compiled(count, "ab", 6, causal=True)], [["a"]], 4)
 
 
 def test_generation_needs_one_shape() -> None:
     models = [compiled(_cycle("ab"), "ab", 6, causal=True), compiled(_cycle("abc"), "abc", 6, causal=True)]
-    with pytest.raises(compiler.CompileError, match="same shapes"):
+    with pytest.raises(ModelError, match="same shapes"):
         batch_generate(models, [["a"], ["a"]], 4)

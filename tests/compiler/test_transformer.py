@@ -1,4 +1,4 @@
-"""The one definition of the transformer (`compiler.transformer`): its three callers agree with
+"""The one definition of the transformer (`compiled_model.arithmetic`): its three callers agree with
 each other and with the interpreter, and float64 is scoped to the call.  (The import ladder is
 tests/test_architecture.py's.)"""
 
@@ -15,8 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import compiler
-from compiler import decoder, serialization, transformer
-from compiler.decoder import batch_generate
+from compiled_model import arithmetic as transformer
+from compiled_model import batch as decoder
+from compiled_model import serialization
+from compiled_model.batch import batch_generate
+from compiled_model.decoder import Decoder
 from rasp import ir
 from rasp.errors import RaspError
 
@@ -101,7 +104,7 @@ def test_float64_is_scoped_to_the_call() -> None:
     model = compiled(nxt, "abc", 6, causal=True)
     before = jax.config.jax_enable_x64
     assert model("abc", dtype="float64") == nxt("abc", causal=True)
-    assert model.decoder("float64").generate("a", 3) == list("abca")
+    assert Decoder(model, "float64").generate("a", 3) == list("abca")
     assert batch_generate([model, model], ["a", "b"], 3, dtype="float64") == [list("bca"), list("cab")]
     assert jax.config.jax_enable_x64 == before
     assert model.device_params("float64")["unembed"].dtype == jnp.float64

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from references import PROGRAMS, REFERENCES, check, name_of, nested_prefix, shuffled_prefix
 
+from compiled_model.decoder import Decoder
 from rasp.programs import LibraryProgram
 
 LENGTHS = (8, 16)
@@ -79,7 +80,7 @@ def test_compiled_program_matches_reference(program: LibraryProgram, n: int, cau
 @pytest.mark.parametrize("program", [p for p in PROGRAMS if p.causal], ids=name_of)
 def test_incremental_decoding_matches_reference(program: LibraryProgram, library_model) -> None:
     """The causal model, decoded one token at a time with its key/value cache."""
-    decoder = library_model(program, LENGTHS[0], True).decoder()
+    decoder = Decoder(library_model(program, LENGTHS[0], True))
     for tokens in inputs(program, LENGTHS[0], seed=1)[:4]:
         decoder.reset()
         check(program, tokens, decoder.extend(tokens))

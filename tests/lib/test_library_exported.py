@@ -15,7 +15,7 @@ from references import PROGRAMS, check, output_of
 from test_library_compiled import inputs
 
 import compiler
-from compiler import export
+from compiled_model import export
 from rasp.programs import LibraryProgram
 
 N = 8

@@ -229,7 +229,7 @@ def test_a_halt_is_predicted_by_the_model_not_the_harness(engine: CompiledEngine
 SHARDED = textwrap.dedent(
     """
     import jax
-    from compiler import decoder
+    from compiled_model import batch as decoder
     from turing import random_cases
     from turing.engines import CompiledEngine
     from turing.harness import run_machines

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from turing_cases import HAND_WRITTEN
 
-from compiler import export
+from compiled_model import export
 from turing import END, load_machine, trace_of
 from turing.engines.compiled import compile_machine
 from turing.simulator import initial_configuration

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import turing.universal_model as models
-from compiler.model import load
+from compiled_model.transformer import load
 from rasp_toolkit.cli import main
 from turing import simulator
 from turing.shape import Shape, input_bound
@@ -176,7 +176,7 @@ def test_a_cache_that_cannot_be_written_keeps_the_model_in_memory(cache: Path, m
     def full_disk(*args, **kwargs) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("compiler.serialization.np.savez", full_disk)
+    monkeypatch.setattr("compiled_model.serialization.np.savez", full_disk)
     summary, err = universal(capsys)
     assert summary["cache_file"] is None and summary["layers"] == 8
     assert err.count("warning:") == 1 and "could not be cached" in err and "No space left" in err

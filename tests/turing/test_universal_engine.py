@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from compiled_model.decoder import Decoder
 from rasp_toolkit.cli import main
 from turing.engines.base import EngineError
 from turing.engines.universal import TeacherForcedDecoder, UniversalEngine, bucket_length
@@ -75,7 +76,7 @@ def test_teacher_forcing_equals_greedy_generation() -> None:
     machines = [BB2, *(random_machine(2, 2, seed, halt_share=0.3) for seed in range(3))]
     inputs = [universal_trace(m, random_tape(m, seed % 3, seed), 10)[:length] for seed, m in enumerate(machines)]
     for tokens, predicted in zip(inputs, teacher_forced(model, inputs, length)):
-        assert model.decoder().extend(tokens) == predicted
+        assert Decoder(model).extend(tokens) == predicted
         assert first_wrong_prediction(tokens, predicted) is None
     cases = [(m, random_tape(m, seed % 3, seed)) for seed, m in enumerate(machines)]
     engine = UniversalEngine(shape, max_len=length)

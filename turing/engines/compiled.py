@@ -19,10 +19,11 @@ import jax
 import numpy as np
 
 import compiler
+from compiled_model.batch import batch_generate
+from compiled_model.decoder import Decoder as ModelDecoder
+from compiled_model.fast_decoder import batch_fast_generate
+from compiled_model.shapes import common_shape, pad
 from compiler.compiling import ATTENTION_MODES
-from compiler.decoder import batch_generate
-from compiler.fast_decoder import batch_fast_generate
-from compiler.shapes import common_shape, pad
 from turing.engines.base import Batch, Decoder, Engine, EngineError, Job, register
 from turing.machine import Machine
 from turing.plot import configuration_spans
@@ -135,7 +136,7 @@ class CompiledEngine(Engine):
 
     def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
         """Softmax models decode token by token through the KV cache; a hard model generates the
-        whole run at once with the fast decoder (`compiler.fast_decoder`, O(1) per token), and
+        whole run at once with the fast decoder (`compiled_model.fast_decoder`, O(1) per token), and
         the decoder replays it."""
         length = model_length(capacity or SHORTEST_MODEL)
         model = self._model(machine, length)
@@ -218,7 +219,7 @@ class GreedyDecoder:
     is the model's output there (greedy generation)."""
 
     def __init__(self, model: compiler.Transformer, dtype: str | None = None) -> None:
-        self.decoder = model.decoder(dtype)
+        self.decoder = ModelDecoder(model, dtype)
 
     def extend(self, tokens: Sequence[str]) -> str:
         return str(self.decoder.extend(tokens)[-1])

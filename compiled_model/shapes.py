@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from compiler.errors import CompileError
-from compiler.model import Params, Transformer
-from compiler.transformer import embed_positions
+from compiled_model.arithmetic import embed_positions
+from compiled_model.errors import ModelError
+from compiled_model.transformer import Params, Transformer
 
 PADDING = "pad"
 """Residual labels of padding dimensions are `pad`, `pad#2`, ..."""
@@ -50,7 +50,7 @@ class Shape:
     def union(self, other: Shape) -> Shape:
         """The smallest shape both fit in."""
         if self.positions != other.positions:
-            raise CompileError(
+            raise ModelError(
                 f"models for {self.positions - 1} and {other.positions - 1} positions cannot share a shape"
             )
         empty = LayerShape(0, 0, 0, 0)
@@ -89,7 +89,7 @@ def shape_of(model: Transformer) -> Shape:
 def common_shape(models: Iterable[Transformer]) -> Shape:
     shapes = [shape_of(model) for model in models]
     if not shapes:
-        raise CompileError("no models to take a common shape of")
+        raise ModelError("no models to take a common shape of")
     result = shapes[0]
     for shape in shapes[1:]:
         result = result.union(shape)
@@ -98,7 +98,7 @@ def common_shape(models: Iterable[Transformer]) -> Shape:
 
 def _padded(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if any(have > want for have, want in zip(array.shape, shape)):
-        raise CompileError(f"an array of shape {array.shape} does not fit in {shape}")
+        raise ModelError(f"an array of shape {array.shape} does not fit in {shape}")
     return np.pad(array, [(0, want - have) for have, want in zip(array.shape, shape)])
 
 
@@ -122,7 +122,7 @@ def pad(model: Transformer, shape: Shape) -> Transformer:
     """The same model with its arrays zero-padded to `shape` (which it must fit in)."""
     params: Params = model.params
     if len(params["layers"]) > len(shape.layers):
-        raise CompileError(f"a model of {len(params['layers'])} layers does not fit in {len(shape.layers)}")
+        raise ModelError(f"a model of {len(params['layers'])} layers does not fit in {len(shape.layers)}")
     layers = [*params["layers"], *[None] * (len(shape.layers) - len(params["layers"]))]
     if shape.table:  # a model of polynomial positions among table ones gets its table
         table = embed_positions(params, np.arange(model.max_seq_len + 1), np)

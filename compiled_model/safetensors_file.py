@@ -1,7 +1,7 @@
 """The safetensors file format for compiled models, beside `.npz`: the flattened weights
 (`layers/0/attn/w_q`, float64) and the model's JSON metadata, kept in the file's string
 metadata under `rasp-toolkit`.  Any safetensors reader gets the arrays; `compiler.load` the
-model (`compiler.serialization` chooses the format).
+model (`compiled_model.serialization` chooses the format).
 
 Needs the `safetensors` package (the `interop` extra), imported only here and only when a
 safetensors file is written or read.
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rasp.errors import RaspError
+from compiled_model.errors import ModelError
 
 METADATA_KEY = "rasp-toolkit"
 
@@ -23,7 +23,7 @@ def _numpy_backend() -> Any:
     try:
         import safetensors.numpy
     except ImportError:
-        raise RaspError(
+        raise ModelError(
             "safetensors model files need the safetensors package: pip install 'rasp-toolkit[interop]'"
         ) from None
     return safetensors.numpy
@@ -54,7 +54,7 @@ def read(path: str | Path) -> tuple[str, dict[str, np.ndarray]]:
             metadata = (handle.metadata() or {}).get(METADATA_KEY)
         arrays = backend.load_file(str(path))
     except (OSError, SafetensorError) as error:
-        raise RaspError(f"cannot read the model file {path}: {error}") from None
+        raise ModelError(f"cannot read the model file {path}: {error}") from None
     if metadata is None:
-        raise RaspError(f"{path} is a safetensors file but not a compiled model (no {METADATA_KEY!r} metadata)")
+        raise ModelError(f"{path} is a safetensors file but not a compiled model (no {METADATA_KEY!r} metadata)")
     return metadata, arrays

@@ -6,7 +6,7 @@ tokens added to the vocabulary read another token's embedding, a `max_seq_len` o
 weights of 8 positions reads the last position's, NaN weights decode as the first output value.
 `consistency_problem` names the first such disagreement, or None: every weight finite and of
 the shape the metadata and the residual width say.  Shapes may be larger than the metadata
-needs where `compiler.shapes.pad` pads (more token rows, positions or output columns).
+needs where `compiled_model.shapes.pad` pads (more token rows, positions or output columns).
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 from one program, say).
 
 `batch_outputs` runs models of the same shapes on token sequences of one length in one call,
-`batch_generate` generates greedily with them: the KV-cached step (`compiler.transformer.step`)
+`batch_generate` generates greedily with them: the KV-cached step (`compiled_model.arithmetic.step`)
 scanned over positions and vmapped over models, the models split across devices.  One model
-fed one token at a time is `compiler.model.Decoder` (`model.decoder()`), re-exported here.
+fed one token at a time is `compiled_model.decoder.Decoder`.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from compiler.errors import CompileError
-from compiler.model import Decoder, Transformer, require_causal
-from compiler.transformer import Cache, Params, empty_cache, precision, step, to_device
+from compiled_model.arithmetic import Cache, Params, empty_cache, precision, step, to_device
+from compiled_model.errors import ModelError
+from compiled_model.transformer import Transformer
 from rasp.errors import RaspError
 
-__all__ = ["Decoder", "batch_generate", "batch_outputs"]
+__all__ = ["batch_generate", "batch_outputs"]
 
 Item = TypeVar("Item")
 
@@ -58,7 +58,7 @@ def shared_window(models: Sequence[Transformer]) -> float | None:
     """The attention mode the models share (None: softmax; else hard attention's tie window)."""
     windows = {model.window for model in models}
     if len(windows) != 1:
-        raise CompileError("batch decoding needs models of one attention mode (all soft or all hard)")
+        raise ModelError("batch decoding needs models of one attention mode (all soft or all hard)")
     return windows.pop()
 
 
@@ -68,12 +68,12 @@ def batch_outputs(
     """Outputs of models[m] on inputs[m] for every m, in one vmapped call: the models must
     have the same shapes and the inputs the same length."""
     for model in models:
-        require_causal(model)
+        model.require_causal()
     if len({len(tokens) for tokens in inputs}) != 1 or len(inputs) != len(models):
-        raise CompileError("batch decoding needs one input per model, all of the same length")
+        raise ModelError("batch decoding needs one input per model, all of the same length")
     window = shared_window(models)  # first: hard models may embed positions differently
     if not same_shapes(models):
-        raise CompileError("batch decoding needs models of the same shapes")
+        raise ModelError("batch decoding needs models of the same shapes")
     params = stacked_params(models, dtype)
     ids = np.asarray([[0, *model.token_ids(list(tokens))] for model, tokens in zip(models, inputs)], np.int32)
     with precision(dtype):
@@ -88,13 +88,13 @@ def next_ids_of(model: Transformer, outputs: int) -> np.ndarray:
     """Per output column, the token id of its value (-1 for padding columns): generation feeds
     each output back as the next token, so a model's output values must be its tokens."""
     if model.output_kind != "categorical":
-        raise CompileError("generation needs a model whose output is categorical (the next token)")
+        raise ModelError("generation needs a model whose output is categorical (the next token)")
     ids = np.full(outputs, -1, np.int32)
     for column, value in enumerate(model.output_values):
         try:
             (ids[column],) = model.token_ids([value])
         except RaspError:
-            raise CompileError(f"the output value {value!r} is not a token of the model") from None
+            raise ModelError(f"the output value {value!r} is not a token of the model") from None
     return ids
 
 
@@ -155,19 +155,19 @@ def batch_generate(
     prediction after every position (`length` values; the first len(prompt) - 1 continue the
     prompt, the last is the prediction after the final token).
 
-    The models must have one shape (`compiler.shapes.pad` makes it so).  The whole generation
+    The models must have one shape (`compiled_model.shapes.pad` makes it so).  The whole generation
     is one jitted call, the step scanned over positions and vmapped over models; the models
     are split across `devices` (default: every device of the default backend), which
     with a single device changes nothing."""
     for model in models:
-        require_causal(model)
+        model.require_causal()
     if len(prompts) != len(models) or not models:
-        raise CompileError("batch generation needs one prompt per model")
+        raise ModelError("batch generation needs one prompt per model")
     window = shared_window(models)  # first: hard models may embed positions differently
     if not same_shapes(models):
-        raise CompileError("batch generation needs models of the same shapes (see compiler.shapes.pad)")
+        raise ModelError("batch generation needs models of the same shapes (see compiled_model.shapes.pad)")
     if not all(1 <= len(prompt) <= length <= model.max_seq_len for model, prompt in zip(models, prompts)):
-        raise CompileError(f"prompts must be non-empty and at most {length} <= max_seq_len tokens")
+        raise ModelError(f"prompts must be non-empty and at most {length} <= max_seq_len tokens")
     devices = list(devices or jax.devices())
     count = len(models)
     chosen, chosen_prompts = fill_rows(models, devices), fill_rows(prompts, devices)

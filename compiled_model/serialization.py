@@ -4,10 +4,10 @@ A model is two things, its weights (`params`, a tree of dicts and lists of numpy
 its metadata (JSON-able, but for the vocabulary and output values, whose atoms keep their type
 through `encode_value`).  Files store the weights flattened by path (`layers/0/attn/w_q`) and
 the metadata as JSON text: in `.npz` under `__metadata__` (UTF-8 bytes), or in safetensors
-(`compiler.safetensors_file`).  This module knows nothing of the model class: it takes and
-returns (params, metadata) pairs, which `compiler.model` wraps.  A saved file carries the
+(`compiled_model.safetensors_file`).  This module knows nothing of the model class: it takes and
+returns (params, metadata) pairs, which `compiled_model.transformer` wraps.  A saved file carries the
 SHA-256 of its weights in its metadata; what is loaded is checked first: the digest, then
-finite weights of the shapes the metadata says (`compiler.model_check`).
+finite weights of the shapes the metadata says (`compiled_model.consistency`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from compiler import safetensors_file
-from compiler.model_check import consistency_problem
-from rasp.errors import RaspError
+from compiled_model import safetensors_file
+from compiled_model.consistency import consistency_problem
+from compiled_model.errors import ModelError
 
 Params = dict[str, Any]
 FORMATS = ("npz", "safetensors")
@@ -48,7 +48,7 @@ def encode_value(value: Any) -> Any:
         return {"str": value}
     if isinstance(value, tuple):
         return {"tuple": [encode_value(v) for v in value]}
-    raise RaspError(f"the value {value!r} cannot be saved in a model file")
+    raise ModelError(f"the value {value!r} cannot be saved in a model file")
 
 
 _ATOMS = {"none": type(None), "bool": bool, "int": int, "float": float, "str": str}
@@ -136,30 +136,30 @@ def _read(path: str | Path) -> tuple[Params, dict[str, Any]]:
     if safetensors_file.is_safetensors(path):
         return from_arrays(*safetensors_file.read(path))
     if Path(path).is_file() and Path(path).stat().st_size and not zipfile.is_zipfile(path):
-        raise RaspError(f"{path} is not a model file: neither .npz (a zip archive) nor safetensors")
+        raise ModelError(f"{path} is not a model file: neither .npz (a zip archive) nor safetensors")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise RaspError(f"cannot read the model file {path}: {error}") from None
+        raise ModelError(f"cannot read the model file {path}: {error}") from None
     if "__metadata__" not in arrays:
-        raise RaspError(f"{path} is not a compiled model (no metadata)")
+        raise ModelError(f"{path} is not a compiled model (no metadata)")
     return from_arrays(arrays.pop("__metadata__").tobytes().decode("utf-8"), arrays)
 
 
 def checked(path: str | Path, params: Params, metadata: dict[str, Any]) -> tuple[Params, dict[str, Any]]:
     """The pair, once its weights match the digest saved with them (files written before the
-    digest have none) and are finite and fit its metadata (`compiler.model_check`); a file
+    digest have none) and are finite and fit its metadata (`compiled_model.consistency`); a file
     that disagrees with itself is refused by name, never run."""
     saved = metadata.pop(DIGEST_KEY, None)
     if saved is not None and saved != weights_digest(flatten(params)):
-        raise RaspError(
+        raise ModelError(
             f"{path} is damaged or altered: its weights do not match the digest saved with them "
             "(the file changed after it was written)"
         )
     problem = consistency_problem(params, metadata)
     if problem is not None:
-        raise RaspError(f"{path} is damaged or altered: {problem}")
+        raise ModelError(f"{path} is damaged or altered: {problem}")
     return params, metadata
 
 
@@ -185,7 +185,7 @@ def save(params: Params, metadata: dict[str, Any], path: str | Path, file_format
     .safetensors, else .npz), written atomically."""
     file_format = file_format or ("safetensors" if str(path).endswith(".safetensors") else "npz")
     if file_format not in FORMATS:
-        raise RaspError(f"unknown model file format {file_format!r}; formats: {', '.join(FORMATS)}")
+        raise ModelError(f"unknown model file format {file_format!r}; formats: {', '.join(FORMATS)}")
     arrays = flatten(params)
     text = metadata_to_json({**metadata, DIGEST_KEY: weights_digest(arrays)})
     with written_atomically(path) as temporary:
@@ -203,5 +203,5 @@ def load(path: str | Path) -> tuple[Params, dict[str, Any]]:
     try:
         params, metadata = _read(path)
     except (ValueError, UnicodeDecodeError) as error:  # JSON, tags, layout: what a damaged file breaks
-        raise RaspError(f"{path} is damaged or altered: {error}") from None
+        raise ModelError(f"{path} is damaged or altered: {error}") from None
     return checked(path, params, metadata)

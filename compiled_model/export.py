@@ -1,15 +1,15 @@
 """Compiled models in PyTorch and TransformerLens, for interpretability work in the torch world.
 
-    torch_model = compiler.export.to_torch(model)             # a plain torch.nn.Module
-    bridge = compiler.export.to_transformer_lens(model)       # a TransformerLens 4 TransformerBridge
-    compiler.export.hook_sops(model)                          # hook name -> the s-ops it carries
+    torch_model = compiled_model.export.to_torch(model)             # a plain torch.nn.Module
+    bridge = compiled_model.export.to_transformer_lens(model)       # a TransformerLens 4 TransformerBridge
+    compiled_model.export.hook_sops(model)                          # hook name -> the s-ops it carries
 
-Both run the forward pass of `compiler.transformer.forward` on the same weights: the BOS token (id 0)
+Both run the forward pass of `compiled_model.arithmetic.forward` on the same weights: the BOS token (id 0)
 first, no layer norm, ReLU MLPs, softmax attention whose logit scale is already folded into the
 query weights, causal or bidirectional as compiled.  Their outputs are the unembedding's scores;
 `decode` turns them into the program's values as `Transformer.decode` does.
 
-This module imports torch, so `compiler` imports it only on demand (`import compiler.export`);
+This module imports torch, so `compiler` imports it only on demand (`import compiled_model.export`);
 TransformerLens is imported by the functions that need it.  Both come with the `interop` extra.
 """
 
@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from compiler import transformer
-from compiler.model import Transformer
-from compiler.serialization import from_arrays, metadata_from_json, metadata_to_json, written_atomically
-from rasp.errors import RaspError
+from compiled_model import arithmetic as transformer
+from compiled_model.errors import ModelError
+from compiled_model.serialization import from_arrays, metadata_from_json, metadata_to_json, written_atomically
+from compiled_model.transformer import Transformer
 
 TORCH_FORMAT = "rasp-toolkit/torch"
 TRANSFORMER_LENS_FORMAT = "rasp-toolkit/transformer-lens"
@@ -35,7 +35,7 @@ TRANSFORMER_LENS_FORMAT = "rasp-toolkit/transformer-lens"
 def _require_softmax(model: Transformer) -> None:
     """Exported modules attend by softmax: a hard-attention model would silently change."""
     if model.window is not None:
-        raise RaspError(
+        raise ModelError(
             "only softmax models can be exported to torch or TransformerLens: this one was compiled "
             "with hard attention (compile it with attention='soft', or save it with -o FILE.npz)"
         )
@@ -45,7 +45,7 @@ def _torch_dtype(model: Transformer, dtype: str | None) -> torch.dtype:
     _require_softmax(model)
     name = model.dtype(dtype)
     if name not in ("float32", "float64"):
-        raise RaspError(f"a model can be exported in float32 or float64, not {name}")
+        raise ModelError(f"a model can be exported in float32 or float64, not {name}")
     return getattr(torch, name)
 
 
@@ -57,7 +57,7 @@ def _tensor(array: np.ndarray, dtype: torch.dtype) -> nn.Parameter:
 
 
 class _Layer(nn.Module):
-    """One layer's weights as torch parameters, run by `compiler.transformer.layer` itself with
+    """One layer's weights as torch parameters, run by `compiled_model.arithmetic.layer` itself with
     torch as its array module, so the export does the JAX pass's operations."""
 
     def __init__(self, layer: dict[str, Any], dtype: torch.dtype) -> None:
@@ -231,7 +231,7 @@ def transformer_lens_weights(model: Transformer, config: dict[str, Any]) -> dict
         weights[f"{prefix}.mlp.W_in"] = _padded(mlp["w_in"], (d, hidden))
         weights[f"{prefix}.mlp.b_in"] = _padded(mlp["b_in"], (hidden,))
         weights[f"{prefix}.mlp.W_out"] = _padded(mlp["w_out"], (hidden, d))
-        # compiler.transformer skips an MLP without hidden units, its output bias included
+        # compiled_model.arithmetic skips an MLP without hidden units, its output bias included
         weights[f"{prefix}.mlp.b_out"] = mlp["b_out"] if mlp["w_in"].shape[1] else np.zeros(d)
     return weights
 
@@ -255,7 +255,7 @@ def _boot_bridge(
         from transformer_lens.model_bridge.sources.native import boot
         from transformer_lens.utilities.tl_checkpoint_conversion import convert_tl_checkpoint
     except ImportError:
-        raise RaspError("TransformerLens is not installed: pip install 'rasp-toolkit[interop]'") from None
+        raise ModelError("TransformerLens is not installed: pip install 'rasp-toolkit[interop]'") from None
 
     tl_config = TransformerBridgeConfig(**config)
     bridge = boot(tl_config, dtype=config["dtype"])  # the parameters' dtype comes from this argument
@@ -294,7 +294,7 @@ def residual_dims(model: Transformer, sop: str) -> dict[str, int]:
     `sorted`, `reverse:'a'`...).  Raises when no dimension does."""
     found = {label: index for index, label in enumerate(model.labels) if label == sop or label.split(":", 1)[0] == sop}
     if not found:
-        raise RaspError(f"no residual dimension holds {sop!r}; the labels are {model.labels}")
+        raise ModelError(f"no residual dimension holds {sop!r}; the labels are {model.labels}")
     return found
 
 
@@ -343,10 +343,10 @@ def _read(path: str | Path, kind: str) -> dict[str, Any]:
     try:
         data = torch.load(path, weights_only=True)
     except (OSError, RuntimeError, EOFError) as error:
-        raise RaspError(f"cannot read the model file {path}: {error}") from None
+        raise ModelError(f"cannot read the model file {path}: {error}") from None
     if not isinstance(data, dict) or data.get("format") != kind:
         found = data.get("format") if isinstance(data, dict) else None
-        raise RaspError(f"{path} is not a {kind} model file" + (f" (it is {found})" if found else ""))
+        raise ModelError(f"{path} is not a {kind} model file" + (f" (it is {found})" if found else ""))
     return data
 
 
@@ -360,7 +360,7 @@ def generate(exported: Any, prompt: Sequence[Any], count: int, stop: Any = None)
     generated), each the model's output at the last position fed back as the next input.
     Every step runs the whole sequence: no cache, which keeps hooks on every position."""
     if not exported.rasp_metadata["causal"]:
-        raise RaspError("only a causal model generates: compile it with causal=True")
+        raise ModelError("only a causal model generates: compile it with causal=True")
     tokens = list(prompt)
     for _ in range(count):
         tokens.append(predict(exported, [tokens])[0][-1])

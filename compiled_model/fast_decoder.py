@@ -1,7 +1,7 @@
 """Greedy generation from hard-attention causal models at a cost per token that does not grow
 with the trace, for the head shapes the compiler marks in `metadata["fast_heads"]`.
 
-The KV-cached step (`compiler.transformer.step`) attends over every earlier position.  A hard
+The KV-cached step (`compiled_model.arithmetic.step`) attends over every earlier position.  A hard
 head that the compiler describes as "running" or "lookup" does not need that:
 
 - **running**: its query reads only the constant `one` dimension, so every query scores a key
@@ -22,7 +22,7 @@ is `capacity x` (the lookup heads' value depths, plus the dense heads' key and v
 Generation runs `chunk` tokens per call of one jitted `lax.scan`, the state carried from call
 to call (and updated in place: the calls donate it), until the model has generated its quota or
 a stop token.  `batch_fast_generate` vmaps the same scan over models of one shape and splits
-them across devices like `compiler.decoder.batch_generate`.
+them across devices like `compiled_model.batch.batch_generate`.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from compiler.decoder import fill_rows, next_ids_of, same_shapes, shard, shared_window, stacked_params
-from compiler.errors import CompileError
-from compiler.model import Transformer, require_causal
-from compiler.transformer import MIN_SPAN, Params, embed_positions, mlp, over_cache, precision, spans, to_device
+from compiled_model.arithmetic import MIN_SPAN, Params, embed_positions, mlp, over_cache, precision, spans, to_device
+from compiled_model.batch import fill_rows, next_ids_of, same_shapes, shard, shared_window, stacked_params
+from compiled_model.errors import ModelError
+from compiled_model.transformer import Transformer
 
 RUNNING, LOOKUP, DENSE = "running", "lookup", "dense"
 KINDS = (RUNNING, LOOKUP, DENSE)
@@ -72,20 +72,20 @@ Plan = tuple[LayerPlan, ...]
 
 def head_kinds(model: Transformer) -> list[list[str]]:
     """The kind of every head of the model's layers, from `metadata["fast_heads"]` (whose
-    lists must match the heads of the weights, as `compiler.shapes.pad` keeps them)."""
+    lists must match the heads of the weights, as `compiled_model.shapes.pad` keeps them)."""
     if model.window is None:
-        raise CompileError("the fast decoder serves hard-attention models only (compile with attention='hard')")
-    require_causal(model)
+        raise ModelError("the fast decoder serves hard-attention models only (compile with attention='hard')")
+    model.require_causal()
     described = model.metadata.get("fast_heads")
     if described is None:
-        raise CompileError("the model carries no head descriptors (metadata['fast_heads']); compile it again")
+        raise ModelError("the model carries no head descriptors (metadata['fast_heads']); compile it again")
     counts = [weights["attn"]["w_q"].shape[0] for weights in model.params["layers"]]
     if [len(heads) for heads in described] != counts:
-        raise CompileError(f"the head descriptors do not match the model's heads per layer {counts}")
+        raise ModelError(f"the head descriptors do not match the model's heads per layer {counts}")
     kinds = [[head["kind"] for head in heads] for heads in described]
     unknown = {kind for layer in kinds for kind in layer} - set(KINDS)
     if unknown:
-        raise CompileError(f"unknown head kinds {sorted(unknown)} (expected one of {KINDS})")
+        raise ModelError(f"unknown head kinds {sorted(unknown)} (expected one of {KINDS})")
     return kinds
 
 
@@ -245,7 +245,7 @@ def fast_attention(
     this position in: the running and lookup heads through the folded `table` (one product
     for their values, logits and targets from the dimensions they read, one for their output
     into the dimensions they write), the dense heads over the cache's span that holds `reach`
-    (`compiler.transformer.over_cache`)."""
+    (`compiled_model.arithmetic.over_cache`)."""
     if heads.running or heads.lookup:
         pre = x[np.array(heads.attn_reads, int)] @ table["pre"]
         depth = attn["w_v"].shape[2]
@@ -286,8 +286,8 @@ def fast_step(
 ) -> tuple[list[dict[str, jax.Array]], jax.Array]:
     """One position (0 = BOS) of a hard causal model: the state with this position's keys in,
     and the residual stream (width,) after the last layer.  A layer adds its attention
-    (`fast_attention`) and then its MLP (`compiler.transformer.mlp` on the table's rows and
-    columns that the MLP reads and writes), as `compiler.transformer.layer` does; a sublayer
+    (`fast_attention`) and then its MLP (`compiled_model.arithmetic.mlp` on the table's rows and
+    columns that the MLP reads and writes), as `compiled_model.arithmetic.layer` does; a sublayer
     without heads or units is skipped."""
     x = params["token_embed"][token_id] + embed_positions(params, position)
     updated = []
@@ -421,14 +421,14 @@ def _check_generation(model: Transformer, prompt: Sequence[Any], steps: int) -> 
     """The prompt and every generated token but the last (which is never fed back) must fit in
     the model's positions."""
     if not prompt or steps < 1 or len(prompt) + steps - 1 > model.max_seq_len:
-        raise CompileError(
+        raise ModelError(
             f"generation needs a non-empty prompt ({len(prompt)} tokens) and steps >= 1 ({steps}) that fit in "
             f"the model's {model.max_seq_len} positions together (the last generated token takes none)"
         )
 
 
 class FastDecoder:
-    """One hard causal model, run `chunk` positions per jitted call (`compiler.fast_decoder`)."""
+    """One hard causal model, run `chunk` positions per jitted call (`compiled_model.fast_decoder`)."""
 
     def __init__(self, model: Transformer, dtype: str | None = None, chunk: int = CHUNK):
         self.plan = plan_of([model])
@@ -487,16 +487,16 @@ def batch_fast_generate(
     devices: Sequence[jax.Device] | None = None,
     chunk: int = CHUNK,
 ) -> list[list[Any]]:
-    """`FastDecoder.generate` for many hard causal models of one shape (`compiler.shapes.pad`)
+    """`FastDecoder.generate` for many hard causal models of one shape (`compiled_model.shapes.pad`)
     at once: one vmapped scan per chunk, the models split across `devices` (default: every
     device of the default backend).  `steps` is one quota for all or one per model.  Slots
     whose kinds differ between the models are served as dense heads (exact for any head)."""
     quotas = [steps] * len(models) if isinstance(steps, int) else list(steps)
     if not models or len(prompts) != len(models) or len(quotas) != len(models):
-        raise CompileError("batch generation needs one prompt (and one quota) per model")
+        raise ModelError("batch generation needs one prompt (and one quota) per model")
     window = shared_window(models)  # first: hard models may embed positions differently
     if not same_shapes(models):
-        raise CompileError("batch generation needs models of the same shapes (see compiler.shapes.pad)")
+        raise ModelError("batch generation needs models of the same shapes (see compiled_model.shapes.pad)")
     for model, prompt, quota in zip(models, prompts, quotas):
         _check_generation(model, prompt, quota)
     plan = plan_of(models)

@@ -1,7 +1,7 @@
 """The compiled Transformer as an object: tokens in, output values out, whole or one token at
 a time, saved and loaded.
 
-The arithmetic is `compiler.transformer`'s, the file formats `compiler.serialization`'s; this
+The arithmetic is `compiled_model.arithmetic`'s, the file formats `compiled_model.serialization`'s; this
 module turns tokens into ids and residual streams into output values.  The model prepends the
 beginning-of-sequence token (id 0) to every input; in a batch, shorter inputs are padded and
 their padding masked out of attention.  By default a model runs in float32 when its precision
@@ -10,7 +10,7 @@ record says float32 is enough, else in float64 (JAX's 64-bit mode scoped to the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -18,22 +18,23 @@ from typing import Any
 import jax
 import numpy as np
 
-from compiler import serialization
-from compiler.errors import CompileError
-from compiler.margins import MIXTURE_THRESHOLD
-from compiler.transformer import (
+from compiled_model import serialization
+from compiled_model.arithmetic import (
     Params,
-    empty_cache,
     forward,
     precision,
     sliced_mlps,
-    spans,
-    step,
     tie_window,
     to_device,
     whole,
 )
+from compiled_model.errors import ModelError
 from rasp.errors import RaspEvaluationError
+
+#: A categorical aggregate's output counts as one value when its largest indicator reaches
+#: this (below, it averaged several values: the model reports a mixture).  The compiler's
+#: margins aim at it (`compiler.margins`).
+MIXTURE_THRESHOLD = 0.99
 
 # ------------------------------------------------------------------------------ the model
 
@@ -82,7 +83,7 @@ class Transformer:
 
     def device_params(self, dtype: str | None = None) -> Params:
         """The weights as JAX arrays of `dtype` (cached); run them under
-        `compiler.transformer.precision(dtype)`."""
+        `compiled_model.arithmetic.precision(dtype)`."""
         dtype = self.dtype(dtype)
         if dtype not in self._device:
             self._device[dtype] = to_device(self.params, dtype)
@@ -157,8 +158,8 @@ class Transformer:
 
     def decode_scores(self, scores: np.ndarray) -> list[Any]:
         """Output values from the unembedding's scores (positions, outputs), which exported
-        models (compiler.export) return."""
-        if self.output_kind == "categorical":  # columns past the values are padding (compiler.shapes)
+        models (compiled_model.export) return."""
+        if self.output_kind == "categorical":  # columns past the values are padding (compiled_model.shapes)
             chosen = np.argmax(scores[:, : len(self.output_values)], axis=1)
             return [self.output_values[int(i)] for i in chosen]
         column = scores[:, 0]
@@ -205,9 +206,11 @@ class Transformer:
             for position in np.flatnonzero(rows[:, check["dims"]].max(axis=1) < MIXTURE_THRESHOLD).tolist()
         ]
 
-    def decoder(self, dtype: str | None = None) -> Decoder:
-        """An incremental (KV-cached) decoder for this causal model."""
-        return Decoder(self, dtype)
+    def require_causal(self) -> None:
+        """A ModelError unless the model is causal: only then does a position depend on the
+        positions before it alone, which every incremental decoder needs."""
+        if not self.causal:
+            raise ModelError("incremental decoding needs a model compiled with causal=True")
 
     # ------------------------------------------------------------------------- save/load
 
@@ -217,80 +220,13 @@ class Transformer:
 
     def save(self, path: str | Path, file_format: str | None = None) -> None:
         """Weights and metadata in one file, no pickle: .npz, or safetensors for a path ending
-        in .safetensors or file_format="safetensors" (compiler.serialization)."""
+        in .safetensors or file_format="safetensors" (compiled_model.serialization)."""
         serialization.save(self.params, self.metadata, path, file_format)
 
 
 def load(path: str | Path) -> Transformer:
     """A model saved by `Transformer.save` (.npz or .safetensors, told apart by content)."""
     return Transformer(*serialization.load(path))
-
-
-_jitted_step = jax.jit(step, static_argnames=("window", "spans_of"), donate_argnums=1)
-
-
-def require_causal(model: Transformer) -> None:
-    if not model.causal:
-        raise CompileError("incremental decoding needs a model compiled with causal=True")
-
-
-class Decoder:
-    """Feeds a causal model one token at a time; `append` returns the output at the new position.
-
-    In a causal model the stream at position i depends on positions <= i only, so a new token
-    needs one new row per layer (`compiler.transformer.step`): its query attends over the
-    cached keys and values of the earlier positions.  The cache has a fixed capacity
-    (max_seq_len + 1, the BOS included), updated in place (the step donates it); a step
-    attends over its first rows only, up to the next power of two past the position
-    (`compiler.transformer.spans`), so that it costs O(position), and one XLA compilation
-    serves every step."""
-
-    def __init__(
-        self, model: Transformer, dtype: str | None = None, spans_of: Callable[[int], tuple[int, ...]] = spans
-    ):
-        """`spans_of(capacity)`: the cache rows a step may attend over (benchmarks/decoder.py
-        compares `lambda capacity: (capacity,)`, the whole cache at every step)."""
-        require_causal(model)
-        self.model = model
-        self.spans_of = spans_of
-        self.dtype = model.dtype(dtype)
-        self.params = model.device_params(self.dtype)
-        self.reset()
-
-    def reset(self) -> None:
-        self.position = 0
-        with precision(self.dtype):
-            cache = empty_cache(self.params, self.model.max_seq_len + 1)
-            self.cache, _ = _jitted_step(self.params, cache, 0, 0, self.model.window, self.spans_of)
-        self.outputs: list[Any] = []
-
-    def append(self, token: Any) -> Any:
-        if self.position >= self.model.max_seq_len:
-            raise CompileError(
-                f"the decoder is full: the model takes at most {self.model.max_seq_len} tokens"
-            )
-        (token_id,) = self.model.token_ids([token])
-        self.position += 1
-        with precision(self.dtype):
-            self.cache, stream = _jitted_step(
-                self.params, self.cache, token_id, self.position, self.model.window, self.spans_of
-            )
-            value = self.model.decode(np.asarray(stream, np.float64)[None])[0]
-        self.outputs.append(value)
-        return value
-
-    def extend(self, tokens: Sequence[Any]) -> list[Any]:
-        return [self.append(token) for token in tokens]
-
-    def generate(self, prompt: Sequence[Any], steps: int) -> list[Any]:
-        """Feeds `prompt`, then `steps` times the output at the last position back as the next
-        token (the output values must be tokens of the vocabulary)."""
-        tokens = list(prompt)
-        output = self.extend(tokens)[-1]
-        for _ in range(steps):
-            tokens.append(output)
-            output = self.append(output)
-        return tokens
 
 
 def _fraction(value: float, max_denominator: int) -> int | float:

@@ -1,6 +1,6 @@
 """A whole-sequence forward pass of a hard-attention model that costs O(n) for most heads.
 
-`compiler.transformer.forward` scores every query against every key: O(n^2) per head, and for
+`compiled_model.arithmetic.forward` scores every query against every key: O(n^2) per head, and for
 teacher forcing long inputs (the universal Turing model's exhaustive checks) that is nearly all
 of the time.  A hard model's `metadata["fast_heads"]` says which heads need none of it:
 
@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from compiler.transformer import Params, attention_weights, embed_positions, mlp
+from compiled_model.arithmetic import Params, attention_weights, embed_positions, mlp
 
 MAX_CASES = 256
 """The most query vectors a dense head may have to run as one scan per query vector."""
@@ -201,7 +201,7 @@ def _by_cases(
 
 def fast_forward(params: Params, token_ids: jax.Array, key_mask: jax.Array, plan: Plan, window: float) -> jax.Array:
     """The final residual stream (batch, T, width) of a causal hard model, as
-    `compiler.transformer.forward` gives it, for token_ids (batch, T) with the BOS id 0 first
+    `compiled_model.arithmetic.forward` gives it, for token_ids (batch, T) with the BOS id 0 first
     and key_mask false on padding (which must come after every real token).  InexactQuery when
     a categorical query was not one of the vectors its scans assumed: never a silent guess."""
     streams, deviation = _fast_forward(params, token_ids, key_mask, plan, window)
