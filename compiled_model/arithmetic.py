@@ -11,8 +11,8 @@ operation for operation.
 Attention is softmax over the logits (`window=None`, the default) or hard: the uniform average
 over the keys whose logit is within `window` of the largest (`attention_weights`), which is
 RASP's aggregate when the compiler has separated the selected keys' scores from the others by
-more than twice the window (`compiler.margins.hard_separable`).  A model's metadata says which
-(`tie_window`).
+more than twice the window (`compiler.margins.hard_separable`).  A model's spec says which
+(`compiled_model.spec.Attention.window`).
 
 The weights are arguments, so one XLA compilation serves every model of the same shapes.
 float64 runs need JAX's 64-bit mode; `precision(dtype)` turns it on for the calls inside only.
@@ -50,13 +50,6 @@ def softmax(logits: Any, xp: Any = jnp) -> Any:
     """Softmax over the last axis (the operations of jax.nn.softmax, in either array module)."""
     unnormalised = xp.exp(logits - xp.amax(logits, axis=-1, keepdims=True))
     return unnormalised / xp.sum(unnormalised, axis=-1, keepdims=True)
-
-
-def tie_window(metadata: dict[str, Any]) -> float | None:
-    """The hard-attention tie window a model's metadata records, None for softmax (and for
-    models saved before the attention mode was recorded)."""
-    mode = metadata.get("attention", {"mode": "soft"})
-    return float(mode["tie_window"]) if mode["mode"] == "hard" else None
 
 
 def embed_positions(params: Params, positions: Any, xp: Any = jnp) -> Any:

@@ -87,10 +87,10 @@ def batch_outputs(
 def next_ids_of(model: Transformer, outputs: int) -> np.ndarray:
     """Per output column, the token id of its value (-1 for padding columns): generation feeds
     each output back as the next token, so a model's output values must be its tokens."""
-    if model.output_kind != "categorical":
+    if model.spec.output.kind != "categorical":
         raise ModelError("generation needs a model whose output is categorical (the next token)")
     ids = np.full(outputs, -1, np.int32)
-    for column, value in enumerate(model.output_values):
+    for column, value in enumerate(model.spec.output.values):
         try:
             (ids[column],) = model.token_ids([value])
         except RaspError:

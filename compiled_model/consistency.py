@@ -1,12 +1,13 @@
-"""A model file read from disk is untrusted: its weights must fit its metadata before it runs.
+"""A model file read from disk is untrusted: its weights must fit its spec before it runs.
 
 Every gather in the forward pass clamps an index that is out of range instead of failing, so a
-file whose metadata promises more than its weights hold runs and prints wrong outputs: two
-tokens added to the vocabulary read another token's embedding, a `max_seq_len` of 1,000 on
-weights of 8 positions reads the last position's, NaN weights decode as the first output value.
+file whose spec promises more than its weights hold runs and prints wrong outputs: two tokens
+added to the vocabulary read another token's embedding, a `max_seq_len` of 1,000 on weights of
+8 positions reads the last position's, NaN weights decode as the first output value.
 `consistency_problem` names the first such disagreement, or None: every weight finite and of
-the shape the metadata and the residual width say.  Shapes may be larger than the metadata
-needs where `compiled_model.shapes.pad` pads (more token rows, positions or output columns).
+the shape the spec and the residual width say, every residual index the spec names inside the
+width.  Shapes may be larger than the spec needs where `compiled_model.shapes.pad` pads (more
+token rows, positions or output columns).
 """
 
 from __future__ import annotations
@@ -15,46 +16,54 @@ from typing import Any
 
 import numpy as np
 
+from compiled_model.spec import ModelSpec
+
 Params = dict[str, Any]
 
 
-def consistency_problem(params: Params, metadata: dict[str, Any]) -> str | None:
-    """The first way the weights and the metadata disagree, in words; None when they agree."""
-    try:
-        vocab, max_seq_len, labels = metadata["vocab"], metadata["max_seq_len"], metadata["labels"]
-        output = metadata["output"]
-        values = output["values"]
-    except (KeyError, TypeError) as error:
-        return f"its metadata lacks {error}"
-    if not isinstance(max_seq_len, int) or max_seq_len < 1:
-        return f"its max_seq_len is {max_seq_len!r}, not a positive integer"
-    if not isinstance(vocab, list) or not isinstance(labels, list) or not isinstance(values, list):
-        return "its vocabulary, residual labels and output values must be lists"
+def consistency_problem(params: Params, spec: ModelSpec) -> str | None:
+    """The first way the weights and the spec disagree, in words; None when they agree."""
+    if spec.max_seq_len < 1:
+        return f"its max_seq_len is {spec.max_seq_len!r}, not a positive integer"
     problem = _nonfinite(params)
     if problem is not None:
         return problem
-    width = len(labels)
-    categorical = output.get("kind") == "categorical"
+    width = spec.width
+    outputs = len(spec.output.values) if spec.output.kind == "categorical" else 1
     expected: list[tuple[str, Any, tuple[int | None, ...], tuple[int, ...]]] = [
-        ("token_embed", params.get("token_embed"), (None, width), (len(vocab) + 1, width)),
+        ("token_embed", params.get("token_embed"), (None, width), (len(spec.vocab) + 1, width)),
         # one column per value of a categorical output, one read-out column for a number
-        ("unembed", params.get("unembed"), (width, None), (width, len(values) if categorical else 1)),
+        ("unembed", params.get("unembed"), (width, None), (width, outputs)),
     ]
     if "pos_poly" in params:
         expected.append(("pos_poly", params["pos_poly"], (3, width), (3, width)))
     else:
-        expected.append(("pos_embed", params.get("pos_embed"), (None, width), (max_seq_len + 1, width)))
+        expected.append(("pos_embed", params.get("pos_embed"), (None, width), (spec.max_seq_len + 1, width)))
     for name, array, shape, least in expected:
         problem = _shape_problem(name, array, shape, least)
         if problem is not None:
             return problem
-    for number, layer in enumerate(params.get("layers", [])):
+    layers = params.get("layers", [])
+    for number, layer in enumerate(layers):
         problem = _layer_problem(number, layer, width)
         if problem is not None:
             return problem
-    for mixture in metadata.get("mixtures", []):
-        if any(not 0 <= dim < width for dim in mixture.get("dims", [])):
-            return f"a mixture check of {mixture.get('node')} reads a dimension past the residual width {width}"
+    return _index_problem(spec, [np.shape(layer["attn"]["w_q"])[0] for layer in layers])
+
+
+def _index_problem(spec: ModelSpec, heads: list[int]) -> str | None:
+    """Where the spec names a residual index past the width, or describes other heads than the
+    weights hold."""
+    width = spec.width
+    for mixture in spec.mixtures:
+        if any(not 0 <= dim < width for dim in mixture.dims):
+            return f"a mixture check of {mixture.node} reads a dimension past the residual width {width}"
+    if spec.heads and [len(layer) for layer in spec.heads] != heads:
+        return f"its head descriptors do not match the heads per layer of its weights {heads}"
+    for layer in spec.heads:
+        for head in layer:
+            if any(not 0 <= dim < width for dim, _ in head.target):
+                return f"a lookup head's target reads a dimension past the residual width {width}"
     return None
 
 

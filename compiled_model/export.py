@@ -25,7 +25,9 @@ from torch import nn
 
 from compiled_model import arithmetic as transformer
 from compiled_model.errors import ModelError
-from compiled_model.serialization import from_arrays, metadata_from_json, metadata_to_json, written_atomically
+from compiled_model.serialization import unflatten, written_atomically
+from compiled_model.spec import LayerDescription, ModelSpec
+from compiled_model.spec_json import spec_from_json, spec_to_json
 from compiled_model.transformer import Transformer
 
 TORCH_FORMAT = "rasp-toolkit/torch"
@@ -81,11 +83,11 @@ class TorchTransformer(nn.Module):
     """A compiled model as a torch module.  `forward(token_ids, attention_mask)` takes token ids
     (batch, T) with the BOS id 0 first and an optional padding mask (true on real tokens), as
     `encode` builds them, and returns the unembedding's scores (batch, T, outputs).  Its weights
-    are parameters, so gradients flow; `rasp_metadata` is the compiled model's metadata."""
+    are parameters, so gradients flow; `rasp_spec` is the compiled model's spec."""
 
     def __init__(self, model: Transformer, dtype: str | None = None) -> None:
         super().__init__()
-        self.rasp_metadata = model.metadata
+        self.rasp_spec = model.spec
         self.causal = model.causal
         dtype_ = _torch_dtype(model, dtype)
         self.positions = transformer.position_weights(model.params)
@@ -122,8 +124,8 @@ def to_torch(model: Transformer, dtype: str | None = None) -> TorchTransformer:
 
 
 def _codec(exported: Any) -> Transformer:
-    """A weightless Transformer over an exported model's metadata: its encoding and decoding."""
-    return Transformer({"layers": []}, exported.rasp_metadata)
+    """A weightless Transformer over an exported model's spec: its encoding and decoding."""
+    return Transformer({"layers": []}, exported.rasp_spec)
 
 
 def encode(exported: Any, batch: Sequence[Sequence[Any]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,7 +206,7 @@ def transformer_lens_config(model: Transformer, dtype: str | None = None) -> dic
         "default_prepend_bos": False,
         "architecture": "TransformerLensNative",
         "init_weights": False,
-        "model_name": f"rasp-{model.metadata['program']}",
+        "model_name": f"rasp-{model.spec.program}",
         "dtype": _torch_dtype(model, dtype),
     }
 
@@ -240,15 +242,15 @@ def to_transformer_lens(model: Transformer, dtype: str | None = None) -> Any:
     """`model` as a TransformerLens `TransformerBridge` (TransformerLens 4's hooked model, built
     by `TransformerBridge.boot_native`), with every hook TransformerLens offers.  Feed it token
     ids with the BOS id 0 first (`model.encode`); its logits are the unembedding's scores
-    (`decode` reads them).  `bridge.rasp_metadata` holds the compiled model's metadata: the
-    residual labels (`labels`, one per d_model dimension), the vocabulary, the output decoding."""
+    (`decode` reads them).  `bridge.rasp_spec` holds the compiled model's spec: the residual
+    dimensions (`residual`, one per d_model dimension), the vocabulary, the output decoding."""
     config = transformer_lens_config(model, dtype)
     weights = {key: torch.as_tensor(value) for key, value in transformer_lens_weights(model, config).items()}
-    return _boot_bridge(config, weights, model.metadata, converted=False)
+    return _boot_bridge(config, weights, model.spec, converted=False)
 
 
 def _boot_bridge(
-    config: dict[str, Any], weights: dict[str, torch.Tensor], metadata: dict[str, Any], converted: bool
+    config: dict[str, Any], weights: dict[str, torch.Tensor], spec: ModelSpec, converted: bool
 ) -> Any:
     try:
         from transformer_lens.config import TransformerBridgeConfig
@@ -263,7 +265,7 @@ def _boot_bridge(
         weights = convert_tl_checkpoint(weights, tl_config)
     bridge.load_state_dict({key: value.to(config["dtype"]) for key, value in weights.items()}, strict=True)
     bridge.eval()
-    bridge.rasp_metadata = metadata
+    bridge.rasp_spec = spec
     return bridge
 
 
@@ -273,15 +275,15 @@ def hook_sops(model: Transformer) -> dict[str, list[str]]:
     padding heads), per MLP hook the s-ops of that layer's MLP, per residual hook the label of
     every residual dimension (the same for every layer: the dimensions are allocated once)."""
     hooks: dict[str, list[str]] = {"hook_embed": ["tokens"], "hook_pos_embed": ["indices"]}
-    layers = model.metadata["layout"] or [{"heads": [], "mlps": []}]  # as _layers pads
-    heads = max(len(layer["heads"]) for layer in layers)
+    layers = model.spec.layout or (LayerDescription((), ()),)  # as _layers pads
+    heads = max(len(layer.heads) for layer in layers)
     for number, layer in enumerate(layers):
-        names = [head["node"] for head in layer["heads"]]
+        names = [head.node for head in layer.heads]
         names += [""] * (max(heads, 1) - len(names))
         for hook in ("hook_q", "hook_k", "hook_v", "hook_z", "hook_attn_scores", "hook_pattern"):
             hooks[f"blocks.{number}.attn.{hook}"] = names
         hooks[f"blocks.{number}.hook_attn_out"] = list(dict.fromkeys(n for n in names if n))
-        mlps = list(dict.fromkeys(mlp["node"] for mlp in layer["mlps"]))
+        mlps = list(dict.fromkeys(mlp.node for mlp in layer.mlps))
         for hook in ("mlp.hook_pre", "mlp.hook_post", "hook_mlp_out"):
             hooks[f"blocks.{number}.{hook}"] = mlps
         for hook in ("hook_resid_pre", "hook_resid_mid", "hook_resid_post"):
@@ -292,7 +294,7 @@ def hook_sops(model: Transformer) -> dict[str, list[str]]:
 def residual_dims(model: Transformer, sop: str) -> dict[str, int]:
     """The residual dimensions that hold the s-op named `sop`: label -> index (`tokens:a`,
     `sorted`, `reverse:'a'`...).  Raises when no dimension does."""
-    found = {label: index for index, label in enumerate(model.labels) if label == sop or label.split(":", 1)[0] == sop}
+    found = {dim.label: index for index, dim in enumerate(model.spec.residual) if dim.holds == sop}
     if not found:
         raise ModelError(f"no residual dimension holds {sop!r}; the labels are {model.labels}")
     return found
@@ -302,11 +304,11 @@ def residual_dims(model: Transformer, sop: str) -> dict[str, int]:
 
 
 def save_torch(model: Transformer, path: str | Path) -> None:
-    """The compiled weights (as torch tensors, float64) and metadata in one file for
+    """The compiled weights (as torch tensors, float64) and spec in one file for
     `torch.load(path, weights_only=True)`; `load_torch` rebuilds the module."""
     _require_softmax(model)
     tensors = {key: torch.as_tensor(value) for key, value in model.arrays().items()}
-    contents = {"format": TORCH_FORMAT, "metadata": metadata_to_json(model.metadata), "tensors": tensors}
+    contents = {"format": TORCH_FORMAT, "metadata": spec_to_json(model.spec), "tensors": tensors}
     with written_atomically(path) as temporary:
         torch.save(contents, temporary)
 
@@ -318,7 +320,7 @@ def load_torch(path: str | Path, dtype: str | None = None) -> TorchTransformer:
 
 def save_transformer_lens(model: Transformer, path: str | Path, dtype: str | None = None) -> None:
     """A file TransformerLens alone can load: `config` (the fields of a TransformerBridgeConfig),
-    `state_dict` (the bridge's weights) and `metadata` (the compiled model's, as JSON), read by
+    `state_dict` (the bridge's weights) and `metadata` (the compiled model's spec, as JSON), read by
     `torch.load(path, weights_only=True)`; then
     `TransformerBridge.boot_native(config)` and `load_state_dict(state_dict)`, or
     `load_transformer_lens(path)`."""
@@ -327,7 +329,7 @@ def save_transformer_lens(model: Transformer, path: str | Path, dtype: str | Non
         "format": TRANSFORMER_LENS_FORMAT,
         "config": transformer_lens_config(model, dtype),
         "state_dict": dict(bridge.state_dict()),
-        "metadata": metadata_to_json(model.metadata),
+        "metadata": spec_to_json(model.spec),
     }
     with written_atomically(path) as temporary:
         torch.save(contents, temporary)
@@ -336,7 +338,7 @@ def save_transformer_lens(model: Transformer, path: str | Path, dtype: str | Non
 def load_transformer_lens(path: str | Path) -> Any:
     """The TransformerBridge of a file written by `save_transformer_lens`."""
     data = _read(path, TRANSFORMER_LENS_FORMAT)
-    return _boot_bridge(data["config"], data["state_dict"], metadata_from_json(data["metadata"]), converted=True)
+    return _boot_bridge(data["config"], data["state_dict"], spec_from_json(data["metadata"]), converted=True)
 
 
 def _read(path: str | Path, kind: str) -> dict[str, Any]:
@@ -351,7 +353,8 @@ def _read(path: str | Path, kind: str) -> dict[str, Any]:
 
 
 def _source_model(data: dict[str, Any]) -> Transformer:
-    return Transformer(*from_arrays(data["metadata"], {key: tensor.numpy() for key, tensor in data["tensors"].items()}))
+    arrays = {key: tensor.numpy() for key, tensor in data["tensors"].items()}
+    return Transformer(unflatten(arrays), spec_from_json(data["metadata"]))
 
 
 @torch.no_grad()
@@ -359,7 +362,7 @@ def generate(exported: Any, prompt: Sequence[Any], count: int, stop: Any = None)
     """Greedy generation by an exported causal model: `count` tokens (fewer when `stop` is
     generated), each the model's output at the last position fed back as the next input.
     Every step runs the whole sequence: no cache, which keeps hooks on every position."""
-    if not exported.rasp_metadata["causal"]:
+    if not exported.rasp_spec.causal:
         raise ModelError("only a causal model generates: compile it with causal=True")
     tokens = list(prompt)
     for _ in range(count):

@@ -76,13 +76,11 @@ def head_kinds(model: Transformer) -> list[list[str]]:
     if model.window is None:
         raise ModelError("the fast decoder serves hard-attention models only (compile with attention='hard')")
     model.require_causal()
-    described = model.metadata.get("fast_heads")
-    if described is None:
-        raise ModelError("the model carries no head descriptors (metadata['fast_heads']); compile it again")
+    described = model.spec.heads
     counts = [weights["attn"]["w_q"].shape[0] for weights in model.params["layers"]]
     if [len(heads) for heads in described] != counts:
         raise ModelError(f"the head descriptors do not match the model's heads per layer {counts}")
-    kinds = [[head["kind"] for head in heads] for heads in described]
+    kinds = [[head.kind for head in heads] for heads in described]
     unknown = {kind for layer in kinds for kind in layer} - set(KINDS)
     if unknown:
         raise ModelError(f"unknown head kinds {sorted(unknown)} (expected one of {KINDS})")
@@ -121,8 +119,8 @@ def _fast_weights(model: Transformer, index: int, heads: LayerPlan) -> dict[str,
     query, its w_q row for `one`: every position's query but the BOS's, whose only key is
     itself) and each lookup head's target functional; `out` stacks their w_o; `clamp` is 1.0
     where a lookup head clamps.  The MLP's weights, with `b_out` as a last row of `w_out`."""
-    columns = {label: column for column, label in enumerate(model.labels)}
-    described = model.metadata["fast_heads"]
+    one = model.spec.index_of("one")
+    described = model.spec.heads
     weights = model.params["layers"][index]
     attn = {name: np.asarray(array, np.float64) for name, array in weights["attn"].items()}
     width = attn["w_q"].shape[1]
@@ -130,11 +128,11 @@ def _fast_weights(model: Transformer, index: int, heads: LayerPlan) -> dict[str,
     clamps = np.zeros(len(heads.lookup))
     for column, head in enumerate(heads.lookup):  # the plan's lookups are every model's
         descriptor = described[index][head]
-        for label, coefficient in descriptor["target"].items():
-            targets[columns[label], column] = coefficient
-        clamps[column] = float(descriptor["outside"] == "clamp")
+        for dim, coefficient in descriptor.target:
+            targets[dim, column] = coefficient
+        clamps[column] = float(descriptor.outside == "clamp")
     running, fast = list(heads.running), [*heads.running, *heads.lookup]
-    score = np.einsum("hde,he->dh", attn["w_k"][running], attn["w_q"][running, columns["one"]])
+    score = np.einsum("hde,he->dh", attn["w_k"][running], attn["w_q"][running, one])
     values = [attn["w_v"][h] for h in fast]
     mlp = {name: np.asarray(array, np.float64) for name, array in weights["mlp"].items()}
     return {

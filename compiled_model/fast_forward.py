@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from compiled_model.arithmetic import Params, attention_weights, embed_positions, mlp
+from compiled_model.spec import ModelSpec
 
 MAX_CASES = 256
 """The most query vectors a dense head may have to run as one scan per query vector."""
@@ -83,25 +84,23 @@ class InexactQuery(ValueError):
     """A categorical query was not exactly one of the vectors its scans assumed."""
 
 
-def plan(params: Params, metadata: dict[str, Any]) -> Plan:
+def plan(params: Params, spec: ModelSpec) -> Plan:
     """The plan of every layer of a hard model, from its fast-head descriptors and weights
     (host arrays: heads share a pattern when their query and key weights are equal)."""
-    hard = metadata.get("attention", {}).get("mode") == "hard"
-    if not (hard and metadata["causal"] and "fast_heads" in metadata):
+    if not (spec.attention.hard and spec.causal and spec.heads):
         raise ValueError("the fast forward pass runs causal hard-attention models with fast-head descriptors only")
-    labels = list(metadata["labels"])
+    labels = list(spec.labels)
     index = {label: i for i, label in enumerate(labels)}
     layers = []
-    for weights, heads in zip(params["layers"], metadata["fast_heads"]):
+    for weights, heads in zip(params["layers"], spec.heads):
         attn, mlp_weights = {k: np.asarray(v) for k, v in weights["attn"].items()}, weights["mlp"]
         w_q, w_k = attn["w_q"], attn["w_k"]
         running, lookups, groups = [], [], []
         for head, descriptor in enumerate(heads):
-            if descriptor["kind"] == "running":
+            if descriptor.kind == "running":
                 running.append(head)
-            elif descriptor["kind"] == "lookup":
-                target = tuple((index[label], float(c)) for label, c in sorted(descriptor["target"].items()))
-                lookups.append((head, target, descriptor["outside"]))
+            elif descriptor.kind == "lookup":
+                lookups.append((head, descriptor.target, descriptor.outside))
             else:
                 for group in groups:
                     if np.array_equal(w_q[group[0]], w_q[head]) and np.array_equal(w_k[group[0]], w_k[head]):

@@ -1,13 +1,13 @@
-"""Model files: a compiled model's weights and metadata on disk, without pickle.
+"""Model files: a compiled model's weights and spec on disk, without pickle.
 
 A model is two things, its weights (`params`, a tree of dicts and lists of numpy arrays) and
-its metadata (JSON-able, but for the vocabulary and output values, whose atoms keep their type
-through `encode_value`).  Files store the weights flattened by path (`layers/0/attn/w_q`) and
-the metadata as JSON text: in `.npz` under `__metadata__` (UTF-8 bytes), or in safetensors
-(`compiled_model.safetensors_file`).  This module knows nothing of the model class: it takes and
-returns (params, metadata) pairs, which `compiled_model.transformer` wraps.  A saved file carries the
-SHA-256 of its weights in its metadata; what is loaded is checked first: the digest, then
-finite weights of the shapes the metadata says (`compiled_model.consistency`).
+its spec (`compiled_model.spec.ModelSpec`, stored as JSON text by `compiled_model.spec_json`).
+Files store the weights flattened by path (`layers/0/attn/w_q`) and the spec's text: in `.npz`
+under `__metadata__` (UTF-8 bytes), or in safetensors (`compiled_model.safetensors_file`).  This
+module knows nothing of the model class: it takes and returns (params, spec) pairs, which
+`compiled_model.transformer` wraps.  A saved file carries the SHA-256 of its weights beside its
+spec; what is loaded is checked first: the digest, then finite weights of the shapes the spec
+says (`compiled_model.consistency`).
 """
 
 from __future__ import annotations
@@ -27,63 +27,13 @@ import numpy as np
 from compiled_model import safetensors_file
 from compiled_model.consistency import consistency_problem
 from compiled_model.errors import ModelError
+from compiled_model.spec import ModelSpec
+from compiled_model.spec_json import UnknownFormat, spec_from_json, spec_to_json
 
 Params = dict[str, Any]
 FORMATS = ("npz", "safetensors")
 DIGEST_KEY = "weights_sha256"
-"""The metadata entry of a saved file that holds the digest of its weights (`weights_digest`)."""
-
-
-def encode_value(value: Any) -> Any:
-    """A JSON form of an atom that keeps its type (1, 1.0, True and "1" stay apart)."""
-    if value is None:
-        return {"none": None}
-    if isinstance(value, bool):
-        return {"bool": value}
-    if isinstance(value, int):
-        return {"int": value}
-    if isinstance(value, float):
-        return {"float": value}
-    if isinstance(value, str):
-        return {"str": value}
-    if isinstance(value, tuple):
-        return {"tuple": [encode_value(v) for v in value]}
-    raise ModelError(f"the value {value!r} cannot be saved in a model file")
-
-
-_ATOMS = {"none": type(None), "bool": bool, "int": int, "float": float, "str": str}
-
-
-def decode_value(data: Any) -> Any:
-    """The atom `encode_value` wrote; a ValueError for anything else (the file is untrusted)."""
-    if not isinstance(data, dict) or len(data) != 1:
-        raise ValueError(f"{data!r} is not a tagged value")
-    ((kind, value),) = data.items()
-    if kind == "tuple" and isinstance(value, list):
-        return tuple(decode_value(v) for v in value)
-    atom = _ATOMS.get(kind)
-    if atom is None or type(value) is not atom and not (atom is float and type(value) is int):
-        raise ValueError(f"{data!r} is not a tagged value")
-    return float(value) if atom is float else value
-
-
-def metadata_to_json(metadata: dict[str, Any]) -> str:
-    """The metadata as JSON, the vocabulary and output values tagged with their types."""
-    metadata = dict(metadata)
-    metadata["vocab"] = [encode_value(v) for v in metadata["vocab"]]
-    metadata["output"] = dict(metadata["output"], values=[encode_value(v) for v in metadata["output"]["values"]])
-    return json.dumps(metadata)
-
-
-def metadata_from_json(text: str) -> dict[str, Any]:
-    """The metadata `metadata_to_json` wrote; a ValueError for text that is not that."""
-    try:
-        metadata = json.loads(text)
-        metadata["vocab"] = [decode_value(v) for v in metadata["vocab"]]
-        metadata["output"]["values"] = [decode_value(v) for v in metadata["output"]["values"]]
-    except (TypeError, KeyError, AttributeError) as error:
-        raise ValueError(f"the metadata is not a model's ({type(error).__name__}: {error})") from None
-    return metadata
+"""The entry of a saved file's JSON text that holds the digest of its weights (`weights_digest`)."""
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, np.ndarray]:
@@ -117,9 +67,17 @@ def unflatten(flat: dict[str, np.ndarray]) -> Params:
     return params
 
 
-def from_arrays(metadata: str, arrays: dict[str, np.ndarray]) -> tuple[Params, dict[str, Any]]:
-    """Weights and metadata from JSON metadata and flattened weights (as any format stores them)."""
-    return unflatten(arrays), metadata_from_json(metadata)
+def with_digest(spec: ModelSpec, arrays: dict[str, np.ndarray]) -> str:
+    """The JSON text a file stores: the spec's, with the digest of the flattened weights."""
+    return json.dumps({**json.loads(spec_to_json(spec)), DIGEST_KEY: weights_digest(arrays)})
+
+
+def from_text(text: str, arrays: dict[str, np.ndarray]) -> tuple[Params, ModelSpec, str | None]:
+    """Weights, spec and the saved digest (None in files written before it) from a file's JSON
+    text and flattened weights, as any format stores them."""
+    data = json.loads(text)
+    digest = data.pop(DIGEST_KEY, None) if isinstance(data, dict) else None
+    return unflatten(arrays), spec_from_json(json.dumps(data)), digest if isinstance(digest, str) else None
 
 
 def weights_digest(arrays: dict[str, np.ndarray]) -> str:
@@ -132,9 +90,9 @@ def weights_digest(arrays: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def _read(path: str | Path) -> tuple[Params, dict[str, Any]]:
+def _read(path: str | Path) -> tuple[Params, ModelSpec, str | None]:
     if safetensors_file.is_safetensors(path):
-        return from_arrays(*safetensors_file.read(path))
+        return from_text(*safetensors_file.read(path))
     if Path(path).is_file() and Path(path).stat().st_size and not zipfile.is_zipfile(path):
         raise ModelError(f"{path} is not a model file: neither .npz (a zip archive) nor safetensors")
     try:
@@ -144,23 +102,22 @@ def _read(path: str | Path) -> tuple[Params, dict[str, Any]]:
         raise ModelError(f"cannot read the model file {path}: {error}") from None
     if "__metadata__" not in arrays:
         raise ModelError(f"{path} is not a compiled model (no metadata)")
-    return from_arrays(arrays.pop("__metadata__").tobytes().decode("utf-8"), arrays)
+    return from_text(arrays.pop("__metadata__").tobytes().decode("utf-8"), arrays)
 
 
-def checked(path: str | Path, params: Params, metadata: dict[str, Any]) -> tuple[Params, dict[str, Any]]:
-    """The pair, once its weights match the digest saved with them (files written before the
-    digest have none) and are finite and fit its metadata (`compiled_model.consistency`); a file
+def checked(path: str | Path, params: Params, spec: ModelSpec, saved: str | None) -> tuple[Params, ModelSpec]:
+    """The pair, once its weights match the digest `saved` with them (files written before the
+    digest have none) and are finite and fit its spec (`compiled_model.consistency`); a file
     that disagrees with itself is refused by name, never run."""
-    saved = metadata.pop(DIGEST_KEY, None)
     if saved is not None and saved != weights_digest(flatten(params)):
         raise ModelError(
             f"{path} is damaged or altered: its weights do not match the digest saved with them "
             "(the file changed after it was written)"
         )
-    problem = consistency_problem(params, metadata)
+    problem = consistency_problem(params, spec)
     if problem is not None:
         raise ModelError(f"{path} is damaged or altered: {problem}")
-    return params, metadata
+    return params, spec
 
 
 @contextlib.contextmanager
@@ -180,14 +137,14 @@ def written_atomically(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def save(params: Params, metadata: dict[str, Any], path: str | Path, file_format: str | None = None) -> None:
-    """Weights and metadata in one file of `file_format` (None: safetensors for a path ending in
+def save(params: Params, spec: ModelSpec, path: str | Path, file_format: str | None = None) -> None:
+    """Weights and spec in one file of `file_format` (None: safetensors for a path ending in
     .safetensors, else .npz), written atomically."""
     file_format = file_format or ("safetensors" if str(path).endswith(".safetensors") else "npz")
     if file_format not in FORMATS:
         raise ModelError(f"unknown model file format {file_format!r}; formats: {', '.join(FORMATS)}")
     arrays = flatten(params)
-    text = metadata_to_json({**metadata, DIGEST_KEY: weights_digest(arrays)})
+    text = with_digest(spec, arrays)
     with written_atomically(path) as temporary:
         if file_format == "safetensors":
             safetensors_file.write(temporary, arrays, text)
@@ -197,11 +154,13 @@ def save(params: Params, metadata: dict[str, Any], path: str | Path, file_format
             np.savez(handle, __metadata__=blob, **arrays)
 
 
-def load(path: str | Path) -> tuple[Params, dict[str, Any]]:
-    """Weights and metadata of a file `save` wrote (.npz or safetensors, told apart by content),
-    refused by name when its metadata cannot be read or its weights do not fit it."""
+def load(path: str | Path) -> tuple[Params, ModelSpec]:
+    """Weights and spec of a file `save` wrote (.npz or safetensors, told apart by content),
+    refused by name when its spec cannot be read or its weights do not fit it."""
     try:
-        params, metadata = _read(path)
-    except (ValueError, UnicodeDecodeError) as error:  # JSON, tags, layout: what a damaged file breaks
+        params, spec, saved = _read(path)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:  # what a damaged file breaks
         raise ModelError(f"{path} is damaged or altered: {error}") from None
-    return checked(path, params, metadata)
+    except UnknownFormat as error:
+        raise ModelError(f"{path}: {error}") from None
+    return checked(path, params, spec, saved)

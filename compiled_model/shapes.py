@@ -12,6 +12,7 @@ and an output column beyond the model's output values is never decoded.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 
 from compiled_model.arithmetic import embed_positions
 from compiled_model.errors import ModelError
+from compiled_model.spec import HeadDescriptor, ResidualDim
 from compiled_model.transformer import Params, Transformer
 
 PADDING = "pad"
@@ -136,11 +138,11 @@ def pad(model: Transformer, shape: Shape) -> Transformer:
         "unembed": _padded(params["unembed"], (shape.width, shape.outputs)),
     }
     extra = shape.width - len(model.labels)
-    labels = [*model.labels, *[PADDING if k == 0 else f"{PADDING}#{k + 1}" for k in range(extra)]]
-    metadata = dict(model.metadata, labels=labels)
-    if "fast_heads" in metadata:  # a head of zeros scores every key alike and writes nothing
-        heads = [*metadata["fast_heads"], *[[]] * (len(shape.layers) - len(metadata["fast_heads"]))]
-        metadata["fast_heads"] = [
-            [*layer, *[{"kind": "running"}] * (ls.heads - len(layer))] for layer, ls in zip(heads, shape.layers)
-        ]
-    return Transformer(padded, metadata)
+    padding = [ResidualDim(PADDING if k == 0 else f"{PADDING}#{k + 1}", "padding") for k in range(extra)]
+    # a head of zeros scores every key alike and writes nothing: a running head
+    heads = [*model.spec.heads, *[()] * (len(shape.layers) - len(model.spec.heads))]
+    descriptors = tuple(
+        (*layer, *[HeadDescriptor("running")] * (ls.heads - len(layer))) for layer, ls in zip(heads, shape.layers)
+    )
+    spec = dataclasses.replace(model.spec, residual=(*model.spec.residual, *padding), heads=descriptors)
+    return Transformer(padded, spec)

@@ -24,11 +24,11 @@ from compiled_model.arithmetic import (
     forward,
     precision,
     sliced_mlps,
-    tie_window,
     to_device,
     whole,
 )
 from compiled_model.errors import ModelError
+from compiled_model.spec import ModelSpec
 from rasp.errors import RaspEvaluationError
 
 #: A categorical aggregate's output counts as one value when its largest indicator reaches
@@ -40,21 +40,37 @@ MIXTURE_THRESHOLD = 0.99
 
 
 class Transformer:
-    """A compiled RASP program.  `params` holds plain numpy arrays; `metadata` the vocabulary,
-    the residual labels, the output decoding, the per-layer layout and the precision record."""
+    """A compiled RASP program: `params`, the weights as plain numpy arrays, and `spec`, what
+    they compute (`compiled_model.spec.ModelSpec`: vocabulary, length, residual layout, output
+    decoding, attention mode, precision record)."""
 
-    def __init__(self, params: Params, metadata: dict[str, Any]):
+    def __init__(self, params: Params, spec: ModelSpec):
         self.params = params
-        self.metadata = metadata
-        self.vocab: list[Any] = metadata["vocab"]
-        self.max_seq_len: int = metadata["max_seq_len"]
-        self.causal: bool = metadata["causal"]
-        self.labels: list[str] = metadata["labels"]
-        self.output_kind: str = metadata["output"]["kind"]
-        self.output_values: list[Any] = metadata["output"]["values"]
-        self.window = tie_window(metadata)  # None: softmax attention; else hard attention's
-        self._ids = {_token_key(token): i for i, token in enumerate(self.vocab, start=1)}
+        self.spec = spec
+        self._ids = {_token_key(token): i for i, token in enumerate(spec.vocab, start=1)}
         self._device: dict[str, Params] = {}
+
+    @property
+    def vocab(self) -> tuple[Any, ...]:
+        return self.spec.vocab
+
+    @property
+    def max_seq_len(self) -> int:
+        return self.spec.max_seq_len
+
+    @property
+    def causal(self) -> bool:
+        return self.spec.causal
+
+    @property
+    def labels(self) -> list[str]:
+        """The residual dimensions' labels, in order (`spec.residual` says what each holds)."""
+        return list(self.spec.labels)
+
+    @property
+    def window(self) -> float | None:
+        """None for softmax attention, else hard attention's tie window (what the arithmetic takes)."""
+        return self.spec.attention.window
 
     # ------------------------------------------------------------------------- reporting
 
@@ -70,15 +86,15 @@ class Transformer:
             "mlp_hidden_total": sum(hidden),
             "params": int(sum(a.size for a in arrays)),
             "nonzero_params": int(sum(np.count_nonzero(a) for a in arrays)),
-            "float32_ok": self.metadata["precision"]["float32_ok"],
-            "attention": "soft" if self.window is None else "hard",
+            "float32_ok": self.spec.precision.float32_ok,
+            "attention": self.spec.attention.mode,
         }
 
     # --------------------------------------------------------------------------- running
 
     def dtype(self, dtype: str | None = None) -> str:
         if dtype is None:
-            return "float32" if self.metadata["precision"]["float32_ok"] else "float64"
+            return "float32" if self.spec.precision.float32_ok else "float64"
         return dtype
 
     def device_params(self, dtype: str | None = None) -> Params:
@@ -146,10 +162,10 @@ class Transformer:
                 self.device_params(dtype), ids, mask, self.causal, inspect=True, window=self.window
             )
         return {
-            "labels": self.labels,
+            "labels": list(self.labels),
             "residuals": [np.asarray(s[0], np.float64) for s in streams],
             "attention": [np.asarray(p[0], np.float64) for p in patterns],
-            "layout": self.metadata["layout"],
+            "layout": self.spec.layout,
         }
 
     def decode(self, residual: np.ndarray) -> list[Any]:
@@ -159,20 +175,21 @@ class Transformer:
     def decode_scores(self, scores: np.ndarray) -> list[Any]:
         """Output values from the unembedding's scores (positions, outputs), which exported
         models (compiled_model.export) return."""
-        if self.output_kind == "categorical":  # columns past the values are padding (compiled_model.shapes)
-            chosen = np.argmax(scores[:, : len(self.output_values)], axis=1)
-            return [self.output_values[int(i)] for i in chosen]
+        kind, values = self.spec.output.kind, self.spec.output.values
+        if kind == "categorical":  # columns past the values are padding (compiled_model.shapes)
+            chosen = np.argmax(scores[:, : len(values)], axis=1)
+            return [values[int(i)] for i in chosen]
         column = scores[:, 0]
-        if self.output_kind == "fraction":
+        if kind == "fraction":
             return [_fraction(value, self.max_seq_len) for value in column.tolist()]
-        points = np.array([float(v) for v in self.output_values])
+        points = np.array([float(v) for v in values])
         right = np.clip(np.searchsorted(points, column), 1, len(points) - 1) if len(points) > 1 else 0
         if len(points) == 1:
-            return [self.output_values[0]] * len(column)
+            return [values[0]] * len(column)
         nearest = np.where(
             np.abs(points[right - 1] - column) <= np.abs(points[right] - column), right - 1, right
         )
-        return [self.output_values[int(i)] for i in nearest]
+        return [values[int(i)] for i in nearest]
 
     def predict(self, batch: Sequence[Sequence[Any]], dtype: str | None = None) -> list[list[Any]]:
         """Outputs for a batch of inputs (each a string or a list of tokens)."""
@@ -201,9 +218,9 @@ class Transformer:
 
     def _mixed(self, rows: np.ndarray) -> list[tuple[int, str]]:
         return [
-            (position, check["node"])
-            for check in self.metadata["mixtures"]
-            for position in np.flatnonzero(rows[:, check["dims"]].max(axis=1) < MIXTURE_THRESHOLD).tolist()
+            (position, check.node)
+            for check in self.spec.mixtures
+            for position in np.flatnonzero(rows[:, list(check.dims)].max(axis=1) < MIXTURE_THRESHOLD).tolist()
         ]
 
     def require_causal(self) -> None:
@@ -219,9 +236,9 @@ class Transformer:
         return serialization.flatten(self.params)
 
     def save(self, path: str | Path, file_format: str | None = None) -> None:
-        """Weights and metadata in one file, no pickle: .npz, or safetensors for a path ending
+        """Weights and spec in one file, no pickle: .npz, or safetensors for a path ending
         in .safetensors or file_format="safetensors" (compiled_model.serialization)."""
-        serialization.save(self.params, self.metadata, path, file_format)
+        serialization.save(self.params, self.spec, path, file_format)
 
 
 def load(path: str | Path) -> Transformer:

@@ -17,12 +17,21 @@ evaluate to there: each query and key feature f gets `-f(bos residual)` on the `
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from compiled_model import arithmetic as transformer
+from compiled_model.spec import (
+    BlockDescription,
+    BlockPrecision,
+    HeadDescriptor,
+    LayerDescription,
+    MixtureCheck,
+    Precision,
+    ResidualDim,
+)
 from compiler.blocks import (
     BOS,
     INDICES,
@@ -39,7 +48,6 @@ from compiler.blocks import (
 from compiler.errors import CompileError, fail
 from compiler.margins import (
     BOS_SELF_LOGIT,
-    TIE_WINDOW,
     hard_separable,
     hard_value_ok,
     integers_exact,
@@ -51,16 +59,20 @@ from compiler.scheduling import Layer
 
 @dataclass(frozen=True)
 class Assembly:
-    """Stage 4's result: the weight arrays and the metadata that describes them (the residual
-    dimensions' labels, the per-layer table of blocks, the float precision record, the
-    mixture checks and the heads' descriptors for the fast decoder)."""
+    """Stage 4's result: the weight arrays and the parts of the model's spec that describe them
+    (the residual dimensions, the per-layer table of blocks, the float precision record, the
+    mixture checks and the heads' descriptors for the fast passes)."""
 
     params: dict[str, Any]
-    labels: list[str]
-    layout: list[dict[str, Any]]
-    precision: dict[str, Any]
-    mixtures: list[dict[str, Any]]
-    fast_heads: list[list[dict[str, Any]]]
+    residual: tuple[ResidualDim, ...]
+    layout: tuple[LayerDescription, ...]
+    precision: Precision
+    mixtures: tuple[MixtureCheck, ...]
+    heads: tuple[tuple[HeadDescriptor, ...], ...]
+
+    @property
+    def labels(self) -> list[str]:
+        return [dim.label for dim in self.residual]
 
 
 def residual_dims(program: LoweredProgram, layers: Sequence[Layer]) -> list[Dim]:
@@ -154,7 +166,7 @@ def _mlp(blocks: list[MLPBlock], basis: _ResidualBasis) -> dict[str, np.ndarray]
     return {"w_in": w_in, "b_in": b_in, "w_out": w_out, "b_out": np.zeros(d)}
 
 
-def _describe(block: HeadBlock | MLPBlock) -> dict[str, Any]:
+def _describe(block: HeadBlock | MLPBlock) -> BlockDescription:
     """Which s-ops a block reads and writes (for the per-layer table)."""
 
     def source(dim: Dim) -> str:
@@ -162,70 +174,77 @@ def _describe(block: HeadBlock | MLPBlock) -> dict[str, Any]:
             return dim.writer.label
         return "tokens" if dim.kind == "token" else "indices"
 
-    return {
-        "node": block.label,
-        "reads": sorted({source(dim) for dim in block.reads if dim != BOS}),
-        "writes": [str(dim) for dim in block.writes],
-    }
+    reads = tuple(sorted({source(dim) for dim in block.reads if dim != BOS}))
+    return BlockDescription(block.label, reads, tuple(str(dim) for dim in block.writes))
 
 
-def _head_precision(head: HeadBlock, n: int, hard: bool) -> dict[str, Any]:
+def _residual_dim(dim: Dim) -> ResidualDim:
+    """How the model's spec describes a residual dimension (compiled_model.spec.ResidualDim)."""
+    if dim.kind == "written":
+        kind = "indicator" if dim.indicates else "number"
+        return ResidualDim(str(dim), kind, dim.family, repr(dim.indicates[0]) if dim.indicates else None)
+    return ResidualDim(str(dim), dim.kind, None, dim.value)
+
+
+def _head_precision(head: HeadBlock, n: int, hard: bool) -> BlockPrecision:
     """Whether float32 and float64 rounding keep one head inside its margins (see margins)."""
-    record = dict(asdict(head.precision), node=head.label, scale=head.scale)
-    record["max_logit"] = head.scale * (head.precision.magnitude + 1.0)
+    figures = {
+        "bos_gap": head.precision.bos_gap,
+        "magnitude": head.precision.magnitude,
+        "value_bound": head.precision.value_bound,
+        "tolerance": head.precision.tolerance,
+        "scale": head.scale,
+        "max_logit": head.scale * (head.precision.magnitude + 1.0),
+    }
+    verdicts = []
     for dtype in ("float32", "float64"):
         if hard:  # the score error is zero: every input of a hard model is exact
             ok = hard_separable(head.precision.bos_gap, 0.0, head.precision.magnitude, dtype) or (
                 head.precision.integer_scores and integers_exact(2 * head.precision.magnitude + 2, dtype)
             )
-            ok = ok and hard_value_ok(n, record["value_bound"], record["tolerance"], dtype)
+            ok = ok and hard_value_ok(n, figures["value_bound"], figures["tolerance"], dtype)
         else:
             # the score margin in logits: the BOS gap, or for a selector width (whose selected
             # keys and BOS must score alike) the spread its BOS weight tolerates, 1/(8n)
-            margin = head.scale * record["bos_gap"] if head.bos_score < 1 else 1 / (2 * n)
-            ok = logit_ok(record["max_logit"], margin, record["value_bound"], record["tolerance"], dtype)
-        record[f"{dtype}_ok"] = ok
-    return record
+            margin = head.scale * figures["bos_gap"] if head.bos_score < 1 else 1 / (2 * n)
+            ok = logit_ok(figures["max_logit"], margin, figures["value_bound"], figures["tolerance"], dtype)
+        verdicts.append(bool(ok))
+    return BlockPrecision(head.label, *verdicts, figures=figures)
 
 
-def _precision(layers: Sequence[Layer], n: int, hard: bool) -> dict[str, Any]:
+def _mlp_precision(block: MLPBlock) -> BlockPrecision:
+    """Whether float32 and float64 rounding keep one MLP block inside its tolerance: each ramp
+    pair cancels two values of up to max_preactivation, each weighted by up to the largest
+    output weight (a square's steps are as large as its input's range)."""
+    largest = max((abs(w) for unit in block.units for w in unit.out.values()), default=0.0)
+    verdicts = [
+        integers_exact(block.largest_integer, dtype)
+        if block.integer
+        else mlp_ok(block.max_preactivation, largest, len(block.units), block.tolerance, dtype)
+        for dtype in ("float32", "float64")
+    ]
+    figures = {"tolerance": block.tolerance, "max_preactivation": block.max_preactivation}
+    return BlockPrecision(block.label, *map(bool, verdicts), units=len(block.units), figures=figures)
+
+
+def _precision(layers: Sequence[Layer], n: int, hard: bool) -> Precision:
     """Per head and MLP, whether float32 and float64 rounding stay inside its margins (see
     margins); a block that float64 cannot run exactly is refused."""
-    heads, mlps = [], []
-    for layer in layers:
-        heads += [_head_precision(head, n, hard) for head in layer.heads]
-        for block in layer.mlps:
-            # each ramp pair cancels two values of up to max_preactivation, each weighted by up
-            # to the largest output weight (a square's steps are as large as its input's range)
-            largest = max((abs(w) for unit in block.units for w in unit.out.values()), default=0.0)
-            record = {
-                "node": block.label,
-                "units": len(block.units),
-                "tolerance": block.tolerance,
-                "max_preactivation": block.max_preactivation,
-            }
-            for dtype in ("float32", "float64"):
-                if block.integer:
-                    record[f"{dtype}_ok"] = integers_exact(block.largest_integer, dtype)
-                else:
-                    record[f"{dtype}_ok"] = mlp_ok(
-                        block.max_preactivation, largest, len(block.units), block.tolerance, dtype
-                    )
-            mlps.append(record)
+    heads = tuple(_head_precision(head, n, hard) for layer in layers for head in layer.heads)
+    mlps = tuple(_mlp_precision(block) for layer in layers for block in layer.mlps)
     for record in (*heads, *mlps):
-        if not record["float64_ok"]:
+        if not record.float64_ok:
             raise CompileError(
-                f"cannot compile {record['node']}: even float64 rounding would exceed its margins "
+                f"cannot compile {record.node}: even float64 rounding would exceed its margins "
                 f"(largest logit or pre-activation too large for the precision it needs)"
             )
-    ok = all(r["float32_ok"] for r in heads) and all(r["float32_ok"] for r in mlps)
-    return {"float32_ok": ok, "heads": heads, "mlps": mlps}
+    return Precision(all(record.float32_ok for record in (*heads, *mlps)), heads, mlps)
 
 
 def _uses_table(program: LoweredProgram, dims: Sequence[Dim]) -> bool:
     """Whether positions are embedded by a table: in soft mode (whose models stay as they
     were), or when some block reads a position's one-hot `indices=k`."""
-    return program.attention != "hard" or any(dim.kind == "index" for dim in dims)
+    return not program.attention.hard or any(dim.kind == "index" for dim in dims)
 
 
 def _positions(basis: _ResidualBasis, n: int, table: bool) -> dict[str, np.ndarray]:
@@ -245,17 +264,17 @@ def _positions(basis: _ResidualBasis, n: int, table: bool) -> dict[str, np.ndarr
     return {"pos_embed": rows}
 
 
-def fast_head(head: HeadBlock) -> dict[str, Any]:
-    """What the fast decoder needs to know of a head (see blocks.Lookup): "running" when every
+def fast_head(head: HeadBlock, basis: _ResidualBasis) -> HeadDescriptor:
+    """What the fast passes need to know of a head (see blocks.Lookup): "running" when every
     query scores the keys alike (its query reads only the constant `one`), "lookup" with the
-    target as {residual label: coefficient} for a head that selects by position, else
+    target as (residual index, coefficient) pairs for a head that selects by position, else
     "dense"."""
     if all(set(query) <= {ONE} for query in head.query):
-        return {"kind": "running"}
+        return HeadDescriptor("running")
     if head.lookup is not None:
-        target = {str(label): float(coefficient) for label, coefficient in head.lookup.target.items()}
-        return {"kind": "lookup", "target": target, "outside": head.lookup.outside}
-    return {"kind": "dense"}
+        target = tuple(sorted((basis.index[dim], float(c)) for dim, c in head.lookup.target.items()))
+        return HeadDescriptor("lookup", target, head.lookup.outside)
+    return HeadDescriptor("dense")
 
 
 def _check_size(program: LoweredProgram, layers: Sequence[Layer], width: int, table: bool) -> None:
@@ -304,7 +323,7 @@ def assemble(program: LoweredProgram, layers: Sequence[Layer]) -> Assembly:
         token_embed[row, basis.index[token_dim(token)]] = 1.0
     positions = _positions(basis, n, table)
     bos = token_embed[0] + transformer.embed_positions(positions, np.array(0), np)
-    window = TIE_WINDOW if program.attention == "hard" else None
+    window = program.attention.window
     layer_params, layout = [], []
     for layer in layers:
         weights = {"attn": _attention(layer, basis, bos, causal), "mlp": _mlp(layer.mlps, basis)}
@@ -312,18 +331,13 @@ def assemble(program: LoweredProgram, layers: Sequence[Layer]) -> Assembly:
         bos = transformer.layer(bos[None], weights, np.ones((1, 1), bool), xp=np, window=window)[1][0]
         layer_params.append(weights)
         layout.append(
-            {
-                "heads": [_describe(head) for head in layer.heads],
-                "mlps": [_describe(block) for block in layer.mlps],
-            }
+            LayerDescription(tuple(_describe(head) for head in layer.heads), tuple(map(_describe, layer.mlps)))
         )
     unembed = np.stack([basis.vector(f) for f in output], axis=1)
     params = {"token_embed": token_embed, **positions, "layers": layer_params, "unembed": unembed}
-    mixtures = [
-        {"node": mixture.node, "dims": [basis.index[dim] for dim in mixture.dims]} for mixture in program.mixtures
-    ]
-    labels = [str(dim) for dim in dims]
-    fast_heads = [[fast_head(head) for head in layer.heads] for layer in layers]
-    return Assembly(
-        params, labels, layout, _precision(layers, n, program.attention == "hard"), mixtures, fast_heads
+    mixtures = tuple(
+        MixtureCheck(mixture.node, tuple(basis.index[dim] for dim in mixture.dims)) for mixture in program.mixtures
     )
+    heads = tuple(tuple(fast_head(head, basis) for head in layer.heads) for layer in layers)
+    precision = _precision(layers, n, program.attention.hard)
+    return Assembly(params, tuple(map(_residual_dim, dims)), tuple(layout), precision, mixtures, heads)

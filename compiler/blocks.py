@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from compiled_model.spec import SOFTMAX, Attention
 from rasp import ir
 
 DimKind = Literal["one", "bos", "token", "indices", "indices^2", "index", "written"]
@@ -31,12 +32,16 @@ class Dim:
     """One residual dimension.  `kind` says what fills it: the constants `one` and `bos`, a
     token's one-hot (`value`: the token's text), the position features `indices` and
     `indices^2`, a position's one-hot (`value`: the position) or a block (`value`: its unique
-    name; `writer`: the s-op whose block writes it).  `str(dim)` is the label the model's
-    metadata shows: `one`, `bos`, `tokens:a`, `indices`, `indices^2`, `indices=3`, `sort:'a'`."""
+    name; `writer`: the s-op whose block writes it; `family`: the name it was made under, the
+    s-op's label or a scratch name such as `x/raw`; `indicates`: (v,) for the indicator of the
+    family's value v, () for a number).  `str(dim)` is the label the model's spec shows: `one`,
+    `bos`, `tokens:a`, `indices`, `indices^2`, `indices=3`, `sort:'a'`."""
 
     kind: DimKind
     value: Any = None
     writer: ir.Node | None = field(default=None, compare=False)
+    family: str | None = field(default=None, compare=False)
+    indicates: tuple[Any, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         if self.kind == "token":
@@ -193,7 +198,7 @@ class LoweredProgram:
     every block comes after the blocks writing what it reads), how to read the output (`kind`
     'categorical', 'numerical' or 'fraction'; `values`; one functional per output column),
     the categorical aggregates to check for mixtures, and the settings it was lowered for
-(`attention`: "soft" or "hard", see margins)."""
+(`attention`: softmax or hard heads, see margins)."""
 
     blocks: tuple[Block, ...]
     kind: str
@@ -204,4 +209,4 @@ class LoweredProgram:
     max_seq_len: int
     causal: bool
     budget: int
-    attention: str = "soft"
+    attention: Attention = SOFTMAX

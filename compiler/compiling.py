@@ -5,7 +5,10 @@ finishing before the next starts and handing over an immutable result.
     lower    (compiler.lowering)   s-op + ValueSets     -> LoweredProgram (frozen blocks over
                                                            typed residual dimensions, the output)
     schedule (compiler.scheduling) blocks               -> tuple of Layers
-    assemble (compiler.assemble)   LoweredProgram + Layers -> Assembly (weights, metadata)
+    assemble (compiler.assemble)   LoweredProgram + Layers -> Assembly (weights, spec parts)
+
+and hands the weights and their `compiled_model.spec.ModelSpec` to the model class of
+`compiled_model`, which runs them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from compiled_model.spec import ATTENTION_MODES, TIE_WINDOW, Attention, ModelSpec, OutputDecoding
 from compiled_model.transformer import Transformer
 from compiler.assemble import assemble
 from compiler.budget import DEFAULT_BUDGET
@@ -21,13 +25,9 @@ from compiler.check import DEFAULT_CHECK, check_count_problem
 from compiler.check import check as check_against_interpreter
 from compiler.errors import CompileError, fail
 from compiler.lowering import lower
-from compiler.margins import TIE_WINDOW
 from compiler.scheduling import schedule
 from compiler.valuesets import analyse
 from rasp import ir
-
-#: The attention modes `compile` builds: softmax heads, or hard ones (compiler.margins).
-ATTENTION_MODES = ("soft", "hard")
 
 
 def compile(  # noqa: A001
@@ -37,7 +37,7 @@ def compile(  # noqa: A001
     causal: bool = False,
     budget: int = DEFAULT_BUDGET,
     check: int = DEFAULT_CHECK,
-    attention: str = "soft",
+    attention: Attention | str = "soft",
 ) -> Transformer:
     """A Transformer whose output equals `sop` evaluated by the interpreter (causally when
     `causal`) on every input of at most `max_seq_len` tokens from `vocab`, or a CompileError
@@ -45,11 +45,11 @@ def compile(  # noqa: A001
     `budget` parameters.  Before it is returned, the model is compared with the interpreter on
     the edge inputs (a constant input of every length, each token at the longest) and `check`
     random inputs (`compiler.check`, docs/compiler.md: The self-check): any difference raises
-    CheckFailed (a compiler bug, not a refusal); `check=0` turns the comparison off.  `attention="hard"` makes
-    every head a hard one (the uniform mean over the keys of maximal score, RASP's aggregate;
-    see compiler.margins), "soft" (the default) a softmax one."""
-    if attention not in ATTENTION_MODES:
-        raise CompileError(f"attention must be one of {', '.join(ATTENTION_MODES)}, not {attention!r}")
+    CheckFailed (a compiler bug, not a refusal); `check=0` turns the comparison off.
+    `attention`: an `Attention` or its mode's name: "hard" makes every head a hard one (the
+    uniform mean over the keys of maximal score, RASP's aggregate; see compiler.margins),
+    "soft" (the default) a softmax one."""
+    attention = _attention(attention)
     if not isinstance(sop, ir.SOp):
         raise CompileError(f"only an s-op can be compiled, not {type(sop).__name__}")
     if check < 0:
@@ -75,20 +75,35 @@ def compile(  # noqa: A001
             f"it nests deeper than Python's recursion limit ({sys.getrecursionlimit()} frames) lets the "
             "compiler follow; the rasp command allows about 20,000",
         ) from None
-    metadata = {
-        "program": sop.label,
-        "vocab": list(vocab),
-        "max_seq_len": max_seq_len,
-        "causal": causal,
-        "labels": assembly.labels,
-        "output": {"kind": program.kind, "values": list(program.values)},
-        "layout": assembly.layout,
-        "precision": assembly.precision,
-        "mixtures": assembly.mixtures,
-        "fast_heads": assembly.fast_heads,
-        "attention": {"mode": "hard", "tie_window": TIE_WINDOW} if attention == "hard" else {"mode": "soft"},
-    }
-    model = Transformer(assembly.params, metadata)
+    spec = ModelSpec(
+        program=sop.label,
+        vocab=vocab,
+        max_seq_len=max_seq_len,
+        causal=causal,
+        attention=attention,
+        residual=assembly.residual,
+        output=OutputDecoding(program.kind, program.values),  # type: ignore[arg-type]
+        layout=assembly.layout,
+        precision=assembly.precision,
+        mixtures=assembly.mixtures,
+        heads=assembly.heads,
+    )
+    model = Transformer(assembly.params, spec)
     if check:
         check_against_interpreter(model, sop, check)
     return model
+
+
+def _attention(attention: Attention | str) -> Attention:
+    """The attention `compile` was asked for, refused by name unless the compiler builds it:
+    one of the modes, with hard attention's tie window the one its margins are made for."""
+    if isinstance(attention, str) and attention not in ATTENTION_MODES:
+        raise CompileError(f"attention must be one of {', '.join(ATTENTION_MODES)}, not {attention!r}")
+    if not isinstance(attention, (str, Attention)):
+        raise CompileError(f"attention must be an Attention or one of {', '.join(ATTENTION_MODES)}, not {attention!r}")
+    attention = Attention.named(attention)
+    if attention.hard and attention.tie_window != TIE_WINDOW:
+        raise CompileError(
+            f"the compiler builds hard heads for the tie window {TIE_WINDOW} only, not {attention.tie_window}"
+        )
+    return attention

@@ -159,7 +159,7 @@ class Heads:
         outputs = value_order(values)
         source = self.enc.indicators(node.sop)
         features = [source.get(v, {}) for v in outputs]
-        dims = [self.ledger.fresh(f"{node.label}:{v!r}", node, 1.0) for v in outputs]
+        dims = [self.ledger.fresh(node.label, node, 1.0, (v,)) for v in outputs]
         bos_values = [float(v == node.default and type(v) is type(node.default)) for v in outputs]
         if sum(bos_values) != 1:  # default equal (==) to a value of another type: use that slot
             bos_values = [float(v == node.default) for v in outputs]

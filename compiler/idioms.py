@@ -169,14 +169,14 @@ class Idioms:
     def _categorical(self, node: ir.Aggregate, values: frozenset, score: Score, at: Dim, target: Functional) -> Rep:
         indicators = self.enc.indicators(node.sop)
         outputs = value_order(values)
-        raws = {v: self.ledger.fresh(f"{node.label}/raw:{v!r}", node, 1.0) for v in outputs if v in indicators}
+        raws = {v: self.ledger.fresh(f"{node.label}/raw", node, 1.0, (v,)) for v in outputs if v in indicators}
         features = [indicators[v] for v in raws]
         bos_values = [0.0] * len(raws)
         self.head(
             node, score, -0.5, [*features, {INDICES: 1.0}], [*bos_values, 0.0], [*raws.values(), at], 1.0,
             float(self.n), 0.25, gap=0.5,
         )
-        dims = {v: self.ledger.fresh(f"{node.label}:{v!r}", node, 1.0) for v in outputs}
+        dims = {v: self.ledger.fresh(node.label, node, 1.0, (v,)) for v in outputs}
         mismatch = combine((1.0, {at: 1.0}), (-1.0, target))
         passed = {dims[v]: {raw: 1.0} for v, raw in raws.items()}
         same = [v for v in outputs if v == node.default]

@@ -41,16 +41,19 @@ class Ledger:
         """Adds the value sets of an s-op that lowering made (and of everything below it)."""
         self.sets = self.sets.extended(node)
 
-    def fresh(self, base: str, writer: ir.Node, bound: float) -> Dim:
+    def fresh(self, base: str, writer: ir.Node, bound: float, indicates: tuple[Any, ...] = ()) -> Dim:
         """A new dimension written by `writer`'s block, named `base` (or `base#2`, ... when
-        taken), whose value never exceeds `bound` in absolute value."""
-        name = base
+        taken), whose value never exceeds `bound` in absolute value; with `indicates` (v,),
+        the indicator of the value v of the family `base`, named `base:v`."""
+        name = f"{base}:{indicates[0]!r}" if indicates else base
+        family = base
+        base = name
         suffix = 1
         while name in self._names:
             suffix += 1
             name = f"{base}#{suffix}"
         self._names.add(name)
-        dim = Dim("written", name, writer)
+        dim = Dim("written", name, writer, family, indicates)
         self._bounds[dim] = bound
         return dim
 

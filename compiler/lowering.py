@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from compiled_model.spec import SOFTMAX, Attention
 from compiler.blocks import Functional, LoweredProgram, frozen
 from compiler.budget import DEFAULT_BUDGET
 from compiler.encodings import Encodings, embedded
@@ -61,13 +62,15 @@ class Lowering:
         raise TypeError(f"unknown s-op node {type(node).__name__}")
 
 
-def lower(sop: ir.SOp, sets: ValueSets, budget: int = DEFAULT_BUDGET, attention: str = "soft") -> LoweredProgram:
+def lower(
+    sop: ir.SOp, sets: ValueSets, budget: int = DEFAULT_BUDGET, attention: Attention = SOFTMAX
+) -> LoweredProgram:
     """Stage 2's entry point: the blocks that compute `sop` from the embeddings, how its value
     is read from the residual stream, and a guarantee: at every non-BOS position, on every
     input the value sets cover, every block's input stays inside the margin that block
     tolerates, and the output inside its decoder's (a CompileError otherwise).  With
-    `attention="hard"` the heads are hard (see margins)."""
-    ledger = Ledger(sets, budget, hard=attention == "hard")
+    `Attention("hard")` the heads are hard (see margins)."""
+    ledger = Ledger(sets, budget, hard=attention.hard)
     lowering = Lowering(ledger)
     encodings = lowering.encodings
     rep = encodings.rep(sop)

@@ -43,6 +43,8 @@ import math
 
 import numpy as np
 
+from compiled_model.spec import TIE_WINDOW
+
 #: The logit of the BOS key for the BOS query of a non-causal head (every other key scores 0).
 BOS_SELF_LOGIT = 120.0
 
@@ -63,9 +65,8 @@ SCORE_INPUT_ERROR = 1e-12
 
 
 #: Hard attention: each head's scores are scaled so that its selected keys lie this far above
-#: every other key, and the tie window is half of it (see above).
-HARD_GAP = 0.5
-TIE_WINDOW = HARD_GAP / 2
+#: every other key: twice the tie window the model attends with (see above).
+HARD_GAP = 2 * TIE_WINDOW
 
 
 def hard_scale(gap: float) -> float:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from compiler.blocks import ONE, Functional, MLPBlock, Unit, combine, frozen
+from compiler.blocks import ONE, Dim, Functional, MLPBlock, Unit, combine, frozen
 from compiler.errors import fail
 from compiler.ledger import Ledger
 from compiler.margins import rounding_apart
@@ -106,9 +106,11 @@ class MLPBuilder:
         varying = [c for c in range(len(columns)) if any(out[c] != 0 for _, out in lookup.units)]
         categorical = names is None and len(columns) > 1
         derived = varying[0] if categorical and varying else None
-        if names is None:
-            names = [name if value is None else f"{name}:{value!r}" for value in columns]
-        dims = {c: self.ledger.fresh(names[c], node, float(lookup.deviation[c])) for c in varying if c != derived}
+        dims: dict[int, Dim] = {}
+        for c in varying:
+            if c != derived:
+                base, indicates = _column_name(name, columns[c], names, c)
+                dims[c] = self.ledger.fresh(base, node, float(lookup.deviation[c]), indicates)
         units = tuple(
             Unit(frozen(pre), frozen({dims[c]: float(out[c]) for c in dims if out[c] != 0}))
             for pre, out in lookup.units
@@ -125,3 +127,11 @@ class MLPBuilder:
             others = [(-1.0, functional) for functional in result.values()]
             result[columns[derived]] = combine((1.0, {ONE: 1.0}), *others)
         return result
+
+
+def _column_name(name: str, value: Any, names: list[str] | None, column: int) -> tuple[str, tuple[Any, ...]]:
+    """The family a column's dimension is made under, and the value it indicates: `names[column]`
+    for a numerical column, else `name` and the column's categorical value (none for None)."""
+    if names is not None:
+        return names[column], ()
+    return name, () if value is None else (value,)

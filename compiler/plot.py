@@ -138,23 +138,23 @@ def _nonzero_rows(*matrices: np.ndarray) -> frozenset[int]:
 
 def residual_blocks(model: Transformer) -> tuple[list[Subspace], list[GridColumn]]:
     """The grid's rows and columns, read off the model's weights and layout."""
-    params, labels, layout = model.params, model.labels, model.metadata["layout"]
+    params, labels, layout = model.params, model.labels, model.spec.layout
     embedded = _nonzero_rows(params["token_embed"].T, params[transformer.position_weights(params)].T)
     blocks = [GridColumn("embed", None, "embedding", frozenset(), embedded)]
-    unit_counts = [record["units"] for record in model.metadata["precision"]["mlps"]]
+    unit_counts = [record.units for record in model.spec.precision.mlps]
     for number, (weights, described) in enumerate(zip(params["layers"], layout)):
         attention, mlp = weights["attn"], weights["mlp"]
-        for h, head in enumerate(described["heads"]):
+        for h, head in enumerate(described.heads):
             reads = _nonzero_rows(attention["w_q"][h], attention["w_k"][h], attention["w_v"][h])
             writes = _nonzero_rows(attention["w_o"][h].T)
-            blocks.append(GridColumn("head", number, head["node"], reads, writes, head=h))
-        counts = unit_counts[: len(described["mlps"])]
-        unit_counts = unit_counts[len(described["mlps"]) :]
+            blocks.append(GridColumn("head", number, head.node, reads, writes, head=h))
+        counts = unit_counts[: len(described.mlps)]
+        unit_counts = unit_counts[len(described.mlps) :]
         if sum(counts) != mlp["w_in"].shape[1]:  # not one record per block: the merged MLP as one
-            counts = [mlp["w_in"].shape[1]] if described["mlps"] else []
-            names = [", ".join(block["node"] for block in described["mlps"])]
+            counts = [mlp["w_in"].shape[1]] if described.mlps else []
+            names = [", ".join(block.node for block in described.mlps)]
         else:
-            names = [block["node"] for block in described["mlps"]]
+            names = [block.node for block in described.mlps]
         start = 0
         for name, count in zip(names, counts):
             units = slice(start, start + count)
@@ -217,15 +217,15 @@ def attention_heads(model: Transformer, tokens: Sequence[Any], program: ir.SOp |
     interpreter = Interpreter()
     selectors: dict[str, np.ndarray] = {}
     heads = []
-    layout = model.metadata["layout"]
+    layout = model.spec.layout
     pieces: dict[str, int] = {}
     for layer in layout:
-        for described in layer["heads"]:
-            pieces[described["node"]] = pieces.get(described["node"], 0) + 1
+        for described in layer.heads:
+            pieces[described.node] = pieces.get(described.node, 0) + 1
     seen: dict[str, int] = {}
     for number, layer in enumerate(layout):
-        for h, described in enumerate(layer["heads"]):
-            name = described["node"]
+        for h, described in enumerate(layer.heads):
+            name = described.node
             seen[name] = seen.get(name, 0) + 1
             node = nodes.get(name)
             selector = None
@@ -269,7 +269,7 @@ def plot_layout(model: Transformer, tokens: Any, program: ir.SOp | None = None) 
     rows = math.ceil(len(heads) / per_row)
     attention_w = per_row * 2 * panel_w + (per_row - 1) * _GAP
     layers = len(model.params["layers"])
-    title = f"{model.metadata['program']}: {layers} layers, {len(model.labels)} residual dimensions"
+    title = f"{model.spec.program}: {layers} layers, {len(model.labels)} residual dimensions"
     width = 2 * _MARGIN + max(grid_w, attention_w, _CHAR * len(title) * 1.3, 4.0)
     height = (
         _MARGIN + _TITLE + _HEADING + header_h + len(subspaces) * _ROW + _GAP + _HEADING + rows * panel_h + _MARGIN

@@ -90,12 +90,8 @@ def model_html(model: Any, picture: bytes | None) -> str:
     and, when given, its read/write picture (PNG bytes)."""
     summary = "".join(f"<tr>{_cell(key, 'th')}{_cell(value)}</tr>" for key, value in model.summary().items())
     rows = ["<tr>" + "".join(_cell(h, "th") for h in ("layer", "block", "s-op", "reads", "writes")) + "</tr>"]
-    for number, layer in enumerate(model.metadata["layout"]):
-        for kind, blocks in (("head", layer["heads"]), ("mlp", layer["mlps"])):
-            for block in blocks:
-                cells = (number, kind, block["node"], ", ".join(block["reads"]), ", ".join(block["writes"]))
-                rows.append("<tr>" + "".join(_cell(c) for c in cells) + "</tr>")
-    parts = [_table([summary], f"compiled {model.metadata['program']}"), _table(rows, "layers")]
+    rows += ["<tr>" + "".join(_cell(c) for c in cells) + "</tr>" for cells in model.spec.layer_table()]
+    parts = [_table([summary], f"compiled {model.spec.program}"), _table(rows, "layers")]
     if picture is not None:
         parts.append(f"<img src='data:image/png;base64,{base64.b64encode(picture).decode('ascii')}'/>")
     return "<div>" + "".join(parts) + "</div>"

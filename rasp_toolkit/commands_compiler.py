@@ -9,6 +9,7 @@ report and returns 1; user errors print one message to stderr and return 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -150,7 +151,7 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
     if args.output:
         write_model(model, args.output, args.export)
     if args.json:
-        report = {"summary": model.summary(), "layout": model.metadata["layout"]}
+        report = {"summary": model.summary(), "layout": [dataclasses.asdict(layer) for layer in model.spec.layout]}
         if picture is not None:
             report["plot"] = str(picture)
         print(json.dumps(report, indent=2))
@@ -181,13 +182,7 @@ def _split_input(model: Transformer, text: str) -> list[Any]:
 def format_report(model: Transformer) -> str:
     """The summary and, per layer, what each head and the MLP read and write."""
     lines = [f"{key}: {value}" for key, value in model.summary().items()]
-    rows = [("layer", "block", "s-op", "reads", "writes")]
-    for number, layer in enumerate(model.metadata["layout"]):
-        for kind, blocks in (("head", layer["heads"]), ("mlp", layer["mlps"])):
-            for block in blocks:
-                rows.append(
-                    (str(number), kind, block["node"], ", ".join(block["reads"]), ", ".join(block["writes"]))
-                )
+    rows = [("layer", "block", "s-op", "reads", "writes"), *model.spec.layer_table()]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines.append("")
     lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)

@@ -433,7 +433,7 @@ def bucketed(model: Transformer) -> Transformer:
         layers=(widest,) * _bucket(len(shape.layers), 8),
     )
     padded = pad(model, target)
-    return _SharedShape(padded.params, padded.metadata)
+    return _SharedShape(padded.params, padded.spec)
 
 
 def _reason(error: CompileError) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import importlib.metadata
@@ -46,6 +47,7 @@ import compiler
 from compiled_model import serialization
 from compiled_model.arithmetic import forward, precision
 from compiled_model.fast_forward import fast_forward, plan
+from compiled_model.spec import Attention
 from compiled_model.transformer import load
 from rasp.errors import RaspError
 from rasp.shipped import programs_dir
@@ -94,9 +96,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 DISTRIBUTION = "rasp-toolkit"
 """This project's distribution: the top-level packages of any other are not its source."""
-
-CACHE_KEY = "cache_key"
-"""The metadata field in which a cache entry stores the key it was written under."""
 
 STALE_SECONDS = 600
 """A temporary file of an interrupted write older than this is removed: a model file is
@@ -225,13 +224,13 @@ def keep_compilations() -> None:
         jax.config.update("jax_compilation_cache_dir", str(folder))
 
 
-def cache_key(shape: Shape, max_seq_len: int, attention: str = "soft") -> str:
+def cache_key(shape: Shape, max_seq_len: int, attention: Attention | str = "soft") -> str:
     """The key of the universal model of `shape`, length `max_seq_len` and `attention`: its
-    file's name in the cache, and what the file's metadata must say (`CACHE_KEY`)."""
-    return f"universal-{shape.states}x{shape.symbols}-n{max_seq_len}-{attention}-{source_digest()}"
+    file's name in the cache, and what the file's spec must say (`ModelSpec.cache_key`)."""
+    return f"universal-{shape.states}x{shape.symbols}-n{max_seq_len}-{Attention.named(attention)}-{source_digest()}"
 
 
-def cache_path(shape: Shape, max_seq_len: int, attention: str = "soft") -> Path:
+def cache_path(shape: Shape, max_seq_len: int, attention: Attention | str = "soft") -> Path:
     """The file of the universal model of `shape`, length `max_seq_len` and `attention` in the
     cache."""
     return cache_dir() / f"{cache_key(shape, max_seq_len, attention)}.npz"
@@ -251,7 +250,7 @@ class UniversalModel:
     def dtype(self, requested: str | None = None) -> str:
         """The float type to run in: the model's own choice (its precision record), or
         `requested`; float32 where the record says it is not exact is refused."""
-        if requested == "float32" and not self.model.metadata["precision"]["float32_ok"]:
+        if requested == "float32" and not self.model.spec.precision.float32_ok:
             raise PrecisionError(
                 f"the universal model of {self.shape.states} states, {self.shape.symbols} symbols and length "
                 f"{self.model.max_seq_len} is not exact in float32 (its precision record says so)",
@@ -260,14 +259,14 @@ class UniversalModel:
         return self.model.dtype(requested)
 
 
-def compile_universal(shape: Shape, max_seq_len: int, attention: str = "soft") -> compiler.Transformer:
+def compile_universal(shape: Shape, max_seq_len: int, attention: Attention | str = "soft") -> compiler.Transformer:
     """The universal program for `shape`, compiled for inputs (table and trace) of up to
     max_seq_len tokens, with softmax or hard attention (`compiler.compile`)."""
     return compiler.compile(universal_sop(shape), shape.vocab(), max_seq_len, causal=True, attention=attention)
 
 
 def universal_model(
-    shape: Shape, max_seq_len: int, attention: str = "soft", cache: bool = True
+    shape: Shape, max_seq_len: int, attention: Attention | str = "soft", cache: bool = True
 ) -> UniversalModel:
     """The universal model of `shape`, `max_seq_len` and `attention`: loaded from the cache, or
     compiled and (with `cache`) saved there for the next run.  The file is written under a
@@ -300,7 +299,7 @@ def _entry(path: Path, key: str) -> compiler.Transformer | None:
     except UNREADABLE as error:
         problem = str(error)
     else:
-        found = model.metadata.get(CACHE_KEY)
+        found = model.spec.cache_key
         if found == key:
             return model
         problem = f"it holds the model of {found}" if found else "it holds a model that this cache did not write"
@@ -314,7 +313,7 @@ def _stored(model: compiler.Transformer, path: Path, key: str) -> bool:
     """Whether `model` was saved at `path` with its key; a write that fails (a full disk, a
     folder made read-only) is a warning, and the run goes on with the model in memory."""
     try:
-        serialization.save(model.params, {**model.metadata, CACHE_KEY: key}, path)
+        serialization.save(model.params, dataclasses.replace(model.spec, cache_key=key), path)
     except OSError as error:
         _warn(f"the model could not be cached in {path} ({error}): running without the cache")
         return False
@@ -364,5 +363,5 @@ def teacher_forced(
 def _plan(model: compiler.Transformer) -> tuple:
     """The fast forward pass's plan of a hard model, made once per model (it reads the weights)."""
     if "fast_plan" not in model.__dict__:
-        model.__dict__["fast_plan"] = plan(model.params, model.metadata)
+        model.__dict__["fast_plan"] = plan(model.params, model.spec)
     return model.__dict__["fast_plan"]

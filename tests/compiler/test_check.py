@@ -53,7 +53,7 @@ def _broken(model: compiler.Transformer) -> compiler.Transformer:
     """The same model with its unembedding scrambled by hand: outputs no longer decode right."""
     params = dict(model.params)
     params["unembed"] = np.roll(np.asarray(model.params["unembed"]), 1, axis=1)
-    return compiler.Transformer(params, model.metadata)
+    return compiler.Transformer(params, model.spec)
 
 
 def test_check_raises_on_a_broken_model_naming_the_input() -> None:
@@ -76,7 +76,7 @@ def test_check_raises_on_perturbed_attention() -> None:
     first = params["layers"][0]
     first["attn"] = {**first["attn"], "w_q": np.asarray(first["attn"]["w_q"]) * 0.0}
     with pytest.raises(CheckFailed, match="differs from the interpreter at positions"):
-        check(compiler.Transformer(params, model.metadata), program, 20)
+        check(compiler.Transformer(params, model.spec), program, 20)
 
 
 def _main(argv: list[str], tmp_path) -> int:

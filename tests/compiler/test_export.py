@@ -58,8 +58,8 @@ def test_transformer_lens_padding_adds_nothing(sort_model: compiler.Transformer)
 
 def test_hook_sops_name_the_heads_and_the_residual(sort_model: compiler.Transformer) -> None:
     hooks = export.hook_sops(sort_model)
-    layout = sort_model.metadata["layout"]
-    assert hooks["blocks.0.attn.hook_pattern"] == [head["node"] for head in layout[0]["heads"]]
+    layout = sort_model.spec.layout
+    assert hooks["blocks.0.attn.hook_pattern"] == [head.node for head in layout[0].heads]
     assert hooks["blocks.1.attn.hook_z"] == ["", ""]  # padding heads
     assert hooks["blocks.2.attn.hook_pattern"] == ["sorted", ""]
     assert hooks["blocks.2.hook_resid_post"] == sort_model.labels
@@ -129,7 +129,7 @@ def test_safetensors_files_serve_plain_safetensors_users(tmp_path: Path, sort_mo
         assert '"program": "sorted"' in handle.metadata()["rasp-toolkit"]
     npz = tmp_path / "sort.npz"
     sort_model.save(npz)
-    assert compiler.load(npz).metadata == compiler.load(path).metadata == sort_model.metadata
+    assert compiler.load(npz).spec == compiler.load(path).spec == sort_model.spec
 
 
 def test_unreadable_model_files_are_user_errors(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import jax.numpy as jnp
 import pytest
+from compiler_helpers import lookup, with_heads
 
 import compiler
 from compiled_model.batch import batch_generate
@@ -24,6 +25,7 @@ from compiled_model.fast_decoder import (
     running_heads,
 )
 from compiled_model.shapes import common_shape, pad
+from compiled_model.spec import HeadDescriptor
 from rasp import ir
 from rasp.programs import library_program
 from turing.program import POSITIONAL, machine_bindings
@@ -78,9 +80,7 @@ def _shift_by_two() -> ir.SOp:
 def _lookup_model(offset: float) -> compiler.Transformer:
     """The shift by two, its one head described as a lookup of token index `indices + offset`."""
     model = compiler.compile(_shift_by_two(), "abc", 20, causal=True, attention="hard")
-    target = {"indices": 1.0, "one": offset}
-    model.metadata["fast_heads"] = [[{"kind": "lookup", "target": target, "outside": "bos"}]]
-    return model
+    return with_heads(model, [[lookup(model, offset)]])
 
 
 def test_a_lookup_head_reads_the_row_its_target_names() -> None:
@@ -101,8 +101,7 @@ def test_a_select_on_shifted_indices_is_a_lookup(offset: int) -> None:
     keys = ir.indices + offset
     sop = ir.aggregate(ir.select(keys, ir.indices, "=="), ir.tokens, default="a")
     model = compiler.compile(sop, "abc", 12, causal=True, attention="hard")
-    target = {"indices": 1.0, "one": float(-offset)}
-    assert model.metadata["fast_heads"] == [[{"kind": "lookup", "target": target, "outside": "bos"}]]
+    assert model.spec.heads == ((lookup(model, float(-offset)),),)
     fast = FastDecoder(model, chunk=8)
     for tokens in _inputs(list("abc"), 12, 4, seed=offset + 10):
         assert fast.outputs(tokens) == Decoder(model).extend(tokens) == sop(tokens, causal=True)
@@ -117,8 +116,7 @@ def kinds(heads: LayerPlan) -> LayerPlan:
 def test_a_slot_the_models_describe_differently_is_served_dense() -> None:
     """Hand-checked plans; the dense slot still generates what each model does alone."""
     lookup = _lookup_model(-2.0)
-    dense = _lookup_model(-2.0)
-    dense.metadata["fast_heads"] = [[{"kind": "dense"}]]
+    dense = with_heads(lookup, [[HeadDescriptor("dense")]])
     assert [kinds(heads) for heads in plan_of([lookup])] == [LayerPlan(running=(), lookup=(0,), dense=())]
     assert [kinds(heads) for heads in plan_of([lookup, dense])] == [LayerPlan(running=(), lookup=(), dense=(0,))]
     prompts = [list("bc"), list("cab")]
@@ -194,16 +192,11 @@ def test_each_model_generates_its_own_quota() -> None:
 
 def test_the_fast_decoder_refuses_what_it_cannot_serve() -> None:
     soft = compiler.compile(_shift_by_two(), "abc", 8, causal=True)
-    soft.metadata["fast_heads"] = [[{"kind": "dense"}]]
     with pytest.raises(ModelError, match="hard-attention"):
         FastDecoder(soft)
-    bare = compiler.compile(_shift_by_two(), "abc", 8, causal=True, attention="hard")
-    bare.metadata.pop("fast_heads", None)
+    hard = compiler.compile(_shift_by_two(), "abc", 8, causal=True, attention="hard")
     with pytest.raises(ModelError, match="descriptors"):
-        FastDecoder(bare)
-    bare.metadata["fast_heads"] = [[{"kind": "sideways"}]]
-    with pytest.raises(ModelError, match="unknown head kind"):
-        FastDecoder(bare)
-    bare.metadata["fast_heads"] = [[{"kind": "dense"}]]
+        FastDecoder(with_heads(hard, []))
+    dense = with_heads(hard, [[HeadDescriptor("dense")]])
     with pytest.raises(ModelError, match="fit in the model's 8 positions"):
-        FastDecoder(bare).generate(list("abc"), 7)  # 6 would fit: its last token takes no position
+        FastDecoder(dense).generate(list("abc"), 7)  # 6 would fit: its last token takes no position

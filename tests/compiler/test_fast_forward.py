@@ -43,7 +43,7 @@ def _model(name: str) -> compiler.Transformer:
 def test_each_kind_of_head_is_planned_as_expected() -> None:
     kinds = {}
     for name in PROGRAMS:
-        layers = plan(_model(name).params, _model(name).metadata).layers
+        layers = plan(_model(name).params, _model(name).spec).layers
         kinds[name] = {k for layer in layers for k in ("running", "lookups", "cases", "dense") if getattr(layer, k)}
     assert kinds["counted"] == {"running"} and kinds["shifted"] == {"lookups"}
     assert "cases" in kinds["same"] and "dense" in kinds["earlier"]
@@ -61,7 +61,7 @@ def test_the_fast_pass_equals_the_dense_pass(name: str, inputs: list[str]) -> No
     with precision("float64"):
         params = model.device_params("float64")
         dense = np.asarray(forward(params, ids, mask, True, window=model.window))
-        fast = np.asarray(fast_forward(params, ids, mask, plan(model.params, model.metadata), model.window))
+        fast = np.asarray(fast_forward(params, ids, mask, plan(model.params, model.spec), model.window))
     np.testing.assert_allclose(fast[mask], dense[mask], atol=1e-9)
     for row, text in enumerate(rows):
         assert model.decode(fast[row, 1 : 1 + len(text)]) == model.decode(dense[row, 1 : 1 + len(text)])
@@ -71,4 +71,4 @@ def test_the_fast_pass_equals_the_dense_pass(name: str, inputs: list[str]) -> No
 def test_a_softmax_model_is_refused() -> None:
     model = compiler.compile(PROGRAMS["counted"], "abc", N, causal=True)
     with pytest.raises(ValueError, match="hard-attention"):
-        plan(model.params, model.metadata)
+        plan(model.params, model.spec)

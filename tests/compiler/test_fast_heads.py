@@ -1,4 +1,4 @@
-"""Head descriptors for the fast decoder (`metadata["fast_heads"]`) and positions embedded as a
+"""Head descriptors for the fast decoder (`ModelSpec.heads`) and positions embedded as a
 polynomial (`params["pos_poly"]`, in hard models): the descriptors say what the heads compute, the polynomial
 gives the streams the table gives, and both survive saving."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from compiler_helpers import lookup_targets
+from compiler_helpers import described_heads, lookup_targets
 
 import compiler
 import rasp
@@ -21,7 +21,7 @@ from rasp.programs import library_program
 def test_shift_is_a_lookup_of_the_previous_index(attention: str) -> None:
     model = compiler.compile(library_program("shift"), "abc", 7, causal=True, attention=attention)
     lookup = {"kind": "lookup", "target": {"indices": 1.0, "one": -1.0}, "outside": "bos"}
-    assert model.metadata["fast_heads"] == [[lookup]]
+    assert described_heads(model) == [[lookup]]
     assert lookup_targets(model, 0, 0, list("abcab")) == [-1.0, 0.0, 1.0, 2.0, 3.0]
 
 
@@ -30,7 +30,7 @@ def test_the_standard_librarys_shift_is_a_lookup_of_an_earlier_index() -> None:
     shifted = ir.aggregate(ir.select(ir.indices + 3, ir.indices, "=="), ir.tokens, "_")
     model = compiler.compile(shifted, "abc", 7, causal=True, attention="hard")
     lookup = {"kind": "lookup", "target": {"indices": 1.0, "one": -3.0}, "outside": "bos"}
-    assert model.metadata["fast_heads"] == [[lookup]]
+    assert described_heads(model) == [[lookup]]
     assert lookup_targets(model, 0, 0, list("abcab")) == [-3.0, -2.0, -1.0, 0.0, 1.0]
 
 
@@ -39,13 +39,13 @@ def test_width_of_a_key_filter_is_running_and_an_order_select_is_dense() -> None
     before = ir.selector_width(ir.select(ir.indices, ir.indices, "<"))
     for program, kind in ((counted, "running"), (before, "dense")):
         model = compiler.compile(program, "ab", 6, causal=True, attention="hard")
-        assert [head["kind"] for layer in model.metadata["fast_heads"] for head in layer] == [kind]
+        assert [head["kind"] for layer in described_heads(model) for head in layer] == [kind]
 
 
 def _with_table(model: compiler.Transformer) -> compiler.Transformer:
     params = {key: value for key, value in model.params.items() if key != "pos_poly"}
     params["pos_embed"] = embed_positions(model.params, np.arange(model.max_seq_len + 1), np)
-    return compiler.Transformer(params, model.metadata)
+    return compiler.Transformer(params, model.spec)
 
 
 def test_polynomial_positions_equal_the_table() -> None:
@@ -72,7 +72,7 @@ def test_descriptors_and_polynomial_survive_saving(suffix: str, tmp_path) -> Non
     model = compiler.compile(library_program("shift"), "abc", 6, causal=True, attention="hard")
     model.save(tmp_path / f"shift.{suffix}")
     loaded = compiler.load(tmp_path / f"shift.{suffix}")
-    assert loaded.metadata["fast_heads"] == model.metadata["fast_heads"]
+    assert loaded.spec.heads == model.spec.heads
     np.testing.assert_array_equal(loaded.params["pos_poly"], model.params["pos_poly"])
     assert loaded(list("abcab")) == model(list("abcab")) == ["_", "a", "b", "c", "a"]
 
@@ -85,7 +85,7 @@ def test_padding_keeps_the_polynomial_and_describes_the_zero_heads() -> None:
     mirrored = aggregate(select(indices, 2 * last - indices, ==), tokens, "_");""")
     deeper = compiler.compile(session["mirrored"], "ab|", 6, causal=True, attention="hard")
     padded = pad(shift, common_shape([shift, deeper]))
-    heads = [len(layer) for layer in padded.metadata["fast_heads"]]
+    heads = [len(layer) for layer in described_heads(padded)]
     assert "pos_poly" in padded.params and len(heads) == 2
     assert heads == [layer["attn"]["w_q"].shape[0] for layer in padded.params["layers"]]
     assert padded(list("ab|ab")) == shift(list("ab|ab"))

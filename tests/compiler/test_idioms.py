@@ -6,7 +6,7 @@ the fast decoder reads, and a lookup whose scores no float holds exactly is refu
 from __future__ import annotations
 
 import pytest
-from compiler_helpers import assert_agrees, lookup_targets
+from compiler_helpers import assert_agrees, described_heads, lookup_targets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,11 +67,11 @@ def test_hand_checked_outputs() -> None:
 def test_the_count_costs_nothing_and_the_heads_are_described() -> None:
     model = MODELS["mirrored"]
     assert not any("bars" in label for label in model.labels)  # no head, no decoder of the count
-    running, lookup = [head for layer in model.metadata["fast_heads"] for head in layer]
+    running, lookup = [head for layer in described_heads(model) for head in layer]
     assert running == {"kind": "running"}
     assert lookup == {"kind": "lookup", "target": {"bar_at": 2.0, "indices": -1.0}, "outside": "clamp"}
     tokens = list("a|b|ab")
-    layer = next(i for i, heads in enumerate(model.metadata["fast_heads"]) if heads[0]["kind"] == "lookup")
+    layer = next(i for i, heads in enumerate(described_heads(model)) if heads[0]["kind"] == "lookup")
     assert lookup_targets(model, layer, 0, tokens) == SESSION["mirror"](tokens, causal=True)
 
 

@@ -52,7 +52,7 @@ def test_save_and_load_round_trip(reverse, tmp_path) -> None:
     path = tmp_path / "reverse.npz"
     model.save(path)
     loaded = compiler.load(path)
-    assert loaded.metadata == model.metadata
+    assert loaded.spec == model.spec
     assert loaded.summary() == model.summary()
     for name in ("token_embed", "pos_embed", "unembed"):
         np.testing.assert_array_equal(loaded.params[name], model.params[name])

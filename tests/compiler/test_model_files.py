@@ -52,8 +52,8 @@ def _untagged_token(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> 
     metadata["vocab"].append("x")
 
 
-def _no_labels(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    del metadata["labels"]
+def _no_residual(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    del metadata["residual"]
 
 
 TAMPERINGS = {
@@ -63,7 +63,7 @@ TAMPERINGS = {
     "a head cut short": (_narrow_head, "layers/0/attn/w_q"),
     "fewer output columns": (_fewer_outputs, "unembed"),
     "an untagged token": (_untagged_token, "not a tagged value"),
-    "no residual labels": (_no_labels, "lacks 'labels'"),
+    "no residual dimensions": (_no_residual, "lacks the field 'residual'"),
 }
 
 

@@ -102,8 +102,8 @@ def test_a_compared_width_gets_its_square_from_its_decoder() -> None:
     """`select(COUNT, COUNT - 1, ==)` needs the square of COUNT: the units that decode the width
     also give its square, so the comparison's head follows in the next layer, not one later."""
     model = compiler.compile(ir.aggregate(PREVIOUS_BAR, ir.indices, default=0), "ab|", 30, causal=True)
-    first = model.metadata["layout"][0]["mlps"]
-    assert [block["writes"] for block in first if block["node"] == COUNT.label] == [[COUNT.label, f"{COUNT.label}^2"]]
+    first = model.spec.layout[0].mlps
+    assert [block.writes for block in first if block.node == COUNT.label] == [(COUNT.label, f"{COUNT.label}^2")]
     assert model.summary()["layers"] == 2
 
 
@@ -112,8 +112,8 @@ def test_a_clamped_query_steps_only_inside_the_keys_range() -> None:
     none, so its MLP steps only where it can match: about 2 units per position, not per value."""
     n = 120
     model = compiler.compile(_offset_program(), "ab|", n, causal=True)
-    (query,) = [m for m in model.metadata["precision"]["mlps"] if m["node"].startswith("sequencemap")]
-    assert query["units"] <= 2 * (n + 4)
+    (query,) = [m for m in model.spec.precision.mlps if m.node.startswith("sequencemap")]
+    assert query.units <= 2 * (n + 4)
 
 
 def test_steep_ramps_cancel_on_their_short_side() -> None:

@@ -69,8 +69,10 @@ def test_forward_step_and_numpy_layer_agree(seed: int, tokens: list[int]) -> Non
     causal = np.tril(np.ones((LENGTH, LENGTH), bool))
     for weights in params["layers"]:
         x = transformer.layer(x, weights, causal, xp=np)[1]
-    np.testing.assert_allclose(whole, x, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(stepped, x, rtol=1e-12, atol=1e-12)
+    # entries reach ~100 after two random layers; XLA and numpy sum in different orders, which
+    # moves the last few of float64's 53 bits (seen: 1.4e-12 relative)
+    np.testing.assert_allclose(whole, x, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(stepped, x, rtol=1e-10, atol=1e-10)
 
 
 def test_a_single_position_attends_to_itself_exactly() -> None:
@@ -123,7 +125,7 @@ def test_model_files_choose_their_format(tmp_path: Path) -> None:
     path = tmp_path / "model.bin"
     model.save(path, "safetensors")  # a name without the suffix: the content tells
     assert compiler.load(path)("abb") == [True, False, False]
-    params, metadata = serialization.load(path)
-    assert metadata == model.metadata and set(serialization.flatten(params)) == set(model.arrays())
+    params, spec = serialization.load(path)
+    assert spec == model.spec and set(serialization.flatten(params)) == set(model.arrays())
     with pytest.raises(RaspError, match="unknown model file format 'pickle'"):
         model.save(tmp_path / "model.pkl", "pickle")

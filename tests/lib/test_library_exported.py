@@ -67,6 +67,6 @@ def test_exports_match_the_model_and_the_interpreter(
     path = tmp_path / "model.safetensors"
     model.save(path)
     loaded = compiler.load(path)
-    assert loaded.metadata == model.metadata
+    assert loaded.spec == model.spec
     assert all(np.array_equal(loaded.arrays()[key], value) for key, value in model.arrays().items())
     assert loaded.predict(batch) == expected

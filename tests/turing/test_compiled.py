@@ -9,6 +9,7 @@ code with the compiler or the RASP program.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from host_devices import run_on_two_devices
 from turing_cases import HAND_WRITTEN
 
+from compiled_model.spec import Precision
 from rasp_toolkit import cli
 from turing import END, load_machine, random_cases, simulate, trace_of
 from turing.engines import compiled as compiled_module
@@ -116,12 +118,12 @@ def test_models_are_sized_for_the_run() -> None:
 def test_attention_is_softmax_within_its_exact_length_and_hard_beyond() -> None:
     limit32, limit64 = compiled_module.SAFE_LENGTH["float32"], compiled_module.SAFE_LENGTH["float64"]
     assert limit32 < limit64
-    assert choose_attention(limit64) == "soft" and choose_attention(limit32, dtype="float32") == "soft"
-    assert choose_attention(64, "hard") == "hard" and choose_attention(limit64, "soft") == "soft"
+    assert choose_attention(limit64).mode == "soft" and choose_attention(limit32, dtype="float32").mode == "soft"
+    assert choose_attention(64, "hard").mode == "hard" and choose_attention(limit64, "soft").mode == "soft"
     with pytest.warns(UserWarning, match=f"longer than the {limit32} .* in float32 .*: it runs with hard attention"):
-        assert choose_attention(2 * limit32, dtype="float32") == "hard"
+        assert choose_attention(2 * limit32, dtype="float32").mode == "hard"
     with pytest.warns(UserWarning, match=f"longer than the {limit64} .* in float64"):
-        assert choose_attention(2 * limit64) == "hard"
+        assert choose_attention(2 * limit64).mode == "hard"
     with pytest.raises(EngineError, match=f"a model of {2 * limit64} positions, longer than the {limit64}") as refused:
         choose_attention(2 * limit64, "soft")
     assert "--attention hard" in str(refused.value.hint)
@@ -129,7 +131,7 @@ def test_attention_is_softmax_within_its_exact_length_and_hard_beyond() -> None:
 
 def test_hard_models_run_in_the_dtype_their_precision_record_allows() -> None:
     exact32, needs64 = (
-        SimpleNamespace(metadata={"precision": {"float32_ok": ok}}, max_seq_len=4096) for ok in (True, False)
+        SimpleNamespace(spec=SimpleNamespace(precision=Precision(ok)), max_seq_len=4096) for ok in (True, False)
     )
     assert hard_dtype([exact32]) == "float32" and hard_dtype([exact32, needs64]) == "float64"
     assert hard_dtype([needs64], "float64") == "float64" and hard_dtype([exact32], "float64") == "float64"
@@ -141,7 +143,7 @@ def test_float32_is_refused_before_a_hard_run_starts_where_the_record_says_float
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     model = compile_machine(load_machine(BB2), 64, attention="hard")
-    model.metadata["precision"] = {**model.metadata["precision"], "float32_ok": False}
+    model.spec = dataclasses.replace(model.spec, precision=Precision(float32_ok=False))
     monkeypatch.setattr(compiled_module, "compile_machine", lambda *_, **__: model)
     with pytest.raises(EngineError, match="not exact in float32"):
         run_machine(CompiledEngine(dtype="float32", attention="hard"), load_machine(BB2), (), max_steps=3)

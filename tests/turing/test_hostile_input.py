@@ -108,13 +108,13 @@ def test_the_cache_key_covers_every_module_a_build_loads() -> None:
 def test_another_model_copied_into_an_entry_is_refused_and_rebuilt(cache: Path, capsys) -> None:
     summary, err = universal(capsys)
     entry = Path(summary["cache_file"])
-    assert load(entry).metadata[models.CACHE_KEY] == models.cache_key(SHAPE, 16) == entry.stem
+    assert load(entry).spec.cache_key == models.cache_key(SHAPE, 16) == entry.stem
     other = models.universal_model(SHAPE, 32)
     shutil.copyfile(other.path, entry)
     summary, err = universal(capsys)
     assert not summary["cached"]
     assert err.count("warning:") == 1 and f"{entry} is damaged" in err and "universal-1x2-n32-soft" in err
-    assert load(entry).metadata[models.CACHE_KEY] == entry.stem  # rebuilt in place
+    assert load(entry).spec.cache_key == entry.stem  # rebuilt in place
     summary, err = universal(capsys)
     assert summary["cached"] and err == ""
 
@@ -131,7 +131,7 @@ def test_a_damaged_entry_is_reported_once_removed_and_rebuilt(cache: Path, capsy
     summary, err = universal(capsys)
     assert not summary["cached"] and summary["cache_file"] == str(entry)
     assert err.count("warning:") == 1 and f"the model cache entry {entry} is damaged" in err
-    assert load(entry).metadata[models.CACHE_KEY] == entry.stem
+    assert load(entry).spec.cache_key == entry.stem
     summary, err = universal(capsys)
     assert summary["cached"] and err == ""  # once: the next run finds the rebuilt entry
 

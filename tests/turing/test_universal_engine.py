@@ -118,7 +118,7 @@ def test_a_run_longer_than_the_model_is_refused() -> None:
 
 def test_float32_is_refused_where_the_model_says_it_is_not_exact(capsys) -> None:
     found = universal_model(Shape(1, 2), 64)
-    assert found.model.metadata["precision"]["float32_ok"] is False  # the premise: else nothing to refuse
+    assert found.model.spec.precision.float32_ok is False  # the premise: else nothing to refuse
     assert found.dtype() == "float64" == found.model.dtype()
     with pytest.raises(PrecisionError, match="not exact in float32"):
         found.dtype("float32")

@@ -78,14 +78,14 @@ def test_block_columns_agree_with_the_compiler_layout(name: str, reverse, sort) 
     subspaces, blocks = residual_blocks(model)
     described = [
         (kind, number, block)
-        for number, layer in enumerate(model.metadata["layout"])
-        for kind, key in (("head", "heads"), ("mlp", "mlps"))
-        for block in layer[key]
+        for number, layer in enumerate(model.spec.layout)
+        for kind, blocks_of_kind in (("head", layer.heads), ("mlp", layer.mlps))
+        for block in blocks_of_kind
     ]
     inner = [b for b in blocks if b.kind in ("head", "mlp")]
-    assert [(b.kind, b.layer, b.node) for b in inner] == [(k, n, d["node"]) for k, n, d in described]
+    assert [(b.kind, b.layer, b.node) for b in inner] == [(k, n, d.node) for k, n, d in described]
     for block, (_, _, entry) in zip(inner, described):
-        assert {model.labels[d] for d in block.writes} == set(entry["writes"]), block.title
+        assert {model.labels[d] for d in block.writes} == set(entry.writes), block.title
         assert block.reads, block.title
     dims = sorted(d for s in subspaces for d in s.dims)
     assert dims == list(range(len(model.labels)))

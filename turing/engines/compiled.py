@@ -23,7 +23,7 @@ from compiled_model.batch import batch_generate
 from compiled_model.decoder import Decoder as ModelDecoder
 from compiled_model.fast_decoder import batch_fast_generate
 from compiled_model.shapes import common_shape, pad
-from compiler.compiling import ATTENTION_MODES
+from compiled_model.spec import ATTENTION_MODES, Attention
 from turing.engines.base import Batch, Decoder, Engine, EngineError, Job, register
 from turing.machine import Machine
 from turing.plot import configuration_spans
@@ -52,7 +52,7 @@ def model_length(tokens: int, shortest: int = SHORTEST_MODEL) -> int:
 
 
 def compile_machine(
-    machine: Machine, max_seq_len: int, program: TuringProgram = POSITIONAL, attention: str = "soft"
+    machine: Machine, max_seq_len: int, program: TuringProgram = POSITIONAL, attention: Attention | str = "soft"
 ) -> compiler.Transformer:
     """`program` bound to `machine`, compiled for contexts of up to max_seq_len tokens, with
     softmax or hard attention (`compiler.compile`)."""
@@ -60,17 +60,20 @@ def compile_machine(
     return compiler.compile(program.sop(machine), vocab, max_seq_len, causal=True, attention=attention)
 
 
-def choose_attention(max_seq_len: int, attention: str | None = None, dtype: str | None = None) -> str:
+def choose_attention(
+    max_seq_len: int, attention: Attention | str | None = None, dtype: str | None = None
+) -> Attention:
     """`attention`, or by default softmax where it is known exact for models of max_seq_len
     positions (in `dtype`, float64 when none is asked) and hard attention beyond, which a warning
     says.  Softmax asked for past that length is refused: it could diverge without a sign."""
-    if attention not in (None, *ATTENTION_MODES):
+    if isinstance(attention, str) and attention not in ATTENTION_MODES:
         raise EngineError(f"attention must be one of {', '.join(ATTENTION_MODES)}, not {attention!r}")
+    attention = None if attention is None else Attention.named(attention)
     kind = dtype or "float64"
     if max_seq_len <= SAFE_LENGTH[kind]:
-        return attention or "soft"
+        return attention or Attention("soft")
     limit = f"{SAFE_LENGTH[kind]} that softmax attention runs the Turing Program exactly in {kind} (docs/turing.md)"
-    if attention == "soft":
+    if attention is not None and not attention.hard:
         raise EngineError(
             f"this run needs a model of {max_seq_len} positions, longer than the {limit}",
             hint="run it with hard attention (--attention hard), or shorten it (--max-steps)",
@@ -80,7 +83,7 @@ def choose_attention(max_seq_len: int, attention: str | None = None, dtype: str 
             f"this run needs a model of {max_seq_len} positions, longer than the {limit}: it runs with hard attention",
             stacklevel=3,
         )
-    return "hard"
+    return attention or Attention("hard")
 
 
 def soft_dtype(max_seq_len: int, dtype: str | None = None) -> str:
@@ -93,7 +96,7 @@ def hard_dtype(models: Sequence[compiler.Transformer], dtype: str | None = None)
     """The dtype hard-attention `models` run in: `dtype`, or float32 where every model's precision
     record says it is exact (short models), else float64.  float32 asked for where a record says
     it is not exact is refused, not run."""
-    exact32 = all(model.metadata["precision"]["float32_ok"] for model in models)
+    exact32 = all(model.spec.precision.float32_ok for model in models)
     if dtype == "float32" and not exact32:
         raise EngineError(
             f"a hard-attention model of {models[0].max_seq_len} positions is not exact in float32 "
@@ -113,13 +116,13 @@ class CompiledEngine(Engine):
     options = frozenset({"program", "dtype", "attention"})
 
     def __init__(
-        self, program: TuringProgram = POSITIONAL, dtype: str | None = None, attention: str | None = None
+        self, program: TuringProgram = POSITIONAL, dtype: str | None = None, attention: Attention | str | None = None
     ) -> None:
         self.program = program
         self.dtype = dtype
         self.attention = attention
         self.batches: list[Batch] = []
-        self._modes: dict[int, str] = {}
+        self._modes: dict[int, Attention] = {}
         self._prepared: dict[tuple[Machine, int], compiler.Transformer] = {}
 
     def admit(self, jobs: Sequence[Job]) -> None:
@@ -128,7 +131,7 @@ class CompiledEngine(Engine):
         models that the second check compiles are kept for the run."""
         for job in jobs:
             length = model_length(job.capacity)
-            if self._mode(length) == "hard" and self.dtype == "float32":
+            if self._mode(length).hard and self.dtype == "float32":
                 key = (job.machine, length)
                 if key not in self._prepared:
                     self._prepared[key] = self._compile(job.machine, length)
@@ -141,7 +144,7 @@ class CompiledEngine(Engine):
         length = model_length(capacity or SHORTEST_MODEL)
         model = self._model(machine, length)
         dtype = self._dtype(length, [model])
-        if self._mode(length) == "soft":
+        if not self._mode(length).hard:
             return GreedyDecoder(model, dtype)
         return _AheadDecoder(model, capacity or length, dtype)
 
@@ -163,7 +166,7 @@ class CompiledEngine(Engine):
             shape = common_shape(models)
             prompts = [encode_trace([initial_configuration(job.machine, job.tape)], halted=False) for job in batch]
             padded = [pad(model, shape) for model in models]
-            if self._mode(length) == "hard":
+            if self._mode(length).hard:
                 capacities = [job.capacity for job in batch]
                 generated.update(zip(members, _fast_predictions(padded, prompts, capacities, dtype, devices)))
             else:
@@ -173,7 +176,7 @@ class CompiledEngine(Engine):
             self.batches.append(Batch(length, len(members), dtype, padded[0].summary(), seconds))
         return [partial(_ReplayDecoder, generated[index]) for index in range(len(jobs))]
 
-    def _mode(self, length: int) -> str:
+    def _mode(self, length: int) -> Attention:
         """The attention of this engine's models of `length` positions (decided, and announced,
         once per length)."""
         if length not in self._modes:
@@ -189,7 +192,7 @@ class CompiledEngine(Engine):
         return model if model is not None else self._compile(machine, length)
 
     def _dtype(self, length: int, models: Sequence[compiler.Transformer]) -> str:
-        if self._mode(length) == "hard":
+        if self._mode(length).hard:
             return hard_dtype(models, self.dtype)
         return soft_dtype(length, self.dtype)
 
@@ -273,8 +276,8 @@ def configuration_attention(
     rows, columns = np.array(queries) + 1, np.array(keys) + 1  # index 0 of the patterns is the BOS position
     heads = []
     for layer, (pattern, layout) in enumerate(zip(inspection["attention"], inspection["layout"])):
-        for index, head in enumerate(layout["heads"]):
+        for index, head in enumerate(layout.heads):
             weights = pattern[index][np.ix_(rows, columns)]
             if weights.sum(axis=1).max() >= 0.5:
-                heads.append((f"layer {layer}: {head['node']}", weights))
+                heads.append((f"layer {layer}: {head.node}", weights))
     return tokens, heads, queries, keys

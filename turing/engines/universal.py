@@ -25,6 +25,7 @@ from functools import partial
 
 import jax
 
+from compiled_model.spec import Attention
 from turing.engines.base import Batch, Decoder, Engine, EngineError, Job, register
 from turing.engines.compiled import SHORTEST_MODEL, GreedyDecoder, choose_attention, model_length
 from turing.engines.interpreted import InterpreterEngine
@@ -105,7 +106,7 @@ class UniversalEngine(Engine):
         shape: Shape | None = None,
         max_len: int | None = None,
         dtype: str | None = None,
-        attention: str | None = None,
+        attention: Attention | str | None = None,
         devices: Sequence[jax.Device] | None = None,
         on_model: Callable[[UniversalModel], None] | None = None,
     ) -> None:
@@ -115,7 +116,7 @@ class UniversalEngine(Engine):
         self.max_len = max_len
         self.dtype = dtype
         self.attention = attention
-        self._modes: dict[int, str] = {}
+        self._modes: dict[int, Attention] = {}
         self.devices = devices
         self.on_model = on_model
         self.models: dict[tuple[Shape, int], UniversalModel] = {}
@@ -188,7 +189,7 @@ class UniversalEngine(Engine):
             start = time.perf_counter()
             found = self.model(shape, lengths[shape])
             dtype = found.dtype(self.dtype)
-            size = max(1, BATCH_TOKENS["soft" if found.model.window is None else "hard"] // bucket)
+            size = max(1, BATCH_TOKENS[found.model.spec.attention.mode] // bucket)
             for first in range(0, len(members), size):
                 chosen = members[first : first + size]
                 inputs = [[*table_tokens(jobs[i].machine), *jobs[i].trace] for i in chosen]
