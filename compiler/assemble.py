@@ -246,7 +246,7 @@ def _positions(basis: _ResidualBasis, n: int, table: bool) -> dict[str, np.ndarr
 
 
 def fast_head(head: HeadBlock) -> dict[str, Any]:
-    """What the fast decoder needs to know of a head (see blocks.Lookup): "running" when every
+    """What the fast decoder needs to know of a head (see blocks.PositionLookup): "running" when every
     query scores the keys alike (its query reads only the constant `one`), "lookup" with the
     target as {residual label: coefficient} for a head that selects by position, else
     "dense"."""
