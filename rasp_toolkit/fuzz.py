@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from compiled_model.shapes import LayerShape, Shape, pad, shape_of
+from compiled_model.shapes import LayerShape, ModelShape, pad, shape_of
 from compiled_model.transformer import Transformer
 from compiler.check import describe, most_random_inputs, sample_inputs
 from compiler.compiling import compile as compile_program
@@ -425,7 +425,7 @@ def bucketed(model: Transformer) -> Transformer:
         *(_bucket(max([getattr(layer, name) for layer in shape.layers], default=0), least)
           for name, least in (("heads", 8), ("key_depth", 32), ("value_depth", 32), ("hidden", 256)))
     )
-    target = Shape(
+    target = ModelShape(
         vocab=_bucket(shape.vocab, 8),
         positions=_bucket(shape.positions, 16),
         width=_bucket(shape.width, 128),
