@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rasp.errors import RaspError
-from turing.engines.base import Batch, Decoder, Engine, Job
+from turing.engines.base import Batch, Engine, Job, TraceDecoder
 from turing.errors import TuringError
 from turing.machine import Machine
 from turing.simulator import DEFAULT_MAX_STEPS, Configuration, initial_configuration
@@ -169,7 +169,7 @@ def verify_machines(
 
 def _generate(
     engine: str,
-    make_decoder: Callable[[], Decoder],
+    make_decoder: Callable[[], TraceDecoder],
     machine: Machine,
     tape: tuple[str, ...],
     expected: list[str],
