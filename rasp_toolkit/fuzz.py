@@ -30,10 +30,9 @@ import numpy as np
 
 from compiled_model.shapes import LayerShape, ModelShape, pad, shape_of
 from compiled_model.transformer import Transformer
-from compiler.check import describe, most_random_inputs, sample_inputs
+from compiler.check import most_random_inputs, sample_inputs, verify
 from compiler.compiling import compile as compile_program
 from compiler.errors import CompileError
-from compiler.verify import verify
 from rasp import ir
 from rasp.errors import RaspError
 from rasp.interpreter import evaluate
@@ -468,7 +467,7 @@ def classify(case: Case, share_shapes: bool = True, inputs: int = INPUTS, attent
                         sample_inputs(case.vocab, case.max_seq_len, inputs, case.seed))
     except Exception as error:  # noqa: BLE001 - running a compiled model must not fail either
         return Outcome("crash", f"{type(error).__name__} while running the model", traceback.format_exc())
-    problem = describe(result)
+    problem = result.disagreement
     summary = model.summary()
     if problem is not None:
         return Outcome("wrong", problem.split(":")[0], problem, result.total, summary)
