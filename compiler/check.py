@@ -6,7 +6,7 @@ on which they differ, and the positions where a categorical aggregate mixed seve
 
 `sample_inputs` is the one place that chooses test inputs, for the self-check every
 `compile` runs (`check=DEFAULT_CHECK`), for `compile(..., check=K)`, for `rasp compile
---check K` and for the differential fuzzer (`rasp_toolkit.fuzz`).  Random inputs alone miss
+--check K` and for the differential fuzzer (`compiler.fuzzing`).  Random inputs alone miss
 the bugs found so far, so the edges come first: a constant input of every length (a compiled
 model once dropped one position from a comparison and was right on every input shorter than
 it), and the longest input of each token (every selector comparing tokens is full or empty

@@ -22,9 +22,10 @@ PACKAGES = ("rasp", "compiled_model", "compiler", "turing", "rasp_toolkit")
 
 COMPILER_MAY_IMPORT = {
     "rasp.errors", "rasp.values", "rasp.ir", "rasp.operators", "rasp.interpreter", "rasp.figures", "rasp.notebook",
+    "rasp.session",
 }
-"""The language modules the compiler may use: the core it compiles and checks against, and the
-picture helpers."""
+"""The language modules the compiler may use: the core it compiles and checks against, the
+picture helpers, and the session that runs the fuzzer's generated source text (`compiler.fuzzing`)."""
 
 PURE_TURING = {"turing", "turing.errors", "turing.machine", "turing.simulator", "turing.trace", "turing.tokens",
                "turing.random_machines", "turing.shape", "turing.enumeration"}

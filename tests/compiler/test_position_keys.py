@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 import compiler
 from compiler.blocks import INDICES, ONE, index_dim
 from compiler.encodings import Encodings, positions_of_affine
+from compiler.fuzzing import classify, generate
 from rasp import Session
-from rasp_toolkit.fuzz import classify, generate
 
 WIDTH = "k = (1 - indices) + indices / 5;\nt = selector_width(select(k, k, <));\n"
 SORT = WIDTH + "sorted = aggregate(select(t, indices, ==), tokens);\n"

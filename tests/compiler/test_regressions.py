@@ -12,7 +12,7 @@ import pytest
 
 import compiler
 from compiler.check import sample_inputs
-from rasp_toolkit.fuzz import load
+from compiler.fuzzing import load
 
 FOLDER = Path(__file__).parent / "regressions"
 INPUTS = 64
