@@ -1,4 +1,4 @@
-"""The dense KV-cached decoder (`compiled_model.transformer.Decoder`) on the compiled Turing Program: tokens per
+"""The dense KV-cached decoder (`compiled_model.decoder.Decoder`) on the compiled Turing Program: tokens per
 second feeding the busy beaver BB(4)'s trace (1,149 tokens) one token at a time into models of
 several max_seq_len, each prediction checked against the trace.
 
@@ -26,7 +26,7 @@ from rich.table import Table  # noqa: E402
 
 import compiler  # noqa: E402
 from compiled_model.arithmetic import spans  # noqa: E402
-from compiled_model.transformer import Decoder  # noqa: E402
+from compiled_model.decoder import Decoder  # noqa: E402
 from turing import Machine, trace_of  # noqa: E402
 from turing.engines.compiled import compile_machine  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Differential fuzzing of the compiler: random RASP programs (`rasp_toolkit.fuzz.generate`),
+"""Differential fuzzing of the compiler: random RASP programs (`compiler.fuzzing.generate`),
 each compiled and compared with the interpreter in a guarded worker process, and a table of
 how they fared: exact / refused / wrong / over budget / crash.
 
@@ -29,7 +29,7 @@ if __package__ in (None, ""):
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from rasp_toolkit.fuzz import OUTCOMES, Case, Outcome, classify, generate  # noqa: E402
+from compiler.fuzzing import OUTCOMES, Case, Outcome, classify, generate  # noqa: E402
 
 PAGE = 4096
 POLL_S = 0.05

@@ -42,7 +42,7 @@ from compiled_model.batch import batch_generate
 from compiled_model.fast_decoder import FastDecoder, batch_fast_generate
 from compiled_model.shapes import common_shape, pad
 from turing import Machine, load_machine, random_machine, trace_of
-from turing.engines import Decoder, Engine, InterpreterEngine, ReferenceEngine
+from turing.engines import Engine, InterpreterEngine, ReferenceEngine, TraceDecoder
 from turing.engines.compiled import GreedyDecoder, compile_machine, model_length
 from turing.harness import run_machine
 from turing.simulator import initial_configuration
@@ -72,7 +72,7 @@ class _Prebuilt(Engine):
     def __init__(self, model: compiler.Transformer) -> None:
         self.model = model
 
-    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+    def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
         return GreedyDecoder(self.model)
 
 

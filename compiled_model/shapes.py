@@ -37,7 +37,7 @@ class LayerShape:
 
 
 @dataclass(frozen=True)
-class Shape:
+class ModelShape:
     """Everything that sizes a model's arrays (`positions` is max_seq_len + 1, the BOS row;
     `table` whether positions are embedded by a table of that many rows, else by the
     polynomial of `transformer.embed_positions`)."""
@@ -49,7 +49,7 @@ class Shape:
     layers: tuple[LayerShape, ...]
     table: bool = True
 
-    def union(self, other: Shape) -> Shape:
+    def union(self, other: ModelShape) -> ModelShape:
         """The smallest shape both fit in."""
         if self.positions != other.positions:
             raise ModelError(
@@ -59,7 +59,7 @@ class Shape:
         count = max(len(self.layers), len(other.layers))
         mine = self.layers + (empty,) * (count - len(self.layers))
         theirs = other.layers + (empty,) * (count - len(other.layers))
-        return Shape(
+        return ModelShape(
             vocab=max(self.vocab, other.vocab),
             positions=self.positions,
             width=max(self.width, other.width),
@@ -72,7 +72,7 @@ class Shape:
         )
 
 
-def shape_of(model: Transformer) -> Shape:
+def shape_of(model: Transformer) -> ModelShape:
     params = model.params
     vocab, width = params["token_embed"].shape
     layers = tuple(
@@ -85,10 +85,10 @@ def shape_of(model: Transformer) -> Shape:
         for layer in params["layers"]
     )
     positions = model.max_seq_len + 1
-    return Shape(vocab, positions, width, params["unembed"].shape[1], layers, "pos_poly" not in params)
+    return ModelShape(vocab, positions, width, params["unembed"].shape[1], layers, "pos_poly" not in params)
 
 
-def common_shape(models: Iterable[Transformer]) -> Shape:
+def common_shape(models: Iterable[Transformer]) -> ModelShape:
     shapes = [shape_of(model) for model in models]
     if not shapes:
         raise ModelError("no models to take a common shape of")
@@ -120,7 +120,7 @@ def _layer(layer: dict[str, Any] | None, shape: LayerShape, width: int) -> dict[
     }
 
 
-def pad(model: Transformer, shape: Shape) -> Transformer:
+def pad(model: Transformer, shape: ModelShape) -> Transformer:
     """The same model with its arrays zero-padded to `shape` (which it must fit in)."""
     params: Params = model.params
     if len(params["layers"]) > len(shape.layers):

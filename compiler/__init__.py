@@ -9,9 +9,9 @@ See docs/compiler.md for the stages, the encodings and how to read a compiled mo
 
 from compiled_model.transformer import Transformer, load
 from compiler import notebook
+from compiler.check import Verification, verify
 from compiler.compiling import compile  # noqa: A004
 from compiler.errors import CheckFailed, CompileError
-from compiler.verify import Verification, verify
 
 notebook.register()  # Jupyter shows compiled models with their tables and picture
 

@@ -265,7 +265,7 @@ def _positions(basis: _ResidualBasis, n: int, table: bool) -> dict[str, np.ndarr
 
 
 def fast_head(head: HeadBlock, basis: _ResidualBasis) -> HeadDescriptor:
-    """What the fast passes need to know of a head (see blocks.Lookup): "running" when every
+    """What the fast passes need to know of a head (see blocks.PositionLookup): "running" when every
     query scores the keys alike (its query reads only the constant `one`), "lookup" with the
     target as (residual index, coefficient) pairs for a head that selects by position, else
     "dense"."""

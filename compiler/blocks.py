@@ -143,7 +143,7 @@ class HeadPrecision:
 
 
 @dataclass(frozen=True)
-class Lookup:
+class PositionLookup:
     """A head that selects one key by its position, as the fast decoder needs to know it: at
     a query whose stream x gives q = round(target(x)), the key at token index q when 0 <= q <=
     the query's own index; otherwise the BOS key (`outside` "bos": a quadratic equality score)
@@ -173,7 +173,7 @@ class HeadBlock:
     bos_values: tuple[float, ...]
     writes: tuple[Dim, ...]
     precision: HeadPrecision
-    lookup: Lookup | None = None
+    lookup: PositionLookup | None = None
 
     @property
     def reads(self) -> set[Dim]:

@@ -1,28 +1,137 @@
-"""Proof on the user's own program: the compiled model against the interpreter on edge inputs
-and random ones.
+"""Checking a compiled model against the interpreter, the specification: on the user's own
+inputs (`verify`), and on edge inputs and random ones, as every `compile` does (`check`).
+
+Both give one report, a `Verification`: the inputs on which model and interpreter agree, those
+on which they differ, and the positions where a categorical aggregate mixed several values.
 
 `sample_inputs` is the one place that chooses test inputs, for the self-check every
 `compile` runs (`check=DEFAULT_CHECK`), for `compile(..., check=K)`, for `rasp compile
---check K` and for the differential fuzzer (`rasp_toolkit.fuzz`).  Random inputs alone miss
+--check K` and for the differential fuzzer (`compiler.fuzzing`).  Random inputs alone miss
 the bugs found so far, so the edges come first: a constant input of every length (a compiled
 model once dropped one position from a comparison and was right on every input shorter than
 it), and the longest input of each token (every selector comparing tokens is full or empty
 there, which stressed the BOS and the softmax leak).  No input is longer than
 CHECK_MAX_LENGTH: the interpreter and the model spend time quadratic in the length on every
 selector and head, and the self-check must stay a small part of a compile; longer inputs are
-the user's to check (`compiler.verify`, `rasp run-model`).
+the user's to check (`verify`, `rasp run-model`).
 """
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from compiled_model.transformer import Transformer
 from compiler.errors import CheckFailed
-from compiler.verify import Verification, verify
 from rasp import ir
+from rasp.errors import RaspError
+from rasp.interpreter import evaluate
+from rasp.values import is_number
+
+
+def same_value(expected: Any, got: Any) -> bool:
+    """Equal values; floats (means) agree to 1e-6 relative, since the interpreter's float
+    rounding depends on the order of its operations."""
+    if is_number(expected) and is_number(got) and (isinstance(expected, float) or isinstance(got, float)):
+        return math.isclose(expected, got, rel_tol=1e-6, abs_tol=1e-9)
+    return type(expected) is type(got) and expected == got or (is_number(expected) and expected == got)
+
+
+@dataclass
+class Verification:
+    """Agreement between model and interpreter over a set of inputs."""
+
+    total: int = 0
+    agreeing: int = 0
+    mismatches: list[dict[str, Any]] = field(default_factory=list)
+    mixtures: list[dict[str, Any]] = field(default_factory=list)
+    interpreter_errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.agreeing == self.total and not self.mixtures
+
+    @property
+    def agreement(self) -> float:
+        return self.agreeing / self.total if self.total else 1.0
+
+    @property
+    def disagreement(self) -> str | None:
+        """The first disagreement in words (None when there is none).  A mixture on an input
+        the interpreter rejects is no disagreement: there is nothing to agree with."""
+        if self.mismatches:
+            first = self.mismatches[0]
+            return (
+                f"on input {first['input']!r} the model differs from the interpreter at positions "
+                f"{first['positions']}: expected {first['expected']!r}, got {first['got']!r} "
+                f"({len(self.mismatches)} of {self.total} inputs differ)"
+            )
+        rejected = [error["input"] for error in self.interpreter_errors]
+        mixtures = [mixture for mixture in self.mixtures if mixture["input"] not in rejected]
+        if mixtures:
+            first = mixtures[0]
+            return (
+                f"on input {first['input']!r} the categorical aggregate {first['node']} mixes several "
+                f"values at position {first['position']}"
+            )
+        return None
+
+
+#: The most attention cells (inputs x positions^2) one batch of a verification runs at once:
+#: short inputs go in one batch (one XLA compilation for a whole check), long ones a few at a
+#: time, so that memory stays bounded whatever the lengths.
+BATCH_CELLS = 1 << 22
+
+
+def verify(
+    model: Transformer, sop: ir.SOp, inputs: Iterable[Sequence[Any]], host: bool = False
+) -> Verification:
+    """Runs the model and the interpreter (causally for a causal model) on every input.
+    Inputs on which the interpreter fails are listed, not counted.  Positions where a
+    categorical aggregate averaged several values are reported as mixtures: there the model's
+    output is not a value and must not be trusted.  With `host` the model runs in numpy
+    (`Transformer.residual`), which spares a new model its XLA compilation."""
+    result = Verification()
+    pending = [list(tokens) for tokens in inputs]
+    runs: dict[int, tuple[list[Any], list[tuple[int, str]]]] = {}
+    for batch in _batches(pending, same_length=host):
+        outputs, mixtures = model.run([pending[i] for i in batch], host=host)
+        runs.update(zip(batch, zip(outputs, mixtures)))
+    for i, tokens in enumerate(pending):
+        got, mixed = runs[i]
+        for position, node in mixed:
+            result.mixtures.append({"input": tokens, "position": position, "node": node})
+        try:
+            expected = evaluate(sop, tokens, causal=model.causal)
+        except RaspError as error:
+            result.interpreter_errors.append({"input": tokens, "error": str(error)})
+            continue
+        result.total += 1
+        wrong = [i for i, (e, g) in enumerate(zip(expected, got)) if not same_value(e, g)]
+        if wrong:
+            result.mismatches.append({"input": tokens, "positions": wrong, "expected": expected, "got": got})
+        else:
+            result.agreeing += 1
+    return result
+
+
+def _batches(inputs: list[list[Any]], same_length: bool = False) -> list[list[int]]:
+    """The inputs' indices in batches of BATCH_CELLS attention cells at most, shortest first;
+    with `same_length`, each batch of one length (no padding: numpy runs, which compile
+    nothing, cost what they compute)."""
+    batches: list[list[int]] = []
+    for i in sorted(range(len(inputs)), key=lambda i: len(inputs[i])):
+        positions = len(inputs[i]) + 1
+        fits = batches and (len(batches[-1]) + 1) * positions * positions <= BATCH_CELLS
+        if fits and (not same_length or len(inputs[batches[-1][0]]) == len(inputs[i])):
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
 
 DEFAULT_CHECK = 4
 """Random inputs that `compile`'s self-check adds to the edge inputs (`check=0` turns the whole
@@ -103,28 +212,6 @@ def sample_inputs(
     return inputs
 
 
-def describe(result: Verification) -> str | None:
-    """The first disagreement of a verification in words (None when there is none).  A
-    mixture on an input the interpreter rejects is no disagreement: there is nothing to
-    agree with."""
-    if result.mismatches:
-        first = result.mismatches[0]
-        return (
-            f"on input {first['input']!r} the model differs from the interpreter at positions "
-            f"{first['positions']}: expected {first['expected']!r}, got {first['got']!r} "
-            f"({len(result.mismatches)} of {result.total} inputs differ)"
-        )
-    rejected = [error["input"] for error in result.interpreter_errors]
-    mixtures = [mixture for mixture in result.mixtures if mixture["input"] not in rejected]
-    if mixtures:
-        first = mixtures[0]
-        return (
-            f"on input {first['input']!r} the categorical aggregate {first['node']} mixes several "
-            f"values at position {first['position']}"
-        )
-    return None
-
-
 def check(model: Transformer, sop: ir.SOp, count: int = DEFAULT_CHECK, seed: int = 0) -> Verification:
     """Runs `model` (its weights in numpy, the arithmetic of the jitted pass without its XLA
     compilation) and the interpreter on the edge inputs and `count` random ones
@@ -133,7 +220,7 @@ def check(model: Transformer, sop: ir.SOp, count: int = DEFAULT_CHECK, seed: int
     lists them)."""
     inputs = sample_inputs(model.vocab, model.max_seq_len, count, seed, prefixes=model.causal)
     result = verify(model, sop, inputs, host=True)
-    problem = describe(result)
+    problem = result.disagreement
     if problem is not None:
         raise CheckFailed(f"the compiled model of {sop.label} is wrong: {problem}", sop.origin)
     return result

@@ -34,9 +34,9 @@ from compiler.blocks import (
     ONE,
     Dim,
     Functional,
-    Lookup,
     Mixture,
     MLPBlock,
+    PositionLookup,
     Unit,
     combine,
     frozen,
@@ -138,7 +138,7 @@ class Idioms:
             exact01=False,
             magnitude=2 * reach * last + last * last,
             error=2 * last * self.enc.error(query_rep),
-            lookup=Lookup(frozen(target), "clamp"),
+            lookup=PositionLookup(frozen(target), "clamp"),
             integer=True,
         )
         at = self.ledger.fresh(f"{node.label}/at", node, last)

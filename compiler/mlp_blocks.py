@@ -15,7 +15,7 @@ from compiler.blocks import ONE, Dim, Functional, MLPBlock, Unit, combine, froze
 from compiler.errors import fail
 from compiler.ledger import Ledger
 from compiler.margins import rounding_apart
-from compiler.mlps import Lookup, discretise, interpolate
+from compiler.mlps import LookupMLP, discretise, interpolate
 from compiler.reps import Rep
 from compiler.valuesets import value_order
 from rasp import ir
@@ -70,7 +70,7 @@ class MLPBuilder:
         self.ledger.check_table(node, len(outputs), len(columns))
         return output_table(outputs, columns), columns
 
-    def build(self, node: ir.Node, inner: Rep, points: np.ndarray, table: np.ndarray) -> Lookup:
+    def build(self, node: ir.Node, inner: Rep, points: np.ndarray, table: np.ndarray) -> LookupMLP:
         """The MLP of a function of a numerical input: interpolation when the input is exact,
         steps when it may be off a little, in which case the input must stay within the steps'
         tolerance (see margins)."""
@@ -95,7 +95,7 @@ class MLPBuilder:
         self,
         name: str,
         node: ir.Node,
-        lookup: Lookup,
+        lookup: LookupMLP,
         columns: list[Any],
         names: list[str] | None = None,
     ) -> dict[Any, Functional]:

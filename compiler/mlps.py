@@ -27,8 +27,9 @@ from compiler.blocks import ONE, Functional, combine
 
 
 @dataclass
-class Lookup:
-    """Hidden units (pre-activation functional, output vector) and the constant output."""
+class LookupMLP:
+    """An MLP that looks up a table of outputs: its hidden units (pre-activation functional,
+    output vector) and the constant output."""
 
     units: list[tuple[Functional, np.ndarray]]
     base: np.ndarray
@@ -37,7 +38,7 @@ class Lookup:
     deviation: np.ndarray  # per output, the largest |output - base| on the value set
 
 
-def interpolate(inp: Functional, points: np.ndarray, table: np.ndarray) -> Lookup:
+def interpolate(inp: Functional, points: np.ndarray, table: np.ndarray) -> LookupMLP:
     """f(u) = table[0] + sum_t (slope_t - slope_{t-1}) relu(u - points[t]), for u >= points[0]."""
     span = float(points[-1] - points[0]) if len(points) > 1 else 0.0
     slopes = np.diff(table, axis=0) / np.diff(points)[:, None]
@@ -47,10 +48,10 @@ def interpolate(inp: Functional, points: np.ndarray, table: np.ndarray) -> Looku
         (combine((1.0, inp), (-float(points[t]), {ONE: 1.0})), changes[t]) for t in _changed(changes)
     ]
     deviation = np.abs(table - table[0]).max(axis=0)
-    return Lookup(units, table[0].astype(float), 0.0, span, deviation)
+    return LookupMLP(units, table[0].astype(float), 0.0, span, deviation)
 
 
-def discretise(inp: Functional, points: np.ndarray, table: np.ndarray) -> Lookup:
+def discretise(inp: Functional, points: np.ndarray, table: np.ndarray) -> LookupMLP:
     """f(u) = table[0] + sum_t (table[t+1] - table[t]) * ramp_t(u), each ramp rising from 0 to 1
     over the middle half of [points[t], points[t+1]].
 
@@ -81,7 +82,7 @@ def discretise(inp: Functional, points: np.ndarray, table: np.ndarray) -> Lookup
             for offset, sign in ((0.5, -1.0), (-0.5, 1.0)):
                 units.append((combine((-slope, inp), (offset + slope * middle, {ONE: 1.0})), sign * jump))
     deviation = np.abs(table - base).max(axis=0)
-    return Lookup(units, base, tolerance, largest, deviation)
+    return LookupMLP(units, base, tolerance, largest, deviation)
 
 
 def _changed(rows: np.ndarray) -> list[int]:
@@ -90,7 +91,7 @@ def _changed(rows: np.ndarray) -> list[int]:
     return np.flatnonzero(np.any(rows != 0, axis=1)).tolist()
 
 
-def conjunctions(indicator_tuples: list[list[Functional]], outputs: np.ndarray, base: np.ndarray) -> Lookup:
+def conjunctions(indicator_tuples: list[list[Functional]], outputs: np.ndarray, base: np.ndarray) -> LookupMLP:
     """One unit per tuple: relu(sum of its k indicators - (k - 1)) times (outputs[t] - base);
     tuples whose output equals `base` need no unit."""
     units = []
@@ -101,12 +102,12 @@ def conjunctions(indicator_tuples: list[list[Functional]], outputs: np.ndarray, 
         pre = combine(*[(1.0, ind) for ind in indicators], (-(k - 1.0), {ONE: 1.0}))
         units.append((pre, output - base))
     deviation = np.abs(outputs - base).max(axis=0) if len(outputs) else np.zeros_like(base)
-    return Lookup(units, base.astype(float), 0.25, 1.0, deviation)
+    return LookupMLP(units, base.astype(float), 0.25, 1.0, deviation)
 
 
 def gated_affine(
     x: Functional, x_points: np.ndarray, y: Functional, low: float, high: float, slopes: np.ndarray
-) -> Lookup:
+) -> LookupMLP:
     """sum over a < x of c_a, plus c_x * (y - low) / (high - low), where c_a = slopes[a] *
     (high - low): with the offset r(x) = p_x low + q_x - sum_{a < x} c_a added by the caller,
     this is p_x y + q_x, any function affine in y for each of the few exact values of x (the
@@ -129,4 +130,4 @@ def gated_affine(
             units.append((pre, sign * weight))
     reach = steep * float(x_points[-1] - x_points[0]) + 1.5
     deviation = np.array([float(np.abs(slopes).sum() * span)])
-    return Lookup(units, np.zeros(1), span / 4, reach, deviation)
+    return LookupMLP(units, np.zeros(1), span / 4, reach, deviation)

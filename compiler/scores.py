@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from compiler.blocks import INDICES, ONE, Functional, Lookup, combine
+from compiler.blocks import INDICES, ONE, Functional, PositionLookup, combine
 from compiler.encodings import Encodings
 from compiler.errors import CompileError, fail
 from compiler.margins import SCORE_INPUT_ERROR, rounding_apart
@@ -50,7 +50,7 @@ class Score:
     constant: bool | None = None
     magnitude: float | None = None
     error: float = 0.0  # how far the score may be from its ideal value (noisy inputs)
-    lookup: Lookup | None = None  # a score that selects the key at one position (see blocks)
+    lookup: PositionLookup | None = None  # a score that selects the key at one position (see blocks)
     integer: bool = False  # its values are integers (the BOS's a half): exact in floats that hold them
 
 
@@ -337,14 +337,14 @@ class ScoreBuilder:
             lookup=self._lookup(select, combine((1.0, query), (centre, {ONE: 1.0}))),
         )
 
-    def _lookup(self, select: ir.Select, target: Functional) -> Lookup | None:
+    def _lookup(self, select: ir.Select, target: Functional) -> PositionLookup | None:
         """A quadratic score of `select(indices + c, Q, ==)` (c an integer constant, 0 or the
         offset of a `shift`) with integer Q selects the key at token index Q - c, or none (then
         the BOS key wins): `target` is Q (clamped or not)."""
         offset = self._index_offset(select.keys)
         if offset is None or not all_integers(self.enc.ledger.sets.known(select.queries)):
             return None
-        return Lookup(combine((1.0, target), (-offset, {ONE: 1.0})) if offset else target, "bos")
+        return PositionLookup(combine((1.0, target), (-offset, {ONE: 1.0})) if offset else target, "bos")
 
     def _index_offset(self, keys: ir.SOp) -> float | None:
         """c when `keys` is exactly indices + c for an integer c, else None."""

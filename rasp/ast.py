@@ -75,7 +75,7 @@ class DictComprehension(Expr):
     iterable: Expr
 
 
-class Select(Expr):
+class SelectCall(Expr):
     """`select(keys, queries, op)`."""
 
     keys: Expr
@@ -83,7 +83,7 @@ class Select(Expr):
     op: str
 
 
-class Aggregate(Expr):
+class AggregateCall(Expr):
     """`aggregate(selector, sop[, default])`."""
 
     selector: Expr

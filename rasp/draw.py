@@ -201,36 +201,65 @@ def program_layout(sop: ir.SOp, tokens: Any, causal: bool = False) -> ProgramLay
         kind = "selector" if isinstance(sop, ir.Selector) else type(sop).__name__
         raise RaspTypeError(f"draw expects an s-op, got a {kind}")
     token_list = normalise_input(tokens)
-    n = len(token_list)
     interpreter = Interpreter()
     layer_of = layers(sop)
-    depth = max(layer_of.values())
-    order = list(ir.walk(sop))
-    values: dict[ir.Node, list[Any]] = {}
-    for node in order:
-        if isinstance(node, ir.SOp):
-            values[node] = interpreter.evaluate(node, token_list, causal=causal)
+    values = {
+        node: interpreter.evaluate(node, token_list, causal=causal) for node in ir.walk(sop) if isinstance(node, ir.SOp)
+    }
+    column_items = _column_items(*_by_layer(sop, layer_of))
+    matrices = {
+        item: np.asarray(interpreter.evaluate_array(item, token_list, causal=causal), dtype=bool)
+        for items in column_items
+        for kind, item in items
+        if kind == "selector"
+    }
+    room = _grid_room(column_items, values, token_list)
+    grid_width = room.left + len(token_list) * room.cell_w + room.right
+    widths = [_column_width(items, sop, grid_width) for items in column_items]
+    columns = [
+        _stacked(_column_panels(layer, items, sop, values, matrices, _chars(width), room))
+        for layer, (items, width) in enumerate(zip(column_items, widths))
+    ]
+    return ProgramLayout(
+        sop, token_list, causal, layer_of, columns, widths, room.cell_w, room.left, room.right,
+        room.top_ticks, room.bottom_ticks, room.rotate, _pixels(columns, widths),
+    )
 
-    # Which nodes go where: attention results grouped under their selector, then maps.
-    columns_nodes: list[list[tuple[str, Any]]] = [[] for _ in range(depth + 1)]
-    groups: dict[int, list[tuple[ir.Selector | None, list[ir.SOp]]]] = {k: [] for k in range(depth + 1)}
+
+_Groups = dict[int, list[tuple[ir.Selector | None, list[ir.SOp]]]]
+
+
+def _by_layer(root: ir.SOp, layer_of: dict[ir.Node, int]) -> tuple[_Groups, dict[int, list[ir.SOp]]]:
+    """The s-ops to draw in each layer: attention results grouped by the selector they share
+    (so that one heatmap serves them all; `length` has none), and maps.  Constants are left
+    out unless they are the root: they are the same at every position and say nothing."""
+    depth = max(layer_of.values())
+    groups: _Groups = {k: [] for k in range(depth + 1)}
     mlps: dict[int, list[ir.SOp]] = {k: [] for k in range(depth + 1)}
-    for node in order:
-        if not isinstance(node, ir.SOp) or (isinstance(node, ir.Full) and node is not sop):
+    for node in ir.walk(root):
+        if not isinstance(node, ir.SOp) or (isinstance(node, ir.Full) and node is not root):
             continue
         layer = layer_of[node]
-        if isinstance(node, _ATTENTION):
-            selector = node.selector if isinstance(node, (ir.Aggregate, ir.SelectorWidth)) else None
-            for group_selector, members in groups[layer]:
-                if selector is not None and group_selector is selector:
-                    members.append(node)
-                    break
-            else:
-                groups[layer].append((selector, [node]))
-        else:
+        if not isinstance(node, _ATTENTION):
             mlps[layer].append(node)
-    for layer in range(depth + 1):
-        column = columns_nodes[layer]
+            continue
+        selector = node.selector if isinstance(node, (ir.Aggregate, ir.SelectorWidth)) else None
+        for group_selector, members in groups[layer]:
+            if selector is not None and group_selector is selector:
+                members.append(node)
+                break
+        else:
+            groups[layer].append((selector, [node]))
+    return groups, mlps
+
+
+def _column_items(groups: _Groups, mlps: dict[int, list[ir.SOp]]) -> list[list[tuple[str, Any]]]:
+    """What each column shows, top to bottom, as (kind, item) pairs: an "attention" heading,
+    each selector followed by the s-ops that use it, an "MLP" heading and the maps.  Column 0
+    (the inputs) has no headings: nothing there is computed by a layer."""
+    columns: list[list[tuple[str, Any]]] = []
+    for layer in range(len(groups)):
+        column: list[tuple[str, Any]] = []
         if layer > 0 and groups[layer]:
             column.append(("heading", "attention"))
         for selector, members in groups[layer]:
@@ -240,76 +269,138 @@ def program_layout(sop: ir.SOp, tokens: Any, causal: bool = False) -> ProgramLay
         if layer > 0 and mlps[layer]:
             column.append(("heading", "MLP"))
         column.extend(("sop", node) for node in mlps[layer])
+        columns.append(column)
+    return columns
 
-    # Cell width from the longest text written in a cell or under a column.
-    selectors = [item for column in columns_nodes for kind, item in column if kind == "selector"]
+
+@dataclass(frozen=True)
+class _GridRoom:
+    """The room of every grid of cells, in inches, sized from the longest text written in a
+    cell or beside a grid, so that no value or label overlaps its neighbour."""
+
+    cell_w: float
+    left: float
+    right: float
+    top_ticks: float
+    bottom_ticks: float
+    rotate: bool
+
+
+def _grid_room(
+    column_items: list[list[tuple[str, Any]]], values: dict[ir.Node, list[Any]], tokens: list[Any]
+) -> _GridRoom:
+    """The cells' width from the longest value, the room for token labels left of a grid and
+    below a heatmap, for key values above a plain select's heatmap and for query values right
+    of it; key labels too long for a cell are written vertically."""
+    selectors = [item for column in column_items for kind, item in column if kind == "selector"]
     plain = [s for s in selectors if isinstance(s, ir.Select)]
-    cell_texts = [_cell_text(v) for vs in values.values() for v in vs] + [_cell_text(t) for t in token_list]
+    cell_texts = [_cell_text(v) for vs in values.values() for v in vs] + [_cell_text(t) for t in tokens]
     key_texts = [_cell_text(v) for s in plain for v in values[s.keys]]
     query_texts = [_cell_text(v) for s in plain for v in values[s.queries]]
-    token_texts = [_cell_text(t) for t in token_list]
+    token_texts = [_cell_text(t) for t in tokens]
     cell_w = min(_MAX_CELL_W, max(_MIN_CELL_W, _CHAR * max(map(len, cell_texts)) + 0.1))
     longest_key = max(map(len, token_texts + key_texts))
     rotate = _CHAR * longest_key + 0.04 > cell_w
     tick_room = (_CHAR * longest_key + 0.12) if rotate else 0.2
-    left = _CHAR * max(map(len, token_texts)) + 0.15
-    right = (_CHAR * max(map(len, query_texts)) + 0.15) if query_texts else 0.1
-    top_ticks = tick_room if plain else 0.0
-    bottom_ticks = tick_room if selectors else 0.0
+    return _GridRoom(
+        cell_w=cell_w,
+        left=_CHAR * max(map(len, token_texts)) + 0.15,
+        right=(_CHAR * max(map(len, query_texts)) + 0.15) if query_texts else 0.1,
+        top_ticks=tick_room if plain else 0.0,
+        bottom_ticks=tick_room if selectors else 0.0,
+        rotate=rotate,
+    )
 
-    columns: list[list[_Panel]] = []
-    widths: list[float] = []
-    grid_width = left + n * cell_w + right
-    for layer, items in enumerate(columns_nodes):
-        titles = [_sop_title(item, sop) for kind, item in items if kind == "sop"]
-        titles += [item.label for kind, item in items if kind == "selector"]
-        longest = max((_CHAR * len(t) * (1.1 if "output" in t else 1.0) + 0.1 for t in titles), default=0.0)
-        column_width = max(grid_width, min(_MAX_TITLE_W, longest))
-        chars = max(8, int(column_width / _CHAR))
-        panels = [_Panel("heading", _COLUMN_HEADER, text="inputs" if layer == 0 else f"layer {layer}")]
-        for kind, item in items:
-            if kind == "heading":
-                panels.append(_Panel("heading", _HEADING, text=item))
-            elif kind == "selector":
-                matrix = interpreter.evaluate_array(item, token_list, causal=causal)
-                is_plain = isinstance(item, ir.Select)
-                lines = [item.label, *textwrap.wrap(describe(item), chars)]
-                if len(lines) > _MAX_TITLE_LINES:
-                    lines = lines[:_MAX_TITLE_LINES]
-                    lines[-1] = lines[-1][: chars - 1] + "\u2026"
-                panels.append(
-                    _Panel(
-                        "selector",
-                        _TITLE_1
-                        + _TITLE_LINE * (len(lines) - 1)
-                        + (top_ticks if is_plain else 0.0)
-                        + n * _CELL_H
-                        + bottom_ticks,
-                        text="\n".join(lines),
-                        node=item,
-                        matrix=np.asarray(matrix, dtype=bool),
-                        key_values=values[item.keys] if is_plain else None,
-                        query_values=values[item.queries] if is_plain else None,
-                    )
-                )
-            else:
-                panels.append(
-                    _Panel("sop", _TITLE_1 + _CELL_H, text=_sop_title(item, sop), node=item, values=values[item])
-                )
-        widths.append(column_width)
-        top = 0.0
-        for panel in panels:
-            panel.top = top
-            top += panel.height + _GAP
-        columns.append(panels)
+
+def _column_width(items: list[tuple[str, Any]], root: ir.SOp, grid_width: float) -> float:
+    """A column is as wide as its grids, or as its longest title up to _MAX_TITLE_W (longer
+    titles wrap)."""
+    titles = [_sop_title(item, root) for kind, item in items if kind == "sop"]
+    titles += [item.label for kind, item in items if kind == "selector"]
+    longest = max((_CHAR * len(t) * (1.1 if "output" in t else 1.0) + 0.1 for t in titles), default=0.0)
+    return max(grid_width, min(_MAX_TITLE_W, longest))
+
+
+def _chars(width: float) -> int:
+    """The characters of a title line that fit in `width` inches (at least 8)."""
+    return max(8, int(width / _CHAR))
+
+
+def _column_panels(
+    layer: int,
+    items: list[tuple[str, Any]],
+    root: ir.SOp,
+    values: dict[ir.Node, list[Any]],
+    matrices: dict[ir.Node, np.ndarray],
+    chars: int,
+    room: _GridRoom,
+) -> list[_Panel]:
+    """One panel per item of a column, under the column's header ("inputs" or "layer k")."""
+    panels = [_Panel("heading", _COLUMN_HEADER, text="inputs" if layer == 0 else f"layer {layer}")]
+    for kind, item in items:
+        if kind == "heading":
+            panels.append(_Panel("heading", _HEADING, text=item))
+        elif kind == "selector":
+            panels.append(_selector_panel(item, matrices[item], values, chars, room))
+        else:
+            title = _sop_title(item, root)
+            panels.append(_Panel("sop", _TITLE_1 + _CELL_H, text=title, node=item, values=values[item]))
+    return panels
+
+
+def _selector_panel(
+    selector: ir.Selector, matrix: np.ndarray, values: dict[ir.Node, list[Any]], chars: int, room: _GridRoom
+) -> _Panel:
+    """A selector's heatmap under its title; a plain select also shows its keys' and queries'
+    values (room above the heatmap for the keys)."""
+    plain = isinstance(selector, ir.Select)
+    lines = _title_lines(selector, chars)
+    height = (
+        _TITLE_1
+        + _TITLE_LINE * (len(lines) - 1)
+        + (room.top_ticks if plain else 0.0)
+        + len(matrix) * _CELL_H
+        + room.bottom_ticks
+    )
+    return _Panel(
+        "selector",
+        height,
+        text="\n".join(lines),
+        node=selector,
+        matrix=matrix,
+        key_values=values[selector.keys] if plain else None,
+        query_values=values[selector.queries] if plain else None,
+    )
+
+
+def _title_lines(selector: ir.Selector, chars: int) -> list[str]:
+    """A selector's label, then how it was built wrapped to `chars` a line, cut with an
+    ellipsis after _MAX_TITLE_LINES lines so that a long combination does not push the
+    heatmap down the page."""
+    lines = [selector.label, *textwrap.wrap(describe(selector), chars)]
+    if len(lines) > _MAX_TITLE_LINES:
+        lines = lines[:_MAX_TITLE_LINES]
+        lines[-1] = lines[-1][: chars - 1] + "\u2026"
+    return lines
+
+
+def _stacked(panels: list[_Panel]) -> list[_Panel]:
+    """`panels` placed top to bottom, _GAP apart (each one's `top` set)."""
+    top = 0.0
+    for panel in panels:
+        panel.top = top
+        top += panel.height + _GAP
+    return panels
+
+
+def _pixels(columns: list[list[_Panel]], widths: list[float]) -> tuple[int, int]:
+    """The written image's size: the columns side by side, the tallest setting the height,
+    within the margins and at least _MIN_FIGURE_W wide."""
     content_w = sum(widths) + _COLUMN_GAP * (len(widths) - 1)
     width = max(_MIN_FIGURE_W, content_w + 2 * _MARGIN)
     tallest = max(sum(p.height + _GAP for p in panels) for panels in columns)
     height = _FIGURE_HEADER + tallest + _MARGIN
-    pixels = (math.ceil(width * DPI), math.ceil(height * DPI))
-    return ProgramLayout(
-        sop, token_list, causal, layer_of, columns, widths, cell_w, left, right, top_ticks, bottom_ticks, rotate, pixels
-    )
+    return math.ceil(width * DPI), math.ceil(height * DPI)
 
 
 def _sop_title(node: ir.SOp, root: ir.SOp) -> str:

@@ -111,14 +111,14 @@ class Expressions:
             result[_key(self.expr(node.key, scope))] = self.expr(node.value, scope)
         return result
 
-    def select(self, node: ast.Select, env: Environment) -> ir.Select:
+    def select(self, node: ast.SelectCall, env: Environment) -> ir.Select:
         keys, queries = self.expr(node.keys, env), self.expr(node.queries, env)
         for role, value in (("keys", keys), ("queries", queries)):
             if not (isinstance(value, ir.SOp) or is_atom(value)):
                 raise RaspTypeError(f"select {role} must be an s-op or an atom, got: {describe(value)}")
         return ir.select(keys, queries, node.op).with_origin(node.at)
 
-    def aggregate(self, node: ast.Aggregate, env: Environment) -> ir.Aggregate:
+    def aggregate(self, node: ast.AggregateCall, env: Environment) -> ir.Aggregate:
         selector = self.expr(node.selector, env)
         sop = self.expr(node.sop, env)
         default = self.expr(node.default, env) if node.default is not None else 0
@@ -269,8 +269,8 @@ _EVALUATORS: dict[type[ast.Expr], Callable[[Expressions, Any, Environment], Any]
     ast.DictDisplay: Expressions.dict_display,
     ast.ListComprehension: Expressions.list_comprehension,
     ast.DictComprehension: Expressions.dict_comprehension,
-    ast.Select: Expressions.select,
-    ast.Aggregate: Expressions.aggregate,
+    ast.SelectCall: Expressions.select,
+    ast.AggregateCall: Expressions.aggregate,
     ast.Range: Expressions.range,
     ast.Zip: Expressions.zip,
     ast.Len: Expressions.len,

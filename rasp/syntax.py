@@ -131,13 +131,13 @@ class ToAst(Transformer):
         key, value, targets, iterable = children
         return ast.DictComprehension(key, value, targets, iterable, at=self._at(meta))
 
-    def select(self, meta: Meta, children: list[Any]) -> ast.Select:
+    def select(self, meta: Meta, children: list[Any]) -> ast.SelectCall:
         _, keys, queries, op = children
-        return ast.Select(keys, queries, op, at=self._at(meta))
+        return ast.SelectCall(keys, queries, op, at=self._at(meta))
 
-    def aggregate(self, meta: Meta, children: list[Any]) -> ast.Aggregate:
+    def aggregate(self, meta: Meta, children: list[Any]) -> ast.AggregateCall:
         _, selector, sop, default = children
-        return ast.Aggregate(selector, sop, default, at=self._at(meta))
+        return ast.AggregateCall(selector, sop, default, at=self._at(meta))
 
     def range(self, meta: Meta, children: list[Any]) -> ast.Range:
         return ast.Range(children[1], at=self._at(meta))

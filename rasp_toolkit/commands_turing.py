@@ -36,7 +36,7 @@ from rasp_toolkit.turing_display import (
 from turing.engines import ENGINES, Engine, engine_named, engines_taking
 from turing.engines.compiled import compile_machine, configuration_attention, model_length
 from turing.enumeration import machine_at
-from turing.harness import TraceRun, run_machine, verify_machines
+from turing.harness import EngineVerification, TraceRun, run_machine, verify_machines
 from turing.machine import Machine, load_machine
 from turing.ngram import assumption_note, assumption_violations, configuration_at, ngram_program
 from turing.plot import DEFAULT_PLOT_STEPS, plot_attention, plot_spacetime
@@ -60,11 +60,19 @@ SPEC_HELP = "busy-beaver notation (1RB1LB_1LA1RZ), JSON text, or a .json file"
 
 
 def register(commands: Any) -> None:
-    """Add `tm run`, `tm verify`, `tm compile` and `tm plot` to the `rasp` command's subparsers."""
+    """Add `tm run`, `tm verify`, `tm compile` and `tm plot` to the `rasp` command's subparsers
+    (and `tm universal`, from `commands_universal`)."""
     tm = commands.add_parser("tm", help="Turing machines: run one through an engine, or verify an engine")
     sub = tm.add_subparsers(dest="tm_command", metavar="COMMAND", required=True)
-    engines = ", ".join(ENGINES)
+    _add_run_command(sub)
+    _add_verify_command(sub)
+    _add_compile_command(sub)
+    _add_plot_command(sub)
+    add_universal_command(sub)
 
+
+def _add_run_command(sub: Any) -> None:
+    """`tm run`: one machine (by its text or its number in an enumeration) through one engine."""
     run = sub.add_parser("run", help="run a machine through an engine and check its trace against the reference")
     run.add_argument("spec", metavar="SPEC", nargs="?", help=f"{SPEC_HELP} (or --machine K)")
     run.add_argument(
@@ -78,13 +86,16 @@ def register(commands: Any) -> None:
         "--input", "-i", default="", metavar="TAPE",
         help='the input tape: space-separated symbols ("a b c"), one symbol, or one character a cell ("0110")',
     )
-    run.add_argument("--engine", default="reference", help=f"one of {engines} (default: reference)")
+    run.add_argument("--engine", default="reference", help=f"one of {', '.join(ENGINES)} (default: reference)")
     run.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, help="step budget (default: %(default)s)")
     run.add_argument("--max-tokens", type=int, help="stop once the trace has this many tokens")
     run.add_argument("--trace", action="store_true", help="show the generated trace, one configuration a line")
     _add_engine_run_options(run)
     run.set_defaults(handler=command_run)
 
+
+def _add_verify_command(sub: Any) -> None:
+    """`tm verify`: an engine on random machines, or on every machine of a shape (--all)."""
     verify = sub.add_parser(
         "verify", help="run an engine on random machines, or on every machine of a shape, and compare every token"
     )
@@ -99,7 +110,7 @@ def register(commands: Any) -> None:
     verify.add_argument("--max-steps", type=int, required=True, metavar="T", help="step budget per machine")
     verify.add_argument("--seed", type=int, default=0, metavar="K", help="seed of the machines and tapes")
     verify.add_argument(
-        "--engine", help=f"one of {engines} (default: interpreter; with --all, universal)"
+        "--engine", help=f"one of {', '.join(ENGINES)} (default: interpreter; with --all, universal)"
     )
     verify.add_argument("--max-len", type=int, metavar="N", help=MAX_LEN_HELP)
     add_enumeration_options(verify)
@@ -108,6 +119,9 @@ def register(commands: Any) -> None:
     _add_engine_run_options(verify)
     verify.set_defaults(handler=command_verify)
 
+
+def _add_compile_command(sub: Any) -> None:
+    """`tm compile`: the Turing Program compiled for one machine, saved or summarised."""
     build = sub.add_parser(
         "compile", help="compile the Turing Program for a machine into transformer weights"
     )
@@ -121,6 +135,9 @@ def register(commands: Any) -> None:
     )
     build.set_defaults(handler=command_compile)
 
+
+def _add_plot_command(sub: Any) -> None:
+    """`tm plot`: a run's space-time diagram, or what the compiled model's heads attend to."""
     plot = sub.add_parser(
         "plot",
         help="draw the space-time diagram of a run to an image (needs the viz extra)",
@@ -143,8 +160,6 @@ def register(commands: Any) -> None:
         "writing configuration T",
     )
     plot.set_defaults(handler=command_plot)
-
-    add_universal_command(sub)
 
 
 def _add_engine_run_options(parser: argparse.ArgumentParser) -> None:
@@ -330,53 +345,101 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_verify(args: argparse.Namespace) -> int:
+    """`tm verify`: random machines (or, with --all, every machine of a shape) through an
+    engine, every token compared with the reference; exits 1 on any mismatch."""
     for value, option in ((args.random, "--random"), (args.max_steps, "--max-steps"), (args.max_tape, "--max-tape")):
         _non_negative(value, option)
     if args.all:
-        if args.seed != 0 or args.n_moves or args.max_tape != 4:
-            raise UsageError("--seed, --n-moves and --max-tape apply to --random only: --all runs on the blank tape")
-        args.engine = args.engine or "universal"
-        if args.max_len is None and args.engine in engines_taking("max_len"):
-            args.max_len = enumeration_length(Shape(args.states, args.symbols), args.max_steps)
-        return command_verify_all(args, engine_from(args))
+        return _verify_every_machine(args)
     args.engine = args.engine or "interpreter"
     check_no_enumeration_options(args)
-    engine = engine_from(args)
+    verification = _verify_random_machines(args, engine_from(args))
+    if args.json:
+        print(json.dumps(_verification_json(verification, args)))
+    else:
+        _print_verification(verification, args)
+    return MISMATCH if verification.mismatches else 0
+
+
+def _verify_every_machine(args: argparse.Namespace) -> int:
+    """`tm verify --all`: every machine of the shape on the blank tape (so the options of random
+    tapes are refused), through the universal engine unless another is named, whose model is
+    sized for the longest run of the shape when no --max-len is given."""
+    if args.seed != 0 or args.n_moves or args.max_tape != 4:
+        raise UsageError("--seed, --n-moves and --max-tape apply to --random only: --all runs on the blank tape")
+    args.engine = args.engine or "universal"
+    if args.max_len is None and args.engine in engines_taking("max_len"):
+        args.max_len = enumeration_length(Shape(args.states, args.symbols), args.max_steps)
+    return command_verify_all(args, engine_from(args))
+
+
+def _verify_random_machines(args: argparse.Namespace, engine: Engine) -> EngineVerification:
+    """`--random N` machines (and tapes) from `--seed`, run through `engine` and checked, with a
+    progress bar on stderr (none with --json) and the engines' warnings on stderr too."""
     cases = random_cases(args.random, args.states, args.symbols, args.seed, args.n_moves, args.max_tape)
-    errors = Console(stderr=True)
-    progress = progress_bar(f"verifying the {engine.name} engine", errors, args.json)
+    progress = progress_bar(f"verifying the {engine.name} engine", Console(stderr=True), args.json)
     with progress, warnings_on_stderr():
         task = progress.add_task("machines", total=args.random)
-        verification = verify_machines(engine, cases, args.max_steps, on_run=lambda _: progress.advance(task))
-    runs, mismatches, seconds = verification.runs, verification.mismatches, verification.seconds
-    tokens, halted = verification.tokens, verification.halted
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "engine": engine.name,
-                    "machines": len(runs),
-                    "halted": halted,
-                    "budget_exhausted": len(runs) - halted,
-                    "tokens": tokens,
-                    "seconds": round(seconds, 6),
-                    "mismatches": [
-                        {
-                            "machine": machine_text(run.machine),
-                            "input": list(run.tape),
-                            "divergence": run.divergence,
-                            "report": run.report(),
-                            **(assumption_summary(run, args.n) if args.program == "ngram" else {}),
-                        }
-                        for run in mismatches
-                    ],
-                    "batches": [asdict(b) for b in verification.batches or []],
-                }
-            )
-        )
-        return MISMATCH if mismatches else 0
+        return verify_machines(engine, cases, args.max_steps, on_run=lambda _: progress.advance(task))
+
+
+def _verification_json(verification: EngineVerification, args: argparse.Namespace) -> dict[str, Any]:
+    """`tm verify --json`: the counts, every mismatch in full (with the n-gram assumption's
+    account for --program ngram) and the engine's batches."""
+    runs, halted = verification.runs, verification.halted
+    return {
+        "engine": verification.engine,
+        "machines": len(runs),
+        "halted": halted,
+        "budget_exhausted": len(runs) - halted,
+        "tokens": verification.tokens,
+        "seconds": round(verification.seconds, 6),
+        "mismatches": [
+            {
+                "machine": machine_text(run.machine),
+                "input": list(run.tape),
+                "divergence": run.divergence,
+                "report": run.report(),
+                **(assumption_summary(run, args.n) if args.program == "ngram" else {}),
+            }
+            for run in verification.mismatches
+        ],
+        "batches": [asdict(b) for b in verification.batches or []],
+    }
+
+
+def _print_verification(verification: EngineVerification, args: argparse.Namespace) -> None:
+    """`tm verify`'s table, the engine's batches, for --program ngram how many mismatches the
+    n-gram assumption explains, and the first SHOWN_MISMATCHES mismatches with a command that
+    reruns each."""
     console = output_console()
-    table = Table(title=f"{engine.name} engine vs reference: {args.states} states, {args.symbols} symbols")
+    console.print(_verification_table(verification, args))
+    if verification.batches is not None:
+        console.print(batch_table(verification.batches))
+    mismatches = verification.mismatches
+    if args.program == "ngram":
+        summaries = [assumption_summary(run, args.n) for run in mismatches]
+        unexplained = [s for s in summaries if not s["assumption_violated_at_divergence"]]
+        console.print(
+            f"{len(mismatches) - len(unexplained)} of {len(mismatches)} mismatches diverge where the "
+            f"no-repeated-{args.n}-gram assumption is violated; {len(unexplained)} where it holds",
+            markup=False,
+        )
+    for run in mismatches[:SHOWN_MISMATCHES]:
+        console.print(f"\nmismatch: {_rerun_command(run, args)}", markup=False)
+        console.print(run.report(), markup=False)
+        if args.program == "ngram":
+            console.print(assumption_summary(run, args.n)["assumption"], markup=False)
+    if len(mismatches) > SHOWN_MISMATCHES:
+        console.print(f"\n... and {len(mismatches) - SHOWN_MISMATCHES} more (see --json)")
+
+
+def _verification_table(verification: EngineVerification, args: argparse.Namespace) -> Table:
+    """One row: machines, how many halted or reached the budget, trace tokens, tokens per
+    second and mismatches (red when there are any)."""
+    runs, halted, tokens, seconds = verification.runs, verification.halted, verification.tokens, verification.seconds
+    mismatches = verification.mismatches
+    table = Table(title=f"{verification.engine} engine vs reference: {args.states} states, {args.symbols} symbols")
     table.add_column("machines", justify="right")
     table.add_column("halted", justify="right")
     table.add_column("budget reached", justify="right")
@@ -391,30 +454,20 @@ def command_verify(args: argparse.Namespace) -> int:
         f"{tokens / seconds:,.0f}" if seconds > 0 else "-",
         str(len(mismatches)),
     )
-    console.print(table)
-    if verification.batches is not None:
-        console.print(batch_table(verification.batches))
-    program = f" --program ngram --n {args.n}" if args.program == "ngram" else ""
-    if program:
-        summaries = [assumption_summary(run, args.n) for run in mismatches]
-        unexplained = [s for s in summaries if not s["assumption_violated_at_divergence"]]
-        console.print(
-            f"{len(mismatches) - len(unexplained)} of {len(mismatches)} mismatches diverge where the "
-            f"no-repeated-{args.n}-gram assumption is violated; {len(unexplained)} where it holds",
-            markup=False,
-        )
-    for run in mismatches[:SHOWN_MISMATCHES]:
-        again = f"rasp tm run '{machine_text(run.machine)}' --input '{' '.join(run.tape)}' --engine {run.engine}"
-        if args.engine in engines_taking("shape"):
-            again += f" --states {args.states} --symbols {args.symbols}"
-        again += program + (f" --max-len {args.max_len}" if args.max_len is not None else "")
-        console.print(f"\nmismatch: {again} --max-steps {args.max_steps}", markup=False)
-        console.print(run.report(), markup=False)
-        if program:
-            console.print(assumption_summary(run, args.n)["assumption"], markup=False)
-    if len(mismatches) > SHOWN_MISMATCHES:
-        console.print(f"\n... and {len(mismatches) - SHOWN_MISMATCHES} more (see --json)")
-    return MISMATCH if mismatches else 0
+    return table
+
+
+def _rerun_command(run: TraceRun, args: argparse.Namespace) -> str:
+    """The `rasp tm run` command that reproduces one mismatched run: its machine, tape and
+    engine, and the options of this verification that the engine takes."""
+    again = f"rasp tm run '{machine_text(run.machine)}' --input '{' '.join(run.tape)}' --engine {run.engine}"
+    if args.engine in engines_taking("shape"):
+        again += f" --states {args.states} --symbols {args.symbols}"
+    if args.program == "ngram":
+        again += f" --program ngram --n {args.n}"
+    if args.max_len is not None:
+        again += f" --max-len {args.max_len}"
+    return f"{again} --max-steps {args.max_steps}"
 
 
 def enumeration_length(shape: Shape, max_steps: int) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import networkx as nx
@@ -21,9 +22,10 @@ PACKAGES = ("rasp", "compiled_model", "compiler", "turing", "rasp_toolkit")
 
 COMPILER_MAY_IMPORT = {
     "rasp.errors", "rasp.values", "rasp.ir", "rasp.operators", "rasp.interpreter", "rasp.figures", "rasp.notebook",
+    "rasp.session",
 }
-"""The language modules the compiler may use: the core it compiles and checks against, and the
-picture helpers."""
+"""The language modules the compiler may use: the core it compiles and checks against, the
+picture helpers, and the session that runs the fuzzer's generated source text (`compiler.fuzzing`)."""
 
 PURE_TURING = {"turing", "turing.errors", "turing.machine", "turing.simulator", "turing.trace", "turing.tokens",
                "turing.random_machines", "turing.shape", "turing.enumeration"}
@@ -161,6 +163,35 @@ def test_tests_never_import_benchmarks() -> None:
             names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             found += [f"{path.relative_to(ROOT)}: {n}" for n in names if in_package(n, "benchmarks")]
     assert found == []
+
+
+def class_definitions(paths: Iterable[Path], root: Path) -> dict[str, list[str]]:
+    """Where each class name in the modules at `paths` is defined (`path:line`, relative to
+    `root`), classes nested in functions and classes included."""
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.ClassDef):
+                found.setdefault(node.name, []).append(f"{path.relative_to(root)}:{node.lineno}")
+    return found
+
+
+def test_the_class_reader_finds_nested_classes(tmp_path: Path) -> None:
+    """A class inside a function or a class counts, so a nested one cannot hide a clash."""
+    (tmp_path / "a.py").write_text("def f():\n    class Inner:\n        class Deeper: ...\n")
+    (tmp_path / "b.py").write_text("class Inner: ...\n")
+    found = class_definitions([tmp_path / "a.py", tmp_path / "b.py"], tmp_path)
+    assert found == {"Inner": ["a.py:2", "b.py:1"], "Deeper": ["a.py:3"]}
+
+
+def test_every_class_name_is_defined_once() -> None:
+    """One name per concept: two classes of one name are two concepts a reader (and an import)
+    can mistake for each other, so each gets a name that says which it is."""
+    definitions = class_definitions(project_modules().values(), ROOT)
+    clashes = {name: places for name, places in definitions.items() if len(places) > 1}
+    assert not clashes, "class names defined more than once:\n" + "\n".join(
+        f"{name}: {', '.join(places)}" for name, places in sorted(clashes.items())
+    )
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rasp.errors import RaspError
-from turing.engines.base import Batch, Decoder, Engine, Job
+from turing.engines.base import Batch, Engine, Job, TraceDecoder
 from turing.errors import TuringError
 from turing.machine import Machine
 from turing.simulator import DEFAULT_MAX_STEPS, Configuration, initial_configuration
@@ -133,7 +133,7 @@ def run_machines(
 
 
 @dataclass(frozen=True)
-class Verification:
+class EngineVerification:
     """Runs of one engine checked against the reference: what `rasp tm verify` reports.
     `batches` is the engine's account of its batches (None for an engine that does not batch)."""
 
@@ -160,16 +160,16 @@ def verify_machines(
     cases: Iterable[tuple[Machine, Sequence[str]]],
     max_steps: int,
     on_run: Callable[[TraceRun], None] | None = None,
-) -> Verification:
+) -> EngineVerification:
     """Every case run through `engine` (`run_machines`) and timed as a whole."""
     start = time.perf_counter()
     runs = run_machines(engine, cases, max_steps, on_run)
-    return Verification(engine.name, runs, time.perf_counter() - start, engine.batches)
+    return EngineVerification(engine.name, runs, time.perf_counter() - start, engine.batches)
 
 
 def _generate(
     engine: str,
-    make_decoder: Callable[[], Decoder],
+    make_decoder: Callable[[], TraceDecoder],
     machine: Machine,
     tape: tuple[str, ...],
     expected: list[str],

@@ -176,25 +176,33 @@ def plot_spacetime(machine: Machine, tape: Iterable[str], max_steps: int, path: 
     not been written yet.  The head's cell is outlined and holds the state's name.
     """
     require_matplotlib()
-    from matplotlib.patches import Patch, Rectangle
-
     tape = tuple(tape)
     grid = spacetime(machine, tape, max_steps)
     layout = spacetime_layout(grid)
-    width, height = layout.size
     figure = _figure(*layout.pixels)
-    rows, columns = grid.steps + 1, grid.width
     colours = _symbol_colours(machine)
-    image = np.array([[colours[c] if c is not None else _UNWRITTEN for c in row] for row in grid.cells])
+    axes = _tape_axes(figure, grid, layout, colours)
+    _draw_head(axes, grid, layout)
+    _symbol_legend(figure, machine, colours, layout)
+    _heading(figure, _machine_name(machine), _run_outcome(tape, grid))
+    return save_figure(figure, path)
 
+
+def _tape_axes(figure: Any, grid: SpaceTime, layout: SpaceTimeLayout, colours: dict[str, Any]) -> Any:
+    """The axes of the grid, placed by `layout`, with every cell painted its symbol's colour;
+    tape positions are numbered along the top (absolute: the first input cell is 0) and steps
+    down the side, and cells large enough to tell apart are separated by white lines."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    width, height = layout.size
+    rows, columns = grid.steps + 1, grid.width
+    image = np.array([[colours[c] if c is not None else _UNWRITTEN for c in row] for row in grid.cells])
     axes = figure.add_axes(
         (layout.left / width, layout.bottom / height, columns * layout.cell / width, rows * layout.cell / height)
     )
     axes.imshow(image, extent=(-0.5, columns - 0.5, rows - 0.5, -0.5), aspect="auto", interpolation="nearest")
     axes.set_xlim(-0.5, columns - 0.5)
     axes.set_ylim(rows - 0.5, -0.5)
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
     axes.xaxis.set_major_locator(
         MaxNLocator(nbins=max(2, min(columns, int(columns * layout.cell / 0.27))), integer=True)
     )
@@ -210,15 +218,30 @@ def plot_spacetime(machine: Machine, tape: Iterable[str], max_steps: int, path: 
         axes.set_yticks(np.arange(rows + 1) - 0.5, minor=True)
         axes.grid(which="minor", color="white", linewidth=0.6)
         axes.tick_params(which="minor", length=0)
+    return axes
 
-    if layout.cell >= _TEXT_CELL:
-        size = min(9.0, layout.cell * 72 * 0.8 / max(1.0, 0.62 * max(len(s) for s in grid.states)))
-        for step, (column, state) in enumerate(zip(grid.heads, grid.states)):
-            axes.add_patch(Rectangle((column - 0.5, step - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.6))
-            axes.text(column, step, state, ha="center", va="center", fontsize=size, fontweight="bold")
-    else:
-        axes.plot(grid.heads, range(rows), color="black", linewidth=max(0.3, min(1.2, layout.cell * 72 * 0.3)))
 
+def _draw_head(axes: Any, grid: SpaceTime, layout: SpaceTimeLayout) -> None:
+    """The head at every step: its cell outlined with the state written in it while cells are
+    large enough for text (_TEXT_CELL), else a line through the head's cells."""
+    from matplotlib.patches import Rectangle
+
+    if layout.cell < _TEXT_CELL:
+        line = max(0.3, min(1.2, layout.cell * 72 * 0.3))
+        axes.plot(grid.heads, range(grid.steps + 1), color="black", linewidth=line)
+        return
+    size = min(9.0, layout.cell * 72 * 0.8 / max(1.0, 0.62 * max(len(s) for s in grid.states)))
+    for step, (column, state) in enumerate(zip(grid.heads, grid.states)):
+        axes.add_patch(Rectangle((column - 0.5, step - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.6))
+        axes.text(column, step, state, ha="center", va="center", fontsize=size, fontweight="bold")
+
+
+def _symbol_legend(figure: Any, machine: Machine, colours: dict[str, Any], layout: SpaceTimeLayout) -> None:
+    """The legend right of the grid: each symbol's colour (the blank's marked), unwritten cells
+    and the head's outline."""
+    from matplotlib.patches import Patch
+
+    width, height = layout.size
     handles = [
         Patch(facecolor=colours[s], edgecolor="#888888", label=f"{s} (blank)" if s == machine.blank else s)
         for s in machine.symbols
@@ -235,11 +258,13 @@ def plot_spacetime(machine: Machine, tape: Iterable[str], max_steps: int, path: 
         bbox_to_anchor=((width - layout.legend) / width, 1 - layout.top / height),
     )
 
+
+def _run_outcome(tape: tuple[str, ...], grid: SpaceTime) -> str:
+    """The subtitle: the input tape (its symbols run together when each is one character) and
+    whether the machine halted or ran out of steps."""
     outcome = f"halted after {grid.steps} steps" if grid.halted else f"stopped after {grid.steps} steps (the budget)"
     shown = "".join(tape) if all(len(c) == 1 for c in tape) else " ".join(tape)
-    subtitle = (f"on {shown!r}: " if tape else "on an empty tape: ") + outcome
-    _heading(figure, _machine_name(machine), subtitle)
-    return save_figure(figure, path)
+    return (f"on {shown!r}: " if tape else "on an empty tape: ") + outcome
 
 
 def _heading(figure: Any, title: str, *subtitles: str) -> None:
@@ -331,69 +356,20 @@ def plot_attention(
     token_list = tokens.split() if isinstance(tokens, str) else [str(t) for t in tokens]
     query_positions = list(range(len(token_list))) if queries is None else [int(q) for q in queries]
     key_positions = list(range(len(token_list))) if keys is None else [int(k) for k in keys]
-    if not attention:
-        raise RaspError("plot_attention needs at least one (head name, weights) pair")
-    for position in (*query_positions, *key_positions):
-        if not 0 <= position < len(token_list):
-            raise RaspError(f"position {position} is outside the trace of {len(token_list)} tokens")
-    matrices = []
-    for name, weights in attention:
-        matrix = np.asarray(weights, dtype=float)
-        if matrix.shape != (len(query_positions), len(key_positions)):
-            raise RaspError(
-                f"head {name!r}: weights have shape {matrix.shape}, expected "
-                f"({len(query_positions)}, {len(key_positions)}) = (queries, keys)"
-            )
-        matrices.append((str(name), matrix))
+    matrices = _attention_matrices(attention, len(token_list), query_positions, key_positions)
     require_matplotlib()
-
     query_labels = [f"{p}:{token_list[p]}" for p in query_positions]
     key_labels = [f"{p}:{token_list[p]}" for p in key_positions]
     layout = attention_layout(
         len(matrices), len(query_positions), len(key_positions), max(map(len, query_labels + key_labels))
     )
-    width, height = layout.size
     figure = _figure(*layout.pixels)
     previous = _previous_configuration(token_list, query_positions)
-    fontsize = max(4.0, min(8.0, layout.cell * 72 * 0.75))
     vmax = max(1.0, max(float(m.max()) if m.size else 0.0 for _, m in matrices))
     for index, (name, matrix) in enumerate(matrices):
-        row, column = divmod(index, layout.per_row)
-        x = 0.1 + column * layout.panel_w + layout.left
-        top = 0.8 + row * layout.panel_h + 0.3
-        w, h = len(key_positions) * layout.cell, len(query_positions) * layout.cell
-        axes = figure.add_axes((x / width, 1 - (top + h) / height, w / width, h / height))
-        axes.imshow(
-            matrix,
-            cmap="Blues",
-            vmin=0.0,
-            vmax=vmax,
-            aspect="auto",
-            interpolation="nearest",
-            extent=(-0.5, len(key_positions) - 0.5, len(query_positions) - 0.5, -0.5),
-        )
-        if matrix.size:
-            strongest = matrix.argmax(axis=1)
-            rows = [r for r in range(len(query_positions)) if matrix[r].max() > 0]
-            axes.scatter(
-                strongest[rows],
-                rows,
-                s=max(2.0, (layout.cell * 72 * 0.25) ** 2),
-                color=_SELECTED,
-                zorder=3,
-                linewidths=0,
-            )
-        axes.set_xticks(range(len(key_positions)), key_labels, rotation=90, fontsize=fontsize)
-        axes.set_yticks(range(len(query_positions)), query_labels, fontsize=fontsize)
-        axes.tick_params(length=0, pad=1)
-        for label, position in zip(axes.get_xticklabels(), key_positions):
-            if position in previous:
-                label.set_color(_SELECTED)
-                label.set_fontweight("bold")
-        axes.set_xticks(np.arange(len(key_positions) + 1) - 0.5, minor=True)
-        axes.set_yticks(np.arange(len(query_positions) + 1) - 0.5, minor=True)
-        axes.grid(which="minor", color="#dddddd", linewidth=0.4)
-        axes.tick_params(which="minor", length=0)
+        axes = _head_axes(figure, layout, index, matrix.shape)
+        _draw_weights(axes, matrix, vmax, layout.cell)
+        _label_positions(axes, query_labels, key_labels, [p in previous for p in key_positions], layout.cell)
         axes.set_title(name, fontsize=9, loc="left", pad=4)
     configuration = token_list[: min(query_positions)].count(SEP) if query_positions else 0
     _heading(
@@ -403,6 +379,81 @@ def plot_attention(
         "red labels: the previous configuration; dots: each row's strongest key",
     )
     return save_figure(figure, path)
+
+
+def _attention_matrices(
+    attention: Sequence[tuple[str, Any]], length: int, queries: list[int], keys: list[int]
+) -> list[tuple[str, np.ndarray]]:
+    """Each head's name and weights as a float array, once every position is checked to be in
+    the trace of `length` tokens and every array to be (queries, keys): a RaspError names the
+    first that is not, before anything is drawn."""
+    if not attention:
+        raise RaspError("plot_attention needs at least one (head name, weights) pair")
+    for position in (*queries, *keys):
+        if not 0 <= position < length:
+            raise RaspError(f"position {position} is outside the trace of {length} tokens")
+    matrices = []
+    for name, weights in attention:
+        matrix = np.asarray(weights, dtype=float)
+        if matrix.shape != (len(queries), len(keys)):
+            raise RaspError(
+                f"head {name!r}: weights have shape {matrix.shape}, expected "
+                f"({len(queries)}, {len(keys)}) = (queries, keys)"
+            )
+        matrices.append((str(name), matrix))
+    return matrices
+
+
+def _head_axes(figure: Any, layout: AttentionLayout, index: int, shape: tuple[int, ...]) -> Any:
+    """The axes of head number `index`: heads fill rows of `layout.per_row` panels, each a grid
+    of (queries, keys) cells under its title."""
+    width, height = layout.size
+    row, column = divmod(index, layout.per_row)
+    x = 0.1 + column * layout.panel_w + layout.left
+    top = 0.8 + row * layout.panel_h + 0.3
+    w, h = shape[1] * layout.cell, shape[0] * layout.cell
+    return figure.add_axes((x / width, 1 - (top + h) / height, w / width, h / height))
+
+
+def _draw_weights(axes: Any, matrix: np.ndarray, vmax: float, cell: float) -> None:
+    """A head's weights as a heatmap (one scale, 0 to `vmax`, for every head, so that heads can
+    be compared) and a dot on each row's strongest key, where the row attends anywhere."""
+    queries, keys = matrix.shape
+    axes.imshow(
+        matrix,
+        cmap="Blues",
+        vmin=0.0,
+        vmax=vmax,
+        aspect="auto",
+        interpolation="nearest",
+        extent=(-0.5, keys - 0.5, queries - 0.5, -0.5),
+    )
+    if matrix.size:
+        strongest = matrix.argmax(axis=1)
+        rows = [r for r in range(queries) if matrix[r].max() > 0]
+        axes.scatter(
+            strongest[rows], rows, s=max(2.0, (cell * 72 * 0.25) ** 2), color=_SELECTED, zorder=3, linewidths=0
+        )
+
+
+def _label_positions(
+    axes: Any, query_labels: list[str], key_labels: list[str], marked: list[bool], cell: float
+) -> None:
+    """Rows and columns labelled `position:token` at a font size that fits the cells, the
+    `marked` key columns (the previous configuration) in bold red, and thin lines between
+    cells."""
+    fontsize = max(4.0, min(8.0, cell * 72 * 0.75))
+    axes.set_xticks(range(len(key_labels)), key_labels, rotation=90, fontsize=fontsize)
+    axes.set_yticks(range(len(query_labels)), query_labels, fontsize=fontsize)
+    axes.tick_params(length=0, pad=1)
+    for label, mark in zip(axes.get_xticklabels(), marked):
+        if mark:
+            label.set_color(_SELECTED)
+            label.set_fontweight("bold")
+    axes.set_xticks(np.arange(len(key_labels) + 1) - 0.5, minor=True)
+    axes.set_yticks(np.arange(len(query_labels) + 1) - 0.5, minor=True)
+    axes.grid(which="minor", color="#dddddd", linewidth=0.4)
+    axes.tick_params(which="minor", length=0)
 
 
 def _previous_configuration(tokens: list[str], queries: list[int]) -> set[int]:

@@ -17,7 +17,7 @@ from compiler.valuesets import analyse
 from rasp import ir
 
 
-def _run_units(lookup: mlps.Lookup, u: np.ndarray) -> np.ndarray:
+def _run_units(lookup: mlps.LookupMLP, u: np.ndarray) -> np.ndarray:
     """Evaluates a one-input lookup MLP (input dimension "x") at the points u."""
     out = np.tile(lookup.base, (len(u), 1))
     for pre, weights in lookup.units:

@@ -19,11 +19,11 @@ from compiler.check import (
     most_random_inputs,
     sample_inputs,
 )
+from compiler.fuzzing import Case
 from rasp import ir
 from rasp.programs import library_program
 from rasp_toolkit.commands_compiler import register
 from rasp_toolkit.commands_language import program_nodes
-from rasp_toolkit.fuzz import Case
 
 
 def test_sample_inputs_start_with_the_edges() -> None:

@@ -1,4 +1,4 @@
-"""Differential fuzzing in CI: a few hundred random programs (`rasp_toolkit.fuzz`), each compiled
+"""Differential fuzzing in CI: a few hundred random programs (`compiler.fuzzing`), each compiled
 and compared with the interpreter.  The compiler's promise is exact or refused; a wrong
 output, a crash and a blown budget all break it.  Failures print the program and the command
 that reproduces it; each one found becomes a file under regressions/ (test_regressions.py)."""
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from rasp_toolkit import fuzz
-from rasp_toolkit.fuzz import classify, generate
+from compiler import fuzzing
+from compiler.fuzzing import classify, generate
 
 SEEDS = range(300)
 GROUPS = 10
@@ -56,6 +56,6 @@ def test_large_models_run_at_their_own_shape(monkeypatch: pytest.MonkeyPatch) ->
     def refuse(model: object) -> object:
         raise AssertionError("a model over SHARED_SHAPE_LIMIT was padded")
 
-    monkeypatch.setattr(fuzz, "bucketed", refuse)
-    monkeypatch.setattr(fuzz, "SHARED_SHAPE_LIMIT", 0)
+    monkeypatch.setattr(fuzzing, "bucketed", refuse)
+    monkeypatch.setattr(fuzzing, "SHARED_SHAPE_LIMIT", 0)
     assert classify(generate(0)).kind == "exact"

@@ -144,7 +144,7 @@ def test_nodes_carry_the_position_of_their_first_character(lines: int, indent: i
     (statement,) = read(source, "at.rasp")
     assert isinstance(statement, ast.Assign)
     (built,) = statement.values
-    assert isinstance(built, ast.Aggregate) and isinstance(built.selector, ast.Select)
+    assert isinstance(built, ast.AggregateCall) and isinstance(built.selector, ast.SelectCall)
     assert statement.at == Location("at.rasp", lines + 1, indent + 1)
     assert built.at == Location("at.rasp", lines + 1, indent + 5)
     assert built.selector.at == Location("at.rasp", lines + 1, indent + 15)

@@ -9,7 +9,7 @@ import pytest
 
 from rasp_toolkit import cli
 from turing import Machine, load_machine, random_cases, simulate, trace_of
-from turing.engines import ENGINES, Decoder, Engine, ReferenceEngine
+from turing.engines import ENGINES, Engine, ReferenceEngine, TraceDecoder
 
 BB2 = "1RB1LB_1LA1RZ"
 
@@ -33,7 +33,7 @@ class _OffByOne(Engine):
 
     name = "off-by-one"
 
-    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+    def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
         inner = ReferenceEngine().decoder(machine)
         fed = [0]
 

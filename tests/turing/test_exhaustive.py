@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import turing.engines.universal
 from rasp_toolkit.cli import main
-from turing.engines.base import Decoder, Engine
+from turing.engines.base import Engine, TraceDecoder
 from turing.engines.reference import ReferenceEngine
 from turing.enumeration import machine_at
 from turing.exhaustive import verify_enumeration
@@ -41,7 +41,7 @@ class _WrongOnSome(Engine):
 
     name = "wrong-on-some"
 
-    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+    def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
         right = ReferenceEngine().decoder(machine)
         entry = machine.transition("A", "0")
         if entry is None or entry.write != "1":

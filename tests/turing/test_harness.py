@@ -12,11 +12,11 @@ from turing import END, SEP, Machine, load_machine, random_cases, simulate, trac
 from turing.engines import (
     ENGINES,
     CompiledEngine,
-    Decoder,
     Engine,
     EngineError,
     InterpreterEngine,
     ReferenceEngine,
+    TraceDecoder,
     engine_named,
     engines_taking,
 )
@@ -101,7 +101,7 @@ class _Wrong(Engine):
         self.name = "wrong"
         self.corrupt = corrupt
 
-    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+    def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
         inner = ReferenceEngine().decoder(machine)
         context: list[str] = []
 
@@ -207,7 +207,7 @@ def test_a_decoder_that_cannot_be_built_fails_its_run_only() -> None:
     class Unbuildable(Engine):
         name = "unbuildable"
 
-        def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+        def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
             raise EngineError(f"no decoder for {machine.to_text()}")
 
     (run,) = run_machines(Unbuildable(), [(BB2, ())], 5)

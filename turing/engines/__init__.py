@@ -5,7 +5,7 @@ defined, so `ENGINES` and `engine_named` know them all.  The compiled and univer
 bring in the compiler and JAX; the pure Turing machine modules below never import this package.
 """
 
-from turing.engines.base import ENGINES, Batch, Decoder, Engine, EngineError, Job, engine_named, engines_taking
+from turing.engines.base import ENGINES, Batch, Engine, EngineError, Job, TraceDecoder, engine_named, engines_taking
 
 # isort: off
 # The order of registration is the order `rasp tm --help` lists the engines in.
@@ -20,12 +20,12 @@ __all__ = [
     "ENGINES",
     "Batch",
     "CompiledEngine",
-    "Decoder",
     "Engine",
     "EngineError",
     "InterpreterEngine",
     "Job",
     "ReferenceEngine",
+    "TraceDecoder",
     "UniversalEngine",
     "UniversalInterpreterEngine",
     "engine_named",

@@ -1,7 +1,7 @@
 """The one interface every engine serves, and the registry of engines by name.
 
 An engine predicts a Turing machine's trace, token by token.  `decoder(machine, capacity)`
-starts one generation: a `Decoder` holds a context that only grows (the interface of a
+starts one generation: a `TraceDecoder` holds a context that only grows (the interface of a
 KV-cached transformer) and `extend` returns the prediction after the tokens it was given.
 `decoders(jobs)` starts many at once; the default makes each decoder when it is first used, and
 an engine that can generate many machines together (the compiled one, in one jitted call)
@@ -24,7 +24,7 @@ from rasp.errors import RaspError
 from turing.machine import Machine
 
 
-class Decoder(Protocol):
+class TraceDecoder(Protocol):
     """One generation: a context that only grows, and the prediction after it."""
 
     def extend(self, tokens: Sequence[str]) -> str:
@@ -85,11 +85,11 @@ class Engine(ABC):
         return None
 
     @abstractmethod
-    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+    def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
         """A fresh generation for `machine` that will be fed at most `capacity` tokens (None:
         not known; a bounded engine then picks a default)."""
 
-    def decoders(self, jobs: Sequence[Job]) -> list[Callable[[], Decoder]]:
+    def decoders(self, jobs: Sequence[Job]) -> list[Callable[[], TraceDecoder]]:
         """One decoder factory per job, in order.  The harness calls each where it records an
         engine failure, so a decoder that cannot be built fails its run only."""
         return [partial(self.decoder, job.machine, job.capacity) for job in jobs]

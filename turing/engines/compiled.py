@@ -20,11 +20,11 @@ import numpy as np
 
 import compiler
 from compiled_model.batch import batch_generate
-from compiled_model.decoder import Decoder as ModelDecoder
+from compiled_model.decoder import Decoder
 from compiled_model.fast_decoder import batch_fast_generate
 from compiled_model.shapes import common_shape, pad
 from compiled_model.spec import ATTENTION_MODES, Attention
-from turing.engines.base import Batch, Decoder, Engine, EngineError, Job, register
+from turing.engines.base import Batch, Engine, EngineError, Job, TraceDecoder, register
 from turing.machine import Machine
 from turing.plot import configuration_spans
 from turing.program import POSITIONAL, TuringProgram, machine_bindings
@@ -137,7 +137,7 @@ class CompiledEngine(Engine):
                     self._prepared[key] = self._compile(job.machine, length)
                 hard_dtype([self._prepared[key]], self.dtype)
 
-    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+    def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
         """Softmax models decode token by token through the KV cache; a hard model generates the
         whole run at once with the fast decoder (`compiled_model.fast_decoder`, O(1) per token), and
         the decoder replays it."""
@@ -148,7 +148,9 @@ class CompiledEngine(Engine):
             return GreedyDecoder(model, dtype)
         return _AheadDecoder(model, capacity or length, dtype)
 
-    def decoders(self, jobs: Sequence[Job], devices: Sequence[jax.Device] | None = None) -> list[Callable[[], Decoder]]:
+    def decoders(
+        self, jobs: Sequence[Job], devices: Sequence[jax.Device] | None = None
+    ) -> list[Callable[[], TraceDecoder]]:
         """Every job generated now, in batches: the machines whose runs need models of one length
         are compiled, padded to one shape and generate together (one XLA compilation per
         length); each job's decoder then replays its generation, so the harness checks it
@@ -218,18 +220,18 @@ def _fast_predictions(
 
 
 class GreedyDecoder:
-    """A compiled model's KV-cached decoder as a `Decoder`: the prediction after the last token
+    """A compiled model's KV-cached decoder as a `TraceDecoder`: the prediction after the last token
     is the model's output there (greedy generation)."""
 
     def __init__(self, model: compiler.Transformer, dtype: str | None = None) -> None:
-        self.decoder = ModelDecoder(model, dtype)
+        self.decoder = Decoder(model, dtype)
 
     def extend(self, tokens: Sequence[str]) -> str:
         return str(self.decoder.extend(tokens)[-1])
 
 
 class _AheadDecoder:
-    """A hard model as a `Decoder`: the first `extend` (the prompt) generates the whole run with
+    """A hard model as a `TraceDecoder`: the first `extend` (the prompt) generates the whole run with
     the fast decoder, and the rest replays it."""
 
     def __init__(self, model: compiler.Transformer, capacity: int, dtype: str) -> None:

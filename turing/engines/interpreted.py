@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from rasp import ir
 from rasp.interpreter import IncrementalEvaluator, Interpreter
-from turing.engines.base import Decoder, Engine, register
+from turing.engines.base import Engine, TraceDecoder, register
 from turing.machine import Machine
 from turing.program import POSITIONAL, TuringProgram
 
@@ -27,7 +27,7 @@ class InterpreterEngine(Engine):
         self.program = program
         self.incremental = incremental
 
-    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+    def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
         sop = self.program.sop(machine)
         return _IncrementalDecoder(sop) if self.incremental else _FullDecoder(sop)
 

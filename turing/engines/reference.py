@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from turing.engines.base import Decoder, Engine, EngineError, register
+from turing.engines.base import Engine, EngineError, TraceDecoder, register
 from turing.machine import Machine
 from turing.simulator import step
 from turing.tokens import END, SEP, START
@@ -18,7 +18,7 @@ class ReferenceEngine(Engine):
 
     name = "reference"
 
-    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+    def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
         return _ReferenceDecoder(machine)
 
 

@@ -26,7 +26,7 @@ from functools import partial
 import jax
 
 from compiled_model.spec import Attention
-from turing.engines.base import Batch, Decoder, Engine, EngineError, Job, register
+from turing.engines.base import Batch, Engine, EngineError, Job, TraceDecoder, register
 from turing.engines.compiled import SHORTEST_MODEL, GreedyDecoder, choose_attention, model_length
 from turing.engines.interpreted import InterpreterEngine
 from turing.machine import Machine
@@ -64,7 +64,7 @@ class TablePrompt:
     """A decoder whose context starts with a machine's table: the first `extend` (the prompt
     `$ C0 |` that the harness gives) is fed after the table, in one piece."""
 
-    def __init__(self, decoder: Decoder, table: Sequence[str]) -> None:
+    def __init__(self, decoder: TraceDecoder, table: Sequence[str]) -> None:
         self.decoder = decoder
         self.pending = list(table)
 
@@ -84,7 +84,7 @@ class UniversalInterpreterEngine(InterpreterEngine):
     def __init__(self, shape: Shape | None = None, incremental: bool = True) -> None:
         super().__init__(UniversalProgram(shape=shape), incremental)
 
-    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+    def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
         return TablePrompt(super().decoder(machine, capacity), table_tokens(machine))
 
 
@@ -167,11 +167,11 @@ class UniversalEngine(Engine):
         for shape, length in self.plan(jobs).items():
             self.model(shape, length)
 
-    def decoder(self, machine: Machine, capacity: int | None = None) -> Decoder:
+    def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
         found = self.model(self.program.shape_for(machine), self.length_for(machine, capacity or SHORTEST_MODEL))
         return TablePrompt(GreedyDecoder(found.model, found.dtype(self.dtype)), table_tokens(machine))
 
-    def decoders(self, jobs: Sequence[Job]) -> list[Callable[[], Decoder]]:
+    def decoders(self, jobs: Sequence[Job]) -> list[Callable[[], TraceDecoder]]:
         """Every job checked now by teacher forcing (module docstring), through one model per
         shape (`plan`): grouped by the length the input is padded to (`bucket_length`), in batches
         of about BATCH_TOKENS tokens.  Jobs without a reference trace generate greedily, one at a time."""
@@ -200,7 +200,7 @@ class UniversalEngine(Engine):
             self.batches.append(Batch(lengths[shape], len(members), dtype, summary, seconds, padded_to=bucket))
         return [partial(self._replay, jobs[index], lengths, predictions[index]) for index in range(len(jobs))]
 
-    def _replay(self, job: Job, lengths: dict[Shape, int], predictions: list[str]) -> Decoder:
+    def _replay(self, job: Job, lengths: dict[Shape, int], predictions: list[str]) -> TraceDecoder:
         shape = self.program.shape_for(job.machine)
         found = self.model(shape, lengths[shape])
         table = table_tokens(job.machine)
@@ -215,13 +215,13 @@ class TeacherForcedDecoder:
     first token that differs, a greedy decoder fed the actual context takes over."""
 
     def __init__(
-        self, reference: list[str], predictions: list[str], table: int, greedy: Callable[[], Decoder]
+        self, reference: list[str], predictions: list[str], table: int, greedy: Callable[[], TraceDecoder]
     ) -> None:
         self.reference = reference
         self.predictions = predictions
         self.context = reference[:table]
         self.greedy = greedy
-        self.live: Decoder | None = None
+        self.live: TraceDecoder | None = None
 
     def extend(self, tokens: Sequence[str]) -> str:
         start = len(self.context)

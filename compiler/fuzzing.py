@@ -28,12 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from compiled_model.shapes import LayerShape, Shape, pad, shape_of
+from compiled_model.shapes import LayerShape, ModelShape, pad, shape_of
 from compiled_model.transformer import Transformer
-from compiler.check import describe, most_random_inputs, sample_inputs
+from compiler.check import most_random_inputs, sample_inputs, verify
 from compiler.compiling import compile as compile_program
 from compiler.errors import CompileError
-from compiler.verify import verify
 from rasp import ir
 from rasp.errors import RaspError
 from rasp.interpreter import evaluate
@@ -425,7 +424,7 @@ def bucketed(model: Transformer) -> Transformer:
         *(_bucket(max([getattr(layer, name) for layer in shape.layers], default=0), least)
           for name, least in (("heads", 8), ("key_depth", 32), ("value_depth", 32), ("hidden", 256)))
     )
-    target = Shape(
+    target = ModelShape(
         vocab=_bucket(shape.vocab, 8),
         positions=_bucket(shape.positions, 16),
         width=_bucket(shape.width, 128),
@@ -468,7 +467,7 @@ def classify(case: Case, share_shapes: bool = True, inputs: int = INPUTS, attent
                         sample_inputs(case.vocab, case.max_seq_len, inputs, case.seed))
     except Exception as error:  # noqa: BLE001 - running a compiled model must not fail either
         return Outcome("crash", f"{type(error).__name__} while running the model", traceback.format_exc())
-    problem = describe(result)
+    problem = result.disagreement
     summary = model.summary()
     if problem is not None:
         return Outcome("wrong", problem.split(":")[0], problem, result.total, summary)
