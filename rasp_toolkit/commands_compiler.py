@@ -15,10 +15,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from compiled_model.spec import ATTENTION_MODES, SOFTMAX, Attention
 from compiled_model.transformer import Transformer, load
 from compiler.budget import DEFAULT_BUDGET
 from compiler.check import DEFAULT_CHECK, CheckFailed, check_count_problem
-from compiler.compiling import ATTENTION_MODES
 from compiler.compiling import compile as compile_program
 from rasp import ir
 from rasp.errors import RaspError
@@ -32,6 +32,16 @@ ATTENTION_HELP = (
     "soft: softmax heads (the default); hard: each head averages the keys of maximal score, "
     "exactly RASP's aggregate (docs/compiler.md, Hard attention)"
 )
+
+
+ATTENTION_CHOICES = "{" + ",".join(ATTENTION_MODES) + "}"
+
+
+def attention_argument(text: str) -> Attention:
+    """`--attention`'s value as the one type the compiler, the engines and the weights take."""
+    if text not in ATTENTION_MODES:
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(ATTENTION_MODES)})")
+    return Attention(text)
 
 
 def register(subparsers: Any, load_program: LoadProgram = program_nodes) -> None:
@@ -72,8 +82,9 @@ def register(subparsers: Any, load_program: LoadProgram = program_nodes) -> None
     )
     compile_parser.add_argument(
         "--attention",
-        choices=ATTENTION_MODES,
-        default="soft",
+        type=attention_argument,
+        metavar=ATTENTION_CHOICES,
+        default=SOFTMAX,
         help=ATTENTION_HELP,
     )
     compile_parser.add_argument("--json", action="store_true", help="print the summary and layout as JSON")

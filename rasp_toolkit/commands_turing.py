@@ -14,10 +14,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from compiler.compiling import ATTENTION_MODES
+from compiled_model.spec import SOFTMAX
 from rasp.errors import RaspError, UsageError
 from rasp.inputs import parse_input
-from rasp_toolkit.commands_compiler import ATTENTION_HELP, format_report
+from rasp_toolkit.commands_compiler import ATTENTION_CHOICES, ATTENTION_HELP, attention_argument, format_report
 from rasp_toolkit.commands_universal import (
     add_enumeration_options,
     add_universal_command,
@@ -130,7 +130,7 @@ def _add_compile_command(sub: Any) -> None:
     build.add_argument("-o", "--output", metavar="PATH", help="write the model to this .npz file (for rasp run-model)")
     build.add_argument("--json", action="store_true", help="print the model summary as one JSON object")
     build.add_argument(
-        "--attention", choices=ATTENTION_MODES, default="soft",
+        "--attention", type=attention_argument, metavar=ATTENTION_CHOICES, default=SOFTMAX,
         help=ATTENTION_HELP,
     )
     build.set_defaults(handler=command_compile)
@@ -170,7 +170,7 @@ def _add_engine_run_options(parser: argparse.ArgumentParser) -> None:
         help="the compiled engine's float type (default: float32 where it is exact, else float64)",
     )
     parser.add_argument(
-        "--attention", choices=ATTENTION_MODES,
+        "--attention", type=attention_argument, metavar=ATTENTION_CHOICES,
         help="the compiled engine's attention (default: soft where it is known exact, hard for longer runs)",
     )
     parser.add_argument(

@@ -13,9 +13,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from compiler.compiling import ATTENTION_MODES
 from rasp.errors import UsageError
-from rasp_toolkit.commands_compiler import format_report
+from rasp_toolkit.commands_compiler import ATTENTION_CHOICES, attention_argument, format_report
 from rasp_toolkit.turing_display import MISMATCH, batch_table, output_console, progress_bar, warnings_on_stderr
 from turing.engines import Engine
 from turing.engines.compiled import choose_attention
@@ -44,7 +43,7 @@ def add_universal_command(sub: Any) -> None:
         "--max-len", type=int, required=True, metavar="N", help="the longest input (table and trace) the model takes"
     )
     universal.add_argument(
-        "--attention", choices=ATTENTION_MODES,
+        "--attention", type=attention_argument, metavar=ATTENTION_CHOICES,
         help="soft: softmax heads; hard: each head averages the keys of maximal score, the same size at every "
         "length (default: soft where it is known exact, hard for longer models, as for the compiled engine)",
     )

@@ -207,3 +207,17 @@ def test_every_class_name_is_defined_once() -> None:
 def test_lower_layers_run_without_upper_ones(code: str) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_runtime_reads_a_typed_spec_not_a_dict_of_strings() -> None:
+    """Issue 22: the compiled model reads its `ModelSpec` by attribute; no module of the model
+    package indexes a metadata dict or splits a residual label (the first format's labels are
+    parsed once, when such a file is loaded: `compiled_model.legacy`)."""
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted((ROOT / "compiled_model").rglob("*.py"))
+        if path.name != "legacy.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if "metadata[" in line or 'split(":"' in line or "metadata.get(" in line
+    ]
+    assert found == []
