@@ -221,3 +221,25 @@ def test_the_runtime_reads_a_typed_spec_not_a_dict_of_strings() -> None:
         if "metadata[" in line or 'split(":"' in line or "metadata.get(" in line
     ]
     assert found == []
+
+
+def _package_section(document: str, package: str) -> str:
+    """The part of docs/architecture.md under the `##` heading that names `package` in backticks."""
+    sections = document.split("\n## ")
+    found = [section for section in sections if f"`{package}`" in section.splitlines()[0]]
+    assert len(found) == 1, f"docs/architecture.md has {len(found)} sections headed with `{package}`"
+    return found[0]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_module_is_named_in_the_architecture_document(package: str) -> None:
+    """docs/architecture.md stays true: the section of each package names each of its modules,
+    as a file (`assemble.py`) or by one of its functions (`assemble.assemble`)."""
+    section = _package_section((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"), package)
+    modules = sorted(
+        path.relative_to(ROOT / package).with_suffix("").as_posix()
+        for path in (ROOT / package).rglob("*.py")
+        if path.name != "__init__.py"
+    )
+    named = [module for module in modules if f"{module}.py`" in section or f"`{module.replace('/', '.')}." in section]
+    assert sorted(set(modules) - set(named)) == []
