@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compiled_model.transformer import Transformer
-from compiler.errors import CheckFailed
+from compiler.errors import CheckFailed, CompileError
 from rasp import ir
 from rasp.errors import RaspError
 from rasp.interpreter import evaluate
@@ -49,10 +49,13 @@ class Verification:
     mismatches: list[dict[str, Any]] = field(default_factory=list)
     mixtures: list[dict[str, Any]] = field(default_factory=list)
     interpreter_errors: list[dict[str, Any]] = field(default_factory=list)
+    unrefused: list[dict[str, Any]] = field(default_factory=list)
+    """Inputs the interpreter refuses where the model gives values and reports no mixture: a
+    user of the model would take them for an answer."""
 
     @property
     def ok(self) -> bool:
-        return self.agreeing == self.total and not self.mixtures
+        return self.agreeing == self.total and not self.mixtures and not self.unrefused
 
     @property
     def agreement(self) -> float:
@@ -90,7 +93,8 @@ def verify(
     model: Transformer, sop: ir.SOp, inputs: Iterable[Sequence[Any]], host: bool = False
 ) -> Verification:
     """Runs the model and the interpreter (causally for a causal model) on every input.
-    Inputs on which the interpreter fails are listed, not counted.  Positions where a
+    Inputs on which the interpreter fails are listed, not counted, and the model must refuse
+    them too: one where it reports no mixture is `unrefused`, a disagreement.  Positions where a
     categorical aggregate averaged several values are reported as mixtures: there the model's
     output is not a value and must not be trusted.  With `host` the model runs in numpy
     (`Transformer.residual`), which spares a new model its XLA compilation."""
@@ -108,6 +112,8 @@ def verify(
             expected = evaluate(sop, tokens, causal=model.causal)
         except RaspError as error:
             result.interpreter_errors.append({"input": tokens, "error": str(error)})
+            if not mixed:
+                result.unrefused.append({"input": tokens, "error": str(error), "got": got})
             continue
         result.total += 1
         wrong = [i for i, (e, g) in enumerate(zip(expected, got)) if not same_value(e, g)]
@@ -215,12 +221,24 @@ def sample_inputs(
 def check(model: Transformer, sop: ir.SOp, count: int = DEFAULT_CHECK, seed: int = 0) -> Verification:
     """Runs `model` (its weights in numpy, the arithmetic of the jitted pass without its XLA
     compilation) and the interpreter on the edge inputs and `count` random ones
-    (`sample_inputs`), and raises a CheckFailed naming `sop` and the first differing input when
-    they disagree anywhere.  Inputs the interpreter itself fails on are left out (verification
-    lists them)."""
+    (`sop`), and raises a CheckFailed naming `sop` and the first differing input when they
+    disagree anywhere.  An input the interpreter refuses must be one the model refuses too (a
+    mixture): where the model would give values instead (a map that fails on some values,
+    say), the program is refused with a CompileError naming that input, since no transformer
+    can refuse it."""
     inputs = sample_inputs(model.vocab, model.max_seq_len, count, seed, prefixes=model.causal)
     result = verify(model, sop, inputs, host=True)
     problem = result.disagreement
     if problem is not None:
         raise CheckFailed(f"the compiled model of {sop.label} is wrong: {problem}", sop.origin)
+    if result.unrefused:
+        first = result.unrefused[0]
+        raise CompileError(
+            f"cannot compile {sop.label} exactly: on input {first['input']!r} the interpreter refuses it "
+            f"({first['error']}), but the model would print {first['got']!r} with no sign of it (a "
+            "transformer cannot refuse an input; it reports only a categorical aggregate's mixture)",
+            sop.origin,
+            hint="make the program defined on every input of the vocabulary and length (guard the map), "
+            "or compile with check=0 (--check 0) knowing its outputs on such inputs mean nothing",
+        )
     return result
