@@ -68,6 +68,7 @@ def lower(sop: ir.SOp, sets: ValueSets, budget: int = DEFAULT_BUDGET, attention:
     tolerates, and the output inside its decoder's (a CompileError otherwise).  With
     `attention="hard"` the heads are hard (see margins)."""
     ledger = Ledger(sets, budget, hard=attention == "hard")
+    ledger.check_budget(sop)  # the position table alone may be over it: refused before any block
     lowering = Lowering(ledger)
     encodings = lowering.encodings
     rep = encodings.rep(sop)
