@@ -514,7 +514,7 @@ def _read_vocabulary_token(node: ir.Tokens, token: Any) -> Any:
     every input holding it would fail (`--vocab 1,2,x` for a program of `tokens_int`)."""
     try:
         return read_token(token, node.kind)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # int(inf) overflows
         raise fail(
             node, f"the vocabulary token {token!r} cannot be read as tokens_{node.kind}: leave it out of the vocabulary"
         ) from None

@@ -320,7 +320,7 @@ class _RowEvaluation:
         if isinstance(node, ir.Tokens):
             try:
                 return [read_token(t, node.kind) for t in self.tokens[self.start :]]
-            except (TypeError, ValueError) as error:
+            except (TypeError, ValueError, OverflowError) as error:  # int(inf) overflows
                 raise _fail(node, f"cannot read the input as tokens_{node.kind}: {error}") from None
         if isinstance(node, ir.Indices):
             return list(range(self.start, self.n))
