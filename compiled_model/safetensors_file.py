@@ -30,8 +30,16 @@ def _numpy_backend() -> Any:
 
 
 def write(path: str | Path, arrays: dict[str, np.ndarray], metadata: str) -> None:
-    """`arrays` and the JSON text `metadata` as one safetensors file."""
-    _numpy_backend().save_file(arrays, str(path), metadata={METADATA_KEY: metadata})
+    """`arrays` and the JSON text `metadata` as one safetensors file.  A failed write (a full
+    disk) is an OSError, as it is for every other file the toolkit writes: the safetensors
+    library raises its own error type, which callers that catch OSError would let through."""
+    backend = _numpy_backend()
+    from safetensors import SafetensorError
+
+    try:
+        backend.save_file(arrays, str(path), metadata={METADATA_KEY: metadata})
+    except SafetensorError as error:
+        raise OSError(f"cannot write {path}: {error}") from None
 
 
 def is_safetensors(path: str | Path) -> bool:

@@ -65,7 +65,7 @@ def compile(  # noqa: A001
     if too_many is not None:
         raise CompileError(f"check={check:,} {too_many[0]}", hint=f"check {too_many[1]}")
     try:
-        sets = analyse(sop, vocab, max_seq_len, causal)
+        sets = analyse(sop, vocab, max_seq_len, causal, budget)
         program = lower(sop, sets, budget, attention)
         layers = schedule(program.blocks)
         assembly = assemble(program, layers)

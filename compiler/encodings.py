@@ -112,6 +112,7 @@ class Encodings:
         per position, which hold the interpreter's own values, never by inverting the affine
         form: `(1 - i) + i / 5` is -1.4 at i = 3, and (-1.4 - 1) / -0.8 is 2.9999999999999996,
         not an index, which once dropped position 3 from every comparison (issue 20)."""
+        self.ledger.use_position_table(node, dims=self.n)
         rows = self.ledger.sets.positional.get(node)
         if rows is None:  # too many positions to list per position: invert, but only unambiguously
             rows = positions_of_affine(known, rep.number[INDICES], rep.number.get(ONE, 0.0), self.n)

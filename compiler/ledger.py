@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any
 
 from compiler.blocks import BOS, INDICES, INDICES_SQUARED, ONE, Block, Dim, Functional, HeadBlock, Mixture
-from compiler.budget import DEFAULT_BUDGET, parameters
+from compiler.budget import DEFAULT_BUDGET, UNIT_COST, parameters, unit_allowance
 from compiler.errors import fail
 from compiler.valuesets import ValueSets
 from rasp import ir
@@ -26,6 +26,10 @@ class Ledger:
         self.causal = sets.causal
         self.budget = budget
         self.hard = hard  # hard attention: heads are exact, their scales fixed (see margins)
+        # whether the positions are embedded by a table of n + 1 rows (assemble._uses_table): in
+        # soft mode always, in hard mode once a block reads the one-hot of a position
+        self.position_table = not hard
+        self._index_dims = 0  # the one-hot dimensions of positions read so far (shared by all readers)
         self.n = sets.max_seq_len
         self.blocks: list[Block] = []
         self.mixtures: list[Mixture] = []
@@ -79,15 +83,42 @@ class Ledger:
         """Refuses `node` when the model built so far, plus `units` more MLP units and `dims` more
         residual dimensions, already has more parameters than the budget allows.  The residual
         width only grows, so this lower bound of the final count is safe to act on before
-        anything is allocated."""
-        width = len(self._names) + len(self.vocab) + dims
+        anything is allocated.  It counts the position table too when there is one, which alone
+        puts a soft model of 10^6 positions over the default budget before any block exists."""
+        width = len(self._names) + len(self.vocab) + self._index_dims + dims
         estimate = parameters(self.blocks, width, extra_units=units)
+        if self.position_table:
+            estimate += (self.n + 1) * width
         if estimate > self.budget:
             raise fail(
                 node,
                 f"the model would have at least {estimate:,} parameters, over the budget of "
                 f"{self.budget:,} (raise it with compile(..., budget=N) or --budget N)",
             )
+
+    def check_units(self, node: ir.Node, units: int, dims: int = 0) -> None:
+        """Refuses `node` before an MLP of `units` hidden units writing `dims` new dimensions
+        exists: when the model would then be over the budget, or when building that many units
+        would take more memory than the budget allows (UNIT_COST) although their parameters
+        fit (two units per position of a one-dimensional table over 10^6 positions)."""
+        allowance = unit_allowance(self.budget)
+        if units > allowance:
+            raise fail(
+                node,
+                f"its MLP would have {units:,} hidden units, more than the {allowance:,} the budget of "
+                f"{self.budget:,} parameters lets the compiler build (a unit costs the memory of {UNIT_COST} "
+                "parameters while it is built; raise it with compile(..., budget=N) or --budget N)",
+            )
+        self.check_budget(node, units=units, dims=dims)
+
+    def use_position_table(self, node: ir.Node, dims: int) -> None:
+        """Records that `node` reads the one-hot of positions, through `dims` residual dimensions
+        (one per position, shared with every other reader), and refuses it, before they exist,
+        when the table of n + 1 positions over the wider residual puts the model over the
+        budget."""
+        self.position_table = True
+        self.check_budget(node, dims=max(0, dims - self._index_dims))
+        self._index_dims = max(self._index_dims, dims)
 
     def check_table(self, node: ir.Node, rows: int, columns: int) -> None:
         """Refuses `node` before its MLP's output table of `rows` x `columns` floats exists, when

@@ -71,6 +71,7 @@ def lower(
     tolerates, and the output inside its decoder's (a CompileError otherwise).  With
     `Attention("hard")` the heads are hard (see margins)."""
     ledger = Ledger(sets, budget, hard=attention.hard)
+    ledger.check_budget(sop)  # the position table alone may be over it: refused before any block
     lowering = Lowering(ledger)
     encodings = lowering.encodings
     rep = encodings.rep(sop)

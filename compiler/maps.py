@@ -105,7 +105,8 @@ class Maps:
                 continue
             slopes = np.array([fit[0] for fit in fits])  # type: ignore[index]
             low, high = ys[0], ys[-1]
-            lookup = gated_affine(x_rep.number, np.array(xs), y_rep.number, low, high, slopes)
+            admit = self.enc.mlp.admitter(node, 1)
+            lookup = gated_affine(x_rep.number, np.array(xs), y_rep.number, low, high, slopes, admit)
             self.enc.require(y_rep, lookup.tolerance, node, "the gated MLP that multiplies its inputs")
             passed = np.cumsum([0.0, *(slopes * (high - low))])[:-1]  # sum of c_a over a < x
             offsets = [p * low + fit[1] - before for p, fit, before in zip(slopes, fits, passed)]  # type: ignore[index]
@@ -142,7 +143,7 @@ class Maps:
             classes = list(groups.values())
             representatives.append([members[0] for members in classes])
             class_indicators.append(self._class_indicators(child, rep, classes))
-        self.ledger.check_budget(node, units=math.prod(len(r) for r in representatives))
+        self.ledger.check_units(node, math.prod(len(r) for r in representatives))
         outputs = [table[args] for args in itertools.product(*representatives)]
         tuples = [list(inds) for inds in itertools.product(*class_indicators)]
         valid = [i for i, y in enumerate(outputs) if y is not _FAILED]

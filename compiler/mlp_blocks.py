@@ -15,7 +15,7 @@ from compiler.blocks import ONE, Dim, Functional, MLPBlock, Unit, combine, froze
 from compiler.errors import fail
 from compiler.ledger import Ledger
 from compiler.margins import rounding_apart
-from compiler.mlps import LookupMLP, discretise, interpolate
+from compiler.mlps import Admit, LookupMLP, discretise, interpolate
 from compiler.reps import Rep
 from compiler.valuesets import value_order
 from rasp import ir
@@ -75,8 +75,9 @@ class MLPBuilder:
         steps when it may be off a little, in which case the input must stay within the steps'
         tolerance (see margins)."""
         assert inner.number is not None
+        admit = self.admitter(node, table.shape[1])
         if inner.exact:
-            return interpolate(inner.number, points, table)
+            return interpolate(inner.number, points, table, admit)
         clashes = np.flatnonzero(rounding_apart(points[:-1], points[1:]) & np.any(table[:-1] != table[1:], axis=1))
         if len(clashes):
             t = int(clashes[0])
@@ -86,10 +87,15 @@ class MLPBuilder:
                 "to different values: no transformer tells them apart (compute them exactly, "
                 "for instance with round)",
             )
-        lookup = discretise(inner.number, points, table)
+        lookup = discretise(inner.number, points, table, admit)
         if lookup.units:
             self.require(inner, lookup.tolerance, node, "the MLP that reads its input off the value set")
         return lookup
+
+    def admitter(self, node: ir.Node, columns: int) -> Admit:
+        """The admission of an MLP of `node` writing up to `columns` dimensions: its units
+        are counted against the budget before they are made."""
+        return lambda units: self.ledger.check_units(node, units, dims=columns)
 
     def add(
         self,

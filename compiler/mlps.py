@@ -19,6 +19,7 @@ value set the result is exact; the constructions differ in what happens near a p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,20 +39,29 @@ class LookupMLP:
     deviation: np.ndarray  # per output, the largest |output - base| on the value set
 
 
-def interpolate(inp: Functional, points: np.ndarray, table: np.ndarray) -> LookupMLP:
+#: admit(units): refuses a construction of that many hidden units before they are made (the
+#: ledger's budget; a value set of positions may ask for millions, each a few Python objects).
+Admit = Callable[[int], None]
+
+
+def admit_any(units: int) -> None:
+    """Admits every construction: for callers whose MLPs are small by design."""
+
+
+def interpolate(inp: Functional, points: np.ndarray, table: np.ndarray, admit: Admit = admit_any) -> LookupMLP:
     """f(u) = table[0] + sum_t (slope_t - slope_{t-1}) relu(u - points[t]), for u >= points[0]."""
     span = float(points[-1] - points[0]) if len(points) > 1 else 0.0
     slopes = np.diff(table, axis=0) / np.diff(points)[:, None]
     changes = slopes.copy()
     changes[1:] -= slopes[:-1]
-    units = [
-        (combine((1.0, inp), (-float(points[t]), {ONE: 1.0})), changes[t]) for t in _changed(changes)
-    ]
+    steps = _changed(changes)
+    admit(len(steps))
+    units = [(combine((1.0, inp), (-float(points[t]), {ONE: 1.0})), changes[t]) for t in steps]
     deviation = np.abs(table - table[0]).max(axis=0)
     return LookupMLP(units, table[0].astype(float), 0.0, span, deviation)
 
 
-def discretise(inp: Functional, points: np.ndarray, table: np.ndarray) -> LookupMLP:
+def discretise(inp: Functional, points: np.ndarray, table: np.ndarray, admit: Admit = admit_any) -> LookupMLP:
     """f(u) = table[0] + sum_t (table[t+1] - table[t]) * ramp_t(u), each ramp rising from 0 to 1
     over the middle half of [points[t], points[t+1]].
 
@@ -66,7 +76,9 @@ def discretise(inp: Functional, points: np.ndarray, table: np.ndarray) -> Lookup
     tolerance = float("inf")
     largest = 0.0
     jumps = np.diff(table, axis=0)
-    for t in _changed(jumps):
+    steps = _changed(jumps)
+    admit(2 * len(steps))
+    for t in steps:
         jump = jumps[t]
         gap = float(points[t + 1] - points[t])
         middle = (float(points[t]) + float(points[t + 1])) / 2
@@ -106,7 +118,13 @@ def conjunctions(indicator_tuples: list[list[Functional]], outputs: np.ndarray, 
 
 
 def gated_affine(
-    x: Functional, x_points: np.ndarray, y: Functional, low: float, high: float, slopes: np.ndarray
+    x: Functional,
+    x_points: np.ndarray,
+    y: Functional,
+    low: float,
+    high: float,
+    slopes: np.ndarray,
+    admit: Admit = admit_any,
 ) -> LookupMLP:
     """sum over a < x of c_a, plus c_x * (y - low) / (high - low), where c_a = slopes[a] *
     (high - low): with the offset r(x) = p_x low + q_x - sum_{a < x} c_a added by the caller,
@@ -120,6 +138,7 @@ def gated_affine(
     span = high - low
     gap = float(np.diff(x_points).min()) if len(x_points) > 1 else 1.0
     steep = 2.0 / gap
+    admit(2 * int(np.count_nonzero(slopes)))
     units: list[tuple[Functional, np.ndarray]] = []
     for a, slope in zip(x_points.tolist(), slopes.tolist()):
         weight = np.array([slope * span])

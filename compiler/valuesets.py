@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from compiler.budget import DEFAULT_BUDGET, VALUE_COST, value_allowance
 from compiler.errors import fail
 from rasp import ir
 from rasp.values import all_integers, all_numbers, is_number, read_token
@@ -50,6 +51,7 @@ class ValueSets:
     values: Mapping[ir.Node, ValueSet]
     local: Mapping[ir.Node, Mapping[Any, Any] | None]
     positional: Mapping[ir.Node, Positional]
+    budget: int = DEFAULT_BUDGET  # which bounds every set the analysis holds (value_allowance)
 
     def __getitem__(self, node: ir.Node) -> ValueSet:
         return self.values[node]
@@ -70,7 +72,13 @@ class ValueSets:
     def extended(self, root: ir.Node) -> ValueSets:
         """These value sets and those of every node below `root` (a new object)."""
         analysis = _Analysis(
-            self.vocab, self.max_seq_len, self.causal, dict(self.values), dict(self.local), dict(self.positional)
+            self.vocab,
+            self.max_seq_len,
+            self.causal,
+            dict(self.values),
+            dict(self.local),
+            dict(self.positional),
+            self.budget,
         )
         analysis.add(root)
         return analysis.finish()
@@ -86,6 +94,8 @@ class _Analysis:
     values: dict[ir.Node, ValueSet] = field(default_factory=dict)
     local: dict[ir.Node, dict[Any, Any] | None] = field(default_factory=dict)
     positional: dict[ir.Node, Positional] = field(default_factory=dict)
+    budget: int = DEFAULT_BUDGET
+    root: ir.Node | None = None  # of the walk under way, whose nodes a refusal may name
 
     def finish(self) -> ValueSets:
         return ValueSets(
@@ -95,10 +105,12 @@ class _Analysis:
             MappingProxyType(self.values),
             MappingProxyType(self.local),
             MappingProxyType(self.positional),
+            self.budget,
         )
 
     def add(self, root: ir.Node) -> None:
         """Analyse `root` and everything below it (nodes already analysed are kept)."""
+        self.root = root
         for node in ir.walk(root, stop=lambda n: n in self.values):
             if node in self.values or isinstance(node, ir.Selector):
                 continue
@@ -211,10 +223,13 @@ class _Analysis:
                     node, "it produces unhashable values (lists or dicts), which have no encoding"
                 ) from None
         if isinstance(node, ir.Indices):
+            self._admit(node, n)
             return frozenset(range(n))
         if isinstance(node, ir.Length):
+            self._admit(node, n)
             return frozenset(range(1, n + 1))
         if isinstance(node, ir.SelectorWidth):
+            self._admit(node, n + 1)
             return frozenset(range(n + 1))
         if isinstance(node, ir.Map):
             inner = self.values[node.inner]
@@ -239,6 +254,28 @@ class _Analysis:
             return _with(values, node.default)
         raise TypeError(f"unknown s-op node {type(node).__name__}")
 
+    def _admit(self, node: ir.Node, count: int) -> None:
+        """Refuses `node` before its value set of `count` values exists, when the budget does
+        not allow the compiler to hold that many (value_allowance).  Sets over positions are the
+        ones that grow so, with the length: `indices` alone holds max_seq_len values.  The
+        refusal names the node, or, for `indices` and `length`, which have no place in the
+        source, the first s-op of the program that reads it."""
+        allowance = value_allowance(self.budget)
+        if count <= allowance:
+            return
+        reader = node
+        if node.origin is None and self.root is not None:
+            readers = (n for n in ir.walk(self.root) if n.origin is not None and node in n.children)
+            reader = next(readers, node)
+        what = "its value set" if reader is node else f"the value set of its input {node.label}"
+        raise fail(
+            reader,
+            f"{what} would hold {count:,} values at max_seq_len {self.max_seq_len:,}, more than the "
+            f"{allowance:,} the budget of {self.budget:,} parameters lets the compiler hold (a value costs "
+            f"the memory of {VALUE_COST} parameters): compile for a shorter length, or raise the budget "
+            "with compile(..., budget=N) or --budget N",
+        )
+
     def _position_limit(self) -> int:
         """The most values a linear combination of positions may take (past MAX_VALUES at
         long lengths: a few per position)."""
@@ -259,6 +296,7 @@ class _Analysis:
         if not is_number(value) or not is_number(node.default):
             return None
         widths = range(1, self.max_seq_len + 1)
+        self._admit(node, len(widths) + 3)
         return frozenset({value * 1.0 / w for w in widths} | {value, 0, node.default})
 
     def _sequence_map(self, node: ir.SequenceMap) -> ValueSet:
@@ -277,6 +315,7 @@ class _Analysis:
                 total = _sums(total, coefficient * np.array(sorted(values), float), limit)
                 if total is None or total.size > limit:
                     return None
+            self._admit(node, total.size)
             return frozenset(total.tolist())
         return None
 
@@ -475,7 +514,7 @@ def _read_vocabulary_token(node: ir.Tokens, token: Any) -> Any:
     every input holding it would fail (`--vocab 1,2,x` for a program of `tokens_int`)."""
     try:
         return read_token(token, node.kind)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # int(inf) overflows
         raise fail(
             node, f"the vocabulary token {token!r} cannot be read as tokens_{node.kind}: leave it out of the vocabulary"
         ) from None
@@ -517,9 +556,12 @@ def _image(node: ir.Node, inputs: list[Iterable[Any]], limit: int = MAX_VALUES) 
     return frozenset(result)
 
 
-def analyse(root: ir.Node, vocab: Iterable[Any], max_seq_len: int, causal: bool = False) -> ValueSets:
+def analyse(
+    root: ir.Node, vocab: Iterable[Any], max_seq_len: int, causal: bool = False, budget: int = DEFAULT_BUDGET
+) -> ValueSets:
     """Stage 1: the value sets of every s-op below `root` (for causal evaluation when `causal`,
-    which some selectors need to be known to select at most one key), computed up front."""
-    analysis = _Analysis(vocab=tuple(vocab), max_seq_len=max_seq_len, causal=causal)
+    which some selectors need to be known to select at most one key), computed up front.  A
+    set larger than `budget` allows (value_allowance) is refused before it exists."""
+    analysis = _Analysis(vocab=tuple(vocab), max_seq_len=max_seq_len, causal=causal, budget=budget)
     analysis.add(root)
     return analysis.finish()

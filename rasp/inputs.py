@@ -18,6 +18,7 @@ it, never as JSON or as words.  Reading text is the language's business, so this
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Collection
 from pathlib import Path
@@ -51,12 +52,19 @@ def _json_list(text: str) -> list[Any]:
         tokens = json.loads(text, parse_constant=_no_constant)  # a text starting with `[` is a list if JSON
     except json.JSONDecodeError as error:
         raise UsageError(f"--input looks like a JSON list but is not one: {error.msg}") from None
+    except ValueError as error:  # an integer past Python's digit limit for reading one (4,300)
+        raise UsageError(f"--input holds a number that cannot be read: {error}") from None
+    except RecursionError:  # lists nested thousands deep: no token is a list anyway
+        raise UsageError("--input holds lists nested too deeply: tokens are strings, numbers, booleans or null") \
+            from None
     if not isinstance(tokens, list):
         raise UsageError("--input looks like a JSON list but is not one")
     for token in tokens:
         if token is not None and not isinstance(token, (str, int, float)):  # bool is an int
             raise UsageError(f"--input holds {json.dumps(token)}, which is no token: tokens are strings, numbers, "
                              "booleans or null")
+        if isinstance(token, float) and not math.isfinite(token):  # 1e999 reads as infinity
+            raise UsageError(f"--input holds {token}, which is no token: numbers must be finite")
     return tokens
 
 

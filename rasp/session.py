@@ -49,6 +49,18 @@ def _selector_width(selector: Any) -> ir.SelectorWidth:
     return ir.selector_width(selector)
 
 
+def read_source(path: Path, verb: str, error: type[RaspError]) -> str:
+    """The text of a program file, a byte-order mark dropped, or `error` saying that the file
+    cannot be read (for `verb`) and why: missing, unreadable, or not UTF-8 (a binary file given
+    by mistake must be one message, not a traceback)."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as problem:
+        raise error(f"cannot {verb} {path}: it is not UTF-8 text (byte {problem.start})") from None
+    except OSError as problem:
+        raise error(f"cannot {verb} {path}: {problem.strerror}") from None
+
+
 @cache
 def _parsed_stdlib() -> tuple[str, tuple[ast.Statement, ...]]:
     path = program_path("stdlib.rasp")
@@ -122,11 +134,7 @@ class Session:
 
     def run_file(self, path: str | Path) -> list[Result]:
         path = Path(path)
-        try:
-            source = path.read_text(encoding="utf-8-sig")
-        except OSError as error:
-            raise RaspError(f"cannot read {path}: {error.strerror}") from None
-        return self.run(source, str(path))
+        return self.run(read_source(path, "read", RaspError), str(path))
 
     def __getitem__(self, name: str) -> Any:
         scope: Environment | None = self.globals
@@ -171,10 +179,7 @@ class Session:
             self._loading.pop()
 
     def _load_file(self, path: Path, name: str, env: Environment) -> list[Result]:
-        try:
-            source = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as error:
-            raise RaspEvaluationError(f"cannot load {path}: it is not UTF-8 text (byte {error.start})") from None
+        source = read_source(path, "load", RaspEvaluationError)
         scope = Environment(self.base, name)
         runtime = Runtime(str(path), source, self, self._load)
         report: list[Result] = []

@@ -49,6 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `rasp ... | head`: the reader has gone; stop quietly, as Unix commands do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no complaint when stdout is flushed
         return CLOSED_PIPE
+    except OSError as error:  # a file that cannot be read or written (a full disk), in any command
+        from rasp.errors import visible
+
+        print(f"error: {visible(str(error))}", file=sys.stderr)
+        return USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         leave_if_busy(USER_ERROR)

@@ -122,9 +122,7 @@ def _guard(command: Callable[..., int], *args: Any) -> int:
         return 1
     except RaspError as error:
         print(str(error), file=sys.stderr)
-    except OSError as error:
-        print(f"error: {error}", file=sys.stderr)
-    return 2
+    return 2  # an OSError (a file that cannot be written) is `cli.main`'s, which keeps BrokenPipe apart
 
 
 def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:

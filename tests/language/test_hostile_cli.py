@@ -192,3 +192,53 @@ def test_ctrl_c_ends_a_run_cleanly(after: float, tmp_path: Path) -> None:
     text = error.decode()
     assert process.returncode == cli.USER_ERROR, text
     assert "interrupted" in text and "terminate called" not in text and "Traceback" not in text
+
+
+SORT = Path(__file__).resolve().parents[2] / "programs" / "lib" / "sort.rasp"
+
+
+def test_a_program_that_is_not_utf8_is_one_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`rasp run` of a binary file given by mistake once ended in a UnicodeDecodeError
+    traceback (`load` of one already said so, found by the hostile corpus)."""
+    path = tmp_path / "binary.rasp"
+    path.write_bytes(b"rev = \xff\xfe tokens;\n")
+    assert cli.main(["run", str(path)]) == cli.USER_ERROR
+    error = capsys.readouterr().err
+    assert f"cannot read {path}: it is not UTF-8 text (byte 6)" in error and "Traceback" not in error
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("[1e999, 1]", "holds inf, which is no token: numbers must be finite"),
+        ("[1" + "0" * 10_000 + "]", "holds a number that cannot be read"),
+        ("[" * 100_000 + "]" * 100_000, "holds lists nested too deeply"),
+    ],
+    ids=["1e999", "10,000 digits", "nested 100,000 deep"],
+)
+def test_hostile_json_inputs_are_refused_with_the_reason(
+    text: str, reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JSON that Python reads as infinity (then `int(inf)` overflowed in `tokens_int`), an
+    integer past Python's 4,300-digit limit, and lists nested past the recursion limit: each
+    was a traceback, now exit 2 with the reason."""
+    path = tmp_path / "input.json"
+    path.write_text(text)
+    assert cli.main(["run", str(SORT), "sorted", "--input", f"@{path}"]) == cli.USER_ERROR
+    error = capsys.readouterr().err
+    assert reason in error and "Traceback" not in error
+
+
+def test_a_write_that_fails_in_a_tm_command_is_one_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rasp tm compile -o` on a full disk: the OSError once left as a traceback (only the
+    compiler's commands caught it); every command now reports it, exit 2."""
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(27, "File too large")
+
+    monkeypatch.setattr(compiler.Transformer, "save", full)
+    output = tmp_path / "bb2.npz"
+    assert cli.main(["tm", "compile", "1RB1LB_1LA1RZ", "--max-len", "16", "-o", str(output)]) == cli.USER_ERROR
+    assert capsys.readouterr().err.strip() == "error: [Errno 27] File too large"

@@ -20,8 +20,11 @@ import pytest
 
 import turing.universal_model as models
 from compiled_model.transformer import load
+from rasp.errors import visible as rasp_visible
 from rasp_toolkit.cli import main
 from turing import simulator
+from turing.errors import TuringError
+from turing.errors import visible as turing_visible
 from turing.shape import Shape, input_bound
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -242,3 +245,38 @@ def test_the_reference_trace_stops_at_max_tokens(monkeypatch, capsys) -> None:
     summary = json.loads(capsys.readouterr().out)
     assert summary["trace_tokens"] == 100 and summary["matches_reference"] and not summary["halted"]
     assert steps[0] < 100
+
+
+ESCAPE = "\x1b[31m"  # would turn the user's terminal red
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["tm", "run", f"1RB1LB_1LA1R{ESCAPE}Z"],
+        ["tm", "run", "1RB1LB_1LA1RZ", "--input", f"0{ESCAPE}1"],
+        ["tm", "compile", f"1RB1LB_1L{ESCAPE}A1RZ", "--max-len", "16"],
+    ],
+    ids=["busy beaver text", "tape", "compile"],
+)
+def test_control_characters_in_machines_and_tapes_are_escaped(command: list[str], capsys) -> None:
+    """A `TuringError` quotes the machine's line with the escape shown as `\\x1b`, never raw,
+    and its caret still points at the column (the escape before it widens the line)."""
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert "\x1b" not in error and "\\x1b" in error and "Traceback" not in error
+
+
+def test_a_caret_after_an_escape_moves_with_it() -> None:
+    """The line `AB\\x1bCD` with the caret at column 4 (`C`): three characters of the escape
+    `\\x1b` stand for one, so the caret moves right by three."""
+    error = TuringError("bad", 1, 4, source_line="AB\x1bCD")
+    _, line, caret = str(error).splitlines()
+    assert line == "    AB\\x1bCD" and caret.index("^") == line.index("C")
+
+
+def test_the_turing_escaping_agrees_with_the_languages() -> None:
+    """`turing.errors.visible` repeats `rasp.errors.visible` (the pure Turing code imports no
+    `rasp`): both on every character of the first 512 code points and a few beyond."""
+    text = "".join(map(chr, range(512))) + "\u2028\U0001f600\ufeff"
+    assert turing_visible(text) == rasp_visible(text)
