@@ -273,23 +273,25 @@ def _vectors(w_q: np.ndarray, dims: tuple[int, ...], one: int) -> np.ndarray:
     return np.concatenate([base[None], base[None] + w_q[list(dims)]])
 
 
+_SUPPORTS = {
+    "attn_reads": (("pre", 0), ("dense_q", 1)),
+    "attn_writes": (("out", 1), ("dense_o", 2)),
+    "mlp_reads": (("w_in", 0),),
+    "mlp_writes": (("w_out", 1), ("b_out", 0)),
+}
+"""Per support of FastLayer, the arrays of `_folded` it is taken from and their residual axis."""
+
+
 def _supports(folded: list[dict[str, np.ndarray]]) -> dict[str, tuple[int, ...]]:
     """The dimensions the models' folded attention and MLP read (non-zero rows of what
     multiplies the stream) and write (non-zero columns of what is added to it)."""
 
-    def rows(*arrays: np.ndarray) -> tuple[int, ...]:
-        used = sum(np.any(array.reshape(array.shape[0], -1) != 0, axis=1) for array in arrays)
-        return tuple(int(d) for d in np.flatnonzero(used))
+    def used(arrays: tuple[tuple[str, int], ...]) -> tuple[int, ...]:
+        along = [np.moveaxis(weights[name], axis, 0) for name, axis in arrays for weights in folded]
+        rows = sum(np.any(array.reshape(array.shape[0], -1) != 0, axis=1) for array in along)
+        return tuple(int(d) for d in np.flatnonzero(rows))
 
-    def per_model(name: str, transform: Any) -> list[np.ndarray]:
-        return [transform(weights[name]) for weights in folded]
-
-    return {
-        "attn_reads": rows(*per_model("pre", np.asarray), *per_model("dense_q", lambda q: q.transpose(1, 0, 2))),
-        "attn_writes": rows(*per_model("out", np.transpose), *per_model("dense_o", lambda o: o.transpose(2, 0, 1))),
-        "mlp_reads": rows(*per_model("w_in", np.asarray)),
-        "mlp_writes": rows(*per_model("w_out", np.transpose), *per_model("b_out", lambda b: b[:, None])),
-    }
+    return {support: used(arrays) for support, arrays in _SUPPORTS.items()}
 
 
 def tables_of(model: Transformer, plan: FastPlan) -> list[dict[str, dict[str, np.ndarray]]]:
