@@ -248,7 +248,7 @@ def fast_block(
     checked queries' largest deviation (`deviation`).  A layer adds its attention (`attend`)
     and then its MLP (`compiled_model.arithmetic.mlp` on the dimensions it reads and writes),
     as `compiled_model.arithmetic.layer` does; a sublayer that writes nothing is skipped."""
-    positions = start + jnp.arange(token_ids.shape[0])
+    positions = start + jnp.arange(token_ids.shape[0], dtype=jnp.int32)
     x = params["token_embed"][token_ids] + embed_positions(params, positions)
     off = jnp.zeros((), x.dtype)
     updated = []
