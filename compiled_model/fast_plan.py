@@ -44,12 +44,12 @@ MAX_CASES = 256
 @dataclass(frozen=True)
 class HeadDescriptor:
     """What the compiler says of one head: its kind, and for a lookup the target (residual
-    dimension, coefficient) pairs whose sum, rounded, is the token index read, and whether an
-    index outside 0..own index reads the clamped index (else the BOS)."""
+    dimension, coefficient) pairs whose sum, rounded, is the token index read, and what an
+    index outside 0..own index reads: the BOS key ("bos") or the clamped index's ("clamp")."""
 
     kind: str
     target: tuple[tuple[int, float], ...] = ()
-    clamp: bool = False
+    outside: str = "bos"
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def head_descriptors(model: Transformer) -> tuple[tuple[HeadDescriptor, ...], ..
 
     def typed(head: dict[str, Any]) -> HeadDescriptor:
         target = tuple((column[label], float(c)) for label, c in sorted(head.get("target", {}).items()))
-        return HeadDescriptor(head["kind"], target, head.get("outside") == "clamp")
+        return HeadDescriptor(head["kind"], target, head.get("outside", "bos"))
 
     return tuple(tuple(typed(head) for head in layer) for layer in described)
 
@@ -260,7 +260,7 @@ def _folded(
         "pre": np.concatenate(parts, axis=1),
         "out": np.concatenate([w_o[head] for head in fast]) if fast else np.zeros((0, width)),
         "vectors": np.concatenate([vectors[group] for group in layer.checked] or [np.zeros((0, w_q.shape[2]))]),
-        "clamp": np.array([float(described[head].clamp) for head in layer.lookups]),
+        "clamp": np.array([float(described[head].outside == "clamp") for head in layer.lookups]),
         "dense_q": w_q[list(layer.dense)],
         "dense_o": w_o[list(layer.dense)],
         **mlp,
