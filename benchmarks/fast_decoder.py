@@ -30,7 +30,8 @@ from rich.table import Table  # noqa: E402
 
 import compiler  # noqa: E402
 from compiled_model.batch import batch_generate  # noqa: E402
-from compiled_model.fast_decoder import FastDecoder, batch_fast_generate, plan_of  # noqa: E402
+from compiled_model.fast_decoder import FastDecoder, batch_fast_generate  # noqa: E402
+from compiled_model.fast_plan import plan_of  # noqa: E402
 from compiled_model.shapes import common_shape, pad  # noqa: E402
 from rasp.programs import library_program  # noqa: E402
 from turing import Machine, trace_of  # noqa: E402
@@ -89,8 +90,8 @@ def single_stream(args: argparse.Namespace, table: Table) -> None:
     for length in args.lengths:
         model = hard_model(Machine.from_text(BB5), length) if args.program == "bb5" else shift_model(length)
         fast = FastDecoder(model, DTYPE, args.chunk)
-        plan = plan_of([model])
-        kinds = "/".join(str(sum(len(getattr(heads, k)) for heads in plan)) for k in ("running", "lookup", "dense"))
+        layers = plan_of([model]).layers
+        kinds = "/".join(str(sum(len(getattr(layer, k)) for layer in layers)) for k in ("scanned", "lookups", "dense"))
         for tokens in (t for t in args.tokens if t <= length):
             steps = tokens - len(prompt)
             runs = [partial(dense_traces, [model], [prompt], tokens), partial(fast_traces, fast, prompt, steps, stop)]
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single-only", action="store_true")
     args = parser.parse_args(argv)
     table = Table(title=f"Hard-attention models, greedy generation ({DTYPE}), tokens/s")
-    columns = ("model", "max_seq_len", "MLP units", "heads run/look/dense", "trace tokens", "dense KV scan")
+    columns = ("model", "max_seq_len", "MLP units", "heads scan/look/dense", "trace tokens", "dense KV scan")
     columns += ("fast decoder",)
     for column in columns:
         table.add_column(column, justify="right")

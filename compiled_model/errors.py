@@ -13,3 +13,8 @@ from rasp.errors import RaspError
 
 class ModelError(RaspError):
     """A compiled model cannot do what it was asked; the message says what and why."""
+
+
+class InexactQuery(ModelError):
+    """A fast pass met a categorical query that was not exactly one of the vectors its scans
+    assumed (`compiled_model.fast_plan.ScanGroup`): the pass refuses rather than guess."""

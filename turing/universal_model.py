@@ -45,8 +45,9 @@ import numpy as np
 
 import compiler
 from compiled_model import serialization
-from compiled_model.arithmetic import forward, precision
-from compiled_model.fast_forward import fast_forward, plan
+from compiled_model.arithmetic import forward, precision, to_device
+from compiled_model.fast_forward import fast_forward
+from compiled_model.fast_plan import FastPlan, plan_of, tables_of
 from compiled_model.spec import Attention
 from compiled_model.transformer import load
 from rasp.errors import RaspError
@@ -346,22 +347,27 @@ def teacher_forced(
     dtype = model.dtype(dtype)
     with precision(dtype):
         params = model.device_params(dtype)
+        plan, tables = _fast(model, dtype) if model.window is not None else (None, [])
         if len(devices) > 1:
             mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
-            params = jax.device_put(params, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+            replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+            params, tables = jax.device_put((params, tables), replicated)
             rows_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
             ids, mask = jax.device_put(ids, rows_sharding), jax.device_put(mask, rows_sharding)
         if model.window is None:
             streams = forward(params, ids, mask, model.causal)
         else:
-            streams = fast_forward(params, ids, mask, _plan(model), model.window)
+            streams = fast_forward(params, tables, ids, mask, plan, model.window)
         streams = np.asarray(streams, np.float64)
     rows_out = [streams[row, 1 : 1 + len(tokens)] for row, tokens in enumerate(inputs)]
     return [[str(value) for value in model.decode(stream)] for stream in rows_out]
 
 
-def _plan(model: compiler.Transformer) -> tuple:
-    """The fast forward pass's plan of a hard model, made once per model (it reads the weights)."""
-    if "fast_plan" not in model.__dict__:
-        model.__dict__["fast_plan"] = plan(model.params, model.spec)
-    return model.__dict__["fast_plan"]
+def _fast(model: compiler.Transformer, dtype: str) -> tuple[FastPlan, list]:
+    """The fast pass's plan of a hard model and its folded weights on the device, made once
+    per model and float type (they read the weights); use them under `precision(dtype)`."""
+    made = model.__dict__.setdefault("fast_pass", {})
+    if dtype not in made:
+        plan = plan_of([model])
+        made[dtype] = plan, to_device(tables_of(model, plan), dtype)
+    return made[dtype]

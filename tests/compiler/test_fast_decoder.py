@@ -16,14 +16,9 @@ import compiler
 from compiled_model.batch import batch_generate
 from compiled_model.decoder import Decoder
 from compiled_model.errors import ModelError
-from compiled_model.fast_decoder import (
-    FastDecoder,
-    LayerPlan,
-    batch_fast_generate,
-    lookup_heads,
-    plan_of,
-    running_heads,
-)
+from compiled_model.fast_decoder import FastDecoder, batch_fast_generate
+from compiled_model.fast_forward import admit, lookup_rows
+from compiled_model.fast_plan import plan_of
 from compiled_model.shapes import common_shape, pad
 from compiled_model.spec import HeadDescriptor
 from rasp import ir
@@ -39,14 +34,16 @@ def _inputs(vocab: list[str], n: int, count: int, seed: int) -> list[list[str]]:
     return [[vocab[0]] * n, *[[rng.choice(vocab) for _ in range(rng.randint(1, n))] for _ in range(count)]]
 
 
-def test_a_running_head_keeps_the_group_of_best_keys() -> None:
-    """Hand-checked, window 0.25: 1.1 ties with 1.0, 0.2 is ignored, 3.0 starts a new group."""
-    memory = {"best": jnp.array([-jnp.inf]), "count": jnp.zeros(1), "total": jnp.zeros((1, 1))}
+def test_a_scan_keeps_the_group_of_best_keys() -> None:
+    """Hand-checked, window 0.25: 1.1 ties with 1.0, 0.2 is ignored, 3.0 starts a new group;
+    a masked key (-inf) is left out, even before any other."""
+    lanes = (jnp.array([-jnp.inf]), jnp.zeros(1), jnp.zeros((1, 1)))
     means = []
-    for logit, value in [(0.0, 10), (1.0, 20), (1.1, 30), (0.2, 40), (3.0, 50), (2.9, 60)]:
-        memory, mean = running_heads(memory, jnp.array([logit]), jnp.array([[value]]), 0.25)
+    keys = [(-jnp.inf, 5), (0.0, 10), (1.0, 20), (1.1, 30), (0.2, 40), (-jnp.inf, 45), (3.0, 50), (2.9, 60)]
+    for logit, value in keys:
+        lanes, mean = admit(lanes, (jnp.array([logit]), jnp.array([[value]])), 0.25)
         means.append(float(mean[0, 0]))
-    assert means == [10, 20, 25, 25, 50, 55]
+    assert means == [0, 10, 20, 25, 25, 25, 50, 55]
 
 
 @pytest.mark.parametrize(
@@ -56,9 +53,11 @@ def test_a_lookup_head_reads_its_target_or_falls_back(target: int, bos: int, cla
     """Hand-checked: at position 4 (token index 3) the rows hold 100 + position (row 0 the BOS);
     token index q is row q + 1 for 0 <= q <= 3, else the BOS row or the clamped index's row."""
     rows = jnp.zeros((8, 2)).at[:4].set(100.0 + jnp.arange(4)[:, None])  # one column per head
-    targets, clamps = jnp.array([target + 0.2, target - 0.2]), jnp.array([0.0, 1.0])  # rounded to `target`
-    _, picked = lookup_heads({"lookup": rows}, targets, clamps, jnp.array([104.0, 104.0]), jnp.int32(4))
-    assert picked.tolist() == [bos, clamp]
+    targets, clamps = jnp.array([[target + 0.2, target - 0.2]]), jnp.array([0.0, 1.0])  # rounded to `target`
+    for positions in (jnp.array([4]), jnp.array([4, 5])):  # a block of one slices, a longer one gathers
+        values = jnp.full((len(positions), 2), 104.0)
+        _, picked = lookup_rows({"rows": rows}, targets.repeat(len(positions), 0), clamps, values, positions)
+        assert picked[0, :, 0].tolist() == [bos, clamp]
 
 
 @pytest.mark.parametrize(
@@ -71,6 +70,20 @@ def test_fast_outputs_equal_the_dense_decoder_and_the_interpreter(program: str, 
     for tokens in _inputs(list(vocab), 12, 4, seed=len(program)):
         dense.reset()
         assert fast.outputs(tokens) == dense.extend(tokens) == sop(tokens, causal=True)
+
+
+def test_a_categorical_query_runs_as_scans_in_the_decoder() -> None:
+    """An aggregate selecting on the token's own value: a head the compiler calls dense, whose
+    query is one of four vectors (`one`, plus one token's indicator), keeps one scan state per
+    vector and no keys, and equals the dense decoder and the interpreter."""
+    sop = ir.aggregate(ir.select(ir.tokens, ir.tokens, "=="), ir.indices)
+    model = compiler.compile(sop, "abc", 12, causal=True, attention="hard")
+    assert model.spec.heads == ((HeadDescriptor("dense"),),)
+    (layer,) = plan_of([model]).layers
+    assert layer.dense == () and [(group.heads, len(group.dims)) for group in layer.scans] == [((0,), 3)]
+    fast = FastDecoder(model, chunk=8)
+    for tokens in _inputs(list("abc"), 12, 4, seed=3):
+        assert fast.outputs(tokens) == Decoder(model).extend(tokens) == sop(tokens, causal=True)
 
 
 def _shift_by_two() -> ir.SOp:
@@ -107,21 +120,17 @@ def test_a_select_on_shifted_indices_is_a_lookup(offset: int) -> None:
         assert fast.outputs(tokens) == Decoder(model).extend(tokens) == sop(tokens, causal=True)
 
 
-def kinds(heads: LayerPlan) -> LayerPlan:
-    """The plan's head kinds, without the dimensions read and written."""
-    return LayerPlan(heads.running, heads.lookup, heads.dense)
-
-
 @pytest.mark.slow  # several XLA compilations
 def test_a_slot_the_models_describe_differently_is_served_dense() -> None:
     """Hand-checked plans; the dense slot still generates what each model does alone."""
-    lookup = _lookup_model(-2.0)
-    dense = with_heads(lookup, [[HeadDescriptor("dense")]])
-    assert [kinds(heads) for heads in plan_of([lookup])] == [LayerPlan(running=(), lookup=(0,), dense=())]
-    assert [kinds(heads) for heads in plan_of([lookup, dense])] == [LayerPlan(running=(), lookup=(), dense=(0,))]
+    looked_up = _lookup_model(-2.0)
+    dense = with_heads(looked_up, [[HeadDescriptor("dense")]])
+    alone, together = plan_of([looked_up]).layers[0], plan_of([looked_up, dense]).layers[0]
+    assert (alone.scans, alone.lookups, alone.dense) == ((), (0,), ())
+    assert (together.scans, together.lookups, together.dense) == ((), (), (0,))
     prompts = [list("bc"), list("cab")]
-    generated = batch_fast_generate([lookup, dense], prompts, 5, dtype="float64")
-    assert generated == [FastDecoder(lookup, "float64").generate(prompt, 5) for prompt in prompts]
+    generated = batch_fast_generate([looked_up, dense], prompts, 5, dtype="float64")
+    assert generated == [FastDecoder(looked_up, "float64").generate(prompt, 5) for prompt in prompts]
     assert generated[0] == list("bcabcab")
 
 
@@ -158,8 +167,8 @@ def test_fast_generation_equals_the_dense_decoder_and_the_reference_trace() -> N
     prompts = [_prompt(machine) for machine, _ in machines]
     models = [model for _, model in machines]
     dense = batch_generate(models, prompts, LENGTH, "float64")
-    plan = plan_of(models)
-    assert all(sum(len(getattr(heads, kind)) for heads in plan) for kind in ("running", "lookup"))
+    layers = plan_of(models).layers
+    assert any(layer.scans for layer in layers) and any(layer.lookups for layer in layers)
     fast = batch_fast_generate(models, prompts, LENGTH - 4, stop=["#"], dtype="float64", chunk=16)
     halted = 0
     for (machine, _), prompt, predictions, generated in zip(machines, prompts, dense, fast):
@@ -197,6 +206,8 @@ def test_the_fast_decoder_refuses_what_it_cannot_serve() -> None:
     hard = compiler.compile(_shift_by_two(), "abc", 8, causal=True, attention="hard")
     with pytest.raises(ModelError, match="descriptors"):
         FastDecoder(with_heads(hard, []))
+    with pytest.raises(ModelError, match="unknown head kind"):
+        FastDecoder(with_heads(hard, [[HeadDescriptor("sideways")]]))  # type: ignore[arg-type]
     dense = with_heads(hard, [[HeadDescriptor("dense")]])
     with pytest.raises(ModelError, match="fit in the model's 8 positions"):
         FastDecoder(dense).generate(list("abc"), 7)  # 6 would fit: its last token takes no position

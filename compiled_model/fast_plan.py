@@ -1,0 +1,305 @@
+"""The one plan of the fast passes: how each head of a hard causal model runs, decided once from
+the compiler's head descriptors and the weights, and the weights folded for it.
+
+`compiled_model.fast_forward.fast_block` runs the plan over a block of new positions: the whole
+sequence (`fast_forward`, teacher forcing) is one block, a decoder step (`compiled_model.fast_decoder`)
+a block of one.  A head is one of three kinds:
+
+- a **scan** (`ScanGroup`): heads sharing one pattern whose query is one of a few vectors, the
+  `one` row of w_q plus at most one row of the indicators of one categorical s-op.  Per vector
+  the keys' scores do not depend on the query's position, so the chosen keys are the
+  best-scoring ones so far: a state of the best score, the tie count and the value sum per
+  vector, and a query takes its own vector's.  The compiler's "running" heads are scans of one
+  vector (their query reads only `one`); a head it calls "dense" is a scan when its query
+  weights read no more than that (`checked`: every query is compared with its vector);
+- a **lookup**: the key at the token index the query's stream names (descriptor's target);
+- **dense**: keys and values kept per position and attended over, O(n) per query.
+
+The plan holds no weights, only indices and sizes: it is hashable (a static argument of the
+jitted passes) and serves every model of one shape (`plan_of`).  The weights go into per-model
+`tables_of`, cut to the residual dimensions each sublayer reads and writes (compiled weights
+are sparse).  The plan reads the model's spec through `head_descriptors` and `residual_roles` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from compiled_model.errors import ModelError
+from compiled_model.spec import HeadDescriptor
+from compiled_model.transformer import Transformer
+
+KINDS = ("running", "lookup", "dense")
+"""The kinds of the compiler's head descriptors."""
+
+MAX_CASES = 256
+"""The most indicator rows a scan's query may read (one state per vector)."""
+
+# ------------------------------------------------------------------ what the plan reads of a model
+
+
+@dataclass(frozen=True)
+class ResidualRoles:
+    """The residual dimensions the plan needs named: the constant `one`, the BOS flag, and per
+    dimension the categorical s-op whose indicator it is (None for any other dimension)."""
+
+    one: int
+    bos: int
+    categorical: tuple[str | None, ...]
+
+
+def head_descriptors(model: Transformer) -> tuple[tuple[HeadDescriptor, ...], ...]:
+    """Per layer, per head, the compiler's descriptor (the model's `ModelSpec.heads`)."""
+    described = model.spec.heads
+    unknown = {head.kind for layer in described for head in layer} - set(KINDS)
+    if unknown:
+        raise ModelError(f"unknown head kinds {sorted(unknown)} (expected one of {KINDS})")
+    return described
+
+
+def residual_roles(model: Transformer) -> ResidualRoles:
+    """The roles of the residual dimensions, from the spec's typed `ResidualDim`s: no label is
+    read back (a position's one-hot is no categorical s-op's indicator here: a query reading it
+    runs dense, which is exact)."""
+    spec = model.spec
+    categorical = tuple(dim.holds if dim.is_indicator else None for dim in spec.residual)
+    return ResidualRoles(spec.index_of("one"), spec.index_of("bos"), categorical)
+
+
+# ------------------------------------------------------------------ the plan
+
+
+@dataclass(frozen=True)
+class ScanGroup:
+    """Heads (indices along axis 0 of w_q) sharing one pattern, whose query is the `one` row of
+    w_q plus at most one of its rows `dims`: one vector per case, none first.  A query takes
+    case k + 1 when dims[k] is its largest indicator above one half, else case 0.  `checked`:
+    the weights, not a descriptor, made it a scan, so every query (the BOS's and padding's
+    aside) must equal its case's vector exactly (`compiled_model.errors.InexactQuery`)."""
+
+    heads: tuple[int, ...]
+    dims: tuple[int, ...] = ()
+    checked: bool = False
+
+    @property
+    def lanes(self) -> int:
+        """States kept: one per vector and head (vector-major)."""
+        return (1 + len(self.dims)) * len(self.heads)
+
+
+@dataclass(frozen=True)
+class FastLayer:
+    """How one layer runs: its scan groups, lookup heads and dense heads, the depths of its
+    keys and values, and the residual dimensions its attention and its MLP read and write
+    (rows and columns not all zero in some model's weights; a sublayer writing none is
+    skipped).  The heads' results are ordered scans (group by group), lookups, dense."""
+
+    scans: tuple[ScanGroup, ...]
+    lookups: tuple[int, ...]
+    dense: tuple[int, ...]
+    key_depth: int
+    value_depth: int
+    attn_reads: tuple[int, ...] = ()
+    attn_writes: tuple[int, ...] = ()
+    mlp_reads: tuple[int, ...] = ()
+    mlp_writes: tuple[int, ...] = ()
+
+    @property
+    def lanes(self) -> int:
+        return sum(group.lanes for group in self.scans)
+
+    @property
+    def scanned(self) -> tuple[int, ...]:
+        """The scanned heads, in the order of their results."""
+        return tuple(head for group in self.scans for head in group.heads)
+
+    @property
+    def checked(self) -> tuple[ScanGroup, ...]:
+        return tuple(group for group in self.scans if group.checked)
+
+    @property
+    def columns(self) -> dict[str, int]:
+        """The widths of the parts of the folded product `pre` (`tables_of`), in its order."""
+        lookups, dense = len(self.lookups), len(self.dense)
+        return {
+            "lane_values": self.lanes * self.value_depth,
+            "logits": self.lanes,
+            "lookup_values": lookups * self.value_depth,
+            "targets": lookups,
+            "queries": len(self.checked) * self.key_depth,
+            "keys": dense * self.key_depth,
+            "values": dense * self.value_depth,
+        }
+
+
+@dataclass(frozen=True)
+class FastPlan:
+    """One FastLayer per layer: hashable, so that it is a static argument of the jitted passes."""
+
+    layers: tuple[FastLayer, ...]
+
+
+def plan_of(models: Sequence[Transformer]) -> FastPlan:
+    """The plan that serves every model (of one shape): a head's descriptor kind where the
+    models agree, "dense" where they do not; dense heads that share a pattern in every model
+    and whose query is a scan's in every model (the same dims) become one checked scan."""
+    for model in models:
+        _require_servable(model)
+    described = [head_descriptors(model) for model in models]
+    counts = [weights["attn"]["w_q"].shape[0] for weights in models[0].params["layers"]]
+    if any([len(heads) for heads in layers_of] != counts for layers_of in described):
+        raise ModelError(f"the head descriptors do not match the model's heads per layer {counts}")
+    roles = [residual_roles(model) for model in models]
+    layers = []
+    for index, count in enumerate(counts):
+        attns = [_host(model.params["layers"][index]["attn"]) for model in models]
+        kinds = [_agreed({layers_of[index][head].kind for layers_of in described}) for head in range(count)]
+        heads = [[head for head in range(count) if kinds[head] == wanted] for wanted in KINDS]
+        scans = [ScanGroup(group) for group in _shared_patterns(heads[0], attns)]
+        dense: list[int] = []
+        for group in _shared_patterns(heads[2], attns):
+            dims = {_query_dims(attn["w_q"][group[0]], role) for attn, role in zip(attns, roles)}
+            if len(dims) == 1 and None not in dims:
+                scans.append(ScanGroup(group, dims.pop(), checked=True))
+            else:
+                dense.extend(group)
+        depths = attns[0]["w_k"].shape[2], attns[0]["w_v"].shape[2]
+        layer = FastLayer(tuple(scans), tuple(heads[1]), tuple(sorted(dense)), *depths)
+        folded = [_folded(model, index, layer, of[index], role) for model, of, role in zip(models, described, roles)]
+        layers.append(replace(layer, **_supports(folded)))
+    return FastPlan(tuple(layers))
+
+
+def _require_servable(model: Transformer) -> None:
+    if model.window is None:
+        raise ModelError("the fast passes serve hard-attention models only (compile with attention='hard')")
+    model.require_causal()
+
+
+def _agreed(kinds: set[str]) -> str:
+    return kinds.pop() if len(kinds) == 1 else "dense"
+
+
+def _host(weights: dict[str, Any]) -> dict[str, np.ndarray]:
+    return {name: np.asarray(array, np.float64) for name, array in weights.items()}
+
+
+def _shared_patterns(heads: list[int], attns: list[dict[str, np.ndarray]]) -> list[tuple[int, ...]]:
+    """`heads` grouped by their query and key weights, equal in every model (one pattern)."""
+    groups: dict[bytes, list[int]] = {}
+    for head in heads:
+        key = b"".join(attn["w_q"][head].tobytes() + attn["w_k"][head].tobytes() for attn in attns)
+        groups.setdefault(key, []).append(head)
+    return [tuple(group) for group in groups.values()]
+
+
+def _query_dims(w_q: np.ndarray, roles: ResidualRoles) -> tuple[int, ...] | None:
+    """The indicator rows a query (width, depth) reads besides `one` and `bos`, when they are
+    fewer than MAX_CASES of one categorical s-op; None when it reads anything else."""
+    read = np.flatnonzero(np.any(w_q != 0, axis=1))
+    dims = tuple(int(d) for d in read if d not in (roles.one, roles.bos))
+    names = {roles.categorical[d] for d in dims}
+    return dims if len(names) <= 1 and None not in names and len(dims) < MAX_CASES else None
+
+
+# ------------------------------------------------------------------ the folded weights
+
+
+def _folded(
+    model: Transformer, index: int, layer: FastLayer, described: Sequence[HeadDescriptor], roles: ResidualRoles
+) -> dict[str, np.ndarray]:
+    """Layer `index`'s weights folded for `layer`, over the whole residual stream: `pre`
+    (width, columns) gives with one product every part of `FastLayer.columns`: each scan
+    lane's value (w_v) and its key's logit (w_k times the lane's vector, so that no query is
+    formed), the lookups' values and targets, the checked groups' queries (w_q) and the dense
+    heads' keys and values.  `out` stacks the scanned and lookup heads' w_o; `vectors` the
+    checked groups' vectors; `clamp` is 1.0 where a lookup clamps; `dense_q` and `dense_o`
+    the dense heads' w_q and w_o.  The MLP's weights as they are."""
+    attn, mlp = _host(model.params["layers"][index]["attn"]), _host(model.params["layers"][index]["mlp"])
+    w_q, w_k, w_v, w_o = attn["w_q"], attn["w_k"], attn["w_v"], attn["w_o"]
+    width = w_q.shape[1]
+    vectors = {group: _vectors(w_q[group.heads[0]], group.dims, roles.one) for group in layer.scans}
+    lanes = [(group, vector, head) for group in layer.scans for vector in vectors[group] for head in group.heads]
+    targets = np.zeros((width, len(layer.lookups)))
+    for column, head in enumerate(layer.lookups):
+        for dim, coefficient in described[head].target:
+            targets[dim, column] = coefficient
+    parts = [
+        *(w_v[head] for _, _, head in lanes),
+        np.array([w_k[head] @ vector for _, vector, head in lanes]).T.reshape(width, -1),
+        *(w_v[head] for head in layer.lookups),
+        targets,
+        *(w_q[group.heads[0]] for group in layer.checked),
+        *(w_k[head] for head in layer.dense),
+        *(w_v[head] for head in layer.dense),
+    ]
+    fast = [*layer.scanned, *layer.lookups]
+    return {
+        "pre": np.concatenate(parts, axis=1),
+        "out": np.concatenate([w_o[head] for head in fast]) if fast else np.zeros((0, width)),
+        "vectors": np.concatenate([vectors[group] for group in layer.checked] or [np.zeros((0, w_q.shape[2]))]),
+        "clamp": np.array([float(described[head].outside == "clamp") for head in layer.lookups]),
+        "dense_q": w_q[list(layer.dense)],
+        "dense_o": w_o[list(layer.dense)],
+        **mlp,
+    }
+
+
+def _vectors(w_q: np.ndarray, dims: tuple[int, ...], one: int) -> np.ndarray:
+    """A scan's query vectors (cases, depth): the `one` row, then it plus each row of `dims`."""
+    base = w_q[one]
+    return np.concatenate([base[None], base[None] + w_q[list(dims)]])
+
+
+_SUPPORTS = {
+    "attn_reads": (("pre", 0), ("dense_q", 1)),
+    "attn_writes": (("out", 1), ("dense_o", 2)),
+    "mlp_reads": (("w_in", 0),),
+    "mlp_writes": (("w_out", 1), ("b_out", 0)),
+}
+"""Per support of FastLayer, the arrays of `_folded` it is taken from and their residual axis."""
+
+
+def _supports(folded: list[dict[str, np.ndarray]]) -> dict[str, tuple[int, ...]]:
+    """The dimensions the models' folded attention and MLP read (non-zero rows of what
+    multiplies the stream) and write (non-zero columns of what is added to it)."""
+
+    def used(arrays: tuple[tuple[str, int], ...]) -> tuple[int, ...]:
+        along = [np.moveaxis(weights[name], axis, 0) for name, axis in arrays for weights in folded]
+        rows = sum(np.any(array.reshape(array.shape[0], -1) != 0, axis=1) for array in along)
+        return tuple(int(d) for d in np.flatnonzero(rows))
+
+    return {support: used(arrays) for support, arrays in _SUPPORTS.items()}
+
+
+def tables_of(model: Transformer, plan: FastPlan) -> list[dict[str, dict[str, np.ndarray]]]:
+    """Per layer, the model's weights folded for the plan (`_folded`) and cut to the
+    dimensions the plan says the layer reads and writes, so that the passes multiply small
+    dense matrices (exactly: the rows and columns left out hold zeros).  Numpy, per model, so
+    that a batch stacks them like the weights."""
+    described, roles = head_descriptors(model), residual_roles(model)
+    tables = []
+    for index, layer in enumerate(plan.layers):
+        folded = _folded(model, index, layer, described[index], roles)
+        reads, writes = list(layer.attn_reads), list(layer.attn_writes)
+        mlp_reads, mlp_writes = list(layer.mlp_reads), list(layer.mlp_writes)
+        attn = {
+            "pre": folded["pre"][reads],
+            "out": folded["out"][:, writes],
+            "vectors": folded["vectors"],
+            "clamp": folded["clamp"],
+            "dense_q": folded["dense_q"][:, reads],
+            "dense_o": folded["dense_o"][..., writes],
+        }
+        mlp = {
+            "w_in": folded["w_in"][mlp_reads],
+            "b_in": folded["b_in"],
+            "w_out": folded["w_out"][:, mlp_writes],
+            "b_out": folded["b_out"][mlp_writes],
+        }
+        tables.append({"attn": attn, "mlp": mlp})
+    return tables
