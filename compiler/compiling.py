@@ -50,20 +50,7 @@ def compile(  # noqa: A001
     uniform mean over the keys of maximal score, RASP's aggregate; see compiler.margins),
     "soft" (the default) a softmax one."""
     attention = _attention(attention)
-    if not isinstance(sop, ir.SOp):
-        raise CompileError(f"only an s-op can be compiled, not {type(sop).__name__}")
-    if check < 0:
-        raise CompileError(f"check must be a number of random inputs, at least 0, not {check}")
-    if max_seq_len < 1:
-        raise CompileError(f"max_seq_len must be at least 1, not {max_seq_len}")
-    vocab = tuple(dict.fromkeys(vocab))
-    if not vocab:
-        raise CompileError("the vocabulary is empty")
-    if len({str(token) for token in vocab}) != len(vocab):
-        raise CompileError("two vocabulary tokens have the same text; tokens must be distinct as strings")
-    too_many = check_count_problem(check, len(vocab), max_seq_len)
-    if too_many is not None:
-        raise CompileError(f"check={check:,} {too_many[0]}", hint=f"check {too_many[1]}")
+    vocab = _arguments(sop, vocab, max_seq_len, check)
     try:
         sets = analyse(sop, vocab, max_seq_len, causal, budget)
         program = lower(sop, sets, budget, attention)
@@ -92,6 +79,26 @@ def compile(  # noqa: A001
     if check:
         check_against_interpreter(model, sop, check)
     return model
+
+
+def _arguments(sop: ir.SOp, vocab: Iterable[Any], max_seq_len: int, check: int) -> tuple[Any, ...]:
+    """The vocabulary without repeats, once the arguments are ones `compile` can take; a
+    CompileError saying which is not, before any stage runs."""
+    if not isinstance(sop, ir.SOp):
+        raise CompileError(f"only an s-op can be compiled, not {type(sop).__name__}")
+    if check < 0:
+        raise CompileError(f"check must be a number of random inputs, at least 0, not {check}")
+    if max_seq_len < 1:
+        raise CompileError(f"max_seq_len must be at least 1, not {max_seq_len}")
+    tokens = tuple(dict.fromkeys(vocab))
+    if not tokens:
+        raise CompileError("the vocabulary is empty")
+    if len({str(token) for token in tokens}) != len(tokens):
+        raise CompileError("two vocabulary tokens have the same text; tokens must be distinct as strings")
+    too_many = check_count_problem(check, len(tokens), max_seq_len)
+    if too_many is not None:
+        raise CompileError(f"check={check:,} {too_many[0]}", hint=f"check {too_many[1]}")
+    return tokens
 
 
 def _attention(attention: Attention | str) -> Attention:
