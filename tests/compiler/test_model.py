@@ -90,7 +90,7 @@ def test_inputs_outside_the_model_are_rejected(reverse) -> None:
 def test_categorical_mean_is_flagged_as_mixture() -> None:
     # two selected keys with different strings: the interpreter fails, the model mixes
     program = ir.aggregate(ir.select(ir.indices, 1, "<="), ir.tokens, default="-")
-    model = compiler.compile(program, "ab", 4, check=0)  # the check refuses it: "aa" is refused unmixed
+    model = compiler.compile(program, "ab", 4)
     result = compiler.verify(model, program, ["ab", "a", "aa"])
     assert result.mixtures and {m["position"] for m in result.mixtures} == {0, 1}
     assert len(result.interpreter_errors) == 2 and result.total == 1 and not result.ok
