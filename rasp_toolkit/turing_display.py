@@ -25,14 +25,24 @@ PIPE_WIDTH = 240
 """The width tables may take when the output is no terminal (a pipe, a file)."""
 
 
+class _OutputConsole(Console):
+    """A rich console whose closed pipe is a `BrokenPipeError`, which `rasp_toolkit.cli.main`
+    turns into the Unix exit code 141: rich's own handling exits 1, the code of a failed
+    verification, so `rasp tm verify ... | head` read as a mismatch."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def output_console() -> Console:
     """A console for the commands' tables: a terminal's own width, or, into a pipe or a file,
     PIPE_WIDTH (rich assumes 80 columns there and cut headers to `machin…` and figures to
     `413,8…`); $COLUMNS, where set, still decides."""
-    console = Console(highlight=False)
+    console = _OutputConsole(highlight=False)
     if console.is_terminal or "COLUMNS" in os.environ:
         return console
-    return Console(highlight=False, width=PIPE_WIDTH)
+    return _OutputConsole(highlight=False, width=PIPE_WIDTH)
 
 
 def machine_text(machine: Machine) -> str:

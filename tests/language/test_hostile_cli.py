@@ -58,6 +58,21 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert "Traceback" not in error and "BrokenPipe" not in error
 
 
+
+@pytest.mark.slow  # a subprocess
+def test_a_table_into_a_closed_pipe_is_no_failed_verification() -> None:
+    """`rasp tm verify ... | head`: rich's console exits 1 on a closed pipe, the code of a failed
+    verification; the tables' console raises BrokenPipeError instead, so the command ends 141."""
+    command = [sys.executable, "-m", "rasp_toolkit.cli", "tm", "verify", "--all", "--states", "1", "--symbols", "2",
+               "--max-steps", "4", "--engine", "reference"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before the first table is written
+    error = process.stderr.read().decode()
+    assert process.wait(timeout=120) == cli.CLOSED_PIPE, error
+    assert "Traceback" not in error
+
+
 DEEP = {
     "600 chained +": "x = " + " + ".join(["indices"] * 600) + ";\n",
     "1,000 nested calls": "x = " + "round(" * 1000 + "indices" + ")" * 1000 + ";\n",
