@@ -28,7 +28,7 @@ from compiled_model import safetensors_file
 from compiled_model.consistency import consistency_problem
 from compiled_model.errors import ModelError
 from compiled_model.spec import ModelSpec
-from compiled_model.spec_json import UnknownFormat, spec_from_json, spec_to_json
+from compiled_model.spec_json import UnknownFormat, spec_from_data, spec_to_data
 
 Params = dict[str, Any]
 FORMATS = ("npz", "safetensors")
@@ -69,7 +69,7 @@ def unflatten(flat: dict[str, np.ndarray]) -> Params:
 
 def with_digest(spec: ModelSpec, arrays: dict[str, np.ndarray]) -> str:
     """The JSON text a file stores: the spec's, with the digest of the flattened weights."""
-    return json.dumps({**json.loads(spec_to_json(spec)), DIGEST_KEY: weights_digest(arrays)})
+    return json.dumps({**spec_to_data(spec), DIGEST_KEY: weights_digest(arrays)})
 
 
 def from_text(text: str, arrays: dict[str, np.ndarray]) -> tuple[Params, ModelSpec, str | None]:
@@ -77,7 +77,7 @@ def from_text(text: str, arrays: dict[str, np.ndarray]) -> tuple[Params, ModelSp
     text and flattened weights, as any format stores them."""
     data = json.loads(text)
     digest = data.pop(DIGEST_KEY, None) if isinstance(data, dict) else None
-    return unflatten(arrays), spec_from_json(json.dumps(data)), digest if isinstance(digest, str) else None
+    return unflatten(arrays), spec_from_data(data), digest if isinstance(digest, str) else None
 
 
 def weights_digest(arrays: dict[str, np.ndarray]) -> str:

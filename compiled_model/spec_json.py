@@ -65,22 +65,26 @@ def decode_value(data: Any) -> Any:
 
 def spec_to_json(spec: ModelSpec) -> str:
     """The spec as JSON text of the current FORMAT."""
-    data = asdict(spec)
-    data["vocab"] = [encode_value(token) for token in spec.vocab]
-    data["output"]["values"] = [encode_value(value) for value in spec.output.values]
-    data["residual"] = [{**vars(dim), "value": encode_value(dim.value)} for dim in spec.residual]
-    data["precision"] = {
-        "float32_ok": spec.precision.float32_ok,
-        "heads": [{**asdict(record), "figures": dict(record.figures)} for record in spec.precision.heads],
-        "mlps": [{**asdict(record), "figures": dict(record.figures)} for record in spec.precision.mlps],
-    }
-    return json.dumps({"format": FORMAT, **data})
+    return json.dumps(spec_to_data(spec))
 
 
 def spec_from_json(text: str) -> ModelSpec:
-    """The spec of a model file's JSON text: the current format, or the first one converted;
-    a ModelError for a later format, a ValueError for text that is not a spec."""
-    data = json.loads(text)
+    """The spec of JSON text `spec_to_json` wrote (or a first-format file's)."""
+    return spec_from_data(json.loads(text))
+
+
+def spec_to_data(spec: ModelSpec) -> dict[str, Any]:
+    """The spec as JSON data of the current FORMAT (atoms tagged with their types)."""
+    data = asdict(spec)
+    data["vocab"] = [encode_value(token) for token in spec.vocab]
+    data["output"]["values"] = [encode_value(value) for value in spec.output.values]
+    data["residual"] = [{**dim, "value": encode_value(dim["value"])} for dim in data["residual"]]
+    return {"format": FORMAT, **data}
+
+
+def spec_from_data(data: Any) -> ModelSpec:
+    """The spec of a model file's JSON data: the current format, or the first one converted;
+    an UnknownFormat (a ModelError) for a later format, a ValueError for data that is no spec."""
     if not isinstance(data, dict):
         raise ValueError("the metadata is not a JSON object")
     version = data.get("format", 1)
