@@ -139,10 +139,17 @@ def pad(model: Transformer, shape: ModelShape) -> Transformer:
     }
     extra = shape.width - len(model.labels)
     padding = [ResidualDim(PADDING if k == 0 else f"{PADDING}#{k + 1}", "padding") for k in range(extra)]
-    # a head of zeros scores every key alike and writes nothing: a running head
-    heads = [*model.spec.heads, *[()] * (len(shape.layers) - len(model.spec.heads))]
-    descriptors = tuple(
-        (*layer, *[HeadDescriptor("running")] * (ls.heads - len(layer))) for layer, ls in zip(heads, shape.layers)
-    )
-    spec = dataclasses.replace(model.spec, residual=(*model.spec.residual, *padding), heads=descriptors)
+    spec = dataclasses.replace(model.spec, residual=(*model.spec.residual, *padding), heads=_descriptors(model, shape))
     return Transformer(padded, spec)
+
+
+def _descriptors(model: Transformer, shape: ModelShape) -> tuple[tuple[HeadDescriptor, ...], ...]:
+    """The model's head descriptors for its padded layers: a head of zeros scores every key
+    alike and writes nothing, so each padding head is a running one.  A model without
+    descriptors stays without (the fast passes then refuse it): describing its own heads as
+    running would make them compute what they do not."""
+    if not model.spec.heads:
+        return ()
+    heads = [*model.spec.heads, *[()] * (len(shape.layers) - len(model.spec.heads))]
+    running = HeadDescriptor("running")
+    return tuple((*layer, *[running] * (ls.heads - len(layer))) for layer, ls in zip(heads, shape.layers))

@@ -4,6 +4,8 @@ gives the streams the table gives, and both survive saving."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from compiler_helpers import described_heads, lookup_targets
@@ -12,6 +14,8 @@ import compiler
 import rasp
 from compiled_model.arithmetic import embed_positions
 from compiled_model.decoder import Decoder
+from compiled_model.errors import ModelError
+from compiled_model.fast_decoder import FastDecoder
 from compiled_model.shapes import common_shape, pad
 from rasp import ir
 from rasp.programs import library_program
@@ -92,3 +96,18 @@ def test_padding_keeps_the_polynomial_and_describes_the_zero_heads() -> None:
     table = compiler.compile(library_program("frac_prevs"), list("ab()"), 6, causal=True, attention="hard")
     tabled = pad(shift, common_shape([shift, table]))  # beside a model with a table: a table
     assert "pos_embed" in tabled.params and tabled(list("ab|ab")) == shift(list("ab|ab"))
+
+
+def test_padding_a_model_without_descriptors_describes_no_head() -> None:
+    """Padding once described every head of a model without descriptors as running (its own
+    dense heads included), which the fast decoder would have followed to wrong outputs: the
+    padded model stays without descriptors, and the fast decoder refuses it."""
+    model = compiler.compile(library_program("sort"), [1, 2, 3], 6, causal=True, attention="hard")
+    bare = compiler.Transformer(model.params, dataclasses.replace(model.spec, heads=()))
+    padded = pad(bare, common_shape([bare, model]))
+    assert padded.spec.heads == ()
+    with pytest.raises(ModelError, match="descriptors"):
+        FastDecoder(padded)
+    assert [[h.kind for h in layer] for layer in pad(model, common_shape([model])).spec.heads] == [
+        ["dense", "dense"], [], ["dense"],
+    ]
