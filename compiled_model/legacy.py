@@ -35,14 +35,10 @@ def converted(data: dict[str, Any]) -> dict[str, Any]:
             "mlps": [_record(record) for record in data["precision"]["mlps"]],
         },
         "mixtures": data.get("mixtures", []),
-        "heads": [[_head(head, index) for head in layer] for layer in data.get("fast_heads", _dense(data))],
+        # a file older than the descriptors has none: the fast passes refuse it, the rest runs it
+        "heads": [[_head(head, index) for head in layer] for layer in data.get("fast_heads", [])],
         "cache_key": data.get("cache_key"),
     }
-
-
-def _dense(data: dict[str, Any]) -> list[list[dict[str, Any]]]:
-    """Descriptors for a file written before they existed: every head dense (always exact)."""
-    return [[{"kind": "dense"} for _ in layer["heads"]] for layer in data["layout"]]
 
 
 def _dim(label: str) -> dict[str, Any]:
