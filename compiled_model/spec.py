@@ -150,14 +150,36 @@ class Precision:
     mlps: tuple[BlockPrecision, ...] = ()
 
 
+#: Why a model has no value at a position, by the reason a MixtureCheck names: what each
+#: check detects, in the words a refusal shows.
+REFUSALS: dict[str, str] = {
+    "mixture": "the categorical aggregate {node} averages several different values, whose mean its output cannot hold",
+    "several": "the aggregate {node} selects several positions of non-numbers, which the interpreter does not average",
+    "undefined": "the map {node} fails on its input's value there, as the interpreter does",
+    "kinds": "{node} sets strings against numbers there, which the interpreter refuses",
+}
+
+
 @dataclass(frozen=True)
 class MixtureCheck:
-    """A categorical aggregate's output indicators (residual indices): when none reaches
-    `compiled_model.transformer.MIXTURE_THRESHOLD`, the head averaged several values and the
-    model reports a mixture instead of a value."""
+    """Residual indices of which at least one reaches
+    `compiled_model.transformer.MIXTURE_THRESHOLD` wherever the model has a value; where none
+    does, the model reports the position instead of a value.  `reason` (a key of REFUSALS)
+    says what the dimensions are: a categorical aggregate's output indicators ("mixture"),
+    an aggregate's several-keys detector ("several"), a map's defined-here flag
+    ("undefined"), or a detector of strings meeting numbers ("kinds", `compiler.kind_checks`)."""
 
     node: str
     dims: tuple[int, ...]
+    reason: str = "mixture"
+
+    def __post_init__(self) -> None:
+        if self.reason not in REFUSALS:
+            raise ValueError(f"unknown mixture check reason {self.reason!r} (known: {', '.join(REFUSALS)})")
+
+    def explain(self) -> str:
+        """What the model could not compute, in words."""
+        return REFUSALS[self.reason].format(node=self.node)
 
 
 HeadKind = Literal["running", "lookup", "dense"]

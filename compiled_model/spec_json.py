@@ -129,7 +129,11 @@ def _spec(data: dict[str, Any]) -> ModelSpec:
             tuple(_block_precision(record) for record in _typed(precision, "mlps", list)),
         ),
         mixtures=tuple(
-            MixtureCheck(_typed(m, "node", str), tuple(int(d) for d in _typed(m, "dims", list)))
+            MixtureCheck(
+                _typed(m, "node", str),
+                tuple(int(d) for d in _typed(m, "dims", list)),
+                _typed(m, "reason", str) if "reason" in m else "mixture",  # files before the reasons had none
+            )
             for m in _typed(data, "mixtures", list)
         ),
         heads=tuple(tuple(_head(head) for head in layer) for layer in _typed(data, "heads", list)),

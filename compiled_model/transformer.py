@@ -28,7 +28,7 @@ from compiled_model.arithmetic import (
     whole,
 )
 from compiled_model.errors import ModelError
-from compiled_model.spec import ModelSpec
+from compiled_model.spec import MixtureCheck, ModelSpec
 from rasp.errors import RaspEvaluationError
 
 #: A categorical aggregate's output counts as one value when its largest indicator reaches
@@ -200,28 +200,41 @@ class Transformer:
 
     def mixtures(
         self, batch: Sequence[Sequence[Any]], dtype: str | None = None
-    ) -> list[list[tuple[int, str]]]:
-        """Per input, the (position, aggregate) pairs where a categorical aggregate averaged
-        several different values (its one-hot output is a mixture, not a value)."""
+    ) -> list[list[tuple[int, MixtureCheck]]]:
+        """Per input, the (position, check) pairs where the model has no value: a categorical
+        aggregate averaged several values, or a map failed (`MixtureCheck.explain`)."""
         return self.run(batch, dtype)[1]
 
     def run(
         self, batch: Sequence[Sequence[Any]], dtype: str | None = None, host: bool = False
-    ) -> tuple[list[list[Any]], list[list[tuple[int, str]]]]:
+    ) -> tuple[list[list[Any]], list[list[tuple[int, MixtureCheck]]]]:
         """The outputs and the mixtures of a batch from one forward pass (`host`: see `residual`)."""
         batch = [list(tokens) for tokens in batch]
         if not batch:
             return [], []
         residual = self.residual(batch, dtype, host)
         rows = [residual[i, 1 : 1 + len(tokens)] for i, tokens in enumerate(batch)]
-        return [self.decode(row) for row in rows], [self._mixed(row) for row in rows]
+        outputs = [self.decode(row) for row in rows]
+        return outputs, [self._mixed(row) + self._mixed_kinds(output) for row, output in zip(rows, outputs)]
 
-    def _mixed(self, rows: np.ndarray) -> list[tuple[int, str]]:
+    def _mixed(self, rows: np.ndarray) -> list[tuple[int, MixtureCheck]]:
         return [
-            (position, check.node)
+            (position, check)
             for check in self.spec.mixtures
             for position in np.flatnonzero(rows[:, list(check.dims)].max(axis=1) < MIXTURE_THRESHOLD).tolist()
         ]
+
+    def _mixed_kinds(self, output: list[Any]) -> list[tuple[int, MixtureCheck]]:
+        """The positions of an output whose values mix strings with numbers, which the
+        interpreter refuses: from the first of a kind other than position 0's on (its prefix
+        mixes them, the causal reading), or all of them for a model that reads the whole input.
+        The output needs no head for this (`compiler.kind_checks` checks the s-ops inside)."""
+        kinds = [isinstance(value, str) for value in output]
+        clash = next((position for position, kind in enumerate(kinds) if kind != kinds[0]), None)
+        if clash is None:
+            return []
+        check = MixtureCheck(self.spec.program, (), "kinds")
+        return [(position, check) for position in range(clash if self.causal else 0, len(output))]
 
     def require_causal(self) -> None:
         """A ModelError unless the model is causal: only then does a position depend on the

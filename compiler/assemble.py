@@ -336,7 +336,8 @@ def assemble(program: LoweredProgram, layers: Sequence[Layer]) -> Assembly:
     unembed = np.stack([basis.vector(f) for f in output], axis=1)
     params = {"token_embed": token_embed, **positions, "layers": layer_params, "unembed": unembed}
     mixtures = tuple(
-        MixtureCheck(mixture.node, tuple(basis.index[dim] for dim in mixture.dims)) for mixture in program.mixtures
+        MixtureCheck(mixture.node, tuple(basis.index[dim] for dim in mixture.dims), mixture.reason)
+        for mixture in program.mixtures
     )
     heads = tuple(tuple(fast_head(head, basis) for head in layer.heads) for layer in layers)
     precision = _precision(layers, n, program.attention.hard)

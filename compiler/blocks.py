@@ -185,11 +185,13 @@ Block = HeadBlock | MLPBlock
 
 @dataclass(frozen=True)
 class Mixture:
-    """A categorical aggregate's output dimensions, which the model checks for a mixture of
-    several values (see compiled_model.transformer.MIXTURE_THRESHOLD)."""
+    """Dimensions of which one reaches compiled_model.transformer.MIXTURE_THRESHOLD wherever
+    the model has a value, and why (`reason`, a key of compiled_model.spec.REFUSALS): a
+    categorical aggregate's output, its several-keys detector, a map's defined flag."""
 
     node: str
     dims: tuple[Dim, ...]
+    reason: str = "mixture"
 
 
 @dataclass(frozen=True)

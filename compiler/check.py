@@ -55,7 +55,9 @@ class Verification:
 
     @property
     def ok(self) -> bool:
-        return self.agreeing == self.total and not self.mixtures and not self.unrefused
+        """The model gives the interpreter's values on every input the interpreter accepts
+        and refuses by a mixture check every input it refuses."""
+        return self.disagreement is None
 
     @property
     def agreement(self) -> float:
@@ -72,14 +74,17 @@ class Verification:
                 f"{first['positions']}: expected {first['expected']!r}, got {first['got']!r} "
                 f"({len(self.mismatches)} of {self.total} inputs differ)"
             )
+        if self.unrefused:
+            first = self.unrefused[0]
+            return (
+                f"on input {first['input']!r}, which the interpreter refuses ({first['error']}), the model "
+                f"reports no mixture and gives {first['got']!r} ({len(self.unrefused)} such inputs)"
+            )
         rejected = [error["input"] for error in self.interpreter_errors]
         mixtures = [mixture for mixture in self.mixtures if mixture["input"] not in rejected]
         if mixtures:
             first = mixtures[0]
-            return (
-                f"on input {first['input']!r} the categorical aggregate {first['node']} mixes several "
-                f"values at position {first['position']}"
-            )
+            return f"on input {first['input']!r} at position {first['position']} {first['reason']}"
         return None
 
 
@@ -106,8 +111,10 @@ def verify(
         runs.update(zip(batch, zip(outputs, mixtures)))
     for i, tokens in enumerate(pending):
         got, mixed = runs[i]
-        for position, node in mixed:
-            result.mixtures.append({"input": tokens, "position": position, "node": node})
+        for position, mixture in mixed:
+            result.mixtures.append(
+                {"input": tokens, "position": position, "node": mixture.node, "reason": mixture.explain()}
+            )
         try:
             expected = evaluate(sop, tokens, causal=model.causal)
         except RaspError as error:

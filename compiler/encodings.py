@@ -66,6 +66,10 @@ class Encodings:
             self._reps[node] = self._lower(node)
         return self._reps[node]
 
+    def lowered(self) -> list[ir.SOp]:
+        """The s-ops lowered so far, each after the s-ops it reads (in the order lowering ended)."""
+        return list(self._reps)
+
     def number(self, node: ir.SOp) -> Functional:
         rep = self.rep(node)
         if rep.number is None:

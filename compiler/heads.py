@@ -19,6 +19,7 @@ from compiler.blocks import INDICES, ONE, Dim, Functional, HeadBlock, HeadPrecis
 from compiler.encodings import Encodings
 from compiler.errors import fail
 from compiler.idioms import Idioms
+from compiler.kind_checks import KindChecks
 from compiler.margins import (
     AGGREGATE_TOLERANCE,
     MAX_SCALE,
@@ -31,9 +32,16 @@ from compiler.margins import (
 )
 from compiler.reps import HeadSource, Rep, categorical, numerical
 from compiler.scores import Score, ScoreBuilder
-from compiler.valuesets import ValueSets, numeric_aggregate, value_order
+from compiler.valuesets import ValueSets, numeric_aggregate, same_selector, selects_at_most_one, value_order
 from rasp import ir
-from rasp.values import is_number
+from rasp.values import all_numbers, is_number
+
+#: The BOS value of a several-keys check (`Heads._several_keys_check`): its output is 2.4 for
+#: no key, 1.2 for one and at most 0.8 for two or more, so the mixture test (a value below
+#: MIXTURE_THRESHOLD = 0.99) flags exactly the rows that select several keys.
+SEVERAL_KEYS = 2.4
+#: How far that output may be off: under the distance from 1.2 and from 0.8 to the threshold.
+SEVERAL_KEYS_TOLERANCE = 0.15
 
 
 class Heads:
@@ -43,6 +51,8 @@ class Heads:
         self.scores = scores
         self.n = self.ledger.n
         self.idioms = Idioms(encodings, self.head)
+        self.kinds = KindChecks(encodings, scores, self.head)
+        self._several_checked: list[ir.Selector] = []  # one several-keys check serves a selector's aggregates
         self.squared = _compared_by_equality(self.ledger.sets)
 
     def head(
@@ -122,6 +132,7 @@ class Heads:
         return numerical(values, {dim: 2.0}, exact=False)
 
     def aggregate(self, node: ir.Aggregate, values: frozenset | None) -> Rep:
+        self.kinds.selector(node.selector)
         counted = self._count_through_position(node)
         if counted is not None:
             return numerical(values, self.enc.number(counted), exact=False, inherits=((1.0, counted),))
@@ -166,6 +177,10 @@ class Heads:
         scale = scale_for(self.n, 1.0, AGGREGATE_TOLERANCE, 0.5, score.error)
         head = self.head(node, score, bos_score, features, bos_values, dims, scale, 1.0, 1 - MIXTURE_THRESHOLD, 0.5)
         self.ledger.mixtures.append(Mixture(node.label, tuple(dims)))
+        # the interpreter averages numbers only (bools alone are none): a row that selects
+        # several keys of any other values is refused, however alike they are
+        if not all_numbers(sop_values) and not selects_at_most_one(node.selector, self.ledger.causal):
+            self._several_keys_check(node, score)
         return categorical(
             values,
             {v: {dim: 1.0} for v, dim in zip(outputs, dims)},
@@ -173,6 +188,20 @@ class Heads:
             source=HeadSource(head, 1.0, 0.5, score.error),
             inherits=((1.0, node.sop),),
         )
+
+    def _several_keys_check(self, node: ir.Aggregate, score: Score) -> None:
+        """A second head on the aggregate's selector, whose BOS scores like a selected key and
+        carries SEVERAL_KEYS while the keys carry 0: its output is SEVERAL_KEYS / (w + 1) for w
+        selected keys.  The interpreter refuses a row that averages two or more non-numbers
+        even when they are equal (`aa` averaged is no `a`), where the one-hot mean is a clean
+        value; this output, checked like a mixture, is what tells the two apart."""
+        if any(same_selector(node.selector, checked) for checked in self._several_checked):
+            return
+        self._several_checked.append(node.selector)
+        dim = self.ledger.fresh(f"{node.label}/keys", node, SEVERAL_KEYS)
+        scale = scale_for(self.n, SEVERAL_KEYS, SEVERAL_KEYS_TOLERANCE, 1.0, score.error)
+        self.head(node, score, 1.0, [{}], [SEVERAL_KEYS], [dim], scale, SEVERAL_KEYS, SEVERAL_KEYS_TOLERANCE)
+        self.ledger.mixtures.append(Mixture(node.label, (dim,), "several"))
 
     def _count_through_position(self, node: ir.Aggregate) -> ir.SOp | None:
         """`aggregate(s or select(indices, 0, ==), x)` where x is v at position 0 and 0
@@ -209,6 +238,7 @@ class Heads:
         """BOS and the selected keys score alike, so the BOS gets weight 1/(w+1); an MLP
         turns 1/(w+1) back into w.  A selector split into disjoint pieces (see
         ScoreBuilder.split) gets one head and one decoder per piece; the widths add up."""
+        self.kinds.selector(node.selector)
         pieces = self.scores.split(node.selector, node) or [self.scores.score(node.selector, node)]
         widths = np.arange(self.n + 1)
         points = 1.0 / (widths[::-1] + 1.0)

@@ -75,6 +75,10 @@ def lower(
     lowering = Lowering(ledger)
     encodings = lowering.encodings
     rep = encodings.rep(sop)
+    # the checks come after the s-ops they read; the output's kinds are checked as it is decoded
+    for node in encodings.lowered():
+        if node is not sop:
+            lowering.heads.kinds.sop(node)
     kind, values, output = _output(rep, encodings.known_indicators(sop))
     if kind == "fraction" and not (isinstance(sop, ir.Aggregate) and integer_means(sop, ledger.sets)):
         raise fail(sop, "its values are means of non-integers, too many to enumerate: the output cannot be read")

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from compiler.blocks import ONE, Functional, combine, constant
+from compiled_model.transformer import MIXTURE_THRESHOLD
+from compiler.blocks import ONE, Functional, Mixture, MLPBlock, Unit, combine, constant, frozen
 from compiler.encodings import Encodings
 from compiler.errors import fail
 from compiler.mlps import conjunctions, gated_affine
@@ -37,17 +38,24 @@ class Maps:
         inner = self.enc.rep(node.inner)
         indicators = self.enc.known_indicators(node.inner)
         if indicators is not None:
+            failed = False
             groups: dict[Any, list[Functional]] = {}
             for x, indicator in indicators.items():
                 try:
                     groups.setdefault(node.fn(x), []).append(indicator)
                 except Exception:
+                    failed = True
                     continue
+            if failed:
+                self._flag_undefined(node)
             merged = {y: combine(*[(1.0, ind) for ind in inds]) for y, inds in groups.items()}
             return categorical(values, merged, inner.exact, inherits=((1.0, node.inner),))
         if node.affine is not None and all_numbers(values):  # its outputs are its value set
             return self._affine(node, values, inner, node.affine)
-        kept, outputs = _defined(node.fn, sorted(self.ledger.sets.known(node.inner)))
+        points = sorted(self.ledger.sets.known(node.inner))
+        kept, outputs = _defined(node.fn, points)
+        if len(kept) < len(points):
+            self._flag_undefined(node)
         affine = node.affine or _fit_affine(kept, outputs)
         if affine is not None and all_numbers(outputs):
             return self._affine(node, values, inner, affine)
@@ -126,9 +134,10 @@ class Maps:
             raise fail(node, f"the product of its input value sets exceeds {MAX_VALUES} values")
         # argument tuples whose result is outside the node's value set never occur together
         # (the value sets know which positions' values go together): leave them unconstrained
-        table = {
-            args: _within(_safe(node.fn, list(args)), values) for args in itertools.product(*domains)
-        }
+        results = {args: _safe(node.fn, list(args)) for args in itertools.product(*domains)}
+        if any(result is _FAILED for result in results.values()):
+            self._flag_undefined(node)
+        table = {args: _within(result, values) for args, result in results.items()}
         # the slice of a value: fn's results with the other inputs running over their values
         slices: list[dict[Any, list[_Hashable]]] = [{value: [] for value in domain} for domain in domains]
         for args, result in table.items():
@@ -169,6 +178,24 @@ class Maps:
         if columns == [None]:
             return numerical(values, functionals[None], exact=exact, inherits=inherits)
         return categorical(values, functionals, exact, inherits=inherits)
+
+    def _flag_undefined(self, node: ir.Map | ir.SequenceMap) -> None:
+        """For a map whose fn fails on some values of its inputs (left out of its table: the
+        interpreter fails on any input where they occur), one MLP unit writes the indicator
+        that fn is defined at the position, and the model checks it like a mixture: such an
+        input is refused by its position, not answered.  Nothing is added when the failing
+        values never occur together (the value sets of the flag say so)."""
+        defined = _defined_flag(node)
+        self.ledger.analyse(defined)
+        if False not in self.ledger.sets.known(defined):
+            return
+        flag = self.enc.rep(defined)
+        self.enc.require(flag, 1 - MIXTURE_THRESHOLD, node, "the flag that says where it is defined")
+        indicator = self.enc.indicators(defined)[True]
+        dim = self.ledger.fresh(f"{node.label}/defined", node, 1.0)
+        unit = Unit(frozen(indicator), frozen({dim: 1.0}))
+        self.ledger.add_block(MLPBlock(f"{node.label}/defined", (unit,), (dim,), max_preactivation=1.0), node)
+        self.ledger.mixtures.append(Mixture(node.label, (dim,), "undefined"))
 
     def _class_indicators(self, node: ir.SOp, rep: Rep, classes: list[list[Any]]) -> list[Functional]:
         if len(classes) == 1:
@@ -218,6 +245,19 @@ def _safe(fn: Any, args: list[Any]) -> Any:
         return fn(*args)
     except Exception:
         return _FAILED
+
+
+def _defined_flag(node: ir.Map | ir.SequenceMap) -> ir.SOp:
+    """The s-op that is True where `node`'s fn succeeds on its inputs' values and False where
+    it fails."""
+
+    def succeeds(*args: Any) -> bool:
+        return _safe(node.fn, list(args)) is not _FAILED
+
+    description = f"defined({node.description})"
+    if isinstance(node, ir.Map):
+        return ir.Map(fn=succeeds, inner=node.inner, description=description)
+    return ir.SequenceMap(fn=succeeds, inputs=node.inputs, description=description)
 
 
 def _defined(fn: Any, points: list[Any]) -> tuple[list[Any], list[Any]]:

@@ -203,12 +203,9 @@ def _run_model(args: argparse.Namespace) -> int:
     inputs = [_split_input(model, input_text(argument)) for argument in args.input]
     outputs, mixtures = model.run(inputs)
     for text, mixed in zip(args.input, mixtures):
-        if mixed:  # the interpreter refuses such an input: no value to print
-            position, node = mixed[0]
-            raise RaspError(
-                f"input {text!r}: at position {position} the categorical aggregate {node} averages several "
-                "different values, which the interpreter refuses; the model's output there is not a value"
-            )
+        if mixed:  # no value to print
+            position, mixture = mixed[0]
+            raise RaspError(f"input {text!r}: at position {position} {mixture.explain()}; the model has no value there")
     if args.json:
         print(json.dumps(outputs))
     else:

@@ -175,11 +175,13 @@ def test_output_table_is_one_hot_in_value_order() -> None:
 def test_a_map_that_fails_on_some_values_leaves_them_out() -> None:
     """12 // (i - 3) fails at position 3: the value set and the lookup MLP skip that point, and
     the model agrees with the interpreter on every input that never reaches it.  On one that
-    does, the model prints values where the interpreter refuses: the report says so."""
+    does, a flag that the map is defined is off at position 3, and the model refuses there."""
     program = ir.Map(fn=lambda x: 12 // x, inner=ir.indices - 3)
     sets = analyse(program, "ab", 8)
     assert sets[program] == frozenset({-4, -6, -12, 12, 6, 4, 3})
     model = compiler.compile(program, "ab", 8)
     assert_agrees(model, program, [list("a"), list("ab"), list("abb")])
-    result = compiler.verify(model, program, [list("abab")])
-    assert [entry["input"] for entry in result.unrefused] == [list("abab")] and not result.ok
+    result = compiler.verify(model, program, [list("abab"), list("abbab")])
+    assert [(len(m["input"]), m["position"]) for m in result.mixtures] == [(4, 3), (5, 3)]
+    assert all("fails on its input" in m["reason"] for m in result.mixtures)
+    assert not result.unrefused and result.ok
