@@ -2,8 +2,9 @@
 traces, how big the models are at every length, and (on request) the softmax models' sizes,
 speeds and exactness limits.
 
-    python benchmarks/turing_compiled.py [--reports speed batch sizes] [--lengths-speed 1000 10000 100000]
-                                         [--batch 64] [--batch-tokens 2000] [--sizes 10 12 14 16 18 20]
+    python benchmarks/turing_compiled.py [--reports speed batch sizes formats compact-sizes]
+                                         [--lengths-speed 1000 10000 100000] [--batch 64] [--batch-tokens 2000]
+                                         [--sizes 10 12 14 16 18 20] [--format-steps 500] [--compact-sizes 10 16 20 26]
     python benchmarks/turing_compiled.py --reports bb5          # BB(5) for 8,500 steps from weights
     python benchmarks/turing_compiled.py --reports shapes lengths exactness   # softmax models
 
@@ -20,6 +21,12 @@ Default reports (one run):
   generating `--batch-tokens` tokens each through one vmapped fast decoder, every trace checked.
 - sizes: the hard model of BB(5) at max_seq_len 2^10 ... 2^20: layers, heads, width, MLP units,
   parameters (all the same) and compile time.
+- formats: BB(5) for `--format-steps` steps from the hard models of the tape-copy program and of
+  the compact one (docs/turing.md section 12), side by side: trace tokens, tokens per step,
+  model size, steps/s and tokens/s of the fast decoder, each trace checked.
+- compact-sizes: the compact model of BB(5) at max_seq_len 2^10, 2^16, 2^20 and 2^26
+  (`--compact-sizes`): its size and compile time, or the compiler's refusal and how long it
+  took to refuse.
 - bb5 (on request): BB(5) run for 8,500 steps (1,031,679 tokens) by the hard model of 2^20
   positions, compared token by token with the reference simulator, and BB(4)'s 107 steps.
 
@@ -41,10 +48,12 @@ import compiler
 from compiled_model.batch import batch_generate
 from compiled_model.fast_decoder import FastDecoder, batch_fast_generate
 from compiled_model.shapes import common_shape, pad
+from compiler import CompileError
 from turing import Machine, load_machine, random_machine, trace_of
 from turing.engines import Engine, InterpreterEngine, ReferenceEngine, TraceDecoder
 from turing.engines.compiled import GreedyDecoder, compile_machine, model_length
 from turing.harness import run_machine
+from turing.program import COMPACT, POSITIONAL
 from turing.simulator import initial_configuration
 from turing.trace import encode_trace
 
@@ -207,6 +216,49 @@ def hard_sizes_table(exponents: Sequence[int]) -> Report:
     return title, columns, rows, ""
 
 
+def formats_table(steps: int) -> Report:
+    """BB(5) for `steps` steps in both trace formats, each generated from its own hard model."""
+    title = f"BB(5), {steps:,} steps from hard weights (float64): the tape-copy and the compact Turing Program"
+    columns = ["program", "trace tokens", "tokens per step", "model positions", *_SIZE_COLUMNS, "steps/s", "tokens/s"]
+    machine = load_machine(BB5)
+    rows = []
+    for name, program in (("tape-copy", POSITIONAL), ("compact", COMPACT)):
+        trace_format = program.trace_format
+        reference = trace_format.reference(machine, (), steps)
+        model = compile_machine(machine, model_length(len(reference)), program, attention="hard")
+        prompt = trace_format.prompt(machine, ())
+        rate = _fast_rate(model, prompt, reference)
+        seconds = (len(reference) - len(prompt)) / rate
+        rows.append(
+            [
+                name,
+                f"{len(reference):,}",
+                f"{len(reference) / steps:,.2f}",
+                f"{model.max_seq_len:,}",
+                *_size_cells(model.summary()),
+                f"{steps / seconds:,.0f}",
+                f"{rate:,.0f}",
+            ]
+        )
+    return title, columns, rows, "fast decoder, timed after a warm-up run; both traces equal the reference simulator's"
+
+
+def compact_sizes_table(exponents: Sequence[int]) -> Report:
+    """The compact model of BB(5) against max_seq_len, or the compiler's refusal."""
+    title = "the compact Turing Program's hard model of BB(5) against max_seq_len"
+    columns = ["max_seq_len", *_SIZE_COLUMNS, "compile s"]
+    machine = load_machine(BB5)
+    rows = []
+    for exponent in exponents:
+        start = time.perf_counter()
+        try:
+            cells = _size_cells(compile_machine(machine, 2**exponent, COMPACT, attention="hard").summary())
+        except CompileError as error:
+            cells = [f"refused: {error.message}", *[""] * (len(_SIZE_COLUMNS) - 1)]
+        rows.append([f"2^{exponent}", *cells, f"{time.perf_counter() - start:.1f}"])
+    return title, columns, rows, "the size grows with the length: docs/turing.md section 12 says why and what it needs"
+
+
 def long_runs_table() -> Report:
     """BB(5) for 8,500 steps and BB(4) to its halt, generated from hard weights."""
     title = "long runs from hard-attention weights (float64), checked token by token"
@@ -345,7 +397,9 @@ def exactness_table(lengths: Sequence[int], forward_limit: int) -> Report:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reports", nargs="+", default=["speed", "batch", "sizes"], choices=list(REPORTS))
+    parser.add_argument(
+        "--reports", nargs="+", default=["speed", "batch", "sizes", "formats", "compact-sizes"], choices=list(REPORTS)
+    )
     parser.add_argument("--lengths-speed", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--budget", type=float, default=120.0, help="seconds a dense or interpreter run may take")
     parser.add_argument("--batch", type=int, default=64, help="machines in the batch report")
@@ -355,6 +409,8 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[256, 512, 1024, 2048, 4096, 8192])
     parser.add_argument("--exactness", type=int, nargs="+", default=[256, 384, 512, 768, 1024, 2048, 4096, 8192])
     parser.add_argument("--forward-limit", type=int, default=2048, help="longest forward pass checked")
+    parser.add_argument("--format-steps", type=int, default=500, help="BB(5) steps in the formats report")
+    parser.add_argument("--compact-sizes", type=int, nargs="+", default=[10, 16, 20, 26], help="max_seq_len exponents")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables (for docs/turing.md)")
     args = parser.parse_args()
     console = Console(width=250)
@@ -366,6 +422,8 @@ REPORTS = {
     "speed": lambda args: speed_table(args.lengths_speed, args.budget),
     "batch": lambda args: batch_table(args.batch, args.batch_tokens),
     "sizes": lambda args: hard_sizes_table(args.sizes),
+    "formats": lambda args: formats_table(args.format_steps),
+    "compact-sizes": lambda args: compact_sizes_table(args.compact_sizes),
     "bb5": lambda args: long_runs_table(),
     "shapes": lambda args: shapes_table(args.tokens),
     "lengths": lambda args: lengths_table(args.lengths),

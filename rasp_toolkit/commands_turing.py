@@ -36,14 +36,15 @@ from rasp_toolkit.turing_display import (
 from turing.engines import ENGINES, Engine, engine_named, engines_taking
 from turing.engines.compiled import compile_machine, configuration_attention, model_length
 from turing.enumeration import machine_at
+from turing.formats import TAPE_COPY, TraceFormat
 from turing.harness import EngineVerification, TraceRun, run_machine, verify_machines
 from turing.machine import Machine, load_machine
 from turing.ngram import assumption_note, assumption_violations, configuration_at, ngram_program
 from turing.plot import DEFAULT_PLOT_STEPS, plot_attention, plot_spacetime
+from turing.program import COMPACT
 from turing.random_machines import random_cases
 from turing.shape import Shape, input_bound, steps_within
 from turing.simulator import DEFAULT_MAX_STEPS
-from turing.tokens import SEP
 from turing.trace import render_trace
 from turing.universal_model import MAX_LENGTH, check_length, keep_compilations
 
@@ -51,7 +52,7 @@ SHOWN_MISMATCHES = 3
 """How many mismatch reports `tm verify` prints in full (all are in its --json)."""
 
 
-PROGRAMS = ("positional", "ngram")
+PROGRAMS = ("positional", "ngram", "compact")
 MAX_LEN_HELP = (
     "the universal engine's model length (default: the next power of two that holds the run; "
     "with --all, every machine's)"
@@ -175,8 +176,9 @@ def _add_engine_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--program", choices=PROGRAMS, default="positional",
-        help="the Turing Program the interpreter or compiled engine runs: programs/turing_machine.rasp "
-        "(positional, the default) or programs/turing_ngram.rasp (ngram, Hou et al. 2024; needs --n)",
+        help="the Turing Program the engine runs: programs/turing_machine.rasp (positional, the default), "
+        "programs/turing_ngram.rasp (ngram, Hou et al. 2024; needs --n), or programs/turing_compact.rasp "
+        "(compact: one token per step, its own trace format; docs/turing.md)",
     )
     parser.add_argument("--n", type=int, metavar="N", help="the n-gram length of --program ngram")
 
@@ -234,14 +236,20 @@ def engine_from(args: argparse.Namespace) -> Engine:
     if args.engine in engines_taking("on_model"):
         options["on_model"] = announce_model
         keep_compilations()  # a process of the command line: its XLA programs serve the next run
-    if args.program != "ngram":
-        if args.n is not None:
-            raise UsageError("--n applies to --program ngram only")
+    if args.program != "ngram" and args.n is not None:
+        raise UsageError("--n applies to --program ngram only")
+    if args.program == "positional":
         return engine_named(args.engine, **options)
+    # an engine that runs no per-machine RASP program takes the compact program's trace format
+    if args.program == "compact" and args.engine in engines_taking("trace_format"):
+        return engine_named(args.engine, trace_format=COMPACT.trace_format, **options)
+    if args.engine not in engines_taking("program"):
+        takers = engines_taking("program") + (engines_taking("trace_format") if args.program == "compact" else [])
+        raise UsageError(f"--program {args.program} runs on {_only(sorted(takers), 'or')}, not on {args.engine!r}")
+    if args.program == "compact":
+        return engine_named(args.engine, program=COMPACT, **options)
     if args.n is None or args.n < 1:
         raise UsageError(f"--program ngram needs --n N with N >= 1, got {args.n}", hint="e.g. --program ngram --n 3")
-    if args.engine not in engines_taking("program"):
-        raise UsageError(f"--program ngram runs on {_only(engines_taking('program'), 'or')}, not on {args.engine!r}")
     return engine_named(args.engine, program=ngram_program(args.n), **options)
 
 
@@ -274,33 +282,30 @@ def machine_from(args: argparse.Namespace) -> Machine:
 
 
 def run_summary(run: TraceRun) -> dict[str, Any]:
-    """The JSON object of `tm run`: the final configuration the engine reached and the check.
-    The configuration fields are None when the generated trace is malformed there."""
-    final = run.final_configuration()
+    """The JSON object of `tm run`: the trace format, the final tape the engine reached and the
+    check.  The tape fields are None when the generated trace is malformed there."""
+    final = run.final()
+    steps = run.steps
     summary: dict[str, Any] = {
         "engine": run.engine,
+        "trace_format": run.trace_format.name,
         "machine": machine_text(run.machine),
         "input": list(run.tape),
         "halted": run.halted,
-        "steps": run.tokens.count(SEP) - 1,
+        "steps": steps,
         "state": None,
         "tape": None,
         "head": None,
         "nonblank": None,
         "trace_tokens": len(run.tokens),
+        "tokens_per_step": round(len(run.tokens) / steps, 3) if steps else None,
         "matches_reference": run.matches,
         "divergence": run.divergence,
         "report": run.report() or None,
         "seconds": round(run.seconds, 6),
     }
     if final is not None:
-        cells = final.left + final.right
-        summary.update(
-            state=final.state,
-            tape=" ".join(cells),
-            head=len(final.left),
-            nonblank=sum(cell != run.machine.blank for cell in cells),
-        )
+        summary.update(state=final.state, tape=" ".join(final.cells), head=final.head, nonblank=final.nonblank)
     return summary
 
 
@@ -321,14 +326,16 @@ def command_run(args: argparse.Namespace) -> int:
         return 0 if run.matches else MISMATCH
     console = output_console()
     if args.trace:
-        console.print(render_trace(run.tokens, machine), markup=False)
+        trace = render_trace(run.tokens, machine) if run.trace_format is TAPE_COPY else " ".join(run.tokens)
+        console.print(trace, markup=False)
     if summary["state"] is not None:
         cells = summary["tape"].split()
         cells[summary["head"]] = f"[{cells[summary['head']]}]"
         console.print(f"state {summary['state']}  tape {' '.join(cells)}  nonblank {summary['nonblank']}", markup=False)
     ending = "halted" if run.halted else "did not halt (budget)"
     console.print(
-        f"{ending} after {summary['steps']} steps; {len(run.tokens)} trace tokens from the {run.engine} engine "
+        f"{ending} after {summary['steps']} steps; {len(run.tokens)} {run.trace_format.name} trace tokens "
+        f"from the {run.engine} engine "
         f"in {run.seconds:.3f} s",
         markup=False,
     )
@@ -369,7 +376,8 @@ def _verify_every_machine(args: argparse.Namespace) -> int:
         raise UsageError("--seed, --n-moves and --max-tape apply to --random only: --all runs on the blank tape")
     args.engine = args.engine or "universal"
     if args.max_len is None and args.engine in engines_taking("max_len"):
-        args.max_len = enumeration_length(Shape(args.states, args.symbols), args.max_steps)
+        trace_format = COMPACT.trace_format if args.program == "compact" else TAPE_COPY
+        args.max_len = enumeration_length(Shape(args.states, args.symbols), args.max_steps, trace_format)
     return command_verify_all(args, engine_from(args))
 
 
@@ -465,17 +473,19 @@ def _rerun_command(run: TraceRun, args: argparse.Namespace) -> str:
         again += f" --states {args.states} --symbols {args.symbols}"
     if args.program == "ngram":
         again += f" --program ngram --n {args.n}"
+    if args.program == "compact":
+        again += " --program compact"
     if args.max_len is not None:
         again += f" --max-len {args.max_len}"
     return f"{again} --max-steps {args.max_steps}"
 
 
-def enumeration_length(shape: Shape, max_steps: int) -> int:
+def enumeration_length(shape: Shape, max_steps: int, trace_format: TraceFormat = TAPE_COPY) -> int:
     """The universal model length that `tm verify --all` needs for every machine of `shape`
-    within `max_steps` steps, refused up front (before any machine is simulated) past the
-    length a universal model can have, with the step budget that would fit."""
-    length = model_length(input_bound(shape, max_steps))
-    most = steps_within(shape, MAX_LENGTH)
+    within `max_steps` steps in `trace_format`, refused up front (before any machine is
+    simulated) past the length a universal model can have, with the step budget that would fit."""
+    length = model_length(input_bound(shape, max_steps, trace_format))
+    most = steps_within(shape, MAX_LENGTH, trace_format)
     check_length(
         length, f"checking every machine of {shape.states} states and {shape.symbols} symbols for {max_steps:,} steps",
         f"pass --max-steps {most:,} or fewer (the longest trace of T steps has about T^2/2 tokens)",

@@ -28,7 +28,7 @@ COMPILER_MAY_IMPORT = {
 picture helpers, and the session that runs the fuzzer's generated source text (`compiler.fuzzing`)."""
 
 PURE_TURING = {"turing", "turing.errors", "turing.machine", "turing.simulator", "turing.trace", "turing.tokens",
-               "turing.random_machines", "turing.shape", "turing.enumeration"}
+               "turing.random_machines", "turing.shape", "turing.enumeration", "turing.compact", "turing.formats"}
 """The Turing machine modules that must run without the language, the compiler or JAX."""
 
 

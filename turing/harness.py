@@ -1,13 +1,15 @@
 """Running and verifying Turing machines through any engine, token by token, against the
 reference trace: the library behind `rasp tm run` and `rasp tm verify`.
 
-The harness starts an engine's decoder on `$ C0 |`, feeds every prediction back (autoregressive
-generation), compares each generated token with the reference simulator's trace, and stops at
-`#`, at the step or token budget, or shortly after the first mismatch (once the configuration
-being written is finished, so that a report can show it).  It knows engines only through
-`turing.engines.base.Engine`: `run_machine` asks for one decoder, `run_machines` for one per
-machine at once, which lets a batching engine generate them together.  An engine that cannot take a job at
-all refuses it before anything runs (`Engine.admit` raises), so the caller sees a user error.
+The harness starts an engine's decoder on the prompt of its program's trace format
+(`turing.formats`: `$ C0 |`, or `$ x0 ... |` for the compact trace), feeds every prediction
+back (autoregressive generation), compares each generated token with the reference trace in
+that format, and stops at `#`, at the step or token budget, or shortly after the first
+mismatch (once the step being written is finished, so that a report can show it).  It knows
+engines only through `turing.engines.base.Engine`: `run_machine` asks for one decoder,
+`run_machines` for one per machine at once, which lets a batching engine generate them
+together.  An engine that cannot take a job at all refuses it before anything runs
+(`Engine.admit` raises), so the caller sees a user error.
 """
 
 from __future__ import annotations
@@ -20,19 +22,21 @@ from dataclasses import dataclass
 from rasp.errors import RaspError
 from turing.engines.base import Batch, Engine, Job, TraceDecoder
 from turing.errors import TuringError
+from turing.formats import FinalTape, TraceFormat
 from turing.machine import Machine
-from turing.simulator import DEFAULT_MAX_STEPS, Configuration, initial_configuration
-from turing.tokens import END, SEP, START
-from turing.trace import TraceError, describe_divergence, encode_trace, first_divergence, parse_trace, trace_of
+from turing.simulator import DEFAULT_MAX_STEPS
+from turing.tokens import END
+from turing.trace import first_divergence
 
 
 @dataclass(frozen=True)
 class TraceRun:
     """One generation compared with the reference.
 
-    `tokens` is the generated trace, the prompt `$ C0 |` included; `expected` the reference
-    trace to the same step budget.  `divergence` is the first position where `tokens` differs
-    from `expected` (cut to the length generated when the token budget stopped the run), or None.
+    `tokens` is the generated trace, the prompt included; `expected` the reference trace to
+    the same step budget, both in `trace_format`, the engine's program's.  `divergence` is the
+    first position where `tokens` differs from `expected` (cut to the length generated when the
+    token budget stopped the run), or None.
     `error` is the engine's message when it failed to predict; the run stops there.
     """
 
@@ -44,6 +48,7 @@ class TraceRun:
     divergence: int | None
     error: str | None
     seconds: float
+    trace_format: TraceFormat
 
     @property
     def matches(self) -> bool:
@@ -52,24 +57,23 @@ class TraceRun:
     def _repr_png_(self) -> bytes:
         """Jupyter's display: the run's space-time picture (turing.plot; needs matplotlib)."""
         from rasp.notebook import png_bytes
-        from turing.plot import configuration_spans, plot_spacetime
+        from turing.plot import plot_spacetime
 
-        steps = len(configuration_spans(self.tokens)) - 1
-        return png_bytes(lambda path: plot_spacetime(self.machine, self.tape, steps, path))
+        return png_bytes(lambda path: plot_spacetime(self.machine, self.tape, self.steps, path))
 
     @property
     def halted(self) -> bool:
         return self.tokens[-1:] == [END]
 
-    def final_configuration(self) -> Configuration | None:
-        """The last configuration the generated trace closes, or None when that part of the
-        trace is malformed (possible only after a divergence)."""
-        closed = len(self.tokens) - self.tokens[::-1].index(SEP)
-        try:
-            configurations, _ = parse_trace(self.tokens[:closed], self.machine)
-        except TraceError:
-            return None
-        return configurations[-1]
+    @property
+    def steps(self) -> int:
+        """The steps the generated trace has completed."""
+        return self.trace_format.steps(self.tokens)
+
+    def final(self) -> FinalTape | None:
+        """Where the generated trace leaves the machine, or None when it is malformed there
+        (possible only after a divergence)."""
+        return self.trace_format.final(self.tokens, self.machine)
 
     def report(self) -> str:
         """Where and how the generated trace left the reference ('' when it did not)."""
@@ -77,7 +81,7 @@ class TraceRun:
             return ""
         lines = []
         if first_divergence(self.expected, self.tokens) is not None:
-            lines.append(describe_divergence(self.expected, self.tokens, self.machine))
+            lines.append(self.trace_format.describe_divergence(self.expected, self.tokens, self.machine))
         if self.error:
             lines.append(f"the {self.engine} engine failed after {len(self.tokens)} tokens: {self.error}")
         return "\n".join(lines)
@@ -91,7 +95,8 @@ def run_machine(
     max_tokens: int | None = None,
 ) -> TraceRun:
     """Generate the trace of `machine` on `tape` with one decoder of `engine` and compare it
-    with the reference (simulated no further than `max_tokens` needs).
+    with the reference in the engine's trace format (simulated no further than `max_tokens`
+    needs).
 
     Generation stops at `#`; after the `|` closing configuration `max_steps` unless the engine
     then predicts `#`; when the trace has `max_tokens` tokens; when the engine fails; or, after
@@ -99,11 +104,13 @@ def run_machine(
     the expected one), so that `report` can show it.  An engine failure counts as a mismatch.
     """
     start = time.perf_counter()
-    expected = trace_of(machine, tape, max_steps, max_tokens)
-    engine.admit([Job(machine, tuple(tape), capacity(expected, max_tokens), tuple(expected))])
+    trace_format = engine.trace_format
+    expected = trace_format.reference(machine, tape, max_steps, max_tokens)
+    needed = trace_format.capacity(expected, max_tokens)
+    engine.admit([Job(machine, tuple(tape), needed, tuple(expected))])
     return _generate(
-        engine.name, lambda: engine.decoder(machine, capacity(expected, max_tokens)),
-        machine, tuple(tape), expected, max_steps, max_tokens, start,
+        engine.name, lambda: engine.decoder(machine, needed),
+        machine, tuple(tape), expected, max_steps, max_tokens, start, trace_format,
     )
 
 
@@ -120,12 +127,18 @@ def run_machines(
     budgets = [max_steps] * len(cases) if isinstance(max_steps, int) else list(max_steps)
     if len(budgets) != len(cases):
         raise RaspError(f"{len(budgets)} step budgets for {len(cases)} machines")
-    expected = [trace_of(machine, tape, steps) for (machine, tape), steps in zip(cases, budgets)]
-    jobs = [Job(machine, tape, capacity(trace), tuple(trace)) for (machine, tape), trace in zip(cases, expected)]
+    trace_format = engine.trace_format
+    expected = [trace_format.reference(machine, tape, steps) for (machine, tape), steps in zip(cases, budgets)]
+    jobs = [
+        Job(machine, tape, trace_format.capacity(trace), tuple(trace))
+        for (machine, tape), trace in zip(cases, expected)
+    ]
     engine.admit(jobs)
     runs = []
     for job, decoder, trace, steps in zip(jobs, engine.decoders(jobs), expected, budgets):
-        run = _generate(engine.name, decoder, job.machine, job.tape, trace, steps, None, time.perf_counter())
+        run = _generate(
+            engine.name, decoder, job.machine, job.tape, trace, steps, None, time.perf_counter(), trace_format
+        )
         if on_run is not None:
             on_run(run)
         runs.append(run)
@@ -176,12 +189,13 @@ def _generate(
     max_steps: int,
     max_tokens: int | None,
     start: float,
+    trace_format: TraceFormat,
 ) -> TraceRun:
     """One generation from the decoder `make_decoder` builds, compared with `expected`."""
-    tokens = encode_trace([initial_configuration(machine, tape)], halted=False)
+    tokens = trace_format.prompt(machine, tape)
     limit = math.inf if max_tokens is None else max_tokens
     stop_at = math.inf  # set at the first mismatch
-    closed = 1  # configurations closed by a `|` so far
+    closed = 1  # steps closed so far, the prompt's counted as one (`C0 |`)
     error = None
     try:
         decoder = make_decoder()
@@ -192,10 +206,10 @@ def _generate(
             position = len(tokens)
             tokens.append(prediction)
             if stop_at == math.inf and expected[position : position + 1] != [prediction]:
-                stop_at = position + _rest_of_configuration(expected, position) + 4
-            if prediction == END or (stop_at < math.inf and prediction == SEP):
+                stop_at = position + trace_format.rest_of_step(expected, position) + 4
+            if prediction == END or (stop_at < math.inf and trace_format.closes_step(prediction)):
                 break
-            closed += prediction == SEP
+            closed += trace_format.closes_step(prediction)
             prediction = decoder.extend([prediction])
     except (RaspError, TuringError) as failure:
         error = failure.message
@@ -212,22 +226,5 @@ def _generate(
         divergence=divergence,
         error=error,
         seconds=time.perf_counter() - start,
+        trace_format=trace_format,
     )
-
-
-def capacity(expected: Sequence[str], max_tokens: int | None = None) -> int:
-    """How many tokens `run_machine` can feed a decoder when the reference trace is `expected`:
-    the trace, and after a divergence at its end the rest of a configuration (at most the longest
-    one, plus the tape's growth) and 4 tokens more."""
-    bounds = [position for position, token in enumerate(expected) if token in (START, SEP)]
-    longest = max((b - a for a, b in zip(bounds, bounds[1:])), default=len(expected))
-    needed = len(expected) + longest + 5
-    return needed if max_tokens is None else min(needed, max_tokens)
-
-
-def _rest_of_configuration(trace: list[str], position: int) -> int:
-    """How many tokens of `trace` from `position` to the end of its configuration."""
-    for offset, token in enumerate(trace[position:]):
-        if token in (SEP, END):
-            return offset + 1
-    return 0

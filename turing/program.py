@@ -7,18 +7,24 @@ the s-op `next_token`, to be evaluated causally on a prefix of the machine's tra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from rasp import ir
 from rasp.programs import program_path
 from rasp.session import Session
+from turing.compact import Step, machine_steps, step_tables, step_vocabulary
+from turing.formats import COMPACT as COMPACT_FORMAT
+from turing.formats import TAPE_COPY, TraceFormat
 from turing.machine import Machine
-from turing.tokens import RESERVED
+from turing.tokens import END, RESERVED
 
 PROGRAM = "turing_machine.rasp"
 """The shipped program's file name (see `rasp.programs.program_path`)."""
+
+COMPACT_PROGRAM = "turing_compact.rasp"
+"""The compact program's file name: one token per machine step (`turing.compact`)."""
 
 OUTPUT = "next_token"
 """The s-op the program defines as its output."""
@@ -61,6 +67,25 @@ def machine_bindings(machine: Machine) -> dict[str, Any]:
     }
 
 
+def compact_bindings(machine: Machine) -> dict[str, Any]:
+    """The RASP values `programs/turing_compact.rasp` reads, by name (its header documents
+    them).  `tm_step` is total over every (state, symbol) pair, "#" where the machine halts."""
+    steps = step_vocabulary(machine_steps(machine))
+    step_of: dict[str, str] = {}
+    for state in machine.states:
+        for symbol in machine.symbols:
+            entry = machine.transition(state, symbol)
+            step_of[rule_key(state, symbol)] = END if entry is None else Step(symbol, *entry).token
+    return {
+        "tm_vocab": [*sorted(RESERVED), *machine.symbols, *steps],
+        "tm_symbols": list(machine.symbols),
+        "tm_blank": machine.blank,
+        "tm_start": machine.start,
+        **step_tables(steps),
+        "tm_step": step_of,
+    }
+
+
 def bound_session(bindings: Mapping[str, Any], program: str = PROGRAM) -> Session:
     """A session with `bindings` bound and the shipped program `program` run in it: the one
     way a Turing Program meets its values (a machine's, or the universal program's shape)."""
@@ -93,17 +118,31 @@ def next_token_sop(machine: Machine, program: str = PROGRAM, extra: dict[str, An
 
 @dataclass(frozen=True)
 class TuringProgram:
-    """Which Turing Program an engine runs: a shipped program file and the bindings it needs
-    besides the machine's (the n-gram program's `tm_n`).  Engines that run RASP take one, so
-    that a new program needs no new engine."""
+    """Which Turing Program an engine runs: a shipped program file, how a machine is bound into
+    it (`bind`: the RASP values by name), the bindings it needs besides the machine's (the
+    n-gram program's `tm_n`) and the trace format it writes.  Engines that run RASP take one,
+    so that a new program needs no new engine."""
 
     file: str = PROGRAM
     extra: Mapping[str, Any] = field(default_factory=dict)
+    bind: Callable[[Machine], dict[str, Any]] = machine_bindings
+    trace_format: TraceFormat = TAPE_COPY
+
+    def bindings(self, machine: Machine) -> dict[str, Any]:
+        """Every value the program reads, `machine`'s and the extra ones."""
+        return {**self.bind(machine), **self.extra}
+
+    def vocab(self, machine: Machine) -> list[str]:
+        """Every token the program's trace for `machine` can hold."""
+        return list(self.bind(machine)["tm_vocab"])
 
     def sop(self, machine: Machine) -> ir.SOp:
         """The program's output s-op bound to `machine`."""
-        return next_token_sop(machine, self.file, dict(self.extra))
+        return output_sop(bound_session(self.bindings(machine), self.file), self.file)
 
 
 POSITIONAL = TuringProgram()
 """`programs/turing_machine.rasp`, the default Turing Program."""
+
+COMPACT = TuringProgram(COMPACT_PROGRAM, bind=compact_bindings, trace_format=COMPACT_FORMAT)
+"""`programs/turing_compact.rasp`: one token per step (`turing.compact`)."""

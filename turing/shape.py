@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from turing.compact import every_step, step_tables, step_vocabulary
 from turing.errors import TuringError
+from turing.formats import TAPE_COPY, TraceFormat
 from turing.machine import MOVES, Machine
 from turing.random_machines import HALT
 from turing.simulator import DEFAULT_MAX_STEPS, initial_configuration
@@ -77,6 +79,17 @@ class Shape:
             "tm_states": list(self.state_names),
             "tm_symbols": list(self.symbol_names),
             "tm_blank": BLANK,
+        }
+
+    def compact_bindings(self) -> dict[str, Any]:
+        """The values programs/universal_turing_compact.rasp reads (its header documents
+        them): these, with every step token over the shape's names."""
+        steps = step_vocabulary(every_step(self.state_names, self.symbol_names))
+        return {
+            **self.bindings(),
+            "tm_vocab": [*self.vocab(), *steps],
+            "tm_start": self.state_names[0],
+            **step_tables(steps),
         }
 
     def check(self, machine: Machine) -> None:
@@ -144,23 +157,22 @@ def first_wrong_prediction(tokens: Sequence[str], predictions: Sequence[Any]) ->
     return None
 
 
-def input_bound(shape: Shape, max_steps: int) -> int:
+def input_bound(shape: Shape, max_steps: int, trace_format: TraceFormat = TAPE_COPY) -> int:
     """The most tokens any machine of `shape` can need from a model on the blank tape within
-    `max_steps` steps: its table (six tokens a record, at most one record per entry), the trace
-    (configuration t has a state, at most t + 1 cells and a `|`; then `#`), and the harness's
-    room for a mismatch report (`turing.harness.capacity`: the longest configuration and 5).
-    The same for every machine, so every slice of an enumeration picks the same model."""
-    table = 6 * shape.states * shape.symbols
-    trace = 1 + max_steps * (max_steps + 1) // 2 + 3 * (max_steps + 1) + 1
-    return table + trace + (max_steps + 3) + 5
+    `max_steps` steps: its table (six tokens a record, at most one record per entry) and the
+    run in `trace_format` with the harness's room for a mismatch report
+    (`TraceFormat.longest_run`).  The same for every machine, so every slice of an enumeration
+    picks the same model."""
+    return 6 * shape.states * shape.symbols + trace_format.longest_run(max_steps)
 
 
-def steps_within(shape: Shape, positions: int) -> int:
+def steps_within(shape: Shape, positions: int, trace_format: TraceFormat = TAPE_COPY) -> int:
     """The largest step budget whose `input_bound` fits `positions` (-1 when none does): what
     to suggest when a budget needs too long a model.  `input_bound` grows with the budget and
     exceeds `positions` at the budget `positions`, which bounds the search."""
     low, high = -1, positions  # input_bound(shape, low) <= positions < input_bound(shape, high)
     while high - low > 1:
         middle = (low + high) // 2
-        low, high = (middle, high) if input_bound(shape, middle) <= positions else (low, middle)
+        fits = input_bound(shape, middle, trace_format) <= positions
+        low, high = (middle, high) if fits else (low, middle)
     return low

@@ -53,7 +53,7 @@ from compiled_model.transformer import load
 from rasp.errors import RaspError
 from rasp.shipped import programs_dir
 from turing.shape import Shape
-from turing.universal import universal_sop
+from turing.universal import COMPACT_PROGRAM, PROGRAM, shape_bindings, universal_sop
 
 CACHE_ENV = "RASP_TOOLKIT_CACHE"
 """Environment variable naming the cache directory (default `$XDG_CACHE_HOME/rasp-toolkit`, or
@@ -225,16 +225,17 @@ def keep_compilations() -> None:
         jax.config.update("jax_compilation_cache_dir", str(folder))
 
 
-def cache_key(shape: Shape, max_seq_len: int, attention: Attention | str = "soft") -> str:
-    """The key of the universal model of `shape`, length `max_seq_len` and `attention`: its
-    file's name in the cache, and what the file's spec must say (`ModelSpec.cache_key`)."""
-    return f"universal-{shape.states}x{shape.symbols}-n{max_seq_len}-{Attention.named(attention)}-{source_digest()}"
+def cache_key(shape: Shape, max_seq_len: int, attention: Attention | str = "soft", program: str = PROGRAM) -> str:
+    """The key of the universal model of `shape`, length `max_seq_len`, `attention` and
+    `program` (the tape-copy one unless named): its file's name in the cache, and what the
+    file's spec must say (`ModelSpec.cache_key`)."""
+    kind = "universal-compact" if program == COMPACT_PROGRAM else "universal"
+    return f"{kind}-{shape.states}x{shape.symbols}-n{max_seq_len}-{Attention.named(attention)}-{source_digest()}"
 
 
-def cache_path(shape: Shape, max_seq_len: int, attention: Attention | str = "soft") -> Path:
-    """The file of the universal model of `shape`, length `max_seq_len` and `attention` in the
-    cache."""
-    return cache_dir() / f"{cache_key(shape, max_seq_len, attention)}.npz"
+def cache_path(shape: Shape, max_seq_len: int, attention: Attention | str = "soft", program: str = PROGRAM) -> Path:
+    """The file of that universal model in the cache (`cache_key`)."""
+    return cache_dir() / f"{cache_key(shape, max_seq_len, attention, program)}.npz"
 
 
 @dataclass(frozen=True)
@@ -260,14 +261,17 @@ class UniversalModel:
         return self.model.dtype(requested)
 
 
-def compile_universal(shape: Shape, max_seq_len: int, attention: Attention | str = "soft") -> compiler.Transformer:
-    """The universal program for `shape`, compiled for inputs (table and trace) of up to
+def compile_universal(
+    shape: Shape, max_seq_len: int, attention: Attention | str = "soft", program: str = PROGRAM
+) -> compiler.Transformer:
+    """The universal `program` for `shape`, compiled for inputs (table and trace) of up to
     max_seq_len tokens, with softmax or hard attention (`compiler.compile`)."""
-    return compiler.compile(universal_sop(shape), shape.vocab(), max_seq_len, causal=True, attention=attention)
+    vocab = shape_bindings(shape, program)["tm_vocab"]
+    return compiler.compile(universal_sop(shape, program), vocab, max_seq_len, causal=True, attention=attention)
 
 
 def universal_model(
-    shape: Shape, max_seq_len: int, attention: Attention | str = "soft", cache: bool = True
+    shape: Shape, max_seq_len: int, attention: Attention | str = "soft", cache: bool = True, program: str = PROGRAM
 ) -> UniversalModel:
     """The universal model of `shape`, `max_seq_len` and `attention`: loaded from the cache, or
     compiled and (with `cache`) saved there for the next run.  The file is written under a
@@ -277,13 +281,13 @@ def universal_model(
     check_length(max_seq_len)
     start = time.perf_counter()
     folder = usable_cache_dir() if cache else None
-    key = cache_key(shape, max_seq_len, attention)
+    key = cache_key(shape, max_seq_len, attention, program)
     path = None if folder is None else folder / f"{key}.npz"
     if path is not None:
         model = _entry(path, key)
         if model is not None:
             return UniversalModel(model, shape, True, path, time.perf_counter() - start)
-    model = compile_universal(shape, max_seq_len, attention)
+    model = compile_universal(shape, max_seq_len, attention, program)
     if path is not None and not _stored(model, path, key):
         path = None
     return UniversalModel(model, shape, False, path, time.perf_counter() - start)

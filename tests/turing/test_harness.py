@@ -37,7 +37,8 @@ def test_engines_generate_the_design_example(engine) -> None:
     run = run_machine(engine, BB2, (), max_steps=100)
     assert run.tokens == BB2_TRACE
     assert run.matches and run.halted and run.error is None and run.report() == ""
-    assert str(run.final_configuration()) == "1 1 Z 1 1"
+    final = run.final()
+    assert (final.state, final.cells, final.head, final.nonblank) == ("Z", ("1", "1", "1", "1"), 2, 4)
 
 
 @pytest.mark.slow
@@ -49,9 +50,9 @@ def test_interpreter_generates_random_machines_autoregressively(interpreter) -> 
             assert run.matches, f"{machine.to_text()} on {tape}:\n{run.report()}"
             assert run.tokens == trace_of(machine, tape, 30)
             outcome = simulate(machine, tape, 30, record=False)
-            final = run.final_configuration()
+            final = run.final()
             assert run.halted == outcome.halted
-            assert (final.left + final.right, len(final.left)) == (outcome.tape, outcome.head)
+            assert (final.cells, final.head, final.state) == (outcome.tape, outcome.head, outcome.state)
             checked += 1
     assert checked == 16
 

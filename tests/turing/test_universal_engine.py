@@ -14,7 +14,8 @@ from rasp_toolkit.cli import main
 from turing.engines.base import EngineError
 from turing.engines.universal import TeacherForcedDecoder, UniversalEngine, bucket_length
 from turing.enumeration import all_machines, machine_at
-from turing.harness import capacity, run_machine, run_machines
+from turing.formats import TAPE_COPY
+from turing.harness import run_machine, run_machines
 from turing.machine import Machine
 from turing.random_machines import random_cases, random_machine, random_tape
 from turing.shape import Shape, ShapeError, first_wrong_prediction, input_bound, table_tokens, universal_trace
@@ -136,7 +137,7 @@ def test_input_bound_holds_every_machine() -> None:
     room), and a machine that moves right forever needs all of it but the `#` it never writes."""
 
     def needed(machine: Machine, steps: int) -> int:
-        return len(table_tokens(machine)) + capacity(trace_of(machine, (), steps))
+        return len(table_tokens(machine)) + TAPE_COPY.capacity(trace_of(machine, (), steps))
 
     assert max(needed(m, 9) for m in all_machines(1, 2)) <= input_bound(Shape(1, 2), 9)
     assert max(needed(m, 12) for m in all_machines(2, 2, 0, 2000)) <= input_bound(Shape(2, 2), 12)

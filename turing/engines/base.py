@@ -21,7 +21,9 @@ from functools import partial
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from rasp.errors import RaspError
+from turing.formats import TAPE_COPY, TraceFormat
 from turing.machine import Machine
+from turing.program import TuringProgram
 
 
 class TraceDecoder(Protocol):
@@ -75,6 +77,13 @@ class Engine(ABC):
     name: ClassVar[str]
     options: ClassVar[frozenset[str]] = frozenset()
     batches: list[Batch] | None = None
+    program: TuringProgram | None = None
+
+    @property
+    def trace_format(self) -> TraceFormat:
+        """The format of the traces this engine writes: its program's (an engine without one
+        writes the tape-copy trace)."""
+        return TAPE_COPY if self.program is None else self.program.trace_format
 
     def admit(self, jobs: Sequence[Job]) -> None:
         """Raise a RaspError when the engine cannot take these jobs at all (a model too short

@@ -27,9 +27,8 @@ from compiled_model.spec import ATTENTION_MODES, Attention
 from turing.engines.base import Batch, Engine, EngineError, Job, TraceDecoder, register
 from turing.machine import Machine
 from turing.plot import configuration_spans
-from turing.program import POSITIONAL, TuringProgram, machine_bindings
-from turing.simulator import initial_configuration
-from turing.trace import encode_trace, trace_of
+from turing.program import POSITIONAL, TuringProgram
+from turing.trace import trace_of
 
 SHORTEST_MODEL = 64
 """The smallest max_seq_len the engine compiles for."""
@@ -56,8 +55,7 @@ def compile_machine(
 ) -> compiler.Transformer:
     """`program` bound to `machine`, compiled for contexts of up to max_seq_len tokens, with
     softmax or hard attention (`compiler.compile`)."""
-    vocab = machine_bindings(machine)["tm_vocab"]
-    return compiler.compile(program.sop(machine), vocab, max_seq_len, causal=True, attention=attention)
+    return compiler.compile(program.sop(machine), program.vocab(machine), max_seq_len, causal=True, attention=attention)
 
 
 def choose_attention(
@@ -166,7 +164,7 @@ class CompiledEngine(Engine):
             models = [self._model(job.machine, length) for job in batch]
             dtype = self._dtype(length, models)
             shape = common_shape(models)
-            prompts = [encode_trace([initial_configuration(job.machine, job.tape)], halted=False) for job in batch]
+            prompts = [self.trace_format.prompt(job.machine, job.tape) for job in batch]
             padded = [pad(model, shape) for model in models]
             if self._mode(length).hard:
                 capacities = [job.capacity for job in batch]

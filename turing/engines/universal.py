@@ -29,9 +29,10 @@ from compiled_model.spec import Attention
 from turing.engines.base import Batch, Engine, EngineError, Job, TraceDecoder, register
 from turing.engines.compiled import SHORTEST_MODEL, GreedyDecoder, choose_attention, model_length
 from turing.engines.interpreted import InterpreterEngine
+from turing.formats import TAPE_COPY, TraceFormat
 from turing.machine import Machine
 from turing.shape import Shape, table_tokens
-from turing.universal import UniversalProgram
+from turing.universal import universal_program
 from turing.universal_model import UniversalModel, check_length, teacher_forced, universal_model
 
 BATCH_TOKENS = {"soft": 8192, "hard": 32768}
@@ -79,10 +80,12 @@ class UniversalInterpreterEngine(InterpreterEngine):
     `shape` None runs each machine with the smallest shape it fits."""
 
     name = "universal-interpreter"
-    options = frozenset({"shape"})
+    options = frozenset({"shape", "trace_format"})
 
-    def __init__(self, shape: Shape | None = None, incremental: bool = True) -> None:
-        super().__init__(UniversalProgram(shape=shape), incremental)
+    def __init__(
+        self, shape: Shape | None = None, incremental: bool = True, trace_format: TraceFormat = TAPE_COPY
+    ) -> None:
+        super().__init__(universal_program(shape, trace_format), incremental)
 
     def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
         return TablePrompt(super().decoder(machine, capacity), table_tokens(machine))
@@ -99,7 +102,7 @@ class UniversalEngine(Engine):
     of every model the engine takes up (compiled now, or loaded from the cache)."""
 
     name = "universal"
-    options = frozenset({"dtype", "attention", "shape", "max_len", "devices", "on_model"})
+    options = frozenset({"dtype", "attention", "shape", "max_len", "devices", "on_model", "trace_format"})
 
     def __init__(
         self,
@@ -109,10 +112,11 @@ class UniversalEngine(Engine):
         attention: Attention | str | None = None,
         devices: Sequence[jax.Device] | None = None,
         on_model: Callable[[UniversalModel], None] | None = None,
+        trace_format: TraceFormat = TAPE_COPY,
     ) -> None:
         if max_len is not None:
             check_length(max_len)
-        self.program = UniversalProgram(shape=shape)
+        self.program = universal_program(shape, trace_format)
         self.max_len = max_len
         self.dtype = dtype
         self.attention = attention
@@ -156,7 +160,7 @@ class UniversalEngine(Engine):
         if (shape, length) not in self.models:
             if length not in self._modes:
                 self._modes[length] = choose_attention(length, self.attention, self.dtype)
-            found = universal_model(shape, length, self._modes[length])
+            found = universal_model(shape, length, self._modes[length], program=self.program.file)
             found.dtype(self.dtype)
             self.models[shape, length] = found
             if self.on_model is not None:
