@@ -41,7 +41,7 @@ from turing.harness import EngineVerification, TraceRun, run_machine, verify_mac
 from turing.machine import Machine, load_machine
 from turing.ngram import assumption_note, assumption_violations, configuration_at, ngram_program
 from turing.plot import DEFAULT_PLOT_STEPS, plot_attention, plot_spacetime
-from turing.program import COMPACT
+from turing.program import COMPACT, POSITIONAL
 from turing.random_machines import random_cases
 from turing.shape import Shape, input_bound, steps_within
 from turing.simulator import DEFAULT_MAX_STEPS
@@ -53,6 +53,8 @@ SHOWN_MISMATCHES = 3
 
 
 PROGRAMS = ("positional", "ngram", "compact")
+COMPILED_PROGRAMS = ("positional", "compact")
+"""The programs `tm compile` and `tm universal` build: the n-gram one needs its n, and runs."""
 MAX_LEN_HELP = (
     "the universal engine's model length (default: the next power of two that holds the run; "
     "with --all, every machine's)"
@@ -133,6 +135,10 @@ def _add_compile_command(sub: Any) -> None:
     build.add_argument(
         "--attention", type=attention_argument, metavar=ATTENTION_CHOICES, default=SOFTMAX,
         help=ATTENTION_HELP,
+    )
+    build.add_argument(
+        "--program", choices=COMPILED_PROGRAMS, default="positional",
+        help="programs/turing_machine.rasp (positional, the default) or programs/turing_compact.rasp (compact)",
     )
     build.set_defaults(handler=command_compile)
 
@@ -499,7 +505,8 @@ def enumeration_length(shape: Shape, max_steps: int, trace_format: TraceFormat =
 def command_compile(args: argparse.Namespace) -> int:
     if args.max_len < 1:
         raise UsageError(f"--max-len must be at least 1, got {args.max_len}")
-    model = compile_machine(load_machine(args.spec), args.max_len, attention=args.attention)
+    program = COMPACT if args.program == "compact" else POSITIONAL
+    model = compile_machine(load_machine(args.spec), args.max_len, program, attention=args.attention)
     if args.output:
         model.save(args.output)
     if args.json:

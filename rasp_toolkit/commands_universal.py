@@ -21,6 +21,7 @@ from turing.engines.compiled import choose_attention
 from turing.exhaustive import Enumeration, verify_enumeration
 from turing.processes import Processes
 from turing.shape import Shape
+from turing.universal import COMPACT_PROGRAM, PROGRAM
 from turing.universal_model import UniversalModel, check_length, universal_model
 
 SHOWN_MISMATCHES = 3
@@ -32,7 +33,8 @@ def add_universal_command(sub: Any) -> None:
     universal = sub.add_parser(
         "universal",
         help="compile the universal Turing Program: one transformer for every machine of a shape",
-        description="Compile programs/universal_turing_machine.rasp for machines of at most Q states and S "
+        description="Compile programs/universal_turing_machine.rasp (or, with --program compact, "
+        "programs/universal_turing_compact.rasp) for machines of at most Q states and S "
         "symbols (busy-beaver names: states A, B, ..., halting state Z, symbols 0, 1, ...). The model is kept "
         "in the cache ($RASP_TOOLKIT_CACHE, else $XDG_CACHE_HOME/rasp-toolkit or ~/.cache/rasp-toolkit), so "
         "`tm run`/`tm verify --engine universal` reuse it.",
@@ -46,6 +48,11 @@ def add_universal_command(sub: Any) -> None:
         "--attention", type=attention_argument, metavar=ATTENTION_CHOICES,
         help="soft: softmax heads; hard: each head averages the keys of maximal score, the same size at every "
         "length (default: soft where it is known exact, hard for longer models, as for the compiled engine)",
+    )
+    universal.add_argument(
+        "--program", choices=("positional", "compact"), default="positional",
+        help="programs/universal_turing_machine.rasp (positional, the default) or "
+        "programs/universal_turing_compact.rasp (compact: one token per step)",
     )
     universal.add_argument("-o", "--output", metavar="PATH", help="also write the model to this .npz file")
     universal.add_argument("--json", action="store_true", help="print the model summary as one JSON object")
@@ -99,7 +106,8 @@ def command_universal(args: argparse.Namespace) -> int:
     check_length(args.max_len)
     with warnings_on_stderr():  # the attention chosen, and a cache that cannot be used
         attention = choose_attention(args.max_len, args.attention)
-        found = universal_model(Shape(args.states, args.symbols), args.max_len, attention)
+        program = COMPACT_PROGRAM if args.program == "compact" else PROGRAM
+        found = universal_model(Shape(args.states, args.symbols), args.max_len, attention, program=program)
     if args.output:
         found.model.save(args.output)
     if args.json:

@@ -144,6 +144,23 @@ def test_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(capsys.readouterr().out)["machines"] == 4
 
 
+def test_compile_and_universal_build_the_compact_programs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """`tm compile` and `tm universal` take --program compact; the models they build run the
+    compact trace (the saved per-machine model predicts BB(2)'s steps)."""
+    monkeypatch.setenv("RASP_TOOLKIT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "bb2.npz"
+    argv = ["tm", "compile", "1RB1LB_1LA1RZ", "--max-len", "32", "--program", "compact", "-o", str(out), "--json"]
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    model = compiler.load(out)
+    assert model.predict([BB2_COMPACT[:-1]])[0][1:] == BB2_COMPACT[2:]
+    argv = ["tm", "universal", "--states", "2", "--symbols", "2", "--max-len", "64", "--program", "compact", "--json"]
+    assert cli.main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["cache_file"].split("/")[-1].startswith("universal-compact-2x2-n64-")
+
+
 def test_a_step_token_names_its_transition() -> None:
     assert Step("0", "1", "R", "B").token == "0/1RB"
     assert {step.token for step in every_step(("A",), ("0",))} == {"0/0LA", "0/0RA", "0/0NA"}
