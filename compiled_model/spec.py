@@ -116,11 +116,28 @@ class OutputDecoding:
 
 @dataclass(frozen=True)
 class BlockDescription:
-    """A head or MLP block of the layer table: the s-op it computes, what it reads and writes."""
+    """A head or MLP block of the layer table: its name, what it reads and writes, the s-op
+    it was made for (`sop`: "" in files written before it was recorded) and, for an MLP, its
+    hidden units."""
 
     node: str
     reads: tuple[str, ...]
     writes: tuple[str, ...]
+    sop: str = ""
+    units: int = 0
+
+
+@dataclass(frozen=True)
+class SopSize:
+    """What a model spends on one s-op: the residual dimensions its blocks write, its heads,
+    its MLP units, and the MLP weights those units take (each reads and writes the whole
+    residual stream: 2 x width + 1 parameters)."""
+
+    sop: str
+    dims: int
+    heads: int
+    units: int
+    mlp_params: int
 
 
 @dataclass(frozen=True)
@@ -234,6 +251,21 @@ class ModelSpec:
             for kind, blocks in (("head", layer.heads), ("mlp", layer.mlps))
             for block in blocks
         ]
+
+    def sizes(self) -> list[SopSize]:
+        """Per s-op, what its blocks cost (`SopSize`), the costliest first: why a model is as
+        big as it is (`rasp compile --sizes`).  Blocks of files that did not record their
+        s-op count under their own names."""
+        found: dict[str, list[int]] = {}
+        for layer in self.layout:
+            for kind, blocks in ((0, layer.heads), (1, layer.mlps)):
+                for block in blocks:
+                    counts = found.setdefault(block.sop or block.node, [0, 0, 0])
+                    counts[0] += len(block.writes)
+                    counts[1 + kind] += 1 if kind == 0 else block.units
+        per_unit = 2 * self.width + 1
+        rows = [SopSize(sop, dims, heads, units, units * per_unit) for sop, (dims, heads, units) in found.items()]
+        return sorted(rows, key=lambda row: (-row.mlp_params, -row.dims, -row.heads, row.sop))
 
     def index_of(self, kind: DimKind) -> int:
         """The residual index of the one dimension of `kind` ("one", "bos", "indices")."""

@@ -161,6 +161,8 @@ def _block(data: dict[str, Any]) -> BlockDescription:
         _typed(data, "node", str),
         tuple(str(read) for read in _typed(data, "reads", list)),
         tuple(str(write) for write in _typed(data, "writes", list)),
+        _typed(data, "sop", str) if "sop" in data else "",  # recorded since issue 26
+        _typed(data, "units", int) if "units" in data else 0,
     )
 
 

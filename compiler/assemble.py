@@ -175,7 +175,10 @@ def _describe(block: HeadBlock | MLPBlock) -> BlockDescription:
         return "tokens" if dim.kind == "token" else "indices"
 
     reads = tuple(sorted({source(dim) for dim in block.reads if dim != BOS}))
-    return BlockDescription(block.label, reads, tuple(str(dim) for dim in block.writes))
+    writers = {dim.writer.label for dim in block.writes if dim.writer is not None}
+    sop = writers.pop() if len(writers) == 1 else block.label  # a block's dims share their writer
+    units = len(block.units) if isinstance(block, MLPBlock) else 0
+    return BlockDescription(block.label, reads, tuple(str(dim) for dim in block.writes), sop, units)
 
 
 def _residual_dim(dim: Dim) -> ResidualDim:

@@ -89,6 +89,10 @@ def register(subparsers: Any, load_program: LoadProgram = program_nodes) -> None
     )
     compile_parser.add_argument("--json", action="store_true", help="print the summary and layout as JSON")
     compile_parser.add_argument(
+        "--sizes", action="store_true",
+        help="also print, per s-op, the residual dimensions, heads and MLP units it costs, the costliest first",
+    )
+    compile_parser.add_argument(
         "--plot",
         metavar="PNG",
         help="draw the model: what each head and MLP reads and writes, and its attention on --input "
@@ -161,11 +165,15 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
         write_model(model, args.output, args.export)
     if args.json:
         report = {"summary": model.summary(), "layout": [dataclasses.asdict(layer) for layer in model.spec.layout]}
+        if args.sizes:
+            report["sizes"] = [dataclasses.asdict(row) for row in model.spec.sizes()]
         if picture is not None:
             report["plot"] = str(picture)
         print(json.dumps(report, indent=2))
     else:
         print(format_report(model))
+        if args.sizes:
+            print(f"\n{format_sizes(model)}")
         if picture is not None:
             print(f"\nwrote {picture}")
     return 0
@@ -191,11 +199,34 @@ def _split_input(model: Transformer, text: str) -> list[Any]:
 def format_report(model: Transformer) -> str:
     """The summary and, per layer, what each head and the MLP read and write."""
     lines = [f"{key}: {value}" for key, value in model.summary().items()]
-    rows = [("layer", "block", "s-op", "reads", "writes"), *model.spec.layer_table()]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines.append("")
-    lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+    lines.append(_columns([("layer", "block", "s-op", "reads", "writes"), *model.spec.layer_table()]))
     return "\n".join(lines)
+
+
+def format_sizes(model: Transformer) -> str:
+    """`--sizes`: per s-op, the dimensions, heads and MLP units it costs, and their share."""
+    summary = model.summary()
+    rows = [("s-op", "dims", "heads", "MLP units", "MLP params", "share of params")]
+    for row in model.spec.sizes():
+        share = row.mlp_params / summary["params"] if summary["params"] else 0.0
+        rows.append((row.sop, str(row.dims), str(row.heads), f"{row.units:,}", f"{row.mlp_params:,}", f"{share:.1%}"))
+    width = summary["residual_width"]
+    note = (
+        f"the residual width is {width}: each MLP unit reads and writes it ({2 * width + 1} parameters); "
+        "the dimensions not listed are the embedding's (tokens, positions, constants)"
+    )
+    return f"{_columns(rows, right=True)}\n{note}"
+
+
+def _columns(rows: list[tuple[str, ...]], right: bool = False) -> str:
+    """Rows as aligned text columns (numbers right-aligned when `right`, but the first column)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+
+    def cell(text: str, column: int) -> str:
+        return text.rjust(widths[column]) if right and column else text.ljust(widths[column])
+
+    return "\n".join("  ".join(cell(text, i) for i, text in enumerate(row)).rstrip() for row in rows)
 
 
 def _run_model(args: argparse.Namespace) -> int:
