@@ -14,7 +14,13 @@ from compiled_model.fast_decoder import batch_fast_generate
 from rasp_toolkit import cli
 from turing import Machine, load_machine, random_cases, simulate
 from turing.compact import CompactTraceError, Step, compact_trace, every_step, replay, step_vocabulary
-from turing.engines import CompiledEngine, InterpreterEngine, ReferenceEngine, UniversalInterpreterEngine
+from turing.engines import (
+    CompiledEngine,
+    InterpreterEngine,
+    ReferenceEngine,
+    UniversalEngine,
+    UniversalInterpreterEngine,
+)
 from turing.engines.compiled import compile_machine
 from turing.enumeration import all_machines
 from turing.errors import TuringError
@@ -104,6 +110,17 @@ def test_the_universal_compact_program_equals_the_reference_on_random_machines()
 def test_compiled_compact_models_equal_the_reference(attention: str) -> None:
     runs = run_machines(CompiledEngine(COMPACT_PROGRAM, attention=attention), cases(3, seed=2), 25)
     assert all(run.matches for run in runs), [r.report() for r in runs if not r.matches]
+
+
+@pytest.mark.slow
+def test_the_universal_compact_model_equals_the_reference() -> None:
+    """One hard universal compact model of 64 positions for every 2x2 machine: teacher-forced
+    checks of random machines and tapes (the universal engine's batches)."""
+    engine = UniversalEngine(Shape(2, 2), max_len=64, attention="hard", trace_format=COMPACT)
+    chosen = list(random_cases(12, 2, 2, seed=3, n_moves=True))
+    runs = run_machines(engine, chosen, 20)
+    assert all(run.matches for run in runs), [r.report() for r in runs if not r.matches]
+    assert engine.batches and engine.batches[0].summary["attention"] == "hard"
 
 
 def test_the_fast_decoder_equals_the_dense_pass_on_a_compact_model() -> None:
