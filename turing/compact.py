@@ -19,7 +19,7 @@ the transitions, so it costs one token per step whatever the tape's length.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from turing.errors import TuringError
@@ -54,6 +54,16 @@ class Step:
     @property
     def token(self) -> str:
         return f"{self.read}{MARK}{self.write}{self.move}{self.next}"
+
+
+def transition_steps(machine: Machine) -> dict[tuple[str, str], tuple[Step, str]]:
+    """Each defined (state, symbol) pair's step and its token, made once: a run of 47 million
+    steps then holds one string per transition, not one per step."""
+    return {
+        (state, read): (step, step.token)
+        for (state, read), entry in machine.transitions.items()
+        for step in (Step(read, *entry),)
+    }
 
 
 def machine_steps(machine: Machine) -> list[Step]:
@@ -101,11 +111,12 @@ class Tape:
     head: int
     cells: dict[int, str]
     steps: int = 0
+    table: dict[tuple[str, str], tuple[Step, str]] = field(default_factory=dict)
 
     @classmethod
     def start(cls, machine: Machine, tape: Sequence[str] = ()) -> Tape:
         initial_configuration(machine, tape)  # refuses cells that are no symbols (TapeError)
-        return cls(machine, machine.start, 0, dict(enumerate(tape)))
+        return cls(machine, machine.start, 0, dict(enumerate(tape)), table=transition_steps(machine))
 
     @property
     def scanned(self) -> str:
@@ -114,8 +125,13 @@ class Tape:
     def next_step(self) -> Step | None:
         """The step the machine takes now, or None where it halts (halting states have no
         transitions: `Machine` validates that)."""
-        entry = self.machine.transition(self.state, self.scanned)
-        return None if entry is None else Step(self.scanned, entry.write, entry.move, entry.next)
+        found = self.table.get((self.state, self.scanned))
+        return None if found is None else found[0]
+
+    def next_token(self) -> str | None:
+        """The token of `next_step` (one shared string per transition), or None where it halts."""
+        found = self.table.get((self.state, self.scanned))
+        return None if found is None else found[1]
 
     def take(self, step: Step) -> None:
         self.cells[self.head] = step.write
@@ -145,16 +161,15 @@ def steps_of(machine: Machine, tape: Sequence[str] = (), max_steps: int = DEFAUL
     """The step tokens of the run, then `#` if it halts within `max_steps` steps; lazily, so
     that a long run's trace need not be held."""
     state = Tape.start(machine, tape)
-    tokens = {step: step.token for step in machine_steps(machine)}  # one string object per step
     while True:
-        step = state.next_step()
-        if step is None:
+        step, token = state.next_step(), state.next_token()
+        if step is None or token is None:
             yield END
             return
         if state.steps == max_steps:
             return
         state.take(step)
-        yield tokens[step]
+        yield token
 
 
 def compact_trace(

@@ -58,15 +58,14 @@ class _CompactReferenceDecoder:
                 self.ended = True
             else:
                 step = self.tape.next_step()
-                if step is None or step.token != token:
+                if step is None or self.tape.next_token() != token:
                     raise EngineError(f"the context's step {token!r} is not the machine's")
                 self.tape.take(step)
         if self.tape is None:
             raise EngineError("the reference engine predicts only after a complete prompt `$ x0 ... |`")
         if self.ended:
             raise EngineError("the trace has already ended")
-        step = self.tape.next_step()
-        return END if step is None else step.token
+        return self.tape.next_token() or END
 
     def _start(self) -> Tape:
         try:
