@@ -15,6 +15,7 @@ a file of a later format is refused with a message naming both versions.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -256,15 +257,16 @@ class ModelSpec:
         """Per s-op, what its blocks cost (`SopSize`), the costliest first: why a model is as
         big as it is (`rasp compile --sizes`).  Blocks of files that did not record their
         s-op count under their own names."""
-        found: dict[str, list[int]] = {}
+        dims: Counter[str] = Counter()
+        heads: Counter[str] = Counter()
+        units: Counter[str] = Counter()
         for layer in self.layout:
-            for kind, blocks in ((0, layer.heads), (1, layer.mlps)):
-                for block in blocks:
-                    counts = found.setdefault(block.sop or block.node, [0, 0, 0])
-                    counts[0] += len(block.writes)
-                    counts[1 + kind] += 1 if kind == 0 else block.units
+            for block in (*layer.heads, *layer.mlps):
+                dims[block.sop or block.node] += len(block.writes)
+                units[block.sop or block.node] += block.units  # 0 for a head
+            heads.update(block.sop or block.node for block in layer.heads)
         per_unit = 2 * self.width + 1
-        rows = [SopSize(sop, dims, heads, units, units * per_unit) for sop, (dims, heads, units) in found.items()]
+        rows = [SopSize(sop, dims[sop], heads[sop], units[sop], units[sop] * per_unit) for sop in dims]
         return sorted(rows, key=lambda row: (-row.mlp_params, -row.dims, -row.heads, row.sop))
 
     def index_of(self, kind: DimKind) -> int:

@@ -48,17 +48,19 @@ class KindChecks:
             self._check(node, node, node)
 
     def selector(self, selector: ir.Selector) -> None:
-        """Checks every ordering select of `selector` whose two sides may hold different kinds."""
+        """Checks every ordering select of `selector` whose two sides may hold different
+        kinds (each select once, however many aggregates share it)."""
+        known = self.ledger.sets.known
         for select in _selects(selector):
             if select.op not in ORDERINGS or select.uid in self._done:
                 continue
-            known = self.ledger.sets.known
-            if mixes_kinds(known(select.keys) | known(select.queries)):
+            self._done.add(select.uid)
+            if len(_kinds(known(select.keys)) | _kinds(known(select.queries))) == 2:
                 self._check(select, select.queries, select.keys)
 
     def _check(self, node: ir.Node, queries: ir.SOp, keys: ir.SOp) -> None:
-        self._done.add(node.uid)
-        query_kind, key_kind = _is_string(queries), _is_string(keys)
+        query_kind = _is_string(queries)
+        key_kind = query_kind if keys is queries else _is_string(keys)
         self.ledger.analyse(query_kind)
         self.ledger.analyse(key_kind)
         score = self.scores.score(ir.Select(keys=key_kind, queries=query_kind, op="!="), node)
@@ -70,10 +72,14 @@ class KindChecks:
 
 
 def mixes_kinds(values: Iterable[object]) -> bool:
-    """Whether a value set holds strings and also non-strings (numbers or bools), judged by
-    its types (one pass in C: sets of positions hold millions of values)."""
-    kinds = {issubclass(kind, str) for kind in set(map(type, values))}
-    return len(kinds) == 2
+    """Whether a value set holds strings and also non-strings (numbers or bools)."""
+    return len(_kinds(values)) == 2
+
+
+def _kinds(values: Iterable[object]) -> set[bool]:
+    """Whether each value is a string, judged by the set's types (one pass in C, and no
+    union of sets: sets of positions hold millions of values)."""
+    return {issubclass(kind, str) for kind in set(map(type, values))}
 
 
 def _is_string(sop: ir.SOp) -> ir.SOp:

@@ -55,20 +55,23 @@ class Step:
     def token(self) -> str:
         return f"{self.read}{MARK}{self.write}{self.move}{self.next}"
 
+    def __str__(self) -> str:
+        return f"read {self.read}, write {self.write}, move {self.move}, enter {self.next}"
+
 
 def transition_steps(machine: Machine) -> dict[tuple[str, str], tuple[Step, str]]:
     """Each defined (state, symbol) pair's step and its token, made once: a run of 47 million
-    steps then holds one string per transition, not one per step."""
-    return {
-        (state, read): (step, step.token)
-        for (state, read), entry in machine.transitions.items()
-        for step in (Step(read, *entry),)
-    }
+    steps then holds one string per transition, not one per step.  A machine whose names
+    run together so that two transitions spell one token has no compact trace: TuringError
+    (`step_vocabulary`), before any trace is written."""
+    steps = {(state, read): Step(read, *entry) for (state, read), entry in machine.transitions.items()}
+    step_vocabulary(steps.values())
+    return {key: (step, step.token) for key, step in steps.items()}
 
 
 def machine_steps(machine: Machine) -> list[Step]:
     """The step of every defined transition of `machine`, in its table's order."""
-    return [Step(read, entry.write, entry.move, entry.next) for (_, read), entry in machine.transitions.items()]
+    return [step for step, _ in transition_steps(machine).values()]
 
 
 def every_step(states: Sequence[str], symbols: Sequence[str]) -> list[Step]:
@@ -84,7 +87,7 @@ def step_vocabulary(steps: Iterable[Step]) -> dict[str, Step]:
         other = vocabulary.setdefault(step.token, step)
         if other != step:
             raise TuringError(
-                f"the step token {step.token!r} spells two transitions ({other} and {step}): "
+                f"the step token {step.token!r} spells two transitions ({other}; {step}): "
                 "rename the states or symbols so that their names do not run together"
             )
     return vocabulary

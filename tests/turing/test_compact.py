@@ -75,11 +75,24 @@ def test_replay_names_the_first_wrong_token() -> None:
         compact_trace(BB2, ("2",))
 
 
-def test_names_that_run_together_are_refused() -> None:
-    """Write `1` then state `RA`, or write `1R` then state `A`: both spell `0/1RRA`."""
+def test_names_that_run_together_are_refused(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    """Write `1` then state `RA`, or write `1R` then state `A`: both spell `0/1RRA`.  A machine
+    with both transitions has no compact trace: refused before any token is written (the
+    reference once wrote the ambiguous trace and called it a match)."""
     with pytest.raises(TuringError, match="spells two transitions"):
         step_vocabulary(every_step(("A", "RA"), ("0", "1", "1R")))
     assert len(step_vocabulary(every_step(("A", "B", "Z"), ("0", "1")))) == 2 * 2 * 3 * 3
+    clash = Machine.from_json(
+        {"states": ["A", "RA"], "symbols": ["0", "1", "1R"], "blank": "0", "start": "A",
+         "transitions": [["A", "0", "1", "R", "RA"], ["RA", "0", "1R", "R", "A"]]}
+    )
+    with pytest.raises(TuringError, match="'0/1RRA' spells two transitions"):
+        compact_trace(clash)
+    path = tmp_path / "clash.json"
+    path.write_text(clash.to_json())
+    for engine in ("reference", "interpreter"):
+        assert cli.main(["tm", "run", str(path), "--program", "compact", "--engine", engine]) == 2
+        assert "spells two transitions" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
