@@ -83,15 +83,60 @@ def attention_weights(logits: Any, window: float | None, xp: Any = jnp) -> Any:
     return chosen / xp.sum(chosen, axis=-1, keepdims=True)
 
 
+#: The codes of `weights["mode"]` (`compiled_model.spec.HEAD_MODES`): a head averages the keys
+#: it chooses, sums them, or takes the latest of them.
+AVERAGE, SUM, LATEST = 0, 1, 2
+
+
+def moded_weights(queries: Any, keys: Any, logits: Any, mask: Any, weights: Params, window: float, xp: Any) -> Any:
+    """The hard attention pattern of a layer whose heads have modes (`weights["mode"]`, one
+    code per head, and `weights["integer"]`, per head 0 or the factor c that makes c * query
+    an integer vector).  An integer head scores in int64, round(c q) . round(2 k), which is
+    exact where float64 products of scores past 2^53 are not, and chooses the keys of the
+    largest score; any other head the keys within `window` of its best logit.  Then an
+    AVERAGE head weights its chosen keys alike (RASP's aggregate), a SUM head weights each
+    1 (their sum: a count needs no division), a LATEST head puts weight 1 on the last of
+    them (ties go to the latest key, the unique hard attention of B-RASP)."""
+    heads = (slice(None), None, None)  # (heads,) against (..., heads, queries, keys)
+    factor = weights["integer"][heads]
+    whole_q = _as(xp.round(queries * factor), xp.int64)
+    whole_k = _as(xp.round(2 * keys), xp.int64)
+    exact = xp.einsum("...hqe,...hke->...hqk", whole_q, whole_k)
+    lowest = xp.iinfo(xp.int64).min
+    exact = xp.where(mask[..., None, :, :], exact, lowest)
+    exact_chosen = exact == xp.amax(exact, axis=-1, keepdims=True)
+    floating = xp.where(mask[..., None, :, :], logits, -xp.inf)
+    float_chosen = floating >= xp.amax(floating, axis=-1, keepdims=True) - window
+    chosen = xp.where(factor > 0, exact_chosen, float_chosen) & mask[..., None, :, :]
+    count = xp.sum(chosen, axis=-1, keepdims=True)
+    ones = _as(chosen, logits.dtype)
+    positions = xp.arange(chosen.shape[-1])
+    last = xp.amax(xp.where(chosen, positions, -1), axis=-1, keepdims=True)
+    latest = _as(positions == last, logits.dtype)
+    mode = weights["mode"][heads]
+    return xp.where(mode == SUM, ones, xp.where(mode == LATEST, latest, ones / xp.clip(count, 1, None)))
+
+
+def _as(array: Any, dtype: Any) -> Any:
+    """`array` as `dtype` in numpy, JAX (astype) or torch (to)."""
+    return array.astype(dtype) if hasattr(array, "astype") else array.to(dtype)
+
+
 def attention(
     x: Any, weights: Params, keys: Any, values: Any, mask: Any, xp: Any = jnp, window: float | None = None
 ) -> tuple[Any, Any]:
     """What the attention sublayer adds to the streams x (..., queries, width), whose queries
     attend over keys and values (..., heads, positions, depth) where mask (..., queries,
-    positions) holds; and the attention pattern (..., heads, queries, positions)."""
+    positions) holds; and the attention pattern (..., heads, queries, positions).  A layer
+    with head modes (hard models only) takes its pattern from `moded_weights`."""
     queries = xp.einsum("...qd,hde->...hqe", x, weights["w_q"])
     logits = xp.einsum("...hqe,...hke->...hqk", queries, keys)
-    pattern = attention_weights(xp.where(mask[..., None, :, :], logits, -xp.inf), window, xp)
+    if "mode" in weights:
+        if window is None:
+            raise ValueError("head modes (sum, latest) need hard attention")
+        pattern = moded_weights(queries, keys, logits, mask, weights, window, xp)
+    else:
+        pattern = attention_weights(xp.where(mask[..., None, :, :], logits, -xp.inf), window, xp)
     mixed = xp.einsum("...hqk,...hke->...hqe", pattern, values)
     return xp.einsum("...hqe,hed->...qd", mixed, weights["w_o"]), pattern
 

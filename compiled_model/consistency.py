@@ -7,7 +7,9 @@ added to the vocabulary read another token's embedding, a `max_seq_len` of 1,000
 `consistency_problem` names the first such disagreement, or None: every weight finite and of
 the shape the spec and the residual width say, every residual index the spec names inside the
 width.  Shapes may be larger than the spec needs where `compiled_model.shapes.pad` pads (more
-token rows, positions or output columns).
+token rows, positions or output columns).  A layer's head modes (`mode` and `integer`, one per
+head) come together, and every mode is a known code (`compiled_model.arithmetic.AVERAGE`, SUM,
+LATEST): the arithmetic would take any other code for an average.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from compiled_model.arithmetic import AVERAGE, LATEST, SUM
 from compiled_model.spec import ModelSpec
 
 Params = dict[str, Any]
@@ -62,8 +65,9 @@ def _index_problem(spec: ModelSpec, heads: list[int]) -> str | None:
         return f"its head descriptors do not match the heads per layer of its weights {heads}"
     for layer in spec.heads:
         for head in layer:
-            if any(not 0 <= dim < width for dim, _ in head.target):
-                return f"a lookup head's target reads a dimension past the residual width {width}"
+            for name in ("target", "key", "writer"):
+                if any(not 0 <= dim < width for dim, _ in getattr(head, name)):
+                    return f"a {head.kind} head's {name} reads a dimension past the residual width {width}"
     return None
 
 
@@ -114,6 +118,8 @@ def _layer_problem(number: int, layer: Params, width: int) -> str | None:
             "mlp/w_out": (np.shape(mlp["w_out"]), (hidden, width)),
             "mlp/b_out": (np.shape(mlp["b_out"]), (width,)),
         }
+        if "mode" in attn or "integer" in attn:
+            shapes |= {f"attn/{name}": (np.shape(attn[name]), (heads,)) for name in ("mode", "integer")}
     except (KeyError, TypeError, ValueError, IndexError) as error:
         return f"its layer {number} is incomplete ({type(error).__name__}: {error})"
     for name, (actual, wanted) in shapes.items():
@@ -122,4 +128,8 @@ def _layer_problem(number: int, layer: Params, width: int) -> str | None:
                 f"its weight layers/{number}/{name} is {' x '.join(map(str, actual))}, "
                 f"where the residual width {width} needs {' x '.join(map(str, wanted))}"
             )
+    if "mode" in attn:
+        codes = set(np.unique(np.asarray(attn["mode"])).tolist()) - {AVERAGE, SUM, LATEST}
+        if codes:
+            return f"its layer {number} has head modes {sorted(codes)}, not one of {AVERAGE}, {SUM}, {LATEST}"
     return None

@@ -9,6 +9,9 @@ first, no layer norm, ReLU MLPs, softmax attention whose logit scale is already 
 query weights, causal or bidirectional as compiled.  Their outputs are the unembedding's scores;
 `decode` turns them into the program's values as `Transformer.decode` does.
 
+Models with head modes (sum and latest heads, `compiled_model.arithmetic.moded_weights`) are hard
+models and are refused by name: TransformerLens has no such attention.
+
 This module imports torch, so `compiler` imports it only on demand (`import compiled_model.export`);
 TransformerLens is imported by the functions that need it.  Both come with the `interop` extra.
 """
@@ -35,7 +38,14 @@ TRANSFORMER_LENS_FORMAT = "rasp-toolkit/transformer-lens"
 
 
 def _require_softmax(model: Transformer) -> None:
-    """Exported modules attend by softmax: a hard-attention model would silently change."""
+    """Exported modules attend by softmax: a hard-attention model would silently change, and
+    one with head modes (sum and latest heads, hard models only) has attention TransformerLens
+    does not offer at all."""
+    if model.has_modes:
+        raise ModelError(
+            "this model has sum or latest heads (head modes), which neither TransformerLens's attention "
+            "nor the torch export computes: run it with compiled_model (model(tokens), FastDecoder)"
+        )
     if model.window is not None:
         raise ModelError(
             "only softmax models can be exported to torch or TransformerLens: this one was compiled "

@@ -12,11 +12,22 @@ position (`compiled_model.fast_decoder`).  A block of one takes static branches 
 position is cheaper: no scan loop, a slice rather than a gather, the dense heads over the span
 of the cache that holds the position (`compiled_model.arithmetic.over_cache`).
 
-The result equals `forward`'s (tests/compiler/test_fast_forward.py) when the compiler's
-guarantee for a hard head holds (the selected keys' scores lie within the window of one another
-and more than twice the window above every other key: `compiler.margins.hard_separable`), and
-a categorical query that is not exactly one of its scan's vectors raises `InexactQuery`, never
-a silent guess.
+Models with head modes (`compiled_model.arithmetic.moded_weights`) add two kinds: a "sum" head
+is a scan whose lanes give their keys' value sum, not the mean; a "keyed" head keeps a table
+from a key value to the value last written at it (`keyed_cells`): each position first writes
+(when its writer is 1) and then reads its target's cell, or the BOS's value where nothing was
+written, so a key is visible to its own query.  The table has a fixed number of cells
+(`table_rows`: by default enough for every cell a trace of the capacity reaches, capped so that
+memory does not grow with long runs); a key or target outside it is never read or written but
+reported (`faults`), and the passes raise a ModelError naming the size and how to enlarge it.
+Scans of heads that score in integers compare their keys' int64 scores exactly, and the dense
+heads of a moded layer attend in its modes.
+
+The result equals `forward`'s (tests/compiler/test_fast_forward.py, test_fast_modes.py) when the
+compiler's guarantee for a hard head holds (the selected keys' scores lie within the window of
+one another and more than twice the window above every other key:
+`compiler.margins.hard_separable`), and a categorical query that is not exactly one of its
+scan's vectors raises `InexactQuery`, never a silent guess.
 """
 
 from __future__ import annotations
@@ -28,25 +39,51 @@ import jax.numpy as jnp
 import numpy as np
 
 from compiled_model.arithmetic import Params, attention, embed_positions, mlp, over_cache, spans
-from compiled_model.errors import InexactQuery
+from compiled_model.errors import InexactQuery, ModelError
 from compiled_model.fast_plan import FastLayer, FastPlan, ScanGroup
 
 State = list[dict[str, jax.Array]]
 """Per layer (`empty_state`): the scans' best logit, tie count and value sum per lane, the
-lookups' value rows, the dense heads' keys and values."""
+lookups' value rows, the dense heads' keys and values, the keyed heads' tables."""
 
 Tables = list[dict[str, dict[str, jax.Array]]]
 """Per layer, the folded weights of `compiled_model.fast_plan.tables_of` on the device."""
 
+#: The most cells a keyed head's table gets by default: 2^17 rows of the value depth per head,
+#: whatever the length of the run (a run whose cells leave the table raises).
+MAX_TABLE_ROWS = 2**17
 
-def empty_state(plan: FastPlan, capacity: int, dtype: jnp.dtype) -> State:
+#: Bits of a block's `faults`: a keyed head's key or target fell outside its table; an exact
+#: scan's integer score reached 2^53, past which float64 (the scan's state) cannot tell scores apart.
+OUTSIDE_TABLE, LARGE_SCORE = 1, 2
+
+#: An exact scan's scores are compared in float64, exact below this.
+EXACT_LIMIT = 2**53
+
+
+def table_rows(capacity: int, table_cells: int | None = None) -> int:
+    """The cells of each keyed head's table: `table_cells`, or enough for every cell a trace of
+    `capacity` positions reaches (2 capacity + 1: the compact Turing program's cells lie in
+    [-t, t]), at most MAX_TABLE_ROWS."""
+    if table_cells is not None:
+        if table_cells < 1:
+            raise ModelError(f"a keyed head's table needs at least one cell, not {table_cells}")
+        return table_cells
+    return min(2 * capacity + 1, MAX_TABLE_ROWS)
+
+
+def empty_state(plan: FastPlan, capacity: int, dtype: jnp.dtype, cells: int | None = None) -> State:
     """The state before any position, with rows for `capacity` positions: per scan lane (no
     key yet) the best logit -inf; the lookups' values side by side, one row per position
     (capacity, lookups x value depth), so that a position writes them at once; the dense
-    heads' keys and values (heads, capacity, depth)."""
+    heads' keys and values (heads, capacity, depth); per keyed head a table of `table_rows`
+    cells of values, which of them were written, and the BOS's value.  Without lookup or
+    dense heads the arrays of capacity rows have no columns: the memory does not grow with
+    the trace."""
     state = []
+    rows = table_rows(capacity, cells)
     for layer in plan.layers:
-        lanes, depth, dense = layer.lanes, layer.value_depth, len(layer.dense)
+        lanes, depth, dense, keyed = layer.lanes, layer.value_depth, len(layer.dense), len(layer.keyed)
         state.append(
             {
                 "best": jnp.full((lanes,), -jnp.inf, dtype),
@@ -55,9 +92,32 @@ def empty_state(plan: FastPlan, capacity: int, dtype: jnp.dtype) -> State:
                 "rows": jnp.zeros((capacity, len(layer.lookups) * depth), dtype),
                 "keys": jnp.zeros((dense, capacity, layer.key_depth), dtype),
                 "values": jnp.zeros((dense, capacity, depth), dtype),
+                # one array per keyed head: XLA updates each in place, where one stacked array
+                # of all the heads was copied whole at every position (100 tokens/s, not 10^5)
+                "cells": tuple(jnp.zeros((rows, depth), dtype) for _ in range(keyed)),
+                "filled": tuple(jnp.zeros((rows,), bool) for _ in range(keyed)),
+                "bos": jnp.zeros((keyed, depth), dtype),
             }
         )
     return state
+
+
+def raise_faults(off: float, faults: int, cells: int) -> None:
+    """The error a pass raises for what its blocks reported: a checked query off its vector
+    (`deviation`), a keyed head's cell outside its table, an exact score too large."""
+    if off != 0.0:
+        raise InexactQuery(f"a categorical query differs by {off:.3g} from the vector its scan assumed")
+    if faults & OUTSIDE_TABLE:
+        low = -(cells // 2)
+        raise ModelError(
+            f"a keyed head's key or target left its table of {cells} cells ({low} to {low + cells - 1}): "
+            f"pass a larger table_cells to FastDecoder, batch_fast_generate or fast_forward"
+        )
+    if faults & LARGE_SCORE:
+        raise ModelError(
+            "an integer head's score reached 2^53, which the fast scan cannot compare exactly: "
+            "run the model's dense pass (model(tokens)) instead"
+        )
 
 
 # ------------------------------------------------------------------ scans
@@ -67,34 +127,60 @@ Lanes = tuple[jax.Array, jax.Array, jax.Array]
 """Per scan lane: the best logit so far, the number of keys tied with it, the sum of their values."""
 
 
-def admit(lanes: Lanes, key: tuple[jax.Array, jax.Array], window: float) -> tuple[Lanes, jax.Array]:
+def admit(
+    lanes: Lanes, key: tuple[jax.Array, jax.Array], window: float | np.ndarray, summed: np.ndarray | None = None
+) -> tuple[Lanes, jax.Array]:
     """The lanes after one more key, whose logits (lanes,) and values (lanes, depth) are given,
-    and every lane's mean: a logit more than the window above the best starts the sum afresh,
-    one within the window joins it, a lower one (or -inf: a masked key) is left out."""
+    and every lane's mean (its sum where `summed` holds: a sum head): a logit more than the
+    window above the best starts the sum afresh, one within the window joins it, a lower one
+    (or -inf: a masked key) is left out.  `window` may be one per lane (0 for an exact lane,
+    whose logits are integer scores: only equal ones tie)."""
     best, count, total = lanes
     logit, value = key
     fresh = logit > best + window
     joins = (logit >= best - window) & ~fresh & jnp.isfinite(logit)
     count = jnp.where(fresh, 1.0, count + joins)
     total = jnp.where(fresh[:, None], value, jnp.where(joins[:, None], total + value, total))
-    return (jnp.maximum(best, logit), count, total), total / jnp.maximum(count, 1.0)[:, None]
+    mean = total / jnp.maximum(count, 1.0)[:, None]
+    return (jnp.maximum(best, logit), count, total), mean if summed is None else jnp.where(summed[:, None], total, mean)
 
 
 def scan_keys(
-    memory: dict[str, jax.Array], logits: jax.Array, values: jax.Array, valid: jax.Array, window: float
+    memory: dict[str, jax.Array],
+    logits: jax.Array,
+    values: jax.Array,
+    valid: jax.Array,
+    window: float | np.ndarray,
+    summed: np.ndarray | None = None,
 ) -> tuple[dict[str, jax.Array], jax.Array]:
     """The scan lanes after the block's keys, logits (t, lanes) and values (t, lanes, depth),
-    the invalid ones (padding) left out; and the lanes' means after each key (t, lanes, depth):
-    the result of a query at that position.  One `lax.scan` over the keys (XLA compiles it in
-    a moment, where an associative scan of this length takes many seconds)."""
+    the invalid ones (padding) left out; and the lanes' means (or sums, `admit`) after each
+    key (t, lanes, depth): the result of a query at that position.  One `lax.scan` over the
+    keys (XLA compiles it in a moment, where an associative scan of this length takes many
+    seconds)."""
     logits = jnp.where(valid[:, None], logits, -jnp.inf)
     lanes = (memory["best"], memory["count"], memory["total"])
     if logits.shape[0] == 1:
-        lanes, mean = admit(lanes, (logits[0], values[0]), window)
+        lanes, mean = admit(lanes, (logits[0], values[0]), window, summed)
         means = mean[None]
     else:
-        lanes, means = jax.lax.scan(functools.partial(admit, window=window), lanes, (logits, values))
+        lanes, means = jax.lax.scan(functools.partial(admit, window=window, summed=summed), lanes, (logits, values))
     return {**memory, "best": lanes[0], "count": lanes[1], "total": lanes[2]}, means
+
+
+def exact_logits(
+    logits: jax.Array, keys: jax.Array, integers: jax.Array, layer: FastLayer, valid: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """The lanes' logits (t, lanes) with the exact lanes' replaced by their int64 scores
+    round(c q) . round(2 k) (`compiled_model.arithmetic.moded_weights`) of the keys (t, exact
+    lanes x key depth) against each lane's rounded query `integers` (exact lanes, key depth);
+    and LARGE_SCORE where a valid position's score reaches EXACT_LIMIT, past which float64
+    would merge distinct scores."""
+    whole_k = jnp.round(2 * keys.reshape(keys.shape[0], *integers.shape)).astype(jnp.int64)
+    scores = jnp.sum(whole_k * integers.astype(jnp.int64), axis=-1)
+    large = jnp.any(valid[:, None] & (jnp.abs(scores) >= EXACT_LIMIT))
+    exact = np.flatnonzero(layer.lane_flags("exact"))
+    return logits.at[:, exact].set(scores.astype(logits.dtype)), jnp.where(large, LARGE_SCORE, 0)
 
 
 def case_of(x: jax.Array, group: ScanGroup) -> jax.Array:
@@ -158,6 +244,74 @@ def lookup_rows(
     return {**memory, "rows": rows}, jnp.take_along_axis(by_head, row[..., None], axis=0)
 
 
+# ------------------------------------------------------------------ keyed heads
+
+
+Cells = tuple[tuple[jax.Array, ...], tuple[jax.Array, ...], jax.Array]
+"""The keyed heads' state: per head its table of values (cells, depth) and which cells were
+written (cells,), and the BOS's values (heads, depth)."""
+
+
+def _cell(value: jax.Array, cells: int) -> tuple[jax.Array, jax.Array]:
+    """The row of a key or target value (rounded: the model's integers carry float error) in
+    the table, and whether it is inside (decided before any cast: a huge value or NaN is outside)."""
+    rounded, low = jnp.round(value), -(cells // 2)
+    inside = (rounded >= low) & (rounded < low + cells)
+    return jnp.where(inside, rounded - low, 0).astype(jnp.int32), inside
+
+
+def _keyed_position(tables: Cells, inputs: tuple[jax.Array, ...]) -> tuple[Cells, tuple[jax.Array, jax.Array]]:
+    """One position of the keyed heads: a writer (round(writer) == 1) stores its value at its
+    key's cell, then the query reads its target's cell, or the BOS's value where none was
+    written.  The BOS (position 0) only records its value; padding changes nothing.  Returns
+    the tables, the values read (heads, depth) and whether a key or target left the table.
+    One slice per head (XLA's CPU gather and scatter cost time in the table's size)."""
+    cells, filled, bos = tables
+    position, valid, value, key, writer, target = inputs
+    live = valid & (position > 0)
+    bos = jnp.where(valid & (position == 0), value, bos)
+    picked, outside, new_cells, new_filled = [], jnp.zeros((), bool), [], []
+    for head, (table, written) in enumerate(zip(cells, filled)):
+        rows = table.shape[0]
+        key_row, key_inside = _cell(key[head], rows)
+        target_row, target_inside = _cell(target[head], rows)
+        writes = live & (jnp.round(writer[head]) == 1)
+        stores = writes & key_inside
+        old = jax.lax.dynamic_slice(table, (key_row, jnp.int32(0)), (1, table.shape[1]))
+        table = jax.lax.dynamic_update_slice(table, jnp.where(stores, value[head][None], old), (key_row, jnp.int32(0)))
+        was = jax.lax.dynamic_slice(written, (key_row,), (1,))
+        written = jax.lax.dynamic_update_slice(written, was | stores, (key_row,))
+        found = jax.lax.dynamic_slice(written, (target_row,), (1,))[0] & target_inside
+        stored = jax.lax.dynamic_slice(table, (target_row, jnp.int32(0)), (1, table.shape[1]))[0]
+        picked.append(jnp.where(found, stored, bos[head]))
+        outside = outside | (writes & ~key_inside) | (live & ~target_inside)
+        new_cells.append(table)
+        new_filled.append(written)
+    return (tuple(new_cells), tuple(new_filled), bos), (jnp.stack(picked), outside)
+
+
+def keyed_cells(
+    memory: dict[str, jax.Array], values: jax.Array, fields: jax.Array, positions: jax.Array, valid: jax.Array
+) -> tuple[dict[str, jax.Array], jax.Array, jax.Array]:
+    """The keyed heads after the block's positions, in order (a later write replaces an
+    earlier one, and each position's write precedes its own read): their values (t, heads x
+    depth) and key, writer and target functions (t, 3 x heads, all keys first).  Returns the
+    state, the values read (t, heads, depth) and OUTSIDE_TABLE where a key or target of a
+    valid position left the table.  A block of one runs without a loop."""
+    t, heads = values.shape[0], len(memory["bos"])
+    tables = (memory["cells"], memory["filled"], memory["bos"])
+    key, writer, target = jnp.moveaxis(fields.reshape(t, 3, heads), 1, 0)
+    inputs = (positions, valid, values.reshape(t, heads, -1), key, writer, target)
+    if t == 1:
+        tables, (read, outside) = _keyed_position(tables, tuple(part[0] for part in inputs))
+        picked = read[None]
+    else:
+        tables, (picked, outsides) = jax.lax.scan(_keyed_position, tables, inputs)
+        outside = jnp.any(outsides)
+    updated = {**memory, "cells": tables[0], "filled": tables[1], "bos": tables[2]}
+    return updated, picked, jnp.where(outside, OUTSIDE_TABLE, 0)
+
+
 # ------------------------------------------------------------------ dense heads
 
 
@@ -175,7 +329,8 @@ def dense_heads(
     """The dense heads after the block's keys and values (t, heads x depth) are written into
     the cache, and their update (t, writes) of the queries x (t, reads) over the cache: every
     key at or before the query's position but the invalid ones of the block.  A block of one
-    attends over the span that holds `reach` (default its position: `over_cache`)."""
+    attends over the span that holds `reach` (default its position: `over_cache`), in the
+    layer's head modes when it has them."""
     t, start = x.shape[0], positions[0]
     at = (jnp.zeros_like(start), start, jnp.zeros_like(start))
     cached = [
@@ -183,6 +338,8 @@ def dense_heads(
         for name, new in (("keys", keys), ("values", values))
     ]
     weights = {"w_q": table["dense_q"], "w_o": table["dense_o"]}
+    if "dense_mode" in table:  # a moded layer: its dense heads sum or take the latest as they say
+        weights |= {"mode": table["dense_mode"], "integer": table["dense_integer"]}
     rows = jnp.arange(cached[0].shape[1])
     if t == 1:
         update = over_cache(x, weights, *cached, start, window, spans(rows.shape[0]), reach)
@@ -205,30 +362,41 @@ def attend(
     valid: jax.Array,
     window: float,
     reach: jax.Array | None,
-) -> tuple[jax.Array, dict[str, jax.Array], jax.Array]:
+) -> tuple[jax.Array, dict[str, jax.Array], jax.Array, jax.Array]:
     """The attention sublayer over the streams x (t, width) at `positions`: the streams after
-    it, the state with the block in, and the checked queries' largest deviation.  One product
-    (`table["pre"]`) gives every part the heads need from the dimensions they read; the scanned
-    and lookup heads' results go out through one more (`table["out"]`)."""
+    it, the state with the block in, the checked queries' largest deviation and the block's
+    `faults` (OUTSIDE_TABLE, LARGE_SCORE).  One product (`table["pre"]`) gives every part the
+    heads need from the dimensions they read; the scanned, lookup and keyed heads' results go
+    out through one more (`table["out"]`)."""
     t, reads = x.shape[0], np.array(layer.attn_reads, int)
     xr = x[:, reads]
     parts = dict(zip(layer.columns, jnp.split(xr @ table["pre"], np.cumsum(list(layer.columns.values()))[:-1], axis=1)))
-    mixed, updates, off = [], [], jnp.zeros((), x.dtype)
+    mixed, updates, off, faults = [], [], jnp.zeros((), x.dtype), jnp.zeros((), jnp.int32)
     if layer.scans:
         lane_values = parts["lane_values"].reshape(t, layer.lanes, -1)
-        memory, means = scan_keys(memory, parts["logits"], lane_values, valid, window)
+        logits, windows, summed = parts["logits"], window, None
+        if layer.moded:  # sums, and exact lanes whose ties must be equal scores
+            summed, exact = layer.lane_flags("summed"), layer.lane_flags("exact")
+            if exact.any():
+                logits, large = exact_logits(logits, parts["lane_keys"], table["lane_integers"], layer, valid)
+                faults, windows = faults | large, np.where(exact, 0.0, window)
+        memory, means = scan_keys(memory, logits, lane_values, valid, windows, summed)
         cases = [case_of(x, group) for group in layer.scans]
         mixed.append(scanned_heads(means, cases, layer))
         off = deviation(parts["queries"], table["vectors"], cases, layer, valid & (positions > 0))
     if layer.lookups:
         memory, picked = lookup_rows(memory, parts["targets"], table["clamp"], parts["lookup_values"], positions)
         mixed.append(picked)
+    if layer.keyed:
+        memory, picked, outside = keyed_cells(memory, parts["keyed_values"], parts["keyed_fields"], positions, valid)
+        mixed.append(picked)
+        faults = faults | outside
     if mixed:
         updates.append(jnp.concatenate(mixed, axis=1).reshape(t, -1) @ table["out"])
     if layer.dense:
         memory, update = dense_heads(memory, xr, parts["keys"], parts["values"], table, positions, valid, window, reach)
         updates.append(update)
-    return x.at[:, np.array(layer.attn_writes, int)].add(sum(updates)), memory, off
+    return x.at[:, np.array(layer.attn_writes, int)].add(sum(updates)), memory, off, faults
 
 
 def fast_block(
@@ -241,55 +409,64 @@ def fast_block(
     plan: FastPlan,
     window: float,
     reach: jax.Array | None = None,
-) -> tuple[State, jax.Array, jax.Array]:
+) -> tuple[State, jax.Array, jax.Array, jax.Array]:
     """token_ids (t,) at positions start.. (0 is the BOS) after the positions before them,
     whose state is given; `valid` false on padding (which comes after every real token).
-    Returns the state with the block in, the final residual streams (t, width) and the
-    checked queries' largest deviation (`deviation`).  A layer adds its attention (`attend`)
-    and then its MLP (`compiled_model.arithmetic.mlp` on the dimensions it reads and writes),
-    as `compiled_model.arithmetic.layer` does; a sublayer that writes nothing is skipped."""
+    Returns the state with the block in, the final residual streams (t, width), the checked
+    queries' largest deviation (`deviation`) and the block's `faults` bits (`raise_faults`).
+    A layer adds its attention (`attend`) and then its MLP (`compiled_model.arithmetic.mlp` on
+    the dimensions it reads and writes), as `compiled_model.arithmetic.layer` does; a sublayer
+    that writes nothing is skipped."""
     positions = start + jnp.arange(token_ids.shape[0], dtype=jnp.int32)
     x = params["token_embed"][token_ids] + embed_positions(params, positions)
-    off = jnp.zeros((), x.dtype)
+    off, faults = jnp.zeros((), x.dtype), jnp.zeros((), jnp.int32)
     updated = []
     for table, memory, layer in zip(tables, state, plan.layers):
         if layer.attn_writes:
-            x, memory, layer_off = attend(x, table["attn"], memory, layer, positions, valid, window, reach)
-            off = jnp.maximum(off, layer_off)
+            x, memory, layer_off, flags = attend(x, table["attn"], memory, layer, positions, valid, window, reach)
+            off, faults = jnp.maximum(off, layer_off), faults | flags
         if layer.mlp_writes:
             reads, writes = np.array(layer.mlp_reads, int), np.array(layer.mlp_writes, int)
             x = x.at[:, writes].add(mlp(x[:, reads], table["mlp"]))
         updated.append(memory)
-    return updated, x, off
+    return updated, x, off, faults
 
 
 # ------------------------------------------------------------------ the whole sequence
 
 
 def fast_forward(
-    params: Params, tables: Tables, token_ids: jax.Array, key_mask: jax.Array, plan: FastPlan, window: float
+    params: Params,
+    tables: Tables,
+    token_ids: jax.Array,
+    key_mask: jax.Array,
+    plan: FastPlan,
+    window: float,
+    table_cells: int | None = None,
 ) -> jax.Array:
     """The final residual stream (batch, T, width) of a causal hard model, as
     `compiled_model.arithmetic.forward` gives it, for token_ids (batch, T) with the BOS id 0
     first and key_mask false on padding (which must come after every real token): one block
     per row from the empty state.  `tables`: `compiled_model.fast_plan.tables_of(model, plan)`
-    on the device.  InexactQuery when a categorical query was not one of its scan's vectors."""
-    streams, off = _fast_forward(params, tables, token_ids, key_mask, plan, window)
-    if float(off) != 0.0:
-        raise InexactQuery(f"a categorical query differs by {float(off):.3g} from the vector its scan assumed")
+    on the device; `table_cells`: the cells of each keyed head's table (`table_rows`).
+    InexactQuery when a categorical query was not one of its scan's vectors; a ModelError when
+    a keyed head's key or target left its table."""
+    cells = table_rows(token_ids.shape[1], table_cells)
+    streams, off, faults = _fast_forward(params, tables, token_ids, key_mask, plan, window, cells)
+    raise_faults(float(off), int(faults), cells)
     return streams
 
 
-@functools.partial(jax.jit, static_argnames=("plan", "window"))
+@functools.partial(jax.jit, static_argnames=("plan", "window", "cells"))
 def _fast_forward(
-    params: Params, tables: Tables, token_ids: jax.Array, key_mask: jax.Array, plan: FastPlan, window: float
-) -> tuple[jax.Array, jax.Array]:
-    """`fast_forward`'s streams and the largest deviation of a checked query."""
-    state = empty_state(plan, token_ids.shape[1], params["token_embed"].dtype)
+    params: Params, tables: Tables, token_ids: jax.Array, key_mask: jax.Array, plan: FastPlan, window: float, cells: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """`fast_forward`'s streams, the largest deviation of a checked query and the faults."""
+    state = empty_state(plan, token_ids.shape[1], params["token_embed"].dtype, cells)
 
-    def row(ids: jax.Array, valid: jax.Array) -> tuple[jax.Array, jax.Array]:
-        _, x, off = fast_block(params, tables, state, ids, 0, valid, plan, window)
-        return x, off
+    def row(ids: jax.Array, valid: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        _, x, off, faults = fast_block(params, tables, state, ids, 0, valid, plan, window)
+        return x, off, faults
 
-    streams, offs = jax.vmap(row)(token_ids, key_mask)
-    return streams, jnp.max(offs)
+    streams, offs, faults = jax.vmap(row)(token_ids, key_mask)
+    return streams, jnp.max(offs), jnp.bitwise_or.reduce(faults)

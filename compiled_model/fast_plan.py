@@ -3,17 +3,28 @@ the compiler's head descriptors and the weights, and the weights folded for it.
 
 `compiled_model.fast_forward.fast_block` runs the plan over a block of new positions: the whole
 sequence (`fast_forward`, teacher forcing) is one block, a decoder step (`compiled_model.fast_decoder`)
-a block of one.  A head is one of three kinds:
+a block of one.  A head is one of four kinds:
 
 - a **scan** (`ScanGroup`): heads sharing one pattern whose query is one of a few vectors, the
   `one` row of w_q plus at most one row of the indicators of one categorical s-op.  Per vector
   the keys' scores do not depend on the query's position, so the chosen keys are the
   best-scoring ones so far: a state of the best score, the tie count and the value sum per
   vector, and a query takes its own vector's.  The compiler's "running" heads are scans of one
-  vector (their query reads only `one`); a head it calls "dense" is a scan when its query
-  weights read no more than that (`checked`: every query is compared with its vector);
+  vector (their query reads only `one`), its "sum" heads too, whose lanes give the value sum
+  rather than the mean (`summed`); a head it calls "dense" is a scan when its query weights
+  read no more than that (`checked`: every query is compared with its vector).  A scan of
+  heads that score in integers (`compiled_model.arithmetic.moded_weights`) scores each key
+  exactly as the dense pass does and keeps only the ties of the best (`exact`);
 - a **lookup**: the key at the token index the query's stream names (descriptor's target);
-- **dense**: keys and values kept per position and attended over, O(n) per query.
+- a **keyed** head (mode LATEST): a table from a key value to the value last written at it,
+  which a query reads at the value its target names (`compiled_model.fast_forward.keyed_cells`);
+- **dense**: keys and values kept per position and attended over, O(n) per query, in the
+  layer's head modes (`moded`: sum and latest heads are never averaged).
+
+A layer's head modes (`weights["attn"]["mode"]` and `["integer"]`, absent from models without
+sum or latest heads) must agree with a head's descriptor for it to run fast: a "running" or
+"lookup" head averages, a "sum" head sums, a "keyed" head takes the latest key; any other head
+runs dense, which is exact in any mode.
 
 The plan holds no weights, only indices and sizes: it is hashable (a static argument of the
 jitted passes) and serves every model of one shape (`plan_of`).  The weights go into per-model
@@ -29,12 +40,16 @@ from typing import Any
 
 import numpy as np
 
+from compiled_model.arithmetic import AVERAGE, LATEST, SUM
 from compiled_model.errors import ModelError
 from compiled_model.spec import HeadDescriptor
 from compiled_model.transformer import Transformer
 
-KINDS = ("running", "lookup", "dense")
+KINDS = ("running", "lookup", "dense", "sum", "keyed")
 """The kinds of the compiler's head descriptors."""
+
+MODE_OF = {"running": AVERAGE, "lookup": AVERAGE, "sum": SUM, "keyed": LATEST}
+"""The head mode each fast kind computes; a head whose weights say another runs dense."""
 
 MAX_CASES = 256
 """The most indicator rows a scan's query may read (one state per vector)."""
@@ -79,11 +94,16 @@ class ScanGroup:
     w_q plus at most one of its rows `dims`: one vector per case, none first.  A query takes
     case k + 1 when dims[k] is its largest indicator above one half, else case 0.  `checked`:
     the weights, not a descriptor, made it a scan, so every query (the BOS's and padding's
-    aside) must equal its case's vector exactly (`compiled_model.errors.InexactQuery`)."""
+    aside) must equal its case's vector exactly (`compiled_model.errors.InexactQuery`).
+    `summed`: the heads are in mode SUM, so a lane gives its keys' value sum, not their mean.
+    `exact`: the heads score in integers (`integer` > 0 in every model), so a lane scores each
+    key in int64 as `compiled_model.arithmetic.moded_weights` does and keeps the exact ties."""
 
     heads: tuple[int, ...]
     dims: tuple[int, ...] = ()
     checked: bool = False
+    summed: bool = False
+    exact: bool = False
 
     @property
     def lanes(self) -> int:
@@ -96,7 +116,8 @@ class FastLayer:
     """How one layer runs: its scan groups, lookup heads and dense heads, the depths of its
     keys and values, and the residual dimensions its attention and its MLP read and write
     (rows and columns not all zero in some model's weights; a sublayer writing none is
-    skipped).  The heads' results are ordered scans (group by group), lookups, dense."""
+    skipped).  The heads' results are ordered scans (group by group), lookups, keyed, dense.
+    `moded`: some model's layer has head modes, which its dense heads then attend in."""
 
     scans: tuple[ScanGroup, ...]
     lookups: tuple[int, ...]
@@ -107,10 +128,20 @@ class FastLayer:
     attn_writes: tuple[int, ...] = ()
     mlp_reads: tuple[int, ...] = ()
     mlp_writes: tuple[int, ...] = ()
+    keyed: tuple[int, ...] = ()
+    moded: bool = False
 
     @property
     def lanes(self) -> int:
         return sum(group.lanes for group in self.scans)
+
+    def lane_flags(self, flag: str) -> np.ndarray:
+        """Per lane (group by group, as the lanes run), the group's `summed` or `exact`."""
+        return np.array([getattr(group, flag) for group in self.scans for _ in range(group.lanes)], bool)
+
+    @property
+    def exact_lanes(self) -> int:
+        return int(self.lane_flags("exact").sum())
 
     @property
     def scanned(self) -> tuple[int, ...]:
@@ -133,6 +164,9 @@ class FastLayer:
             "queries": len(self.checked) * self.key_depth,
             "keys": dense * self.key_depth,
             "values": dense * self.value_depth,
+            "lane_keys": self.exact_lanes * self.key_depth,
+            "keyed_values": len(self.keyed) * self.value_depth,
+            "keyed_fields": 3 * len(self.keyed),
         }
 
 
@@ -145,8 +179,9 @@ class FastPlan:
 
 def plan_of(models: Sequence[Transformer]) -> FastPlan:
     """The plan that serves every model (of one shape): a head's descriptor kind where the
-    models agree, "dense" where they do not; dense heads that share a pattern in every model
-    and whose query is a scan's in every model (the same dims) become one checked scan."""
+    models agree and their weights compute it (`MODE_OF`), "dense" where they do not; dense
+    heads that share a pattern and a mode in every model and whose query is a scan's in every
+    model (the same dims) become one checked scan, unless they take the latest key."""
     for model in models:
         _require_servable(model)
     described = [head_descriptors(model) for model in models]
@@ -157,21 +192,58 @@ def plan_of(models: Sequence[Transformer]) -> FastPlan:
     layers = []
     for index, count in enumerate(counts):
         attns = [_host(model.params["layers"][index]["attn"]) for model in models]
-        kinds = [_agreed({layers_of[index][head].kind for layers_of in described}) for head in range(count)]
-        heads = [[head for head in range(count) if kinds[head] == wanted] for wanted in KINDS]
-        scans = [ScanGroup(group) for group in _shared_patterns(heads[0], attns)]
-        dense: list[int] = []
-        for group in _shared_patterns(heads[2], attns):
-            dims = {_query_dims(attn["w_q"][group[0]], role) for attn, role in zip(attns, roles)}
-            if len(dims) == 1 and None not in dims:
-                scans.append(ScanGroup(group, dims.pop(), checked=True))
-            else:
+        modes = [_modes(attn, count) for attn in attns]
+        kinds = [_served({of[index][head].kind for of in described}, head, modes) for head in range(count)]
+        heads = {wanted: [head for head in range(count) if kinds[head] == wanted] for wanted in KINDS}
+        scans, dense = [], list(heads["dense"])
+        for group in _shared_patterns(heads["running"] + heads["sum"], attns, modes):
+            mode = _group_mode(group, modes)
+            if mode is None:  # the models score these heads differently: dense is exact for each
                 dense.extend(group)
+            else:
+                scans.append(ScanGroup(group, summed=mode[0] == SUM, exact=mode[1]))
+        for group in _shared_patterns(heads["dense"], attns, modes):
+            dims = {_query_dims(attn["w_q"][group[0]], role) for attn, role in zip(attns, roles)}
+            mode = _group_mode(group, modes)
+            if len(dims) == 1 and None not in dims and mode is not None and mode[0] != LATEST:
+                scans.append(ScanGroup(group, dims.pop(), checked=True, summed=mode[0] == SUM, exact=mode[1]))
+                dense = [head for head in dense if head not in group]
         depths = attns[0]["w_k"].shape[2], attns[0]["w_v"].shape[2]
-        layer = FastLayer(tuple(scans), tuple(heads[1]), tuple(sorted(dense)), *depths)
+        layer = FastLayer(
+            tuple(scans),
+            tuple(heads["lookup"]),
+            tuple(sorted(dense)),
+            *depths,
+            keyed=tuple(heads["keyed"]),
+            moded=any("mode" in attn for attn in attns),
+        )
         folded = [_folded(model, index, layer, of[index], role) for model, of, role in zip(models, described, roles)]
         layers.append(replace(layer, **_supports(folded)))
     return FastPlan(tuple(layers))
+
+
+Modes = tuple[np.ndarray, np.ndarray]
+"""A layer's head mode codes and integer factors (heads,); AVERAGE and 0 without modes."""
+
+
+def _modes(attn: dict[str, np.ndarray], count: int) -> Modes:
+    return attn.get("mode", np.full(count, float(AVERAGE))), attn.get("integer", np.zeros(count))
+
+
+def _served(kinds: set[str], head: int, modes: list[Modes]) -> str:
+    """The kind a head runs as: the models' agreed descriptor kind when every model's weights
+    compute what that kind computes (a "sum" head that averages would be wrong), else dense."""
+    kind = _agreed(kinds)
+    if kind in MODE_OF and any(mode[head] != MODE_OF[kind] for mode, _ in modes):
+        return "dense"
+    return kind
+
+
+def _group_mode(group: tuple[int, ...], modes: list[Modes]) -> tuple[int, bool] | None:
+    """The heads' mode code and whether they score in integers, the same in every model (the
+    heads of a group agree within each model: `_shared_patterns`); None where models differ."""
+    seen = {(int(mode[group[0]]), bool(integer[group[0]] > 0)) for mode, integer in modes}
+    return seen.pop() if len(seen) == 1 else None
 
 
 def _require_servable(model: Transformer) -> None:
@@ -188,11 +260,15 @@ def _host(weights: dict[str, Any]) -> dict[str, np.ndarray]:
     return {name: np.asarray(array, np.float64) for name, array in weights.items()}
 
 
-def _shared_patterns(heads: list[int], attns: list[dict[str, np.ndarray]]) -> list[tuple[int, ...]]:
-    """`heads` grouped by their query and key weights, equal in every model (one pattern)."""
+def _shared_patterns(heads: list[int], attns: list[dict[str, np.ndarray]], modes: list[Modes]) -> list[tuple[int, ...]]:
+    """`heads` grouped by their query and key weights and their mode, equal in every model
+    (one pattern, chosen and weighted alike)."""
     groups: dict[bytes, list[int]] = {}
     for head in heads:
-        key = b"".join(attn["w_q"][head].tobytes() + attn["w_k"][head].tobytes() for attn in attns)
+        key = b"".join(
+            attn["w_q"][head].tobytes() + attn["w_k"][head].tobytes() + mode[head].tobytes() + integer[head].tobytes()
+            for attn, (mode, integer) in zip(attns, modes)
+        )
         groups.setdefault(key, []).append(head)
     return [tuple(group) for group in groups.values()]
 
@@ -215,38 +291,63 @@ def _folded(
     """Layer `index`'s weights folded for `layer`, over the whole residual stream: `pre`
     (width, columns) gives with one product every part of `FastLayer.columns`: each scan
     lane's value (w_v) and its key's logit (w_k times the lane's vector, so that no query is
-    formed), the lookups' values and targets, the checked groups' queries (w_q) and the dense
-    heads' keys and values.  `out` stacks the scanned and lookup heads' w_o; `vectors` the
-    checked groups' vectors; `clamp` is 1.0 where a lookup clamps; `dense_q` and `dense_o`
-    the dense heads' w_q and w_o.  The MLP's weights as they are."""
+    formed), the lookups' values and targets, the checked groups' queries (w_q), the dense
+    heads' keys and values, the exact lanes' keys (w_k: an integer score rounds the key before
+    the product), and the keyed heads' values and their key, writer and target functions (all
+    keys, then all writers, then all targets).  `out` stacks the scanned, lookup and keyed
+    heads' w_o; `vectors` the checked groups' vectors; `clamp` is 1.0 where a lookup clamps;
+    `dense_q` and `dense_o` the dense heads' w_q and w_o; in a moded layer `lane_integers`
+    the exact lanes' rounded query round(c * vector), `dense_mode` and `dense_integer` the
+    dense heads' modes.  The MLP's weights as they are."""
     attn, mlp = _host(model.params["layers"][index]["attn"]), _host(model.params["layers"][index]["mlp"])
     w_q, w_k, w_v, w_o = attn["w_q"], attn["w_k"], attn["w_v"], attn["w_o"]
+    mode, integer = _modes(attn, w_q.shape[0])
     width = w_q.shape[1]
     vectors = {group: _vectors(w_q[group.heads[0]], group.dims, roles.one) for group in layer.scans}
     lanes = [(group, vector, head) for group in layer.scans for vector in vectors[group] for head in group.heads]
-    targets = np.zeros((width, len(layer.lookups)))
-    for column, head in enumerate(layer.lookups):
-        for dim, coefficient in described[head].target:
-            targets[dim, column] = coefficient
+    exact = [(vector, head) for group, vector, head in lanes if group.exact]
     parts = [
         *(w_v[head] for _, _, head in lanes),
         np.array([w_k[head] @ vector for _, vector, head in lanes]).T.reshape(width, -1),
         *(w_v[head] for head in layer.lookups),
-        targets,
+        _linear_columns([described[head].target for head in layer.lookups], width),
         *(w_q[group.heads[0]] for group in layer.checked),
         *(w_k[head] for head in layer.dense),
         *(w_v[head] for head in layer.dense),
+        *(w_k[head] for _, head in exact),
+        *(w_v[head] for head in layer.keyed),
+        _linear_columns([described[head].key for head in layer.keyed], width),
+        _linear_columns([described[head].writer for head in layer.keyed], width),
+        _linear_columns([described[head].target for head in layer.keyed], width),
     ]
-    fast = [*layer.scanned, *layer.lookups]
+    fast = [*layer.scanned, *layer.lookups, *layer.keyed]
+    dense = list(layer.dense)
+    integers = [np.round(integer[head] * vector) for vector, head in exact]
+    moded = {
+        "lane_integers": np.array(integers) if integers else np.zeros((0, w_q.shape[2])),
+        "dense_mode": mode[dense],
+        "dense_integer": integer[dense],
+    }
     return {
         "pre": np.concatenate(parts, axis=1),
         "out": np.concatenate([w_o[head] for head in fast]) if fast else np.zeros((0, width)),
         "vectors": np.concatenate([vectors[group] for group in layer.checked] or [np.zeros((0, w_q.shape[2]))]),
         "clamp": np.array([float(described[head].outside == "clamp") for head in layer.lookups]),
-        "dense_q": w_q[list(layer.dense)],
-        "dense_o": w_o[list(layer.dense)],
+        "dense_q": w_q[dense],
+        "dense_o": w_o[dense],
+        **(moded if layer.moded else {}),
         **mlp,
     }
+
+
+def _linear_columns(functions: list[tuple[tuple[int, float], ...]], width: int) -> np.ndarray:
+    """Linear functions of the stream (descriptors' (index, coefficient) pairs) as the columns
+    of a matrix (width, functions)."""
+    columns = np.zeros((width, len(functions)))
+    for column, function in enumerate(functions):
+        for dim, coefficient in function:
+            columns[dim, column] += coefficient
+    return columns
 
 
 def _vectors(w_q: np.ndarray, dims: tuple[int, ...], one: int) -> np.ndarray:
@@ -294,6 +395,7 @@ def tables_of(model: Transformer, plan: FastPlan) -> list[dict[str, dict[str, np
             "clamp": folded["clamp"],
             "dense_q": folded["dense_q"][:, reads],
             "dense_o": folded["dense_o"][..., writes],
+            **{name: folded[name] for name in ("lane_integers", "dense_mode", "dense_integer") if layer.moded},
         }
         mlp = {
             "w_in": folded["w_in"][mlp_reads],

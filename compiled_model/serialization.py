@@ -96,6 +96,10 @@ def _read(path: str | Path) -> tuple[Params, ModelSpec, str | None]:
     if Path(path).is_file() and Path(path).stat().st_size and not zipfile.is_zipfile(path):
         raise ModelError(f"{path} is not a model file: neither .npz (a zip archive) nor safetensors")
     try:
+        with zipfile.ZipFile(path) as archive:  # numpy reads an array's bytes but never checks their CRC
+            damaged = archive.testzip()
+        if damaged is not None:
+            raise ModelError(f"{path} is damaged: its member {damaged} fails its checksum")
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:

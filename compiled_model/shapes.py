@@ -7,7 +7,10 @@ of one size) differ a little in shape: a value set a table leaves smaller costs 
 dimension or a hidden unit less.  Padding with zeros removes the difference without changing
 what a model computes: a zero residual dimension is never read, a hidden unit with zero weights
 outputs relu(0) = 0, a head with zero weights writes nothing, a layer of zeros is the identity,
-and an output column beyond the model's output values is never decoded.
+and an output column beyond the model's output values is never decoded.  A layer with head modes
+(`compiled_model.arithmetic.moded_weights`) in any model of a batch gets them in every model:
+added heads, and the heads of a model without modes, average (AVERAGE) and score in floats
+(integer factor 0), which is what hard attention without modes computes.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from compiled_model.arithmetic import embed_positions
+from compiled_model.arithmetic import AVERAGE, embed_positions
 from compiled_model.errors import ModelError
 from compiled_model.spec import HeadDescriptor, ResidualDim
 from compiled_model.transformer import Params, Transformer
@@ -30,10 +33,13 @@ PADDING = "pad"
 
 @dataclass(frozen=True)
 class LayerShape:
+    """A layer's sizes, and whether its attention has head modes (`mode` and `integer`)."""
+
     heads: int
     key_depth: int
     value_depth: int
     hidden: int
+    moded: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ def shape_of(model: Transformer) -> ModelShape:
             key_depth=layer["attn"]["w_q"].shape[2],
             value_depth=layer["attn"]["w_v"].shape[2],
             hidden=layer["mlp"]["w_in"].shape[1],
+            moded="mode" in layer["attn"],
         )
         for layer in params["layers"]
     )
@@ -105,19 +112,30 @@ def _padded(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _layer(layer: dict[str, Any] | None, shape: LayerShape, width: int) -> dict[str, Any]:
-    """A layer's arrays padded to `shape`; a missing layer (None) is all zeros, the identity."""
+    """A layer's arrays padded to `shape`; a missing layer (None) is all zeros, the identity.
+    In a moded shape, heads without a mode average and score in floats (AVERAGE is 0)."""
     h, dk, dv, m = shape.heads, shape.key_depth, shape.value_depth, shape.hidden
     targets = {
         "attn": {"w_q": (h, width, dk), "w_k": (h, width, dk), "w_v": (h, width, dv), "w_o": (h, dv, width)},
         "mlp": {"w_in": (width, m), "b_in": (m,), "w_out": (m, width), "b_out": (width,)},
     }
+    if shape.moded:
+        targets["attn"] |= {"mode": (h,), "integer": (h,)}
     return {
-        part: {
-            name: np.zeros(target) if layer is None else _padded(layer[part][name], target)
-            for name, target in arrays.items()
-        }
+        part: {name: _padded(_array(layer, part, name, target), target) for name, target in arrays.items()}
         for part, arrays in targets.items()
     }
+
+
+def _array(layer: dict[str, Any] | None, part: str, name: str, target: tuple[int, ...]) -> np.ndarray:
+    """A layer's array, or what stands for it where the layer or its head modes are missing:
+    zeros of `target` for a missing layer, one AVERAGE mode (0) or integer factor 0 per head
+    for a layer without modes."""
+    if layer is None:
+        return np.zeros(target)
+    if name in layer[part]:
+        return np.asarray(layer[part][name])
+    return np.full(np.shape(layer["attn"]["w_q"])[0], float(AVERAGE) if name == "mode" else 0.0)
 
 
 def pad(model: Transformer, shape: ModelShape) -> Transformer:

@@ -109,9 +109,10 @@ class OutputDecoding:
     """How the unembedding's scores become output values: "categorical" (the column of the
     largest score; one column per value), "numerical" (the value nearest to the one score
     column) or "fraction" (a mean of integers: the nearest fraction whose denominator is at
-    most max_seq_len)."""
+    most max_seq_len) or "integer" (the integer nearest to the one score column, `values` its
+    range (low, high): a length-free model's output of positions or counts)."""
 
-    kind: Literal["categorical", "numerical", "fraction"]
+    kind: Literal["categorical", "numerical", "fraction", "integer"]
     values: tuple[Any, ...]
 
 
@@ -200,7 +201,11 @@ class MixtureCheck:
         return REFUSALS[self.reason].format(node=self.node)
 
 
-HeadKind = Literal["running", "lookup", "dense"]
+HeadKind = Literal["running", "lookup", "dense", "sum", "keyed"]
+HEAD_KINDS: tuple[HeadKind, ...] = ("running", "lookup", "dense", "sum", "keyed")
+
+Linear = tuple[tuple[int, float], ...]
+"""A linear function of the residual stream: (residual index, coefficient) pairs."""
 
 
 @dataclass(frozen=True)
@@ -208,12 +213,17 @@ class HeadDescriptor:
     """What the fast passes may do with a head of a hard model: "running" (every query scores
     the keys alike: its query reads only `one`), "lookup" (the key at token index
     q = round(sum of coefficient * stream[dim] over `target`), or, where q is out of range,
-    the BOS key (`outside` "bos") or the key at q clamped into range ("clamp")), or "dense"
-    (anything else; always exact)."""
+    the BOS key (`outside` "bos") or the key at q clamped into range ("clamp")), "sum" (a
+    running head whose weights sum its keys' values instead of averaging them: mode SUM),
+    "keyed" (mode LATEST: the value of the latest key j with round(`writer`(x_j)) = 1 and
+    round(`key`(x_j)) = round(`target`(x_i)), or the BOS's when there is none: a table from
+    the key to the latest value written at it), or "dense" (anything else; always exact)."""
 
     kind: HeadKind = "dense"
-    target: tuple[tuple[int, float], ...] = ()
+    target: Linear = ()
     outside: Literal["bos", "clamp"] = "bos"
+    key: Linear = ()
+    writer: Linear = ()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from compiled_model import legacy
 from compiled_model.errors import ModelError
 from compiled_model.spec import (
     FORMAT,
+    HEAD_KINDS,
     Attention,
     BlockDescription,
     BlockPrecision,
@@ -151,7 +152,7 @@ def _residual_dim(data: dict[str, Any]) -> ResidualDim:
 
 def _output(data: dict[str, Any]) -> OutputDecoding:
     kind = _typed(data, "kind", str)
-    if kind not in ("categorical", "numerical", "fraction"):
+    if kind not in ("categorical", "numerical", "fraction", "integer"):
         raise TypeError(f"the output's kind is {kind!r}")
     return OutputDecoding(kind, tuple(decode_value(v) for v in _typed(data, "values", list)))
 
@@ -183,10 +184,15 @@ def _block_precision(data: dict[str, Any]) -> BlockPrecision:
 
 def _head(data: dict[str, Any]) -> HeadDescriptor:
     kind = _typed(data, "kind", str)
-    if kind not in ("running", "lookup", "dense"):
+    if kind not in HEAD_KINDS:
         raise TypeError(f"a head descriptor's kind is {kind!r}")
-    target = tuple((int(dim), float(c)) for dim, c in _typed(data, "target", list))
+    target = _linear(data, "target")
     outside = _typed(data, "outside", str)
     if outside not in ("bos", "clamp"):
         raise TypeError(f"a lookup head's outside is {outside!r}")
-    return HeadDescriptor(kind, target, outside)  # type: ignore[arg-type]
+    key, writer = (_linear(data, name) if name in data else () for name in ("key", "writer"))
+    return HeadDescriptor(kind, target, outside, key, writer)  # type: ignore[arg-type]
+
+
+def _linear(data: dict[str, Any], name: str) -> tuple[tuple[int, float], ...]:
+    return tuple((int(dim), float(c)) for dim, c in _typed(data, name, list))

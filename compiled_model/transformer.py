@@ -92,9 +92,19 @@ class Transformer:
 
     # --------------------------------------------------------------------------- running
 
+    @property
+    def has_modes(self) -> bool:
+        """Whether some head sums or takes the latest key (`compiled_model.arithmetic.moded_weights`)."""
+        return any("mode" in layer["attn"] for layer in self.params["layers"])
+
     def dtype(self, dtype: str | None = None) -> str:
+        """The number format runs use: `dtype`, or float32 where the precision record allows it.
+        A model with head modes runs in float64 only: its integer heads score in int64, which
+        JAX gives only in its 64-bit mode."""
         if dtype is None:
             return "float32" if self.spec.precision.float32_ok else "float64"
+        if dtype != "float64" and self.has_modes:
+            raise ModelError(f"this model has sum or latest heads, which run in float64 only, not {dtype}")
         return dtype
 
     def device_params(self, dtype: str | None = None) -> Params:
@@ -182,6 +192,9 @@ class Transformer:
         column = scores[:, 0]
         if kind == "fraction":
             return [_fraction(value, self.max_seq_len) for value in column.tolist()]
+        if kind == "integer":
+            low, high = values
+            return [int(value) for value in np.clip(np.round(column), low, high).tolist()]
         points = np.array([float(v) for v in values])
         right = np.clip(np.searchsorted(points, column), 1, len(points) - 1) if len(points) > 1 else 0
         if len(points) == 1:

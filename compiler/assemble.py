@@ -117,6 +117,10 @@ def _head_weights(
         key.append(basis.vector(combine((1.0, k), (-basis.evaluate(k, bos), {BOS: 1.0}))))
     query.append(basis.vector({ONE: 1.0}))
     key.append(basis.vector({BOS: head.bos_score}))
+    if head.bos_query is not None:
+        q = head.bos_query
+        query.append(basis.vector(combine((1.0, q), (-basis.evaluate(q, bos), {BOS: 1.0}))))
+        key.append(basis.vector({BOS: 1.0}))
     if not causal:  # the BOS query must see only the BOS key, so that its stream stays constant
         query.append(basis.vector({BOS: 1.0}))
         key.append(basis.vector({BOS: max(BOS_SELF_LOGIT / head.scale, 1.0)}))
@@ -146,12 +150,20 @@ def _attention(layer: Layer, basis: _ResidualBasis, bos: np.ndarray, causal: boo
     for h, (_, _, _, outputs) in enumerate(built):
         for t, dim in enumerate(outputs):
             w_o[h, t, dim] = 1.0
-    return {
+    weights = {
         "w_q": _stack([q for q, _, _, _ in built], d, key_depth),
         "w_k": _stack([k for _, k, _, _ in built], d, key_depth),
         "w_v": _stack([v for _, _, v, _ in built], d, value_depth),
         "w_o": w_o,
     }
+    if any(head.moded for head in layer.heads):
+        weights["mode"] = np.array([float(_MODE_CODES[head.mode]) for head in layer.heads])
+        # c with c * query integer: the query columns are the score's halves times the scale
+        weights["integer"] = np.array([2.0 / head.scale if head.precision.int64 else 0.0 for head in layer.heads])
+    return weights
+
+
+_MODE_CODES = {"average": transformer.AVERAGE, "sum": transformer.SUM, "latest": transformer.LATEST}
 
 
 def _mlp(blocks: list[MLPBlock], basis: _ResidualBasis) -> dict[str, np.ndarray]:
@@ -199,6 +211,9 @@ def _head_precision(head: HeadBlock, n: int, hard: bool) -> BlockPrecision:
         "scale": head.scale,
         "max_logit": head.scale * (head.precision.magnitude + 1.0),
     }
+    if head.moded:  # float64 only (Transformer.dtype): the int64 scores or the sums judged at lowering
+        exact = integers_exact(4 * head.precision.magnitude + 4, "int64") if head.precision.int64 else True
+        return BlockPrecision(head.label, False, bool(exact), figures=figures)
     verdicts = []
     for dtype in ("float32", "float64"):
         if hard:  # the score error is zero: every input of a hard model is exact
@@ -272,12 +287,21 @@ def fast_head(head: HeadBlock, basis: _ResidualBasis) -> HeadDescriptor:
     query scores the keys alike (its query reads only the constant `one`), "lookup" with the
     target as (residual index, coefficient) pairs for a head that selects by position, else
     "dense"."""
+    if head.keyed is not None:
+        target, key, writer = (
+            _linear(functional, basis) for functional in (head.keyed.target, head.keyed.key, head.keyed.writer)
+        )
+        return HeadDescriptor("keyed", target, key=key, writer=writer)
     if all(set(query) <= {ONE} for query in head.query):
-        return HeadDescriptor("running")
+        return HeadDescriptor("sum" if head.mode == "sum" else "running")
     if head.lookup is not None:
-        target = tuple(sorted((basis.index[dim], float(c)) for dim, c in head.lookup.target.items()))
-        return HeadDescriptor("lookup", target, head.lookup.outside)
+        return HeadDescriptor("lookup", _linear(head.lookup.target, basis), head.lookup.outside)
     return HeadDescriptor("dense")
+
+
+def _linear(functional: Functional, basis: _ResidualBasis) -> tuple[tuple[int, float], ...]:
+    """A functional as (residual index, coefficient) pairs; the constant `one` is a dimension too."""
+    return tuple(sorted((basis.index[dim], float(c)) for dim, c in functional.items()))
 
 
 def _check_size(program: LoweredProgram, layers: Sequence[Layer], width: int, table: bool) -> None:
@@ -290,7 +314,7 @@ def _check_size(program: LoweredProgram, layers: Sequence[Layer], width: int, ta
     blocks: list[HeadBlock | MLPBlock] = []
     for layer in layers:
         if layer.heads:
-            depth = max(len(head.query) + (1 if causal else 2) for head in layer.heads)
+            depth = max(len(head.query) + (1 if causal else 2) + (head.bos_query is not None) for head in layer.heads)
             value_depth = max(len(head.values) for head in layer.heads)
             per_head = width * (2 * depth + 2 * value_depth)
             total += per_head * len(layer.heads)

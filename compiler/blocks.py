@@ -140,6 +140,7 @@ class HeadPrecision:
     value_bound: float
     tolerance: float
     integer_scores: bool = False  # scores are integers or halves of one: exact while they fit
+    int64: bool = False  # the model scores it in int64 (compiled_model.arithmetic.moded_weights)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,20 @@ class PositionLookup:
     outside: Literal["bos", "clamp"]
 
 
+HeadMode = Literal["average", "sum", "latest"]
+
+
+@dataclass(frozen=True)
+class KeyedMatch:
+    """A latest head that matches keys by an integer, as the fast passes need to know it: the
+    latest key j whose `writer` is 1 and whose `key` equals the query's `target`, or the BOS
+    (compiled_model.spec.HeadDescriptor "keyed")."""
+
+    target: Functional
+    key: Functional
+    writer: Functional
+
+
 @dataclass(frozen=True)
 class HeadBlock:
     """An attention head.
@@ -162,7 +177,11 @@ class HeadBlock:
     aggregate: below any selected key, above any unselected one; 1 for a selector width).  The
     logits are the scores times `scale`.  values[t] is the t-th value feature, whose value at
     the BOS key is bos_values[t]; feature t is written to residual dimension writes[t].
-    `lookup` says which key a head that selects by position takes (None for other heads)."""
+    `lookup` says which key a head that selects by position takes (None for other heads).
+    `mode` "sum" weights each chosen key 1 and "latest" only the last one
+    (compiled_model.arithmetic.moded_weights); `bos_query`, when set, is added to the BOS
+    key's score as a function of the query (a score the BOS must beat by a margin that
+    depends on the query); `keyed` describes a latest head for the fast passes."""
 
     label: str
     query: tuple[Functional, ...]
@@ -174,10 +193,19 @@ class HeadBlock:
     writes: tuple[Dim, ...]
     precision: HeadPrecision
     lookup: PositionLookup | None = None
+    mode: HeadMode = "average"
+    bos_query: Functional | None = None
+    keyed: KeyedMatch | None = None
 
     @property
     def reads(self) -> set[Dim]:
-        return support([*self.query, *self.key, *self.values]) - {ONE}
+        extra = [] if self.bos_query is None else [self.bos_query]
+        return support([*self.query, *self.key, *self.values, *extra]) - {ONE}
+
+    @property
+    def moded(self) -> bool:
+        """Whether the model needs head modes for it (a sum, a latest head, int64 scores)."""
+        return self.mode != "average" or self.precision.int64
 
 
 Block = HeadBlock | MLPBlock

@@ -38,6 +38,7 @@ def compile(  # noqa: A001
     budget: int = DEFAULT_BUDGET,
     check: int = DEFAULT_CHECK,
     attention: Attention | str = "soft",
+    length_free: bool = False,
 ) -> Transformer:
     """A Transformer whose output equals `sop` evaluated by the interpreter (causally when
     `causal`) on every input of at most `max_seq_len` tokens from `vocab`, or a CompileError
@@ -48,11 +49,15 @@ def compile(  # noqa: A001
     CheckFailed (a compiler bug, not a refusal); `check=0` turns the comparison off.
     `attention`: an `Attention` or its mode's name: "hard" makes every head a hard one (the
     uniform mean over the keys of maximal score, RASP's aggregate; see compiler.margins),
-    "soft" (the default) a softmax one."""
+    "soft" (the default) a softmax one.  `length_free` (hard, causal) builds a model whose
+    size does not depend on max_seq_len: positions and counts are intervals, counts sum heads,
+    and an s-op whose lowering would tabulate them is refused (`compiler.length_free`)."""
     attention = _attention(attention)
     vocab = _arguments(sop, vocab, max_seq_len, check)
+    if length_free and not (attention.hard and causal):
+        raise CompileError("a length-free compile needs hard attention and causal evaluation")
     try:
-        sets = analyse(sop, vocab, max_seq_len, causal, budget)
+        sets = analyse(sop, vocab, max_seq_len, causal, budget, length_free)
         program = lower(sop, sets, budget, attention)
         layers = schedule(program.blocks)
         assembly = assemble(program, layers)

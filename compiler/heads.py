@@ -20,6 +20,7 @@ from compiler.encodings import Encodings
 from compiler.errors import fail
 from compiler.idioms import Idioms
 from compiler.kind_checks import KindChecks
+from compiler.length_free import LengthFree
 from compiler.margins import (
     AGGREGATE_TOLERANCE,
     MAX_SCALE,
@@ -45,8 +46,9 @@ SEVERAL_KEYS_TOLERANCE = 0.15
 
 
 class Heads:
-    def __init__(self, encodings: Encodings, scores: ScoreBuilder):
+    def __init__(self, encodings: Encodings, scores: ScoreBuilder, length_free: LengthFree):
         self.enc = encodings
+        self.length_free = length_free
         self.ledger = encodings.ledger
         self.scores = scores
         self.n = self.ledger.n
@@ -133,6 +135,9 @@ class Heads:
 
     def aggregate(self, node: ir.Aggregate, values: frozenset | None) -> Rep:
         self.kinds.selector(node.selector)
+        keyed = self.length_free.keyed(node, values)
+        if keyed is not None:
+            return keyed
         counted = self._count_through_position(node)
         if counted is not None:
             return numerical(values, self.enc.number(counted), exact=False, inherits=((1.0, counted),))
@@ -239,6 +244,9 @@ class Heads:
         turns 1/(w+1) back into w.  A selector split into disjoint pieces (see
         ScoreBuilder.split) gets one head and one decoder per piece; the widths add up."""
         self.kinds.selector(node.selector)
+        counted = self.length_free.count(node, values)
+        if counted is not None:
+            return counted
         pieces = self.scores.split(node.selector, node) or [self.scores.score(node.selector, node)]
         widths = np.arange(self.n + 1)
         points = 1.0 / (widths[::-1] + 1.0)

@@ -72,7 +72,10 @@ class KindChecks:
 
 
 def mixes_kinds(values: Iterable[object]) -> bool:
-    """Whether a value set holds strings and also non-strings (numbers or bools)."""
+    """Whether a value set holds strings and also non-strings (numbers or bools); an interval
+    of integers (`compiler.valuesets.Interval`) never does."""
+    if getattr(values, "integers_only", False):
+        return False
     return len(_kinds(values)) == 2
 
 

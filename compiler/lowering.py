@@ -24,11 +24,12 @@ from compiler.encodings import Encodings, embedded
 from compiler.errors import fail
 from compiler.heads import Heads
 from compiler.ledger import Ledger
+from compiler.length_free import LengthFree
 from compiler.maps import Maps
 from compiler.margins import decode_tolerance
 from compiler.reps import Rep
 from compiler.scores import ScoreBuilder
-from compiler.valuesets import ValueSets, integer_means
+from compiler.valuesets import Interval, Unenumerable, ValueSets, integer_means
 from rasp import ir
 
 
@@ -39,11 +40,24 @@ class Lowering:
         self.ledger = ledger
         self.encodings = Encodings(ledger, self.lower_node)
         self.scores = ScoreBuilder(self.encodings)
-        self.heads = Heads(self.encodings, self.scores)
-        self.maps = Maps(self.encodings)
+        length_free = LengthFree(self.encodings)
+        self.heads = Heads(self.encodings, self.scores, length_free)
+        self.maps = Maps(self.encodings, length_free)
 
     def lower_node(self, node: ir.SOp) -> Rep:
-        """The rep of an s-op met for the first time (`Encodings.rep` memoises it)."""
+        """The rep of an s-op met for the first time (`Encodings.rep` memoises it).  A
+        construction that would list an Interval's values (a table over positions in a
+        length-free compile) is refused, naming the s-op."""
+        try:
+            return self._lower_node(node)
+        except Unenumerable as error:
+            raise fail(
+                node,
+                f"its lowering would tabulate {error}, and a length-free compile builds nothing that grows "
+                "with max_seq_len",
+            ) from None
+
+    def _lower_node(self, node: ir.SOp) -> Rep:
         sets = self.ledger.sets
         rep = embedded(node, sets)
         if rep is not None:
@@ -99,11 +113,13 @@ def lower(
 
 def _output(rep: Rep, indicators: Any) -> tuple[str, list[Any], list[Functional]]:
     """How the output is read: ('categorical', values, indicators), ('numerical', values, [f])
-    or ('fraction', [], [f])."""
+    or ('fraction', [], [f]) or ('integer', [low, high], [f])."""
     if indicators is not None:
         values = list(indicators)
         return "categorical", values, [indicators[v] for v in values]
     assert rep.number is not None
     if rep.values is None:  # means of integers: decoded as the nearest fraction of denominator <= n
         return "fraction", [], [rep.number]
+    if isinstance(rep.values, Interval):  # a length-free model's positions or counts
+        return "integer", [rep.values.low, rep.values.high], [rep.number]
     return "numerical", sorted(rep.values), [rep.number]

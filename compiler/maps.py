@@ -21,6 +21,7 @@ from compiled_model.transformer import MIXTURE_THRESHOLD
 from compiler.blocks import ONE, Functional, Mixture, MLPBlock, Unit, combine, constant, frozen
 from compiler.encodings import Encodings
 from compiler.errors import fail
+from compiler.length_free import LengthFree
 from compiler.mlps import conjunctions, gated_affine
 from compiler.reps import Rep, categorical, numerical
 from compiler.valuesets import MAX_VALUES, value_order
@@ -29,12 +30,16 @@ from rasp.values import all_numbers
 
 
 class Maps:
-    def __init__(self, encodings: Encodings):
+    def __init__(self, encodings: Encodings, length_free: LengthFree):
         self.enc = encodings
+        self.length_free = length_free
         self.ledger = encodings.ledger
         self.n = self.ledger.n
 
     def map(self, node: ir.Map, values: frozenset) -> Rep:
+        compared = self.length_free.compare(node, values)
+        if compared is not None:
+            return compared
         inner = self.enc.rep(node.inner)
         indicators = self.enc.known_indicators(node.inner)
         if indicators is not None:
@@ -71,6 +76,9 @@ class Maps:
         return numerical(values, number, exact=inner.exact, inherits=((abs(a), node.inner),), affine=(a, b))
 
     def sequence_map(self, node: ir.SequenceMap, values: frozenset) -> Rep:
+        chosen = self.length_free.choice(node, values)
+        if chosen is not None:
+            return chosen
         inputs = [self.enc.rep(child) for child in node.inputs]
         numeric = all(rep.numeric for rep in inputs) and all_numbers(values)
         if node.linear is not None and numeric:

@@ -121,6 +121,8 @@ def decode_tolerance(kind: str, values: list[float] | None, n: int) -> float:
         return 0.25
     if kind == "fraction":
         return 1.0 / (2.0 * n * n)
+    if kind == "integer":
+        return 0.5
     if not values or len(values) < 2:
         return math.inf
     points = sorted(values)
@@ -148,7 +150,7 @@ def mlp_ok(max_preactivation: float, largest_output: float, units: int, toleranc
 
 
 #: The integers a float format holds exactly: up to 2^24 in float32, 2^53 in float64.
-EXACT_INTEGERS = {"float32": 2.0**24, "float64": 2.0**53}
+EXACT_INTEGERS = {"float32": 2.0**24, "float64": 2.0**53, "int64": 2.0**62}
 
 
 def integers_exact(magnitude: float, dtype: str) -> bool:

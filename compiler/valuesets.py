@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -35,7 +35,72 @@ MAX_VALUES = 200_000
 #: (`2 * b - indices` ranges over about 3n values).
 POSITION_VALUES = 4
 
-ValueSet = frozenset | None
+
+
+class Unenumerable(Exception):
+    """An Interval was asked for its values one by one (a table over it): lowering refuses the
+    s-op that asked, by name (`compiler.lowering`)."""
+
+    def __init__(self, interval: Interval):
+        super().__init__(f"every integer from {interval.low:,} to {interval.high:,}")
+        self.interval = interval
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Every integer from `low` to `high`: the value set of a position, a count or a sum of
+    them in a length-free compile (`analyse(..., length_free=True)`), held as its two ends so
+    that compiling at 2^26 positions costs what 2^10 does.  It answers membership, size and
+    its ends at once; listing its values (what a table over them would need) is refused past
+    MAX_VALUES with `Unenumerable`, which lowering turns into a refusal naming the s-op."""
+
+    low: int
+    high: int
+    integers_only = True  # what rasp.values.all_numbers and all_integers read instead of walking it
+
+    def __contains__(self, value: object) -> bool:
+        return is_number(value) and float(value).is_integer() and self.low <= value <= self.high  # type: ignore[operator]
+
+    def __len__(self) -> int:
+        return max(0, self.high - self.low + 1)
+
+    def __iter__(self) -> Iterator[int]:
+        if len(self) > MAX_VALUES:
+            raise Unenumerable(self)
+        return iter(range(self.low, self.high + 1))
+
+    def __or__(self, other: Iterable[Any]) -> Interval:
+        """The smallest interval holding both (a superset: value sets may over-approximate)."""
+        return hull(self, other)
+
+    __ror__ = __or__
+
+    def __and__(self, other: Iterable[Any]) -> Interval:
+        return self  # a superset of the intersection, never smaller than the truth
+
+    @property
+    def largest(self) -> int:
+        """The largest absolute value."""
+        return max(abs(self.low), abs(self.high))
+
+
+def hull(*sets: Iterable[Any]) -> Interval:
+    """The smallest Interval holding every set (Intervals or sets of integers)."""
+    lows, highs = [], []
+    for values in sets:
+        if isinstance(values, Interval):
+            lows.append(values.low)
+            highs.append(values.high)
+        else:
+            numbers = list(values)
+            if not (all_numbers(numbers) and all(float(v).is_integer() for v in numbers)):
+                raise TypeError("only integers join an interval")
+            lows.append(int(min(numbers)))
+            highs.append(int(max(numbers)))
+    return Interval(min(lows), max(highs))
+
+
+ValueSet = frozenset | Interval | None
 Positional = tuple[frozenset, ...] | None  # the value set at each position, or None
 
 
@@ -52,6 +117,7 @@ class ValueSets:
     local: Mapping[ir.Node, Mapping[Any, Any] | None]
     positional: Mapping[ir.Node, Positional]
     budget: int = DEFAULT_BUDGET  # which bounds every set the analysis holds (value_allowance)
+    length_free: bool = False  # positions and counts as Intervals (`analyse`)
 
     def __getitem__(self, node: ir.Node) -> ValueSet:
         return self.values[node]
@@ -65,7 +131,13 @@ class ValueSets:
                 n for n in ir.walk(node) if not isinstance(n, ir.Selector) and self.values[n] is None
             )
             what = "its value set" if culprit is node else f"the value set of its input {culprit.label}"
-            error = fail(node, f"{what} is unbounded or larger than {MAX_VALUES} values")
+            why = f"is unbounded or larger than {MAX_VALUES} values"
+            if self.length_free:
+                why += (
+                    " (a length-free compile holds positions and counts as intervals, and keeps only what "
+                    "integer sums, shifts and choices make of them: docs/compiler.md, Length-free compiles)"
+                )
+            error = fail(node, f"{what} {why}")
             raise error.at(culprit.origin)
         return values
 
@@ -79,6 +151,7 @@ class ValueSets:
             dict(self.local),
             dict(self.positional),
             self.budget,
+            length_free=self.length_free,
         )
         analysis.add(root)
         return analysis.finish()
@@ -96,6 +169,7 @@ class _Analysis:
     positional: dict[ir.Node, Positional] = field(default_factory=dict)
     budget: int = DEFAULT_BUDGET
     root: ir.Node | None = None  # of the walk under way, whose nodes a refusal may name
+    length_free: bool = False
 
     def finish(self) -> ValueSets:
         return ValueSets(
@@ -106,6 +180,7 @@ class _Analysis:
             MappingProxyType(self.local),
             MappingProxyType(self.positional),
             self.budget,
+            self.length_free,
         )
 
     def add(self, root: ir.Node) -> None:
@@ -153,6 +228,8 @@ class _Analysis:
         position and a fraction.  Past MAX_VALUES values in all (long lengths) there are
         none: every s-op computed from them would exceed that bound too."""
         n = self.max_seq_len
+        if self.length_free:
+            return None
         if isinstance(node, (ir.Indices, ir.Length)):
             total = n if self.causal or isinstance(node, ir.Indices) else n * (n + 1) // 2
             if total > MAX_VALUES:
@@ -222,6 +299,14 @@ class _Analysis:
                 raise fail(
                     node, "it produces unhashable values (lists or dicts), which have no encoding"
                 ) from None
+        if self.length_free:
+            interval = self._interval(node)
+            if interval is not None:
+                return interval
+            if isinstance(node, ir.Map) and node.compare is not None and isinstance(self.values[node.inner], Interval):
+                return frozenset({True, False})
+            if any(isinstance(self.values[child], Interval) for child in _sop_inputs(node)):
+                return None  # no enumerable superset: a consumer that needs one refuses
         if isinstance(node, ir.Indices):
             self._admit(node, n)
             return frozenset(range(n))
@@ -253,6 +338,43 @@ class _Analysis:
                 return single if single is not None else _with(means(values, n), node.default)
             return _with(values, node.default)
         raise TypeError(f"unknown s-op node {type(node).__name__}")
+
+    def _interval(self, node: ir.Node) -> Interval | None:
+        """A length-free compile's Interval for `node`: positions, lengths and counts, and
+        what integer coefficients, integer shifts and choices make of Intervals and of small
+        sets of integers (a hull: a superset of the true values).  None where the node takes
+        no Interval: its set is enumerated as usual, or, where an input is an Interval,
+        unknown."""
+        n = self.max_seq_len
+        if isinstance(node, ir.Indices):
+            return Interval(0, n - 1)
+        if isinstance(node, ir.Length):
+            return Interval(1, n)
+        if isinstance(node, ir.SelectorWidth):
+            return Interval(0, n)
+        inputs = [self.values[child] for child in _sop_inputs(node)]
+        if not any(isinstance(values, Interval) for values in inputs) or any(values is None for values in inputs):
+            return None
+        if isinstance(node, ir.Map) and node.affine is not None:
+            slope, offset = node.affine
+            if float(slope).is_integer() and float(offset).is_integer():
+                ends = (slope * inputs[0].low + offset, slope * inputs[0].high + offset)  # type: ignore[union-attr]
+                return Interval(int(min(ends)), int(max(ends)))
+            return None
+        try:
+            if isinstance(node, ir.SequenceMap) and node.linear is not None:
+                if all(float(c).is_integer() for c in node.linear):
+                    parts = [hull(values) for values in inputs]
+                    lows = [min(c * part.low, c * part.high) for c, part in zip(node.linear, parts)]
+                    highs = [max(c * part.low, c * part.high) for c, part in zip(node.linear, parts)]
+                    return Interval(int(sum(lows)), int(sum(highs)))
+            if isinstance(node, ir.SequenceMap) and node.choice:
+                return hull(inputs[1], inputs[2])
+            if isinstance(node, ir.Aggregate) and selects_at_most_one(node.selector, self.causal):
+                return hull(inputs[0], [node.default])
+        except TypeError:  # values that are not integers
+            return None
+        return None
 
     def _admit(self, node: ir.Node, count: int) -> None:
         """Refuses `node` before its value set of `count` values exists, when the budget does
@@ -370,8 +492,11 @@ def selects_at_most_one(selector: ir.Selector, causal: bool) -> bool:
     - in causal evaluation, `select(c, q, ==) and f` where `f` filters keys alone
       (`select(x, 1, ==)`) and `c = selector_width(f)` counts the keys it passes at or before
       each position: that count grows by one at every passing key, so passing keys have
-      distinct counts (`at_b = select(opened, opened, ==) and opens` in the Turing program).
+      distinct counts (`at_b = select(opened, opened, ==) and opens` in the Turing program);
+    - in causal evaluation, the keyed latest match `keyed_latest` recognises.
     """
+    if causal and keyed_latest(selector) is not None:
+        return True
     conjuncts = list(_conjuncts(selector))
     filters = [c for c in conjuncts if _key_filter(c)]
     for conjunct in conjuncts:
@@ -384,6 +509,41 @@ def selects_at_most_one(selector: ir.Selector, causal: bool) -> bool:
             if any(same_selector(counted.selector, f) for f in filters):
                 return True
     return False
+
+
+def keyed_latest(selector: ir.Selector) -> tuple[ir.Select, ir.Select] | None:
+    """(`select(K, Q, ==)`, `f`) when `selector` is the keyed latest match
+
+        select(K, Q, ==) and f and select(v, w, ==)
+        with v = selector_width(select(K, K, ==) and f), w = selector_width(select(K, Q, ==) and f)
+
+    (conjuncts in any order) and `f` filters keys alone.  In causal evaluation v at a passing
+    key counts the passing keys at or before it with the same K, so the passing keys of one K
+    carry the counts 1, 2, 3, ... in order, and w at the query counts those whose K is the
+    query's Q: the one passing key with K = Q whose count is w is the latest of them.  It
+    selects that key, or none.  (`programs/turing_compact.rasp` reads the tape so.)"""
+    conjuncts = list(_conjuncts(selector))
+    counts = [c for c in conjuncts if isinstance(c, ir.Select) and c.op == "=="]
+    for count in counts:
+        visits, seen = count.keys, count.queries
+        if not (isinstance(visits, ir.SelectorWidth) and isinstance(seen, ir.SelectorWidth)):
+            continue
+        rest = [c for c in conjuncts if c is not count]
+        if len(rest) != 2:
+            continue
+        for match, passing in (rest, rest[::-1]):
+            if not (isinstance(match, ir.Select) and match.op == "==" and _key_filter(passing)):
+                continue
+            own = ir.SelectorAnd(ir.Select(match.keys, match.keys, "=="), passing)
+            if _same_conjuncts(visits.selector, own) and _same_conjuncts(seen.selector, ir.SelectorAnd(match, passing)):
+                return match, passing  # type: ignore[return-value]
+    return None
+
+
+def _same_conjuncts(left: ir.Selector, right: ir.Selector) -> bool:
+    """Two conjunctions of the same selectors, in any order."""
+    mine, theirs = list(_conjuncts(left)), list(_conjuncts(right))
+    return len(mine) == len(theirs) and all(any(same_selector(a, b) for b in theirs) for a in mine)
 
 
 def _conjuncts(selector: ir.Selector) -> Iterable[ir.Selector]:
@@ -520,6 +680,11 @@ def _read_vocabulary_token(node: ir.Tokens, token: Any) -> Any:
         ) from None
 
 
+def _sop_inputs(node: ir.Node) -> list[ir.Node]:
+    """The s-ops a node reads directly (an aggregate's selector is not one)."""
+    return [child for child in node.children if not isinstance(child, ir.Selector)]
+
+
 def _with(values: ValueSet, extra: Any) -> ValueSet:
     return None if values is None else values | {extra}
 
@@ -557,11 +722,20 @@ def _image(node: ir.Node, inputs: list[Iterable[Any]], limit: int = MAX_VALUES) 
 
 
 def analyse(
-    root: ir.Node, vocab: Iterable[Any], max_seq_len: int, causal: bool = False, budget: int = DEFAULT_BUDGET
+    root: ir.Node,
+    vocab: Iterable[Any],
+    max_seq_len: int,
+    causal: bool = False,
+    budget: int = DEFAULT_BUDGET,
+    length_free: bool = False,
 ) -> ValueSets:
     """Stage 1: the value sets of every s-op below `root` (for causal evaluation when `causal`,
     which some selectors need to be known to select at most one key), computed up front.  A
-    set larger than `budget` allows (value_allowance) is refused before it exists."""
-    analysis = _Analysis(vocab=tuple(vocab), max_seq_len=max_seq_len, causal=causal, budget=budget)
+    set larger than `budget` allows (value_allowance) is refused before it exists.  With
+    `length_free`, positions, counts and their integer combinations are Intervals, whatever
+    max_seq_len is."""
+    analysis = _Analysis(
+        vocab=tuple(vocab), max_seq_len=max_seq_len, causal=causal, budget=budget, length_free=length_free
+    )
     analysis.add(root)
     return analysis.finish()

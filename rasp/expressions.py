@@ -182,6 +182,7 @@ class Expressions:
                 fn=lambda c, a, b: a if c else b,
                 inputs=(ir.as_sop(condition), ir.as_sop(when_true), ir.as_sop(when_false)),
                 description=f"{describe(when_true)} if {describe(condition)} else {describe(when_false)}",
+                choice=True,
                 origin=node.at,
             )
         raise RaspTypeError(

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from rasp.errors import Location, RaspError, RaspTypeError
 from rasp.notebook import selector_html, sop_html
-from rasp.operators import BINARY, ELEMENTWISE_LOGIC, UNARY, affine
+from rasp.operators import BINARY, ELEMENTWISE_LOGIC, UNARY, affine, comparison
 from rasp.values import format_value
 
 #: Comparison operators of `select`, with the predicate `key OP query` they stand for.
@@ -166,12 +166,15 @@ class Map(SOp):
     """`fn` applied to each value of `inner`.
 
     `description` is a readable form of `fn` (`x + 1`).  `affine`, when set to (a, b), promises
-    fn(x) == a * x + b for every numeric x: the compiler then needs no MLP for it."""
+    fn(x) == a * x + b for every numeric x: the compiler then needs no MLP for it.  `compare`,
+    when set to (op, c), promises fn(x) == (x op c) for every numeric x (a comparison with a
+    number, the s-op on the left), which a length-free compile lowers without a table."""
 
     fn: Callable[[Any], Any] = field(repr=False)
     inner: SOp
     description: str = "map"
     affine: tuple[float, float] | None = None
+    compare: tuple[str, float] | None = None
 
     _child_fields = ("inner",)
 
@@ -181,12 +184,14 @@ class SequenceMap(SOp):
     """`fn` applied position by position to the values of several s-ops.
 
     `linear`, when set to coefficients (c1, ..., ck), promises fn(x1..xk) == sum(ci * xi)
-    on numbers."""
+    on numbers.  `choice` promises that fn(c, a, b) is `a if c else b` (RASP's `if else` over
+    s-ops): the compiler may then gate each branch instead of tabulating the three inputs."""
 
     fn: Callable[..., Any] = field(repr=False)
     inputs: tuple[SOp, ...]
     description: str = "sequence_map"
     linear: tuple[float, ...] | None = None
+    choice: bool = False
 
     @property
     def children(self) -> tuple[Node, ...]:
@@ -332,8 +337,14 @@ def binary(op: str, left: Any, right: Any) -> Any:
         linear = {"+": (1, 1), "-": (1, -1)}.get(op)
         return SequenceMap(fn=fn, inputs=(left, right), description=description, linear=linear)
     if isinstance(left, SOp):
-        return Map(fn=lambda x: fn(x, right), inner=left, description=description, affine=affine(op, True, right))
-    return Map(fn=lambda x: fn(left, x), inner=right, description=description, affine=affine(op, False, left))
+        return Map(
+            fn=lambda x: fn(x, right), inner=left, description=description, affine=affine(op, True, right),
+            compare=comparison(op, True, right),
+        )
+    return Map(
+        fn=lambda x: fn(left, x), inner=right, description=description, affine=affine(op, False, left),
+        compare=comparison(op, False, left),
+    )
 
 
 def unary(op: str, operand: Any) -> Any:

@@ -66,6 +66,17 @@ UNARY: dict[str, Callable[[Any], Any]] = {
 }
 
 
+#: A comparison read the other way round: `c < x` is `x > c`.
+_FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def comparison(op: str, sop_on_left: bool, constant: Any) -> tuple[str, float] | None:
+    """(op', c) with fn(x) = (x op' c), for a comparison of an s-op with a number."""
+    if op not in _FLIPPED or isinstance(constant, bool) or not isinstance(constant, (int, float)):
+        return None
+    return (op if sop_on_left else _FLIPPED[op], constant)
+
+
 def affine(op: str, sop_on_left: bool, constant: Any) -> tuple[float, float] | None:
     """(a, b) with fn(x) = a*x + b, for the operators that are affine in their s-op operand."""
     if isinstance(constant, bool) or not isinstance(constant, (int, float)):

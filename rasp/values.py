@@ -22,12 +22,17 @@ def is_number(value: Any) -> bool:
 
 def all_numbers(values: Iterable[Any]) -> bool:
     """Whether every value is a number, as `is_number` says, checked per type: value sets of
-    positions hold millions of values at long lengths, and their types are few."""
+    positions hold millions of values at long lengths, and their types are few.  A set that
+    says it holds integers only (`integers_only`: the compiler's intervals) is not walked."""
+    if getattr(values, "integers_only", False):
+        return True
     return all(issubclass(t, (int, float)) and not issubclass(t, bool) for t in set(map(type, values)))
 
 
 def all_integers(values: Collection[Any]) -> bool:
     """Whether every value of a set of numbers is an integer (1.0 included), in one array pass."""
+    if getattr(values, "integers_only", False):
+        return True
     return bool(np.all(np.mod(np.fromiter(values, float, count=len(values)), 1) == 0))
 
 

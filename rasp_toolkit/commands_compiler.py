@@ -87,6 +87,12 @@ def register(subparsers: Any, load_program: LoadProgram = program_nodes) -> None
         default=SOFTMAX,
         help=ATTENTION_HELP,
     )
+    compile_parser.add_argument(
+        "--length-free", action="store_true",
+        help="build a model whose size does not depend on --max-len (hard attention and --causal only; float64): "
+        "counts become sum heads, and an s-op that would need a table over positions is refused "
+        "(docs/compiler.md, Length-free compiles)",
+    )
     compile_parser.add_argument("--json", action="store_true", help="print the summary and layout as JSON")
     compile_parser.add_argument(
         "--sizes", action="store_true",
@@ -150,7 +156,8 @@ def _compile(args: argparse.Namespace, load_program: LoadProgram) -> int:
         available = ", ".join(sorted(k for k, v in program.items() if isinstance(v, ir.SOp))) or "none"
         raise RaspError(f"{args.file} defines no s-op named {name!r}; s-ops: {available}")
     model = compile_program(
-        node, vocab, args.max_len, causal=args.causal, budget=args.budget, check=args.check, attention=args.attention
+        node, vocab, args.max_len, causal=args.causal, budget=args.budget, check=args.check, attention=args.attention,
+        length_free=args.length_free,
     )
     picture = None
     if args.plot:

@@ -27,6 +27,7 @@ from rasp_toolkit.commands_universal import (
 )
 from rasp_toolkit.turing_display import (
     MISMATCH,
+    GenerationProgress,
     batch_table,
     machine_text,
     output_console,
@@ -34,7 +35,8 @@ from rasp_toolkit.turing_display import (
     warnings_on_stderr,
 )
 from turing.engines import ENGINES, Engine, engine_named, engines_taking
-from turing.engines.compiled import compile_machine, configuration_attention, model_length
+from turing.engines.compiled import CompiledEngine, compile_machine, configuration_attention, model_length
+from turing.engines.universal import UniversalEngine
 from turing.enumeration import machine_at
 from turing.formats import TAPE_COPY, TraceFormat
 from turing.harness import EngineVerification, TraceRun, run_machine, verify_machines
@@ -320,6 +322,8 @@ def command_run(args: argparse.Namespace) -> int:
     _non_negative(args.max_tokens, "--max-tokens")
     machine = machine_from(args)
     engine = engine_from(args)
+    if isinstance(engine, (CompiledEngine, UniversalEngine)):
+        engine.progress = GenerationProgress()  # a line on stderr every 10 s of a long generation
     with warnings_on_stderr():
         run = run_machine(engine, machine, parse_tape(args.input, machine), args.max_steps, args.max_tokens)
     summary = run_summary(run)

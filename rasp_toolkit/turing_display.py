@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -64,6 +65,42 @@ def progress_bar(label: str, console: Console, quiet: bool) -> Progress:
         transient=True,
         disable=quiet or not console.is_terminal,
     )
+
+
+class GenerationProgress:
+    """Lines on stderr while one long generation runs (`tm run` with the compiled engine): every
+    `every` seconds, the tokens generated, the speed and an estimate of the time left against
+    the most the run can generate.  A plain line, not a bar, so that a log keeps it."""
+
+    def __init__(self, every: float = 10.0, stream: TextIO | None = None) -> None:
+        self.every = every
+        self.stream = stream or sys.stderr
+        self.start: tuple[float, int] | None = None  # the first report: the clock starts there
+        self.last = 0.0
+
+    def __call__(self, generated: int, total: int) -> None:
+        now = time.perf_counter()
+        if self.start is None:
+            self.start, self.last = (now, generated), now
+        if now - self.last < self.every:
+            return
+        self.last = now
+        began, before = self.start
+        rate = (generated - before) / max(now - began, 1e-9)
+        left = (total - generated) / rate if rate > 0 else float("inf")
+        print(
+            f"generated {generated:,} of at most {total:,} tokens ({100 * generated / max(total, 1):.1f}%), "
+            f"{rate:,.0f} tokens/s, at most {_duration(left)} left",
+            file=self.stream,
+            flush=True,
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "an unknown time"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 def batch_table(

@@ -120,13 +120,15 @@ def next_token_sop(machine: Machine, program: str = PROGRAM, extra: dict[str, An
 class TuringProgram:
     """Which Turing Program an engine runs: a shipped program file, how a machine is bound into
     it (`bind`: the RASP values by name), the bindings it needs besides the machine's (the
-    n-gram program's `tm_n`) and the trace format it writes.  Engines that run RASP take one,
+    n-gram program's `tm_n`), the trace format it writes and whether its hard models are
+    compiled length-free (one size at every max_seq_len, float64 only).  Engines that run RASP take one,
     so that a new program needs no new engine."""
 
     file: str = PROGRAM
     extra: Mapping[str, Any] = field(default_factory=dict)
     bind: Callable[[Machine], dict[str, Any]] = machine_bindings
     trace_format: TraceFormat = TAPE_COPY
+    length_free: bool = False  # compiled length-free (`compiler.compile`): hard attention only
 
     def bindings(self, machine: Machine) -> dict[str, Any]:
         """Every value the program reads, `machine`'s and the extra ones."""
@@ -144,5 +146,6 @@ class TuringProgram:
 POSITIONAL = TuringProgram()
 """`programs/turing_machine.rasp`, the default Turing Program."""
 
-COMPACT = TuringProgram(COMPACT_PROGRAM, bind=compact_bindings, trace_format=COMPACT_FORMAT)
-"""`programs/turing_compact.rasp`: one token per step (`turing.compact`)."""
+COMPACT = TuringProgram(COMPACT_PROGRAM, bind=compact_bindings, trace_format=COMPACT_FORMAT, length_free=True)
+"""`programs/turing_compact.rasp`: one token per step (`turing.compact`); its hard models are
+length-free (docs/turing.md, section 12)."""

@@ -261,13 +261,23 @@ class UniversalModel:
         return self.model.dtype(requested)
 
 
+def length_free(program: str, attention: Attention | str) -> bool:
+    """Whether the universal `program`'s models with `attention` are compiled length-free (one
+    size at every length, no MAX_LENGTH: docs/compiler.md): the compact program's hard ones."""
+    return program == COMPACT_PROGRAM and Attention.named(attention).hard
+
+
 def compile_universal(
     shape: Shape, max_seq_len: int, attention: Attention | str = "soft", program: str = PROGRAM
 ) -> compiler.Transformer:
     """The universal `program` for `shape`, compiled for inputs (table and trace) of up to
-    max_seq_len tokens, with softmax or hard attention (`compiler.compile`)."""
+    max_seq_len tokens, with softmax or hard attention (`compiler.compile`), length-free where
+    `length_free` says."""
     vocab = shape_bindings(shape, program)["tm_vocab"]
-    return compiler.compile(universal_sop(shape, program), vocab, max_seq_len, causal=True, attention=attention)
+    return compiler.compile(
+        universal_sop(shape, program), vocab, max_seq_len, causal=True, attention=attention,
+        length_free=length_free(program, attention),
+    )
 
 
 def universal_model(
@@ -277,8 +287,9 @@ def universal_model(
     compiled and (with `cache`) saved there for the next run.  The file is written under a
     temporary name and renamed, so that concurrent processes never read half a model; `path`
     is None when the model could not be cached (`usable_cache_dir`, `_stored`).  A length past
-    MAX_LENGTH is refused first."""
-    check_length(max_seq_len)
+    MAX_LENGTH is refused first, unless the model is length-free."""
+    if not length_free(program, attention):
+        check_length(max_seq_len)
     start = time.perf_counter()
     folder = usable_cache_dir() if cache else None
     key = cache_key(shape, max_seq_len, attention, program)

@@ -99,7 +99,8 @@ def test_cli_check_exits_1_when_the_model_differs(tmp_path, capsys, monkeypatch)
     from rasp_toolkit import commands_compiler
 
     def compile_broken(
-        sop, vocab, max_seq_len, causal=False, budget=compiler.budget.DEFAULT_BUDGET, check=0, attention="soft"
+        sop, vocab, max_seq_len, causal=False, budget=compiler.budget.DEFAULT_BUDGET, check=0, attention="soft",
+        length_free=False,
     ):
         model = _broken(compiler.compile(sop, vocab, max_seq_len, causal=causal, attention=attention))
         compiler.check.check(model, sop, check)

@@ -5,13 +5,16 @@ the reference simulator on random machines."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 
 import pytest
 
 import compiler
-from compiled_model.fast_decoder import batch_fast_generate
+from compiled_model.fast_decoder import FastDecoder, batch_fast_generate
 from rasp_toolkit import cli
+from rasp_toolkit.turing_display import GenerationProgress
 from turing import Machine, load_machine, random_cases, simulate
 from turing.compact import CompactTraceError, Step, compact_trace, every_step, replay, step_vocabulary
 from turing.engines import (
@@ -194,3 +197,74 @@ def test_compile_and_universal_build_the_compact_programs(
 def test_a_step_token_names_its_transition() -> None:
     assert Step("0", "1", "R", "B").token == "0/1RB"
     assert {step.token for step in every_step(("A",), ("0",))} == {"0/0LA", "0/0RA", "0/0NA"}
+
+
+def test_length_free_compact_models_equal_the_reference_on_random_machines() -> None:
+    """The compiled engine's hard compact models are length-free (sum and keyed heads only,
+    docs/compiler.md): on random 2x2 to 4x3 machines with random tapes, every token is the
+    reference's."""
+    engine = CompiledEngine(COMPACT_PROGRAM, attention="hard")
+    runs = run_machines(engine, cases(4, seed=7), 60)
+    assert all(run.matches for run in runs), [r.report() for r in runs if not r.matches]
+    assert sum(run.halted for run in runs) >= 2 and sum(not run.halted for run in runs) >= 2
+    model = compile_machine(BB2, 64, COMPACT_PROGRAM, "hard")
+    assert {head.kind for layer in model.spec.heads for head in layer} == {"sum", "keyed"}
+
+
+def test_the_fast_decoder_equals_the_dense_pass_on_length_free_compact_models() -> None:
+    """Models of 2^26 positions: the fast decoder's stream (a table per keyed head) generates
+    the reference's trace, and the dense pass (int64 scores, every key), teacher-forced on it,
+    predicts the same tokens."""
+    for machine, tape in random_cases(3, 3, 2, seed=11, n_moves=True):
+        model = compile_machine(machine, 2**26, COMPACT_PROGRAM, "hard")
+        prompt = COMPACT.prompt(machine, tape)
+        generated = FastDecoder(model).generate(prompt, 150, stop=["#"])
+        assert generated == compact_trace(machine, tape, 150)[: len(generated)]
+        dense = model.predict([generated[:-1]])[0]
+        assert dense[len(prompt) - 1 :] == generated[len(prompt) :]
+
+
+def test_the_compact_model_has_one_size_at_every_length() -> None:
+    bb5 = load_machine("1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA")
+    short, long = (compile_machine(bb5, 2**k, COMPACT_PROGRAM, "hard").summary() for k in (10, 26))
+    assert short == long
+    with pytest.raises(compiler.CompileError, match=r"turing_compact.rasp:\d+:\d+: .*cannot compile before: .*2\^53"):
+        compile_machine(bb5, 2**27, COMPACT_PROGRAM, "hard")
+
+
+def test_a_long_run_reports_its_progress() -> None:
+    lines = io.StringIO()
+    progress = GenerationProgress(every=0.0, stream=lines)
+    progress(10, 200)  # the clock starts at the first report: the time before it is not generation
+    lines.truncate(0)
+    lines.seek(0)
+    progress(50, 200)
+    expected = r"generated 50 of at most 200 tokens \(25\.0%\), [\d,]+ tokens/s, at most .* left\n"
+    assert re.fullmatch(expected, lines.getvalue())
+
+
+def test_the_length_free_universal_compact_model_equals_the_reference() -> None:
+    """Hard universal compact models are length-free: at 2^26 positions, one per shape from
+    2x2 to 4x3 (sum and keyed heads only), they write the reference's trace for random
+    machines and tapes (teacher-forced through the fast pass), and a model's size is the same
+    at 64 positions."""
+    engine = UniversalEngine(max_len=2**26, attention="hard", trace_format=COMPACT)
+    runs = run_machines(engine, cases(2, seed=13), 40)
+    assert len(runs) == 8 and all(run.matches for run in runs), [r.report() for r in runs if not r.matches]
+    long = engine.model(Shape(2, 2), 2**26).model
+    assert {head.kind for layer in long.spec.heads for head in layer} == {"sum", "keyed"}
+    short = UniversalEngine(max_len=64, attention="hard", trace_format=COMPACT).model(Shape(2, 2), 64).model
+    assert short.summary() == long.summary()
+
+
+def test_the_universal_compact_model_streams_a_run_from_the_fast_decoder() -> None:
+    """A single run through the universal engine generates with the fast decoder (the table in
+    the prompt), token by token equal to the reference, and the dense pass teacher-forced on it
+    predicts the same tokens."""
+    machine = load_machine("1RB2LB1RZ_2LA2RB1LB")  # BB(2,3): 38 steps
+    run = run_machine(UniversalEngine(attention="hard", trace_format=COMPACT), machine, (), 100)
+    assert run.matches and run.halted and run.steps == 38
+    model = UniversalEngine(attention="hard", trace_format=COMPACT).model(Shape(2, 3), 128).model
+    table = table_tokens(machine)
+    dense = model.predict([[*table, *run.tokens[:-1]]])[0]
+    assert dense[len(table) + 1 :] == run.tokens[2:]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 
 import jax
@@ -21,7 +21,7 @@ import numpy as np
 import compiler
 from compiled_model.batch import batch_generate
 from compiled_model.decoder import Decoder
-from compiled_model.fast_decoder import batch_fast_generate
+from compiled_model.fast_decoder import FastDecoder, batch_fast_generate
 from compiled_model.shapes import common_shape, pad
 from compiled_model.spec import ATTENTION_MODES, Attention
 from turing.engines.base import Batch, Engine, EngineError, Job, TraceDecoder, register
@@ -54,8 +54,13 @@ def compile_machine(
     machine: Machine, max_seq_len: int, program: TuringProgram = POSITIONAL, attention: Attention | str = "soft"
 ) -> compiler.Transformer:
     """`program` bound to `machine`, compiled for contexts of up to max_seq_len tokens, with
-    softmax or hard attention (`compiler.compile`)."""
-    return compiler.compile(program.sop(machine), program.vocab(machine), max_seq_len, causal=True, attention=attention)
+    softmax or hard attention (`compiler.compile`); hard models of a length-free program are
+    compiled length-free (`TuringProgram.length_free`)."""
+    length_free = program.length_free and Attention.named(attention).hard
+    return compiler.compile(
+        program.sop(machine), program.vocab(machine), max_seq_len, causal=True, attention=attention,
+        length_free=length_free,
+    )
 
 
 def choose_attention(
@@ -120,6 +125,7 @@ class CompiledEngine(Engine):
         self.dtype = dtype
         self.attention = attention
         self.batches: list[Batch] = []
+        self.progress: Progress | None = None  # told of a single hard run's generation, chunk by chunk
         self._modes: dict[int, Attention] = {}
         self._prepared: dict[tuple[Machine, int], compiler.Transformer] = {}
 
@@ -136,15 +142,16 @@ class CompiledEngine(Engine):
                 hard_dtype([self._prepared[key]], self.dtype)
 
     def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
-        """Softmax models decode token by token through the KV cache; a hard model generates the
-        whole run at once with the fast decoder (`compiled_model.fast_decoder`, O(1) per token), and
-        the decoder replays it."""
+        """Softmax models decode token by token through the KV cache; a hard model streams its
+        generation from the fast decoder (`compiled_model.fast_decoder`, O(1) per token for
+        running, sum, lookup and keyed heads), chunk by chunk as the harness reads it, telling
+        `progress` (when set) how far it got."""
         length = model_length(capacity or SHORTEST_MODEL)
         model = self._model(machine, length)
         dtype = self._dtype(length, [model])
         if not self._mode(length).hard:
             return GreedyDecoder(model, dtype)
-        return _AheadDecoder(model, capacity or length, dtype)
+        return StreamDecoder(model, capacity or length, dtype, self.progress)
 
     def decoders(
         self, jobs: Sequence[Job], devices: Sequence[jax.Device] | None = None
@@ -228,19 +235,40 @@ class GreedyDecoder:
         return str(self.decoder.extend(tokens)[-1])
 
 
-class _AheadDecoder:
-    """A hard model as a `TraceDecoder`: the first `extend` (the prompt) generates the whole run with
-    the fast decoder, and the rest replays it."""
+Progress = Callable[[int, int], None]
+"""Told, chunk by chunk, the tokens a long generation has made and the most it will make."""
 
-    def __init__(self, model: compiler.Transformer, capacity: int, dtype: str) -> None:
-        self.model, self.capacity, self.dtype = model, capacity, dtype
-        self.replay: _ReplayDecoder | None = None
+
+class StreamDecoder:
+    """A hard model as a `TraceDecoder` that generates as the harness reads: the first `extend`
+    (the prompt) starts the fast decoder's stream (`FastDecoder.stream`), and each later one
+    (the prediction fed back, which the stream has fed itself) takes the next generated token.
+    Only the current chunk is held, so a run of 47 million tokens keeps no copy of them here."""
+
+    def __init__(self, model: compiler.Transformer, capacity: int, dtype: str, progress: Progress | None) -> None:
+        self.model, self.capacity, self.dtype, self.progress = model, capacity, dtype, progress
+        self.chunks: Iterator[np.ndarray] | None = None
+        self.tokens = np.array([], object)
+        self.next = 0  # the index in `tokens` of the next prediction to hand out
 
     def extend(self, tokens: Sequence[str]) -> str:
-        if self.replay is None:
-            predictions = _fast_predictions([self.model], [list(tokens)], [self.capacity], self.dtype)[0]
-            self.replay = _ReplayDecoder(predictions)
-        return self.replay.extend(tokens)
+        if self.chunks is None:
+            self._start(list(tokens))
+        elif len(tokens) != 1:
+            raise EngineError("the compiled engine's stream takes its own predictions back one at a time")
+        while self.next >= len(self.tokens):
+            chunk = next(self.chunks, None)  # type: ignore[arg-type]
+            if chunk is None:
+                raise EngineError(f"the fast decoder stopped after its quota of {self.capacity} tokens")
+            self.tokens, self.next = self.decoder.tokens[chunk], 0
+        self.next += 1
+        return str(self.tokens[self.next - 1])
+
+    def _start(self, prompt: list[str]) -> None:
+        self.decoder = FastDecoder(self.model, self.dtype)
+        steps = max(1, min(self.capacity, self.model.max_seq_len) - len(prompt) + 1)
+        progress = None if self.progress is None else partial(self.progress, total=steps)
+        self.chunks = iter(self.decoder.stream(prompt, steps, stop=["#"], progress=progress))
 
 
 class _ReplayDecoder:

@@ -27,13 +27,20 @@ import jax
 
 from compiled_model.spec import Attention
 from turing.engines.base import Batch, Engine, EngineError, Job, TraceDecoder, register
-from turing.engines.compiled import SHORTEST_MODEL, GreedyDecoder, choose_attention, model_length
+from turing.engines.compiled import (
+    SHORTEST_MODEL,
+    GreedyDecoder,
+    Progress,
+    StreamDecoder,
+    choose_attention,
+    model_length,
+)
 from turing.engines.interpreted import InterpreterEngine
 from turing.formats import TAPE_COPY, TraceFormat
 from turing.machine import Machine
 from turing.shape import Shape, table_tokens
 from turing.universal import universal_program
-from turing.universal_model import UniversalModel, check_length, teacher_forced, universal_model
+from turing.universal_model import UniversalModel, check_length, length_free, teacher_forced, universal_model
 
 BATCH_TOKENS = {"soft": 8192, "hard": 32768}
 """Tokens per forward-pass batch: the batch is this over the bucket's length.  Memory bounds it:
@@ -114,9 +121,9 @@ class UniversalEngine(Engine):
         on_model: Callable[[UniversalModel], None] | None = None,
         trace_format: TraceFormat = TAPE_COPY,
     ) -> None:
-        if max_len is not None:
-            check_length(max_len)
         self.program = universal_program(shape, trace_format)
+        if max_len is not None and not (attention is not None and length_free(self.program.file, attention)):
+            check_length(max_len)
         self.max_len = max_len
         self.dtype = dtype
         self.attention = attention
@@ -125,6 +132,7 @@ class UniversalEngine(Engine):
         self.on_model = on_model
         self.models: dict[tuple[Shape, int], UniversalModel] = {}
         self.batches: list[Batch] = []
+        self.progress: Progress | None = None  # told of a single hard run's generation, chunk by chunk
 
     def length_for(self, machine: Machine, tokens: int) -> int:
         """The model length for `machine` fed `tokens` trace tokens: `max_len`, or the next
@@ -134,7 +142,8 @@ class UniversalEngine(Engine):
         needed = len(table_tokens(machine)) + tokens
         if self.max_len is None:
             length = model_length(needed)
-            check_length(length, "this run", "pass fewer --max-steps or --max-tokens")
+            if not length_free(self.program.file, self._mode(length)):
+                check_length(length, "this run", "pass fewer --max-steps or --max-tokens")
             return length
         if needed > self.max_len:
             raise EngineError(
@@ -158,22 +167,34 @@ class UniversalEngine(Engine):
         """The universal model of `shape` and `length`, compiled or loaded once per engine; a
         float type it is not exact in is refused here, before anything runs."""
         if (shape, length) not in self.models:
-            if length not in self._modes:
-                self._modes[length] = choose_attention(length, self.attention, self.dtype)
-            found = universal_model(shape, length, self._modes[length], program=self.program.file)
+            found = universal_model(shape, length, self._mode(length), program=self.program.file)
             found.dtype(self.dtype)
             self.models[shape, length] = found
             if self.on_model is not None:
                 self.on_model(found)
         return self.models[shape, length]
 
+    def _mode(self, length: int) -> Attention:
+        """The attention of this engine's models of `length` positions (decided, and announced,
+        once per length)."""
+        if length not in self._modes:
+            self._modes[length] = choose_attention(length, self.attention, self.dtype)
+        return self._modes[length]
+
     def admit(self, jobs: Sequence[Job]) -> None:
         for shape, length in self.plan(jobs).items():
             self.model(shape, length)
 
     def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
+        """One machine's run: a softmax model through its KV-cached decoder, a hard one streamed
+        from the fast decoder as the harness reads it (telling `progress`, when set)."""
+        table = table_tokens(machine)
         found = self.model(self.program.shape_for(machine), self.length_for(machine, capacity or SHORTEST_MODEL))
-        return TablePrompt(GreedyDecoder(found.model, found.dtype(self.dtype)), table_tokens(machine))
+        dtype = found.dtype(self.dtype)
+        if found.model.spec.attention.hard:
+            tokens = len(table) + (capacity or SHORTEST_MODEL)
+            return TablePrompt(StreamDecoder(found.model, tokens, dtype, self.progress), table)
+        return TablePrompt(GreedyDecoder(found.model, dtype), table)
 
     def decoders(self, jobs: Sequence[Job]) -> list[Callable[[], TraceDecoder]]:
         """Every job checked now by teacher forcing (module docstring), through one model per
