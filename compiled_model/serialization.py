@@ -98,6 +98,8 @@ def _read(path: str | Path) -> tuple[Params, ModelSpec, str | None]:
     try:
         with zipfile.ZipFile(path) as archive:  # numpy reads an array's bytes but never checks their CRC
             damaged = archive.testzip()
+            comment = archive.comment
+        _check_seal(path, comment)
         if damaged is not None:
             raise ModelError(f"{path} is damaged: its member {damaged} fails its checksum")
         with np.load(path, allow_pickle=False) as data:
@@ -156,6 +158,50 @@ def save(params: Params, spec: ModelSpec, path: str | Path, file_format: str | N
         blob = np.frombuffer(text.encode("utf-8"), np.uint8)
         with open(temporary, "wb") as handle:
             np.savez(handle, __metadata__=blob, **arrays)
+        _seal(temporary)
+
+
+#: The archive comment of a sealed .npz: this prefix and the SHA-256 (hex) of every byte before
+#: the comment, so that a change anywhere in the file, the zip records numpy and zipfile never
+#: check included, is found (`_check_seal`).
+SEAL = b"rasp-toolkit sha256 "
+SEAL_LENGTH = len(SEAL) + 64
+
+
+def _file_digest(path: Path, length: int) -> str:
+    """SHA-256 of the first `length` bytes of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        left = length
+        while left > 0:
+            chunk = handle.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            digest.update(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+def _seal(path: Path) -> None:
+    """Give the archive a comment of SEAL_LENGTH bytes (zipfile rewrites its end record for
+    it), then fill it with the digest of every byte before it, in place."""
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.comment = SEAL + b"0" * 64
+    size = path.stat().st_size
+    digest = _file_digest(path, size - SEAL_LENGTH)
+    with open(path, "r+b") as handle:
+        handle.seek(size - SEAL_LENGTH)
+        handle.write(SEAL + digest.encode())
+
+
+def _check_seal(path: str | Path, comment: bytes) -> None:
+    """Refuse a sealed archive whose bytes do not match its seal (files written before the seal
+    have none: their arrays are still checked against their CRCs and the weights' digest)."""
+    if not comment.startswith(SEAL):
+        return
+    size = Path(path).stat().st_size
+    if len(comment) != SEAL_LENGTH or _file_digest(Path(path), size - SEAL_LENGTH).encode() != comment[len(SEAL) :]:
+        raise ModelError(f"{path} is damaged or altered: its bytes do not match the digest sealed into it")
 
 
 def load(path: str | Path) -> tuple[Params, ModelSpec]:

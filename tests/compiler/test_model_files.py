@@ -14,7 +14,7 @@ import pytest
 
 import compiler
 from compiled_model import safetensors_file
-from compiled_model.serialization import DIGEST_KEY
+from compiled_model.serialization import DIGEST_KEY, SEAL_LENGTH
 from rasp.errors import RaspError
 from rasp.programs import library_program
 from rasp_toolkit import cli
@@ -201,3 +201,19 @@ def test_a_failed_write_leaves_the_old_file(
         reverse.save(path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_every_byte_of_an_npz_is_sealed(reverse: compiler.Transformer, tmp_path: Path) -> None:
+    """A byte changed where neither numpy nor zipfile looks (a local header's time, its zip64
+    field, the end record) is refused too: the archive's comment holds the digest of every
+    byte before it."""
+    path = tmp_path / "model.npz"
+    reverse.save(path)
+    data = path.read_bytes()
+    assert b"rasp-toolkit sha256 " in data[-SEAL_LENGTH:]
+    for position in (10, 50, len(data) - SEAL_LENGTH - 10, len(data) - 5):
+        path.write_bytes(data[:position] + bytes([data[position] ^ 0xFF]) + data[position + 1 :])
+        with pytest.raises(RaspError, match="damaged|cannot read"):
+            compiler.load(path)
+    path.write_bytes(data)
+    assert compiler.load(path)(list("abc")) == reverse(list("abc"))

@@ -186,12 +186,15 @@ class UniversalEngine(Engine):
             self.model(shape, length)
 
     def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
-        """One machine's run: a softmax model through its KV-cached decoder, a hard one streamed
-        from the fast decoder as the harness reads it (telling `progress`, when set)."""
+        """One machine's run: a length-free model (the compact program's, hard) streamed from
+        the fast decoder as the harness reads it (telling `progress`, when set), any other
+        through its KV-cached decoder (the tape-copy program's outputs inside the table are not
+        tokens, which the fast decoder's generation needs)."""
         table = table_tokens(machine)
-        found = self.model(self.program.shape_for(machine), self.length_for(machine, capacity or SHORTEST_MODEL))
+        length = self.length_for(machine, capacity or SHORTEST_MODEL)
+        found = self.model(self.program.shape_for(machine), length)
         dtype = found.dtype(self.dtype)
-        if found.model.spec.attention.hard:
+        if length_free(self.program.file, self._mode(length)):
             tokens = len(table) + (capacity or SHORTEST_MODEL)
             return TablePrompt(StreamDecoder(found.model, tokens, dtype, self.progress), table)
         return TablePrompt(GreedyDecoder(found.model, dtype), table)
