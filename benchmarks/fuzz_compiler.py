@@ -18,7 +18,7 @@ import multiprocessing
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,8 @@ def main() -> None:
                         help="run each model at its own shape (default: zero-padded to shared shapes)")
     parser.add_argument("--failures", type=Path, help="save every failing program here as SEED.rasp")
     parser.add_argument("--attention", choices=("soft", "hard"), default="soft", help="the heads compiled")
+    parser.add_argument("--length-free", action="store_true",
+                        help="compile every program causally, hard and length-free (docs/compiler.md)")
     args = parser.parse_args()
 
     console = Console()
@@ -143,7 +145,7 @@ def main() -> None:
     refusals: Counter[str] = Counter()
     failures: list[tuple[int, Case | None, Outcome]] = []
     started = time.monotonic()
-    options = {"share_shapes": not args.exact_shapes, "attention": args.attention}
+    options = {"share_shapes": not args.exact_shapes, "attention": args.attention, "length_free": args.length_free}
     pool = Pool(args.jobs, args.memory_mb * 2**20, args.timeout, options)
     try:
         for done, (seed, case, outcome) in enumerate(pool.run(seeds), start=1):
@@ -168,11 +170,15 @@ def main() -> None:
         console.print(case.header() + case.source, markup=False, highlight=False, soft_wrap=True)
         console.print(outcome.detail.strip().splitlines()[-1] if outcome.detail.strip() else "", markup=False)
         saved = "" if args.failures else f" (after saving the source above as {path})"
-        command = case.command(path) + (" --attention hard" if args.attention == "hard" else "")
+        if args.length_free:
+            command = replace(case, causal=True).command(path) + " --attention hard --length-free"
+        else:
+            command = case.command(path) + (" --attention hard" if args.attention == "hard" else "")
         console.print(f"reproduce{saved}: {command}", markup=False, highlight=False, soft_wrap=True)
 
     table = Table(title=f"{args.count} random programs (seeds {args.seed}..{args.seed + args.count - 1}), "
-                  f"{args.attention} attention, {elapsed:.0f} s with {args.jobs} jobs")
+                  f"{'length-free' if args.length_free else args.attention} attention, "
+                  f"{elapsed:.0f} s with {args.jobs} jobs")
     table.add_column("outcome")
     table.add_column("programs", justify="right")
     table.add_column("%", justify="right")

@@ -115,6 +115,9 @@ def _layer(layer: dict[str, Any] | None, shape: LayerShape, width: int) -> dict[
     """A layer's arrays padded to `shape`; a missing layer (None) is all zeros, the identity.
     In a moded shape, heads without a mode average and score in floats (AVERAGE is 0)."""
     h, dk, dv, m = shape.heads, shape.key_depth, shape.value_depth, shape.hidden
+    if layer is not None and "mode" in layer["attn"] and not shape.moded:
+        # dropping the arrays would turn its sum and latest heads into averages, silently
+        raise ModelError("a layer with head modes (sum or latest heads) does not fit in a shape without them")
     targets = {
         "attn": {"w_q": (h, width, dk), "w_k": (h, width, dk), "w_v": (h, width, dv), "w_o": (h, dv, width)},
         "mlp": {"w_in": (width, m), "b_in": (m,), "w_out": (m, width), "b_out": (width,)},

@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -422,7 +422,8 @@ def bucketed(model: Transformer) -> Transformer:
     shape = shape_of(model)
     widest = LayerShape(
         *(_bucket(max([getattr(layer, name) for layer in shape.layers], default=0), least)
-          for name, least in (("heads", 8), ("key_depth", 32), ("value_depth", 32), ("hidden", 256)))
+          for name, least in (("heads", 8), ("key_depth", 32), ("value_depth", 32), ("hidden", 256))),
+        moded=any(layer.moded for layer in shape.layers),
     )
     target = ModelShape(
         vocab=_bucket(shape.vocab, 8),
@@ -441,20 +442,27 @@ def _reason(error: CompileError) -> str:
     return " ".join(words[:6])
 
 
-def classify(case: Case, share_shapes: bool = True, inputs: int = INPUTS, attention: str = "soft") -> Outcome:
+def classify(
+    case: Case, share_shapes: bool = True, inputs: int = INPUTS, attention: str = "soft", length_free: bool = False
+) -> Outcome:
     """Compiles `case` and compares the model with the interpreter on `inputs` inputs from
     `compiler.check.sample_inputs`.  A CompileError is a refusal (the parameter budget's among
     them: the compiler stopped before allocating); running out of memory is over budget; any
     other exception, in the compiler or the model, is a crash.  With
     `share_shapes` a model of up to SHARED_SHAPE_LIMIT parameters runs zero-padded to a common
-    shape (`bucketed`); `attention` is the compiler's (soft or hard heads)."""
+    shape (`bucketed`); `attention` is the compiler's (soft or hard heads); `length_free`
+    compiles the case causally, hard and length-free (docs/compiler.md)."""
+    if length_free:
+        case, attention = replace(case, causal=True), "hard"
     try:
         sop = load(case.source)
     except RaspError as error:
         return Outcome("crash", "the generated program does not run", str(error))
     try:
         # the fuzzer compares the model itself, on more inputs, so the self-check is off
-        model = compile_program(sop, case.vocab, case.max_seq_len, causal=case.causal, attention=attention, check=0)
+        model = compile_program(
+            sop, case.vocab, case.max_seq_len, causal=case.causal, attention=attention, check=0, length_free=length_free
+        )
     except CompileError as error:
         return Outcome("refused", _reason(error), str(error))
     except MemoryError:

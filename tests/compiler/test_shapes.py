@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from compiler_helpers import compiled
 
+import compiler
+import rasp
 from compiled_model.batch import batch_generate
 from compiled_model.decoder import Decoder
 from compiled_model.errors import ModelError
@@ -65,3 +69,16 @@ def test_generation_needs_one_shape() -> None:
     models = [compiled(_cycle("ab"), "ab", 6, causal=True), compiled(_cycle("abc"), "abc", 6, causal=True)]
     with pytest.raises(ModelError, match="same shapes"):
         batch_generate(models, [["a"], ["a"]], 4)
+
+
+def test_a_layer_with_head_modes_does_not_fit_a_shape_without_them() -> None:
+    """Padding a length-free model (sum and latest heads) into a shape without head modes would
+    turn its sums into averages: refused by name, never run."""
+    session = rasp.Session()
+    session.run('as_seen = selector_width(select(tokens, "a", ==));')
+    model = compiler.compile(session["as_seen"], "ab", 8, causal=True, attention="hard", length_free=True)
+    shape = shape_of(model)
+    plain = dataclasses.replace(shape, layers=tuple(dataclasses.replace(layer, moded=False) for layer in shape.layers))
+    with pytest.raises(ModelError, match="head modes"):
+        pad(model, plain)
+    assert pad(model, shape)(list("aba")) == [1, 1, 2]
