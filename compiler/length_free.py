@@ -2,7 +2,7 @@
 (`compiler.compile(..., length_free=True)`: hard attention, causal).
 
 There, positions, counts and their integer combinations have Intervals for value sets
-(`compiler.valuesets.Interval`), and nothing may tabulate them.  Four constructions replace
+(`compiler.valuesets.Interval`), and nothing may tabulate them.  These constructions replace
 the ones that would:
 
 - **Counts as sum heads.**  `selector_width(select(F, c, op))`, a key filter, is the sum over
@@ -11,7 +11,9 @@ the ones that would:
   where the standard lowering decodes a BOS weight 1/(w+1) with an MLP of n units.
 - **Choices by gates.**  `a if c else b` over numbers is c a + (1 - c) b: per branch two ReLU
   units, relu(v - B (1 - g)) - relu(-v - B (1 - g)), which give v where the gate g is 1 and 0
-  where it is 0, for |v| <= B.
+  where it is 0, for |v| <= B; over categorical values, one unit per value of each branch.
+- **Comparisons with a constant.**  `x op c` for an integer x: ramps relu(x - t + 1) -
+  relu(x - t), exactly [x >= t] for integers.
 - **Squares by prefix sums.**  x = sum of the increments d_j at or before i (a combination of
   counts, d a function of the token) has x_i^2 = sum_j d_j (2 x_j - d_j): a gated product per
   value of d, then a sum head.  (x + e)^2 for a function e of the token adds 2 e x (gated per
@@ -54,9 +56,9 @@ from compiler.encodings import Encodings
 from compiler.errors import fail
 from compiler.margins import integers_exact
 from compiler.reps import Rep, categorical, numerical
-from compiler.valuesets import Interval, hull, keyed_latest, value_order
+from compiler.valuesets import Interval, keyed_latest, value_order
 from rasp import ir
-from rasp.values import all_numbers, is_number
+from rasp.values import all_integers, all_numbers, is_number
 
 #: Exact integers of float64, which every value here must stay below.
 EXACT = 2.0**53
@@ -104,7 +106,7 @@ def _summed(parts: list[tuple[float, Increments]]) -> Increments | None:
 
 
 class LengthFree:
-    """The four constructions over one lowering (used only when its value sets are length-free)."""
+    """The constructions of the module over one lowering (used only when its value sets are length-free)."""
 
     def __init__(self, encodings: Encodings):
         self.enc = encodings
@@ -439,8 +441,8 @@ class LengthFree:
         result = []
         for side in sides:
             rep = self.enc.rep(side)
-            integers = isinstance(hull_or_none(self.ledger.sets.known(side)), Interval)
-            if rep.number is None or not rep.exact or not integers:
+            known = self.ledger.sets.known(side)
+            if rep.number is None or not rep.exact or not (all_numbers(known) and all_integers(known)):
                 raise fail(node, f"its keyed latest match compares {side.label}, which must be an exact integer")
             result.append((self.enc.number(side), self.square(side), self._largest(side)))
         return result
@@ -478,14 +480,6 @@ class LengthFree:
             keyed,
         )
         self.ledger.add_block(head, node)
-
-
-def hull_or_none(values: Any) -> Interval | None:
-    """The Interval of a set of integers (or the Interval itself), else None."""
-    try:
-        return values if isinstance(values, Interval) else hull(values)
-    except (TypeError, ValueError):
-        return None
 
 
 def _passes(op: str, value: Any, constant: Any) -> bool:

@@ -75,9 +75,6 @@ class Interval:
 
     __ror__ = __or__
 
-    def __and__(self, other: Iterable[Any]) -> Interval:
-        return self  # a superset of the intersection, never smaller than the truth
-
     @property
     def largest(self) -> int:
         """The largest absolute value."""
@@ -93,7 +90,7 @@ def hull(*sets: Iterable[Any]) -> Interval:
             highs.append(values.high)
         else:
             numbers = list(values)
-            if not (all_numbers(numbers) and all(float(v).is_integer() for v in numbers)):
+            if not (all_numbers(numbers) and all_integers(numbers)):
                 raise TypeError("only integers join an interval")
             lows.append(int(min(numbers)))
             highs.append(int(max(numbers)))
