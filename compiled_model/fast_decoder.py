@@ -60,7 +60,7 @@ def fast_step(
     faults (`compiled_model.fast_forward.fast_block` over a block of one)."""
     valid = jnp.ones(1, bool)
     state, x, off, faults = fast_block(params, tables, state, token_id[None], position, valid, plan, window, reach)
-    return state, x[0], off, faults
+    return state, x.whole(params["token_embed"].shape[1])[0], off, faults
 
 # ------------------------------------------------------------------ chunks of generation
 

@@ -38,7 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from compiled_model.arithmetic import Params, attention, embed_positions, mlp, over_cache, spans
+from compiled_model.arithmetic import Params, attention, over_cache, spans
+from compiled_model.blocked_stream import Stream, times
 from compiled_model.errors import InexactQuery, ModelError
 from compiled_model.fast_plan import FastLayer, FastPlan, ScanGroup
 
@@ -72,33 +73,44 @@ def table_rows(capacity: int, table_cells: int | None = None) -> int:
     return min(2 * capacity + 1, MAX_TABLE_ROWS)
 
 
-def empty_state(plan: FastPlan, capacity: int, dtype: jnp.dtype, cells: int | None = None) -> State:
+def empty_state(
+    plan: FastPlan, capacity: int, dtype: jnp.dtype, cells: int | None = None, logged: bool = False
+) -> State:
     """The state before any position, with rows for `capacity` positions: per scan lane (no
     key yet) the best logit -inf; the lookups' values side by side, one row per position
     (capacity, lookups x value depth), so that a position writes them at once; the dense
     heads' keys and values (heads, capacity, depth); per keyed head a table of `table_rows`
     cells of values, which of them were written, and the BOS's value.  Without lookup or
     dense heads the arrays of capacity rows have no columns: the memory does not grow with
-    the trace."""
+    the trace.  `logged` keeps the keyed heads' positions instead of their tables
+    (`keyed_matches`): their keys, whether they write, and their values, one row per position."""
     state = []
     rows = table_rows(capacity, cells)
     for layer in plan.layers:
         lanes, depth, dense, keyed = layer.lanes, layer.value_depth, len(layer.dense), len(layer.keyed)
-        state.append(
-            {
-                "best": jnp.full((lanes,), -jnp.inf, dtype),
-                "count": jnp.zeros((lanes,), dtype),
-                "total": jnp.zeros((lanes, depth), dtype),
-                "rows": jnp.zeros((capacity, len(layer.lookups) * depth), dtype),
-                "keys": jnp.zeros((dense, capacity, layer.key_depth), dtype),
-                "values": jnp.zeros((dense, capacity, depth), dtype),
+        kept = {
+            "best": jnp.full((lanes,), -jnp.inf, dtype),
+            "count": jnp.zeros((lanes,), dtype),
+            "total": jnp.zeros((lanes, depth), dtype),
+            "rows": jnp.zeros((capacity, len(layer.lookups) * depth), dtype),
+            "keys": jnp.zeros((dense, capacity, layer.key_depth), dtype),
+            "values": jnp.zeros((dense, capacity, depth), dtype),
+        }
+        if logged:
+            kept |= {
+                "log_keys": jnp.zeros((capacity, keyed), dtype),
+                "log_writes": jnp.zeros((capacity, keyed), bool),
+                "log_values": jnp.zeros((capacity, keyed, depth), dtype),
+            }
+        else:
+            kept |= {
                 # one array per keyed head: XLA updates each in place, where one stacked array
                 # of all the heads was copied whole at every position (100 tokens/s, not 10^5)
                 "cells": tuple(jnp.zeros((rows, depth), dtype) for _ in range(keyed)),
                 "filled": tuple(jnp.zeros((rows,), bool) for _ in range(keyed)),
                 "bos": jnp.zeros((keyed, depth), dtype),
             }
-        )
+        state.append(kept)
     return state
 
 
@@ -111,7 +123,7 @@ def raise_faults(off: float, faults: int, cells: int) -> None:
         low = -(cells // 2)
         raise ModelError(
             f"a keyed head's key or target left its table of {cells} cells ({low} to {low + cells - 1}): "
-            f"pass a larger table_cells to FastDecoder, batch_fast_generate or fast_forward"
+            f"pass a larger table_cells to FastDecoder or batch_fast_generate"
         )
     if faults & LARGE_SCORE:
         raise ModelError(
@@ -183,12 +195,11 @@ def exact_logits(
     return logits.at[:, exact].set(scores.astype(logits.dtype)), jnp.where(large, LARGE_SCORE, 0)
 
 
-def case_of(x: jax.Array, group: ScanGroup) -> jax.Array:
+def case_of(indicators: jax.Array, group: ScanGroup) -> jax.Array:
     """Each position's case (t,): k + 1 where the group's indicator dims[k] is the largest and
-    above one half in the stream x (t, width), else 0 (the `one` vector alone)."""
+    above one half in the streams' `indicators` (t, dims), else 0 (the `one` vector alone)."""
     if not group.dims:
-        return jnp.zeros(x.shape[0], jnp.int32)
-    indicators = x[:, np.array(group.dims)]
+        return jnp.zeros(indicators.shape[0], jnp.int32)
     return jnp.where(jnp.max(indicators, axis=1) > 0.5, jnp.argmax(indicators, axis=1) + 1, 0).astype(jnp.int32)
 
 
@@ -312,6 +323,40 @@ def keyed_cells(
     return updated, picked, jnp.where(outside, OUTSIDE_TABLE, 0)
 
 
+def keyed_matches(
+    memory: dict[str, jax.Array], values: jax.Array, fields: jax.Array, positions: jax.Array, valid: jax.Array
+) -> tuple[dict[str, jax.Array], jax.Array, jax.Array]:
+    """`keyed_cells` with a log of positions (`empty_state(logged=True)`) instead of tables:
+    the block's keys, writes and values are written into the log at their positions, and each
+    query reads the latest logged position at or before it that writes at its target's key, or
+    the BOS's value (the log's row 0).  A query compares with every row of the log: cheaper
+    than a table per row for short sequences, bounded by no table, and a log written for a
+    prefix serves every continuation of it (`after_prefixes`).  LARGE_SCORE where a valid key
+    or target is not finite or reaches EXACT_LIMIT, past which rounding could merge two keys."""
+    t, heads = values.shape[0], memory["log_keys"].shape[1]
+    key, writer, target = jnp.moveaxis(fields.reshape(t, 3, heads), 1, 0)  # each (t, heads)
+    live = valid & (positions > 0)
+    writes = live[:, None] & (jnp.round(writer) == 1)
+    start = positions[0]
+    logged = {
+        name: jax.lax.dynamic_update_slice(memory[name], new, (start, *(jnp.zeros_like(start),) * (new.ndim - 1)))
+        for name, new in (
+            ("log_keys", jnp.round(key)), ("log_writes", writes), ("log_values", values.reshape(t, heads, -1))
+        )
+    }
+    rows = jnp.arange(memory["log_keys"].shape[0])
+    matches = (
+        (rows[None, :, None] <= positions[:, None, None])
+        & logged["log_writes"][None]
+        & (logged["log_keys"][None] == jnp.round(target)[:, None])
+    )  # (query, row, head)
+    latest = jnp.max(jnp.where(matches, rows[None, :, None], -1), axis=1)  # (t, heads)
+    found = jnp.take_along_axis(logged["log_values"], jnp.maximum(latest, 0)[..., None], axis=0)
+    picked = jnp.where((latest >= 0)[..., None], found, logged["log_values"][0][None])
+    large = (writes & ~(jnp.abs(key) < EXACT_LIMIT)) | (live[:, None] & ~(jnp.abs(target) < EXACT_LIMIT))
+    return {**memory, **logged}, picked, jnp.where(jnp.any(large), LARGE_SCORE, 0)
+
+
 # ------------------------------------------------------------------ dense heads
 
 
@@ -354,7 +399,7 @@ def dense_heads(
 
 
 def attend(
-    x: jax.Array,
+    x: Stream,
     table: dict[str, jax.Array],
     memory: dict[str, jax.Array],
     layer: FastLayer,
@@ -362,16 +407,18 @@ def attend(
     valid: jax.Array,
     window: float,
     reach: jax.Array | None,
-) -> tuple[jax.Array, dict[str, jax.Array], jax.Array, jax.Array]:
-    """The attention sublayer over the streams x (t, width) at `positions`: the streams after
-    it, the state with the block in, the checked queries' largest deviation and the block's
-    `faults` (OUTSIDE_TABLE, LARGE_SCORE).  One product (`table["pre"]`) gives every part the
-    heads need from the dimensions they read; the scanned, lookup and keyed heads' results go
-    out through one more (`table["out"]`)."""
-    t, reads = x.shape[0], np.array(layer.attn_reads, int)
-    xr = x[:, reads]
-    parts = dict(zip(layer.columns, jnp.split(xr @ table["pre"], np.cumsum(list(layer.columns.values()))[:-1], axis=1)))
-    mixed, updates, off, faults = [], [], jnp.zeros((), x.dtype), jnp.zeros((), jnp.int32)
+    logged: bool = False,
+) -> tuple[Stream, dict[str, jax.Array], jax.Array, jax.Array]:
+    """The attention sublayer over the streams x (blocks of t positions) at `positions`: the
+    streams after it, the state with the block in (`logged`: a state of `empty_state(logged=
+    True)`, whose keyed heads keep a log, `keyed_matches`), the checked
+    queries' largest deviation and the block's `faults` (OUTSIDE_TABLE, LARGE_SCORE).  One
+    product (`table["pre"]`) gives every part the heads need from the dimensions they read;
+    the scanned, lookup and keyed heads' results go out through one more (`table["out"]`)."""
+    pre = x.product(layer.attn_reads, table["pre"])
+    t = pre.shape[0]
+    parts = dict(zip(layer.columns, jnp.split(pre, np.cumsum(list(layer.columns.values()))[:-1], axis=1)))
+    mixed, updates, off, faults = [], [], jnp.zeros((), pre.dtype), jnp.zeros((), jnp.int32)
     if layer.scans:
         lane_values = parts["lane_values"].reshape(t, layer.lanes, -1)
         logits, windows, summed = parts["logits"], window, None
@@ -381,22 +428,24 @@ def attend(
                 logits, large = exact_logits(logits, parts["lane_keys"], table["lane_integers"], layer, valid)
                 faults, windows = faults | large, np.where(exact, 0.0, window)
         memory, means = scan_keys(memory, logits, lane_values, valid, windows, summed)
-        cases = [case_of(x, group) for group in layer.scans]
+        cases = [case_of(x.read(group.dims), group) for group in layer.scans]
         mixed.append(scanned_heads(means, cases, layer))
         off = deviation(parts["queries"], table["vectors"], cases, layer, valid & (positions > 0))
     if layer.lookups:
         memory, picked = lookup_rows(memory, parts["targets"], table["clamp"], parts["lookup_values"], positions)
         mixed.append(picked)
     if layer.keyed:
-        memory, picked, outside = keyed_cells(memory, parts["keyed_values"], parts["keyed_fields"], positions, valid)
+        keyed = keyed_matches if logged else keyed_cells
+        memory, picked, outside = keyed(memory, parts["keyed_values"], parts["keyed_fields"], positions, valid)
         mixed.append(picked)
         faults = faults | outside
     if mixed:
-        updates.append(jnp.concatenate(mixed, axis=1).reshape(t, -1) @ table["out"])
+        updates.append(times(jnp.concatenate(mixed, axis=1).reshape(t, -1), table["out"]))
     if layer.dense:
+        xr = x.read(layer.attn_reads)
         memory, update = dense_heads(memory, xr, parts["keys"], parts["values"], table, positions, valid, window, reach)
         updates.append(update)
-    return x.at[:, np.array(layer.attn_writes, int)].add(sum(updates)), memory, off, faults
+    return x.add(layer.attn_writes, sum(updates)), memory, off, faults
 
 
 def fast_block(
@@ -409,25 +458,31 @@ def fast_block(
     plan: FastPlan,
     window: float,
     reach: jax.Array | None = None,
-) -> tuple[State, jax.Array, jax.Array, jax.Array]:
+    logged: bool = False,
+) -> tuple[State, Stream, jax.Array, jax.Array]:
     """token_ids (t,) at positions start.. (0 is the BOS) after the positions before them,
     whose state is given; `valid` false on padding (which comes after every real token).
-    Returns the state with the block in, the final residual streams (t, width), the checked
+    Returns the state with the block in, the final residual streams (`Stream`: blocks of t
+    positions, `compiled_model.blocked_stream`), the checked
     queries' largest deviation (`deviation`) and the block's `faults` bits (`raise_faults`).
     A layer adds its attention (`attend`) and then its MLP (`compiled_model.arithmetic.mlp` on
     the dimensions it reads and writes), as `compiled_model.arithmetic.layer` does; a sublayer
     that writes nothing is skipped."""
     positions = start + jnp.arange(token_ids.shape[0], dtype=jnp.int32)
-    x = params["token_embed"][token_ids] + embed_positions(params, positions)
-    off, faults = jnp.zeros((), x.dtype), jnp.zeros((), jnp.int32)
+    x = Stream.embedded(params, token_ids, positions, plan.embedded)
+    off, faults = jnp.zeros((), params["token_embed"].dtype), jnp.zeros((), jnp.int32)
     updated = []
     for table, memory, layer in zip(tables, state, plan.layers):
         if layer.attn_writes:
-            x, memory, layer_off, flags = attend(x, table["attn"], memory, layer, positions, valid, window, reach)
+            x, memory, layer_off, flags = attend(
+                x, table["attn"], memory, layer, positions, valid, window, reach, logged
+            )
             off, faults = jnp.maximum(off, layer_off), faults | flags
         if layer.mlp_writes:
-            reads, writes = np.array(layer.mlp_reads, int), np.array(layer.mlp_writes, int)
-            x = x.at[:, writes].add(mlp(x[:, reads], table["mlp"]))
+            weights = table["mlp"]
+            pre = x.product(layer.mlp_reads, weights["w_in"]) + weights["b_in"]
+            hidden = jnp.where(pre > 0, pre, 0)  # as compiled_model.arithmetic.mlp writes the ReLU
+            x = x.add(layer.mlp_writes, times(hidden, weights["w_out"]) + weights["b_out"])
         updated.append(memory)
     return updated, x, off, faults
 
@@ -442,31 +497,118 @@ def fast_forward(
     key_mask: jax.Array,
     plan: FastPlan,
     window: float,
-    table_cells: int | None = None,
+    dims: tuple[int, ...] | None = None,
 ) -> jax.Array:
     """The final residual stream (batch, T, width) of a causal hard model, as
     `compiled_model.arithmetic.forward` gives it, for token_ids (batch, T) with the BOS id 0
     first and key_mask false on padding (which must come after every real token): one block
     per row from the empty state.  `tables`: `compiled_model.fast_plan.tables_of(model, plan)`
-    on the device; `table_cells`: the cells of each keyed head's table (`table_rows`).
+    on the device; `dims`:
+    only these dimensions of the stream (batch, T, len(dims)), such as the unembedding's
+    (`FastPlan.outputs`), so that the whole stream is never assembled.
+    Keyed heads match over the whole sequence (`keyed_matches`): no table bounds their keys.
     InexactQuery when a categorical query was not one of its scan's vectors; a ModelError when
-    a keyed head's key or target left its table."""
-    cells = table_rows(token_ids.shape[1], table_cells)
-    streams, off, faults = _fast_forward(params, tables, token_ids, key_mask, plan, window, cells)
-    raise_faults(float(off), int(faults), cells)
+    a keyed head's key or target is too large to compare exactly."""
+    streams, off, faults = _fast_forward(params, tables, token_ids, key_mask, plan, window, dims)
+    raise_faults(float(off), int(faults), 1)
     return streams
 
 
-@functools.partial(jax.jit, static_argnames=("plan", "window", "cells"))
+@functools.partial(jax.jit, static_argnames=("plan", "window", "dims"))
 def _fast_forward(
-    params: Params, tables: Tables, token_ids: jax.Array, key_mask: jax.Array, plan: FastPlan, window: float, cells: int
+    params: Params,
+    tables: Tables,
+    token_ids: jax.Array,
+    key_mask: jax.Array,
+    plan: FastPlan,
+    window: float,
+    dims: tuple[int, ...] | None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """`fast_forward`'s streams, the largest deviation of a checked query and the faults."""
-    state = empty_state(plan, token_ids.shape[1], params["token_embed"].dtype, cells)
+    state = empty_state(plan, token_ids.shape[1], params["token_embed"].dtype, logged=True)
 
     def row(ids: jax.Array, valid: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        _, x, off, faults = fast_block(params, tables, state, ids, 0, valid, plan, window)
-        return x, off, faults
+        _, x, off, faults = fast_block(params, tables, state, ids, 0, valid, plan, window, logged=True)
+        return x.whole(params["token_embed"].shape[1]) if dims is None else x.read(dims), off, faults
 
     streams, offs, faults = jax.vmap(row)(token_ids, key_mask)
+    return streams, jnp.max(offs), jnp.bitwise_or.reduce(faults)
+
+
+# ------------------------------------------------------------------ inputs that share beginnings
+
+
+def shared_prefixes(
+    params: Params, tables: Tables, token_ids: jax.Array, key_mask: jax.Array, plan: FastPlan, window: float,
+    capacity: int,
+) -> State:
+    """The states after prefixes token_ids (groups, P) with the BOS id 0 first and key_mask
+    false on padding (after every real token), each logged (`empty_state(logged=True)`) with
+    room for `capacity` positions in all, so that `after_prefixes` continues every input that
+    begins with one of them from its state: the prefix is computed once, not once per input
+    (a causal model's streams at a prefix's positions do not depend on what follows).
+    InexactQuery or ModelError as `fast_forward`."""
+    states, off, faults = _shared_prefixes(params, tables, token_ids, key_mask, plan, window, capacity)
+    raise_faults(float(off), int(faults), 1)
+    return states
+
+
+@functools.partial(jax.jit, static_argnames=("plan", "window", "capacity"))
+def _shared_prefixes(
+    params: Params, tables: Tables, token_ids: jax.Array, key_mask: jax.Array, plan: FastPlan, window: float,
+    capacity: int,
+) -> tuple[State, jax.Array, jax.Array]:
+    empty = empty_state(plan, capacity, params["token_embed"].dtype, logged=True)
+
+    def prefix(ids: jax.Array, valid: jax.Array) -> tuple[State, jax.Array, jax.Array]:
+        state, _, off, faults = fast_block(params, tables, empty, ids, 0, valid, plan, window, logged=True)
+        return state, off, faults
+
+    states, offs, faults = jax.vmap(prefix)(token_ids, key_mask)
+    return states, jnp.max(offs), jnp.bitwise_or.reduce(faults)
+
+
+def after_prefixes(
+    params: Params,
+    tables: Tables,
+    states: State,
+    prefixes: jax.Array,
+    starts: jax.Array,
+    token_ids: jax.Array,
+    key_mask: jax.Array,
+    plan: FastPlan,
+    window: float,
+    dims: tuple[int, ...],
+) -> jax.Array:
+    """The final streams' `dims` (rows, T, len(dims)) at the positions of token_ids (rows, T),
+    each row continuing prefix number prefixes[row] of `states` (`shared_prefixes`) from
+    position starts[row], the prefix's real length; key_mask false on padding.  Equal to
+    `fast_forward` over each whole input (tests/compiler/test_fast_forward.py).  InexactQuery
+    or ModelError as `fast_forward`."""
+    streams, off, faults = _after_prefixes(
+        params, tables, states, prefixes, starts, token_ids, key_mask, plan, window, dims
+    )
+    raise_faults(float(off), int(faults), 1)
+    return streams
+
+
+@functools.partial(jax.jit, static_argnames=("plan", "window", "dims"))
+def _after_prefixes(
+    params: Params,
+    tables: Tables,
+    states: State,
+    prefixes: jax.Array,
+    starts: jax.Array,
+    token_ids: jax.Array,
+    key_mask: jax.Array,
+    plan: FastPlan,
+    window: float,
+    dims: tuple[int, ...],
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    def row(prefix: jax.Array, start: jax.Array, ids: jax.Array, valid: jax.Array) -> tuple[jax.Array, ...]:
+        state = jax.tree_util.tree_map(lambda array: array[prefix], states)
+        _, x, off, faults = fast_block(params, tables, state, ids, start, valid, plan, window, logged=True)
+        return x.read(dims), off, faults
+
+    streams, offs, faults = jax.vmap(row)(prefixes, starts, token_ids, key_mask)
     return streams, jnp.max(offs), jnp.bitwise_or.reduce(faults)

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from compiled_model.arithmetic import AVERAGE, LATEST, SUM
+from compiled_model.arithmetic import AVERAGE, LATEST, SUM, position_weights
 from compiled_model.errors import ModelError
 from compiled_model.spec import HeadDescriptor
 from compiled_model.transformer import Transformer
@@ -117,7 +117,9 @@ class FastLayer:
     keys and values, and the residual dimensions its attention and its MLP read and write
     (rows and columns not all zero in some model's weights; a sublayer writing none is
     skipped).  The heads' results are ordered scans (group by group), lookups, keyed, dense.
-    `moded`: some model's layer has head modes, which its dense heads then attend in."""
+    `moded`: some model's layer has head modes, which its dense heads then attend in.
+    `gathered`: the folded matrices (`GATHERED`) kept as each column's few nonzero entries,
+    with the most a column holds in any model (`_gathers`)."""
 
     scans: tuple[ScanGroup, ...]
     lookups: tuple[int, ...]
@@ -130,6 +132,7 @@ class FastLayer:
     mlp_writes: tuple[int, ...] = ()
     keyed: tuple[int, ...] = ()
     moded: bool = False
+    gathered: tuple[tuple[str, int], ...] = ()
 
     @property
     def lanes(self) -> int:
@@ -172,9 +175,13 @@ class FastLayer:
 
 @dataclass(frozen=True)
 class FastPlan:
-    """One FastLayer per layer: hashable, so that it is a static argument of the jitted passes."""
+    """One FastLayer per layer: hashable, so that it is a static argument of the jitted passes.
+    `embedded`: the residual dimensions the token and position embeddings write; `outputs`:
+    those the unembedding reads (`compiled_model.blocked_stream`)."""
 
     layers: tuple[FastLayer, ...]
+    embedded: tuple[int, ...] = ()
+    outputs: tuple[int, ...] = ()
 
 
 def plan_of(models: Sequence[Transformer]) -> FastPlan:
@@ -189,7 +196,7 @@ def plan_of(models: Sequence[Transformer]) -> FastPlan:
     if any([len(heads) for heads in layers_of] != counts for layers_of in described):
         raise ModelError(f"the head descriptors do not match the model's heads per layer {counts}")
     roles = [residual_roles(model) for model in models]
-    layers = []
+    layers, folds = [], []
     for index, count in enumerate(counts):
         attns = [_host(model.params["layers"][index]["attn"]) for model in models]
         modes = [_modes(attn, count) for attn in attns]
@@ -219,7 +226,43 @@ def plan_of(models: Sequence[Transformer]) -> FastPlan:
         )
         folded = [_folded(model, index, layer, of[index], role) for model, of, role in zip(models, described, roles)]
         layers.append(replace(layer, **_supports(folded)))
-    return FastPlan(tuple(layers))
+        folds.append(folded)
+    embeddings = ("token_embed", *(position_weights(model.params) for model in models))
+    embedded = _nonzero([model.params[name] for model in models for name in embeddings if name in model.params])
+    ordered, order = _in_stream_order(layers, embedded)
+    ordered = [replace(layer, gathered=_gathers(layer, folded)) for layer, folded in zip(ordered, folds)]
+    unembedded = _nonzero([np.asarray(model.params["unembed"]).T for model in models])
+    return FastPlan(tuple(ordered), embedded, tuple(sorted((d for d in unembedded if d in order), key=order.get)))
+
+
+def _nonzero(arrays: list[Any]) -> tuple[int, ...]:
+    """The columns not all zero in some array (..., width)."""
+    columns = [np.any(np.asarray(array).reshape(-1, np.shape(array)[-1]) != 0, axis=0) for array in arrays]
+    return tuple(int(d) for d in np.flatnonzero(np.any(columns, axis=0)))
+
+
+def _in_stream_order(layers: list[FastLayer], embedded: tuple[int, ...]) -> tuple[list[FastLayer], dict[int, int]]:
+    """The layers with each sublayer's reads cut to the dimensions written before it (the
+    others are zero there: their rows would add nothing) and listed in the order of the
+    blocked stream (`compiled_model.blocked_stream`: the embedding's dimensions, then each
+    sublayer's new ones), so that a sublayer reads slices of blocks; and that order."""
+    order = {dim: place for place, dim in enumerate(embedded)}
+
+    def present(dims: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(sorted((dim for dim in dims if dim in order), key=order.__getitem__))
+
+    def written(dims: tuple[int, ...]) -> None:
+        for dim in dims:
+            order.setdefault(dim, len(order))
+
+    ordered = []
+    for layer in layers:
+        attn_reads = present(layer.attn_reads)
+        written(layer.attn_writes)
+        mlp_reads = present(layer.mlp_reads)
+        written(layer.mlp_writes)
+        ordered.append(replace(layer, attn_reads=attn_reads, mlp_reads=mlp_reads))
+    return ordered, order
 
 
 Modes = tuple[np.ndarray, np.ndarray]
@@ -377,31 +420,76 @@ def _supports(folded: list[dict[str, np.ndarray]]) -> dict[str, tuple[int, ...]]
     return {support: used(arrays) for support, arrays in _SUPPORTS.items()}
 
 
+GATHERED = (("attn", "pre"), ("attn", "out"), ("mlp", "w_in"), ("mlp", "w_out"))
+"""The folded matrices a layer may keep as gathers (`FastLayer.gathered`)."""
+
+GATHER_GAIN = 4
+"""A matrix is kept as gathers when its columns hold at most 1/GATHER_GAIN of its rows as
+nonzero entries: a compiled MLP that tabulates reads two or three dimensions per unit, and a
+product over all the rows it does not read costs more than a few gathers."""
+
+
+def _cut(folded: dict[str, np.ndarray], layer: FastLayer) -> dict[str, dict[str, np.ndarray]]:
+    """A layer's folded weights cut to the dimensions the plan says it reads and writes."""
+    reads, writes = list(layer.attn_reads), list(layer.attn_writes)
+    mlp_reads, mlp_writes = list(layer.mlp_reads), list(layer.mlp_writes)
+    attn = {
+        "pre": folded["pre"][reads],
+        "out": folded["out"][:, writes],
+        "vectors": folded["vectors"],
+        "clamp": folded["clamp"],
+        "dense_q": folded["dense_q"][:, reads],
+        "dense_o": folded["dense_o"][..., writes],
+        **{name: folded[name] for name in ("lane_integers", "dense_mode", "dense_integer") if layer.moded},
+    }
+    mlp = {
+        "w_in": folded["w_in"][mlp_reads],
+        "b_in": folded["b_in"],
+        "w_out": folded["w_out"][:, mlp_writes],
+        "b_out": folded["b_out"][mlp_writes],
+    }
+    return {"attn": attn, "mlp": mlp}
+
+
+def _gathers(layer: FastLayer, folded: list[dict[str, np.ndarray]]) -> tuple[tuple[str, int], ...]:
+    """The matrices of `GATHERED` worth keeping as gathers in every model (`GATHER_GAIN`), each
+    with the most nonzero entries a column of it holds in any model."""
+    cut = [_cut(weights, layer) for weights in folded]
+    kept = []
+    for part, name in GATHERED:
+        matrices = [weights[part][name] for weights in cut]
+        rows = matrices[0].shape[0]
+        most = max(int(np.count_nonzero(matrix, axis=0).max(initial=0)) for matrix in matrices)
+        if rows and most * GATHER_GAIN <= rows:
+            kept.append((name, max(most, 1)))
+    return tuple(kept)
+
+
+def _as_gathers(matrix: np.ndarray, entries: int) -> dict[str, np.ndarray]:
+    """A matrix (rows, columns) as each column's nonzero rows and values (columns, entries),
+    padded with row 0 and value 0 (the indices are floats: `to_device` casts every array)."""
+    index = np.zeros((matrix.shape[1], entries))
+    weight = np.zeros((matrix.shape[1], entries))
+    for column in range(matrix.shape[1]):
+        rows = np.flatnonzero(matrix[:, column])
+        index[column, : len(rows)] = rows
+        weight[column, : len(rows)] = matrix[rows, column]
+    return {"index": index, "weight": weight}
+
+
 def tables_of(model: Transformer, plan: FastPlan) -> list[dict[str, dict[str, np.ndarray]]]:
     """Per layer, the model's weights folded for the plan (`_folded`) and cut to the
     dimensions the plan says the layer reads and writes, so that the passes multiply small
-    dense matrices (exactly: the rows and columns left out hold zeros).  Numpy, per model, so
-    that a batch stacks them like the weights."""
+    dense matrices (exactly: the rows and columns left out hold zeros), the plan's `gathered`
+    ones as gathers (`_as_gathers`).  Numpy, per model, so that a batch stacks them like the
+    weights."""
     described, roles = head_descriptors(model), residual_roles(model)
     tables = []
     for index, layer in enumerate(plan.layers):
-        folded = _folded(model, index, layer, described[index], roles)
-        reads, writes = list(layer.attn_reads), list(layer.attn_writes)
-        mlp_reads, mlp_writes = list(layer.mlp_reads), list(layer.mlp_writes)
-        attn = {
-            "pre": folded["pre"][reads],
-            "out": folded["out"][:, writes],
-            "vectors": folded["vectors"],
-            "clamp": folded["clamp"],
-            "dense_q": folded["dense_q"][:, reads],
-            "dense_o": folded["dense_o"][..., writes],
-            **{name: folded[name] for name in ("lane_integers", "dense_mode", "dense_integer") if layer.moded},
-        }
-        mlp = {
-            "w_in": folded["w_in"][mlp_reads],
-            "b_in": folded["b_in"],
-            "w_out": folded["w_out"][:, mlp_writes],
-            "b_out": folded["b_out"][mlp_writes],
-        }
-        tables.append({"attn": attn, "mlp": mlp})
+        cut = _cut(_folded(model, index, layer, described[index], roles), layer)
+        gathered = dict(layer.gathered)
+        for part, name in GATHERED:
+            if name in gathered:
+                cut[part][name] = _as_gathers(cut[part].pop(name), gathered[name])
+        tables.append(cut)
     return tables
