@@ -327,34 +327,39 @@ def keyed_matches(
     memory: dict[str, jax.Array], values: jax.Array, fields: jax.Array, positions: jax.Array, valid: jax.Array
 ) -> tuple[dict[str, jax.Array], jax.Array, jax.Array]:
     """`keyed_cells` with a log of positions (`empty_state(logged=True)`) instead of tables:
-    the block's keys, writes and values are written into the log at their positions, and each
-    query reads the latest logged position at or before it that writes at its target's key, or
-    the BOS's value (the log's row 0).  A query compares with every row of the log: cheaper
-    than a table per row for short sequences, bounded by no table, and a log written for a
-    prefix serves every continuation of it (`after_prefixes`).  LARGE_SCORE where a valid key
-    or target is not finite or reaches EXACT_LIMIT, past which rounding could merge two keys."""
+    each query reads the latest position at or before it, among the log's (those before the
+    block) and the block's own, that writes at its target's key, or the BOS's value; then the
+    block is written into the log.  A query compares with every logged row: cheaper than a
+    table per row for short sequences, bounded by no table, and a log written for a prefix
+    serves every continuation of it (`after_prefixes`, which reads the log where it lies and
+    drops the write).  LARGE_SCORE where a valid key or target is not finite or reaches
+    EXACT_LIMIT, past which rounding could merge two keys."""
     t, heads = values.shape[0], memory["log_keys"].shape[1]
     key, writer, target = jnp.moveaxis(fields.reshape(t, 3, heads), 1, 0)  # each (t, heads)
+    key, target, by_head = jnp.round(key), jnp.round(target), values.reshape(t, heads, -1)
     live = valid & (positions > 0)
     writes = live[:, None] & (jnp.round(writer) == 1)
-    start = positions[0]
-    logged = {
-        name: jax.lax.dynamic_update_slice(memory[name], new, (start, *(jnp.zeros_like(start),) * (new.ndim - 1)))
-        for name, new in (
-            ("log_keys", jnp.round(key)), ("log_writes", writes), ("log_values", values.reshape(t, heads, -1))
-        )
-    }
-    rows = jnp.arange(memory["log_keys"].shape[0])
-    matches = (
-        (rows[None, :, None] <= positions[:, None, None])
-        & logged["log_writes"][None]
-        & (logged["log_keys"][None] == jnp.round(target)[:, None])
+    start, rows, block = positions[0], jnp.arange(memory["log_keys"].shape[0]), jnp.arange(t)
+    logged = (
+        (rows < start)[None, :, None] & memory["log_writes"][None] & (memory["log_keys"][None] == target[:, None])
     )  # (query, row, head)
-    latest = jnp.max(jnp.where(matches, rows[None, :, None], -1), axis=1)  # (t, heads)
-    found = jnp.take_along_axis(logged["log_values"], jnp.maximum(latest, 0)[..., None], axis=0)
-    picked = jnp.where((latest >= 0)[..., None], found, logged["log_values"][0][None])
+    own = (block[None, :] <= block[:, None])[..., None] & writes[None] & (key[None] == target[:, None])
+    in_log = jnp.max(jnp.where(logged, rows[None, :, None], -1), axis=1)  # (t, heads)
+    in_block = jnp.max(jnp.where(own, block[None, :, None], -1), axis=1)
+    bos = jnp.where(start == 0, by_head[0], memory["log_values"][0])
+    from_log = jnp.take_along_axis(memory["log_values"], jnp.maximum(in_log, 0)[..., None], axis=0)
+    from_block = jnp.take_along_axis(by_head, jnp.maximum(in_block, 0)[..., None], axis=0)
+    picked = jnp.where(
+        (in_block >= 0)[..., None], from_block, jnp.where((in_log >= 0)[..., None], from_log, bos[None])
+    )
+    at = (start, *(jnp.zeros_like(start),) * 2)
+    written = {
+        "log_keys": jax.lax.dynamic_update_slice(memory["log_keys"], key, at[:2]),
+        "log_writes": jax.lax.dynamic_update_slice(memory["log_writes"], writes, at[:2]),
+        "log_values": jax.lax.dynamic_update_slice(memory["log_values"], by_head, at),
+    }
     large = (writes & ~(jnp.abs(key) < EXACT_LIMIT)) | (live[:, None] & ~(jnp.abs(target) < EXACT_LIMIT))
-    return {**memory, **logged}, picked, jnp.where(jnp.any(large), LARGE_SCORE, 0)
+    return {**memory, **written}, picked, jnp.where(jnp.any(large), LARGE_SCORE, 0)
 
 
 # ------------------------------------------------------------------ dense heads

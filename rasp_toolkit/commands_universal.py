@@ -60,9 +60,22 @@ def add_universal_command(sub: Any) -> None:
 
 
 def add_enumeration_options(verify: argparse.ArgumentParser) -> None:
-    """`tm verify`'s options for --all: the slice of the enumeration and the processes."""
-    verify.add_argument("--start", type=int, default=0, metavar="K", help="with --all: the first machine number")
+    """`tm verify`'s options for --all: the class, the slice of it, the checkpoint and the processes."""
+    verify.add_argument(
+        "--tnf", action="store_true",
+        help="with --all: only the machines of tree normal form (reached from the blank tape, transitions defined "
+        "in the order they are first used, states and symbols numbered in order of first use; docs/turing.md)",
+    )
+    verify.add_argument(
+        "--start", type=int, default=0, metavar="K",
+        help="with --all: the first machine (its number; with --tnf, its place in the class)",
+    )
     verify.add_argument("--count", type=int, metavar="M", help="with --all: how many machines (default: to the last)")
+    verify.add_argument(
+        "--checkpoint", metavar="PATH",
+        help="with --all: keep the counts in this file after every chunk, and resume from it when it exists "
+        "(a killed run started again with the same arguments ends with the same counts)",
+    )
     verify.add_argument(
         "--process-id", type=int, metavar="P", help="with --all: this process's number (default: $JAX_PROCESS_ID or 0)"
     )
@@ -83,7 +96,10 @@ def check_no_enumeration_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--{given[0].replace('_', '-')} applies to --all only")
 
 
-ENUMERATION_DEFAULTS = {"start": 0, "count": None, "process_id": None, "num_processes": None, "coordinator": None}
+ENUMERATION_DEFAULTS = {
+    "tnf": False, "start": 0, "count": None, "checkpoint": None, "process_id": None, "num_processes": None,
+    "coordinator": None,
+}
 
 
 def announce_model(found: UniversalModel) -> None:
@@ -135,6 +151,7 @@ def command_verify_all(args: argparse.Namespace, engine: Engine) -> int:
         result = verify_enumeration(
             engine, args.states, args.symbols, args.max_steps, args.start, args.count, processes,
             on_chunk=lambda done, share: progress.update(task, advance=done, total=share),
+            machine_class="tnf" if args.tnf else "all", checkpoint=args.checkpoint,
         )
     again = rerun_command(args, engine)
     if args.json:
@@ -155,6 +172,8 @@ def command_verify_all(args: argparse.Namespace, engine: Engine) -> int:
 def rerun_command(args: argparse.Namespace, engine: Engine) -> str:
     """The `rasp tm run` command that reproduces a machine's check, `{}` for its number."""
     command = f"rasp tm run --machine {{}} --states {args.states} --symbols {args.symbols} --engine {engine.name}"
+    if args.program not in (None, "positional"):
+        command += f" --program {args.program}"
     if args.max_len is not None:
         command += f" --max-len {args.max_len}"
     if args.dtype is not None:
@@ -171,7 +190,10 @@ def enumeration_summary(result: Enumeration, engine: Engine, again: str) -> dict
         "states": result.states,
         "symbols": result.symbols,
         "max_steps": result.max_steps,
+        "program": engine.trace_format.name,
         "machines_in_shape": result.total,
+        "class": result.machine_class,
+        "machines_in_class": result.class_size,
         "start": result.start,
         "stop": result.stop,
         "processes": result.processes,
@@ -181,6 +203,8 @@ def enumeration_summary(result: Enumeration, engine: Engine, again: str) -> dict
         "budget_exhausted": result.machines - result.halted,
         "tokens": result.tokens,
         "seconds": round(result.seconds, 6),
+        "checked_in_arrays": result.checked_in_arrays,
+        "resumed_at": result.resumed_at,
         "mismatches": [
             {**asdict(mismatch), "command": again.format(mismatch.index)} for mismatch in result.mismatches
         ],
@@ -190,10 +214,15 @@ def enumeration_summary(result: Enumeration, engine: Engine, again: str) -> dict
 
 def enumeration_table(result: Enumeration, engine: Engine) -> Table:
     processes = f", {result.processes} processes" if result.processes > 1 else ""
+    shape = f"{result.states} states and {result.symbols} symbols"
+    which = (
+        f"the {result.class_size:,} of tree normal form (of {result.total:,} tables) with {shape}"
+        if result.machine_class == "tnf" else f"the {result.total:,} with {shape}"
+    )
+    resumed = f", resumed at {result.resumed_at:,}" if result.resumed_at is not None else ""
     table = Table(
-        title=f"{engine.name} engine vs reference: machines {result.start} to {result.stop - 1} of the "
-        f"{result.total:,} with {result.states} states and {result.symbols} symbols, {result.max_steps} steps"
-        f"{processes}"
+        title=f"{engine.name} engine ({engine.trace_format.name} trace) vs reference: machines {result.start:,} "
+        f"to {result.stop - 1:,} of {which}, {result.max_steps} steps{processes}{resumed}"
     )
     for column in ("machines", "halted", "budget reached", "trace tokens", "machines/s", "tokens/s", "s"):
         table.add_column(column, justify="right")

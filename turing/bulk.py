@@ -203,10 +203,17 @@ def _padded(length: np.ndarray | int) -> np.ndarray:
 
 
 def check_numbers(
-    model: Transformer, numbers: np.ndarray, shape: Shape, max_steps: int, dtype: str, fast: tuple
+    model: Transformer,
+    numbers: np.ndarray,
+    shape: Shape,
+    max_steps: int,
+    dtype: str,
+    fast: tuple,
+    rows: int | None = None,
 ) -> tuple[Runs, np.ndarray]:
     """The reference runs of machines `numbers` and which of them the model gets wrong
-    (`fast`: the model's plan and folded weights on the device, `turing.universal_model._fast`).
+    (`fast`: the model's plan and folded weights on the device, `turing.universal_model.fast_pass`),
+    `rows` machines per forward pass (default: as many as ROW_TOKENS positions hold).
 
     Machines whose numbers differ in the last digit only share every table record but the last
     one: their inputs begin alike, so the model reads that beginning once per group
@@ -226,8 +233,10 @@ def check_numbers(
     marked = np.zeros(len(numbers), bool)
     with precision(dtype):
         params = model.device_params(dtype)
-        prefix_ids = _columns(runs.ids[first], 0, prefix_width)
-        prefix_mask = np.arange(prefix_width)[None] < begins[first, None]
+        groups = 1 << max(6, (len(first) - 1).bit_length())  # a power of two: few compilations
+        shared = np.concatenate([first, np.full(groups - len(first), first[0])])
+        prefix_ids = _columns(runs.ids[shared], 0, prefix_width)
+        prefix_mask = np.arange(prefix_width)[None] < begins[shared, None]
         states = shared_prefixes(
             params, tables, prefix_ids, prefix_mask, plan, model.window, prefix_width + own_width
         )
@@ -235,18 +244,18 @@ def check_numbers(
         padded = _padded(own)
         for length in np.unique(padded).tolist():
             members = np.flatnonzero(padded == length)
-            size = max(1, ROW_TOKENS // length)
+            size = rows or max(1, ROW_TOKENS // length)
             for at in range(0, len(members), size):
                 chosen = members[at : at + size]
-                rows = np.full(size, chosen[0])  # a fixed number of rows: one compilation per length
-                rows[: len(chosen)] = chosen
-                ids = np.where(np.arange(size)[:, None] < len(chosen), _own_tokens(runs, rows, begins, length), 0)
-                mask = (np.arange(length)[None] < own[rows, None]) & (np.arange(size)[:, None] < len(chosen))
+                batch = np.full(size, chosen[0])  # a fixed number of rows: one compilation per length
+                batch[: len(chosen)] = chosen
+                ids = np.where(np.arange(size)[:, None] < len(chosen), _own_tokens(runs, batch, begins, length), 0)
+                mask = (np.arange(length)[None] < own[batch, None]) & (np.arange(size)[:, None] < len(chosen))
                 streams = after_prefixes(
-                    params, tables, states, group[rows], begins[rows], ids, mask, plan, model.window, plan.outputs
+                    params, tables, states, group[batch], begins[batch], ids, mask, plan, model.window, plan.outputs
                 )
                 predicted = np.asarray(_predicted(streams, unembed, len(model.spec.output.values)))
-                tail = Runs(ids, own[rows], runs.sep[rows] - begins[rows], runs.halted[rows], runs.steps[rows])
+                tail = Runs(ids, own[batch], runs.sep[batch] - begins[batch], runs.halted[batch], runs.steps[batch])
                 marked[chosen] = wrong(tail, predicted, vocab)[: len(chosen)]
     return runs, marked
 

@@ -362,7 +362,7 @@ def teacher_forced(
     dtype = model.dtype(dtype)
     with precision(dtype):
         params = model.device_params(dtype)
-        plan, tables = _fast(model, dtype) if model.window is not None else (None, [])
+        plan, tables = fast_pass(model, dtype) if model.window is not None else (None, [])
         if len(devices) > 1:
             mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
             replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
@@ -378,7 +378,7 @@ def teacher_forced(
     return [[str(value) for value in model.decode(stream)] for stream in rows_out]
 
 
-def _fast(model: compiler.Transformer, dtype: str) -> tuple[FastPlan, list]:
+def fast_pass(model: compiler.Transformer, dtype: str) -> tuple[FastPlan, list]:
     """The fast pass's plan of a hard model and its folded weights on the device, made once
     per model and float type (they read the weights); use them under `precision(dtype)`."""
     made = model.__dict__.setdefault("fast_pass", {})

@@ -83,7 +83,7 @@ def test_a_mismatch_exits_1_with_the_command_that_reproduces_it(monkeypatch, cap
         return [[*predicted[:-2], "?", predicted[-1]] for predicted in outputs]  # wrong before the last token
 
     monkeypatch.setattr(turing.engines.universal, "teacher_forced", corrupted)
-    assert main([*ALL_1x2, "--count", "3"]) == 1  # the model: input_bound 70, so 128 positions
+    assert main([*ALL_1x2, "--count", "3", "--program", "positional"]) == 1  # input_bound 70: 128 positions
     out = capsys.readouterr().out
     again = "rasp tm run --machine 0 --states 1 --symbols 2 --engine universal --max-len 128 --max-steps 6"
     assert f"mismatch: {again}" in out
@@ -98,14 +98,18 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_processes_share_the_enumeration(model_cache: str) -> None:
-    """Two JAX processes (CPU, Gloo) split machines 30..69, each checks its share, and both
-    report the counts of the whole range."""
-    argv = [*ALL_1x2[:-1], "3", "--start", "30", "--count", "40", "--json"]  # 3 steps: a short model
-    assert main([*argv[:-2], "1", "--json"]) == 0  # the model, compiled once for both
+def test_two_processes_share_the_enumeration(model_cache: str, tmp_path: Path, capsys) -> None:
+    """Two JAX processes (CPU, Gloo) split 3,000 machines of two states, each checks its share
+    (in arrays, keeping its own checkpoint), and both report the counts of the whole range: those
+    of one process checking it all."""
+    argv = ["tm", "verify", "--all", "--states", "2", "--symbols", "2", "--max-steps", "12"]
+    argv += ["--start", "1000", "--count", "3000", "--json"]
+    assert main(argv) == 0  # one process; the model, compiled once for all
+    alone = json.loads(capsys.readouterr().out)
     coordinator = f"localhost:{_free_port()}"
     environment = dict(os.environ, JAX_PLATFORMS="cpu")
     command = [sys.executable, "-m", "rasp_toolkit.cli", *argv, "--num-processes", "2"]
+    command += ["--checkpoint", str(tmp_path / "shares.json")]
     processes = [
         subprocess.Popen(
             [*command, "--process-id", str(p), "--coordinator", coordinator],
@@ -117,7 +121,9 @@ def test_two_processes_share_the_enumeration(model_cache: str) -> None:
     assert [process.returncode for process in processes] == [0, 0], [err[-2000:] for _, err in outputs]
     summaries = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
     shares = [range(*summary["share"]) for summary in summaries]
-    assert [n for share in shares for n in share] == list(range(30, 70)) and all(shares)
+    assert [n for share in shares for n in share] == list(range(1000, 4000)) and all(shares)
+    counted = ("machines", "halted", "budget_exhausted", "tokens", "mismatches")
     for summary in summaries:
-        assert summary["processes"] == 2 and summary["machines"] == 40 and summary["mismatches"] == []
-    assert summaries[0]["halted"] == summaries[1]["halted"]
+        assert summary["processes"] == 2 and summary["checked_in_arrays"]
+        assert {key: summary[key] for key in counted} == {key: alone[key] for key in counted}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["shares.0-of-2.json", "shares.1-of-2.json"]

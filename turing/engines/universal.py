@@ -24,8 +24,10 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 import jax
+import numpy as np
 
 from compiled_model.spec import Attention
+from turing.bulk import Runs, check_numbers
 from turing.engines.base import Batch, Engine, EngineError, Job, TraceDecoder, register
 from turing.engines.compiled import (
     SHORTEST_MODEL,
@@ -36,11 +38,12 @@ from turing.engines.compiled import (
     model_length,
 )
 from turing.engines.interpreted import InterpreterEngine
-from turing.formats import TAPE_COPY, TraceFormat
+from turing.enumeration import machine_at, machine_count
+from turing.formats import COMPACT, TAPE_COPY, TraceFormat
 from turing.machine import Machine
 from turing.shape import Shape, table_tokens
 from turing.universal import universal_program
-from turing.universal_model import UniversalModel, check_length, length_free, teacher_forced, universal_model
+from turing.universal_model import UniversalModel, check_length, fast_pass, length_free, teacher_forced, universal_model
 
 BATCH_TOKENS = {"soft": 8192, "hard": 32768}
 """Tokens per forward-pass batch: the batch is this over the bucket's length.  Memory bounds it:
@@ -184,6 +187,23 @@ class UniversalEngine(Engine):
     def admit(self, jobs: Sequence[Job]) -> None:
         for shape, length in self.plan(jobs).items():
             self.model(shape, length)
+
+    def bulk(self, shape: Shape, max_steps: int) -> Callable[[np.ndarray], tuple[Runs, np.ndarray]] | None:
+        """A checker of many machines of `shape` at once, by number (`turing.bulk.check_numbers`:
+        their reference runs and which of them the model gets wrong), when this engine runs the
+        compact program's length-free model; None for any other model, whose outputs the
+        harness checks one machine at a time.  The model is the one the harness would take for
+        the longest run of the shape, so that a machine marked wrong is rerun on it."""
+        if self.trace_format is not COMPACT:
+            return None
+        full = machine_at(machine_count(shape.states, shape.symbols) - 1, shape.states, shape.symbols)  # every entry
+        length = self.length_for(full, COMPACT.capacity(COMPACT.reference(full, (), 0)) + max_steps)
+        if not length_free(self.program.file, self._mode(length)):
+            return None
+        found = self.model(shape, length)
+        dtype = found.dtype(self.dtype)
+        fast = fast_pass(found.model, dtype)
+        return partial(check_numbers, found.model, shape=shape, max_steps=max_steps, dtype=dtype, fast=fast)
 
     def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
         """One machine's run: a length-free model (the compact program's, hard) streamed from
