@@ -143,6 +143,15 @@ def shard(arrays: Any, devices: Sequence[jax.Device]) -> Any:
     return jax.device_put(arrays, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("models")))
 
 
+def replicated(arrays: Any, devices: Sequence[jax.Device]) -> Any:
+    """A copy of every array on each of `devices` (what rows on every device read); with one
+    device the arrays stay where they are."""
+    if len(devices) == 1:
+        return arrays
+    mesh = jax.sharding.Mesh(np.array(devices), ("models",))
+    return jax.device_put(arrays, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+
+
 def batch_generate(
     models: Sequence[Transformer],
     prompts: Sequence[Sequence[Any]],

@@ -35,7 +35,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from compiled_model.arithmetic import MIN_SPAN, Params, precision, to_device
-from compiled_model.batch import fill_rows, next_ids_of, same_shapes, shard, shared_window, stacked_params
+from compiled_model.batch import (
+    fill_rows,
+    next_ids_of,
+    replicated,
+    same_shapes,
+    shard,
+    shared_window,
+    stacked_params,
+)
 from compiled_model.errors import ModelError
 from compiled_model.fast_forward import State, Tables, empty_state, fast_block, raise_faults, table_rows
 from compiled_model.fast_plan import FastPlan, plan_of, tables_of
@@ -123,11 +131,15 @@ def _chunk(
     chunk: int,
     keep_streams: bool,
     batched: bool,
+    shared: bool = False,
 ) -> tuple[Carry, Outputs]:
     """`chunk` positions of one model, or `batched` of every model along the leading axis: a
     scan over positions of the position vmapped over models, so that the dense heads' span
-    follows the furthest model.  Outputs (chunk, ...), or (chunk, models, ...)."""
-    advance = jax.vmap(_advance, in_axes=(0, 0, 0, 0, None, None, None, None)) if batched else _advance
+    follows the furthest model.  Outputs (chunk, ...), or (chunk, models, ...).  `shared`: the
+    rows are generations of one model, whose weights (params and tables without a model axis)
+    every row reads."""
+    weights = None if shared else 0
+    advance = jax.vmap(_advance, in_axes=(weights, weights, 0, 0, None, None, None, None)) if batched else _advance
 
     def body(carry: Carry, _: None) -> tuple[Carry, Outputs]:
         return advance(params, tables, carry, feed, jnp.max(carry[1]), plan, window, keep_streams)
@@ -135,7 +147,9 @@ def _chunk(
     return jax.lax.scan(body, carry, None, length=chunk)
 
 
-_run_chunk = jax.jit(_chunk, static_argnames=("plan", "window", "chunk", "keep_streams", "batched"), donate_argnums=2)
+_run_chunk = jax.jit(
+    _chunk, static_argnames=("plan", "window", "chunk", "keep_streams", "batched", "shared"), donate_argnums=2
+)
 
 
 def capacity_for(tokens: int, max_seq_len: int) -> int:
@@ -328,26 +342,35 @@ def batch_fast_generate(
     for model, prompt, quota in zip(models, prompts, quotas):
         _check_generation(model, prompt, quota)
         model.dtype(dtype)  # refuses float32 for a model with head modes
-    plan = plan_of(models)
+    shared = all(model is models[0] for model in models)  # many generations of one model
+    plan = plan_of(models[:1] if shared else models)
     devices = list(devices or jax.devices())
     chosen, chosen_prompts = fill_rows(models, devices), fill_rows(prompts, devices)
     rows = len(chosen)
     quotas += [0] * (rows - len(models))  # the filler rows generate nothing
     capacity = capacity_for(max(len(p) + q for p, q in zip(chosen_prompts, quotas)), models[0].max_seq_len)
     cells = table_rows(capacity, table_cells)
-    tables = jax.tree_util.tree_map(lambda *arrays: np.stack(arrays), *[tables_of(m, plan) for m in chosen])
+    if shared:  # one copy of the weights, read by every row, not a stack of copies
+        tables = tables_of(models[0], plan)
+    else:
+        tables = jax.tree_util.tree_map(lambda *arrays: np.stack(arrays), *[tables_of(m, plan) for m in chosen])
     with precision(dtype):
-        params = stacked_params(chosen, dtype)
+        params = models[0].device_params(dtype) if shared else stacked_params(chosen, dtype)
         state = jax.vmap(lambda: empty_state(plan, capacity, jnp.dtype(dtype), cells), axis_size=rows)()
         positions, predicted = jnp.zeros(rows, jnp.int32), jnp.full(rows, -1, jnp.int32)
         quota = jnp.asarray(quotas, jnp.int32)
         carry = (state, positions, predicted, quota, jnp.zeros(rows, dtype), jnp.zeros(rows, jnp.int32))
         feed = tuple(map(jnp.asarray, _arguments(chosen, chosen_prompts, stop, True)))
-        params, tables, feed, carry = shard((params, to_device(tables, dtype), feed, carry), devices)
+        tables = to_device(tables, dtype)
+        if shared:
+            params, tables = replicated((params, tables), devices)
+            feed, carry = shard((feed, carry), devices)
+        else:
+            params, tables, feed, carry = shard((params, tables, feed, carry), devices)
 
     def call(carry: Carry) -> tuple[Carry, Any]:
         rest = {"plan": plan, "window": window, "chunk": min(chunk, capacity), "keep_streams": False}
-        return _run_chunk(params, tables, carry, feed, **rest, batched=True)
+        return _run_chunk(params, tables, carry, feed, **rest, batched=True, shared=shared)
 
     emitted, _ = _drain(_chunks(call, carry, dtype, cells), rows)
     return [[*prompt, *(model.vocab[i - 1] for i in ids)] for model, prompt, ids in zip(models, prompts, emitted)]

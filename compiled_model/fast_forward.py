@@ -588,8 +588,16 @@ def after_prefixes(
     """The final streams' `dims` (rows, T, len(dims)) at the positions of token_ids (rows, T),
     each row continuing prefix number prefixes[row] of `states` (`shared_prefixes`) from
     position starts[row], the prefix's real length; key_mask false on padding.  Equal to
-    `fast_forward` over each whole input (tests/compiler/test_fast_forward.py).  InexactQuery
-    or ModelError as `fast_forward`."""
+    `fast_forward` over each whole input (tests/compiler/test_fast_teacher_forcing.py).
+    InexactQuery or ModelError as `fast_forward`; a ModelError too when a row's positions,
+    padding included, pass the states' capacity (a cache would be written out of place)."""
+    capacity = states[0]["rows"].shape[1] if states else 0
+    reach = int(np.max(starts)) + token_ids.shape[1] if len(starts) else 0
+    if reach > capacity:
+        raise ModelError(
+            f"rows continuing a prefix reach position {reach}, past the {capacity} positions its states were "
+            "made for: pass shared_prefixes a larger capacity"
+        )
     streams, off, faults = _after_prefixes(
         params, tables, states, prefixes, starts, token_ids, key_mask, plan, window, dims
     )

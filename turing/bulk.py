@@ -44,7 +44,7 @@ ROW_TOKENS = 40_000
 """Positions per forward pass: rows of one padded length until they hold about this many (the
 pass's memory is a few kilobytes per position)."""
 
-PAD_TO = 16
+PAD_TO = 8
 """Inputs are padded to a multiple of this length: a handful of XLA compilations per run."""
 
 
@@ -227,37 +227,74 @@ def check_numbers(
     base = 1 + 2 * shape.symbols * (shape.states + 1)
     _, first, group = np.unique(numbers // base, return_index=True, return_inverse=True)
     begins = 1 + 6 * np.count_nonzero(digits_of(numbers, shape)[:, :-1], axis=1)  # BOS and the shared records
-    own = runs.lengths - begins
-    prefix_width, own_width = int(_padded(begins.max())), int(_padded(own.max()))
-    plan, tables = fast
     marked = np.zeros(len(numbers), bool)
+    widths = int(_padded(begins.max())), int(_padded((runs.lengths - begins).max()))
     with precision(dtype):
-        params = model.device_params(dtype)
-        groups = 1 << max(6, (len(first) - 1).bit_length())  # a power of two: few compilations
-        shared = np.concatenate([first, np.full(groups - len(first), first[0])])
-        prefix_ids = _columns(runs.ids[shared], 0, prefix_width)
-        prefix_mask = np.arange(prefix_width)[None] < begins[shared, None]
-        states = shared_prefixes(
-            params, tables, prefix_ids, prefix_mask, plan, model.window, prefix_width + own_width
-        )
-        unembed = params["unembed"][np.array(plan.outputs, int)]
-        padded = _padded(own)
-        for length in np.unique(padded).tolist():
-            members = np.flatnonzero(padded == length)
-            size = rows or max(1, ROW_TOKENS // length)
-            for at in range(0, len(members), size):
-                chosen = members[at : at + size]
-                batch = np.full(size, chosen[0])  # a fixed number of rows: one compilation per length
-                batch[: len(chosen)] = chosen
-                ids = np.where(np.arange(size)[:, None] < len(chosen), _own_tokens(runs, batch, begins, length), 0)
-                mask = (np.arange(length)[None] < own[batch, None]) & (np.arange(size)[:, None] < len(chosen))
-                streams = after_prefixes(
-                    params, tables, states, group[batch], begins[batch], ids, mask, plan, model.window, plan.outputs
-                )
-                predicted = np.asarray(_predicted(streams, unembed, len(model.spec.output.values)))
-                tail = Runs(ids, own[batch], runs.sep[batch] - begins[batch], runs.halted[batch], runs.steps[batch])
-                marked[chosen] = wrong(tail, predicted, vocab)[: len(chosen)]
+        for low in range(0, len(first), MAX_GROUPS):
+            part = Part(first[low : low + MAX_GROUPS], np.flatnonzero((group >= low) & (group < low + MAX_GROUPS)))
+            part_marked = _check_part(model, runs, part, group - low, begins, widths, dtype, fast, vocab, rows)
+            marked[part.members] = part_marked
     return runs, marked
+
+
+MAX_GROUPS = 1024
+"""Prefixes whose states one call keeps: their logs take tens of kilobytes each, and a sparse
+class (tree normal form) has nearly one per machine."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """Some groups of machines that share a prefix: the first member of each (`first`), and
+    every member (`members`), as indices into the batch."""
+
+    first: np.ndarray
+    members: np.ndarray
+
+
+def _check_part(
+    model: Transformer,
+    runs: Runs,
+    part: Part,
+    group: np.ndarray,
+    begins: np.ndarray,
+    widths: tuple[int, int],
+    dtype: str,
+    fast: tuple,
+    vocab: Vocabulary,
+    rows: int | None,
+) -> np.ndarray:
+    """Which members of `part` the model gets wrong: the prefix of each of its groups read once
+    (`shared_prefixes`; `group` numbers them from the part's first), then each member's own
+    tokens after it (`after_prefixes`), in rows of one padded length.  `widths`: the padded
+    widths of the prefixes and of the members' own tokens."""
+    plan, tables = fast
+    params = model.device_params(dtype)
+    prefix_width, own_width = widths
+    groups = 1 << max(6, (len(part.first) - 1).bit_length())  # a power of two: few compilations
+    shared = np.concatenate([part.first, np.full(groups - len(part.first), part.first[0])])
+    prefix_ids = _columns(runs.ids[shared], 0, prefix_width)
+    prefix_mask = np.arange(prefix_width)[None] < begins[shared, None]
+    states = shared_prefixes(params, tables, prefix_ids, prefix_mask, plan, model.window, prefix_width + own_width)
+    unembed = params["unembed"][np.array(plan.outputs, int)]
+    own = runs.lengths - begins
+    padded = _padded(own[part.members])
+    marked = np.zeros(len(part.members), bool)
+    for length in np.unique(padded).tolist():
+        places = np.flatnonzero(padded == length)
+        size = rows or max(1, ROW_TOKENS // length)
+        for at in range(0, len(places), size):
+            chosen = part.members[places[at : at + size]]
+            batch = np.full(size, chosen[0])  # a fixed number of rows: one compilation per length
+            batch[: len(chosen)] = chosen
+            ids = np.where(np.arange(size)[:, None] < len(chosen), _own_tokens(runs, batch, begins, length), 0)
+            mask = (np.arange(length)[None] < own[batch, None]) & (np.arange(size)[:, None] < len(chosen))
+            streams = after_prefixes(
+                params, tables, states, group[batch], begins[batch], ids, mask, plan, model.window, plan.outputs
+            )
+            predicted = np.asarray(_predicted(streams, unembed, len(model.spec.output.values)))
+            tail = Runs(ids, own[batch], runs.sep[batch] - begins[batch], runs.halted[batch], runs.steps[batch])
+            marked[places[at : at + size]] = wrong(tail, predicted, vocab)[: len(chosen)]
+    return marked
 
 
 def _columns(ids: np.ndarray, start: int, width: int) -> np.ndarray:

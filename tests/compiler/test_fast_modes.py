@@ -362,6 +362,14 @@ def test_a_batch_of_two_models_generates_what_each_does_alone() -> None:
         batch_fast_generate([MODEL, OTHER], prompts, 8, dtype="float32")
 
 
+def test_many_generations_of_one_model_share_its_weights() -> None:
+    """One model, many prompts: each row generates what the dense decoder does from its prompt
+    (the weights are read by every row, not stacked per row; two devices: test_bulk.py)."""
+    prompts = [list(text) for text in ("ab", "dce", "e", "bbad")]
+    generated = batch_fast_generate([MODEL] * len(prompts), prompts, 6, dtype="float64", chunk=4)
+    assert generated == [_dense_generate(MODEL, "".join(prompt), 6) for prompt in prompts]
+
+
 def test_a_keyed_slot_the_models_describe_differently_is_served_dense_in_its_mode() -> None:
     """One model calls head A keyed, the other dense: the batch serves it dense, latest key
     first (an average of the writers would generate other tokens), as each model alone."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from host_devices import run_on_two_devices
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -210,3 +211,24 @@ def test_the_tree_normal_form_class_through_the_command_line(capsys) -> None:
     # every TNF machine's own check, one by one, halts as the summary counts
     halted, _, _ = _harness_counts(Shape(2, 2), tnf_numbers(2, 2, 20), 20)
     assert summary["halted"] == sum(halted)
+
+
+def test_generations_of_one_universal_model_on_two_devices() -> None:
+    """Many machines generated at once through one model (its weights replicated, the rows split
+    across two devices) give the reference traces."""
+    code = """
+import jax
+from compiled_model.fast_decoder import batch_fast_generate
+from turing.enumeration import machine_at
+from turing.formats import COMPACT
+from turing.shape import Shape, table_tokens
+from turing.universal import COMPACT_PROGRAM
+from turing.universal_model import universal_model
+model = universal_model(Shape(2, 2), 64, "hard", program=COMPACT_PROGRAM, cache=False).model
+machines = [machine_at(n, 2, 2) for n in (5000, 9001, 12345, 20000, 28000)]
+prompts = [[*table_tokens(m), *COMPACT.prompt(m, ())] for m in machines]
+made = batch_fast_generate([model] * 5, prompts, 9, stop=["#"], dtype="float64", devices=jax.devices())
+traces = [made[i][len(table_tokens(m)) :] for i, m in enumerate(machines)]
+print(len(jax.devices()), [trace == COMPACT.reference(m, (), 9)[:11] for trace, m in zip(traces, machines)])
+"""
+    assert run_on_two_devices(code).strip() == "2 [True, True, True, True, True]"
