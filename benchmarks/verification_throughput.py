@@ -33,7 +33,7 @@ and `$ |`, greedy, until `#` or `--steps` + 1 tokens (the harness also asks for 
 the budget's last step, to see whether it is `#`).  Every generated token is compared with the
 reference trace (`turing.formats.COMPACT`, run one step further: the token after the budget
 must be that step's, not `#`).  The time includes everything `batch_fast_generate` does per
-call (stacking the B copies of the weights, planning, generating, decoding the tokens).
+call (planning, generating, decoding the tokens; B generations of one model share its weights).
 Positions are those the model ran, one per scan step: the BOS, the prompt, and every generated
 token but the last.
 
