@@ -123,7 +123,7 @@ def raise_faults(off: float, faults: int, cells: int) -> None:
         low = -(cells // 2)
         raise ModelError(
             f"a keyed head's key or target left its table of {cells} cells ({low} to {low + cells - 1}): "
-            f"pass a larger table_cells to FastDecoder or batch_fast_generate"
+            f"pass a larger table_cells to FastDecoder, batch_fast_generate or fast_forward"
         )
     if faults & LARGE_SCORE:
         raise ModelError(
@@ -503,23 +503,32 @@ def fast_forward(
     plan: FastPlan,
     window: float,
     dims: tuple[int, ...] | None = None,
+    table_cells: int | None = None,
 ) -> jax.Array:
     """The final residual stream (batch, T, width) of a causal hard model, as
     `compiled_model.arithmetic.forward` gives it, for token_ids (batch, T) with the BOS id 0
     first and key_mask false on padding (which must come after every real token): one block
     per row from the empty state.  `tables`: `compiled_model.fast_plan.tables_of(model, plan)`
-    on the device; `dims`:
-    only these dimensions of the stream (batch, T, len(dims)), such as the unembedding's
-    (`FastPlan.outputs`), so that the whole stream is never assembled.
-    Keyed heads match over the whole sequence (`keyed_matches`): no table bounds their keys.
+    on the device; `dims`: only these dimensions of the stream (batch, T, len(dims)), such as
+    the unembedding's (`FastPlan.outputs`), so that the whole stream is never assembled.
+    Keyed heads match over the whole sequence (`keyed_matches`: no table bounds their keys)
+    up to LOGGED_LENGTH positions, whose comparisons grow as T^2; longer sequences keep a
+    table per keyed head (`keyed_cells`, of `table_cells` cells: `table_rows`), linear in T.
     InexactQuery when a categorical query was not one of its scan's vectors; a ModelError when
-    a keyed head's key or target is too large to compare exactly."""
-    streams, off, faults = _fast_forward(params, tables, token_ids, key_mask, plan, window, dims)
-    raise_faults(float(off), int(faults), 1)
+    a keyed head's key or target is too large to compare exactly, or left its table."""
+    logged = token_ids.shape[1] <= LOGGED_LENGTH
+    cells = 1 if logged else table_rows(token_ids.shape[1], table_cells)
+    streams, off, faults = _fast_forward(params, tables, token_ids, key_mask, plan, window, dims, cells, logged)
+    raise_faults(float(off), int(faults), cells)
     return streams
 
 
-@functools.partial(jax.jit, static_argnames=("plan", "window", "dims"))
+LOGGED_LENGTH = 512
+"""The longest whole pass whose keyed heads match over a log of positions (T^2 comparisons per
+head and row: a quarter of a million at this length) rather than through tables."""
+
+
+@functools.partial(jax.jit, static_argnames=("plan", "window", "dims", "cells", "logged"))
 def _fast_forward(
     params: Params,
     tables: Tables,
@@ -528,12 +537,14 @@ def _fast_forward(
     plan: FastPlan,
     window: float,
     dims: tuple[int, ...] | None,
+    cells: int,
+    logged: bool,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """`fast_forward`'s streams, the largest deviation of a checked query and the faults."""
-    state = empty_state(plan, token_ids.shape[1], params["token_embed"].dtype, logged=True)
+    state = empty_state(plan, token_ids.shape[1], params["token_embed"].dtype, cells, logged=logged)
 
     def row(ids: jax.Array, valid: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        _, x, off, faults = fast_block(params, tables, state, ids, 0, valid, plan, window, logged=True)
+        _, x, off, faults = fast_block(params, tables, state, ids, 0, valid, plan, window, logged=logged)
         return x.whole(params["token_embed"].shape[1]) if dims is None else x.read(dims), off, faults
 
     streams, offs, faults = jax.vmap(row)(token_ids, key_mask)

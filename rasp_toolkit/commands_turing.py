@@ -35,6 +35,7 @@ from rasp_toolkit.turing_display import (
     progress_bar,
     warnings_on_stderr,
 )
+from turing.bulk import MAX_STEPS as BULK_MAX_STEPS
 from turing.engines import ENGINES, Engine, engine_named, engines_taking
 from turing.engines.compiled import CompiledEngine, compile_machine, configuration_attention, model_length
 from turing.engines.universal import UniversalEngine
@@ -409,8 +410,8 @@ def _fastest_exact(args: argparse.Namespace) -> None:
     args.program, args.attention = "compact", attention_argument("hard")
     print(
         "tm verify --all: the universal engine on the compact program with hard attention, the fastest "
-        "exact engine (one length-free model, exact at every length; machines checked in arrays). "
-        "Pass --program positional or --attention soft for another.",
+        "exact engine (one length-free model, exact at every length; machines checked in arrays up to "
+        f"{BULK_MAX_STEPS} steps, one by one beyond). Pass --program positional or --attention soft for another.",
         file=sys.stderr,
     )
 

@@ -365,8 +365,11 @@ HUGE = [
         2,
     ),
     case(
-        "tm verify --all --max-steps 10^5",
-        lambda ws: ["tm", "verify", "--all", "--states", "2", "--symbols", "2", "--max-steps", "100000"],
+        "tm verify --all --program positional --max-steps 10^5",
+        lambda ws: [
+            "tm", "verify", "--all", "--states", "2", "--symbols", "2", "--max-steps", "100000",
+            "--program", "positional",
+        ],
         2,
     ),
     case(

@@ -237,6 +237,28 @@ def check_numbers(
     return runs, marked
 
 
+MAX_STEPS = 256
+"""The longest step budget checked in arrays: a run's inputs are held whole (a chunk's tapes,
+steps and token ids grow with it) and its keyed heads compare every pair of positions; longer
+budgets go through the harness, whose passes keep tables (`UniversalEngine.bulk`)."""
+
+
+@dataclass(frozen=True)
+class Checker:
+    """`check_numbers` bound to one model, shape, step budget and float type: what an engine
+    hands `turing.exhaustive` to check machines by number (`summary`: the model's)."""
+
+    model: Transformer
+    shape: Shape
+    max_steps: int
+    dtype: str
+    fast: tuple
+    summary: dict
+
+    def __call__(self, numbers: np.ndarray) -> tuple[Runs, np.ndarray]:
+        return check_numbers(self.model, numbers, self.shape, self.max_steps, self.dtype, self.fast)
+
+
 MAX_GROUPS = 1024
 """Prefixes whose states one call keeps: their logs take tens of kilobytes each, and a sparse
 class (tree normal form) has nearly one per machine."""

@@ -32,6 +32,7 @@ import numpy as np
 
 from compiled_model.serialization import written_atomically
 from rasp.errors import UsageError
+from turing.bulk import Checker
 from turing.engines.base import Batch, Engine
 from turing.enumeration import machine_at, machine_count
 from turing.harness import TraceRun, run_machines
@@ -172,14 +173,16 @@ def _through_harness(engine: Engine, numbers: np.ndarray, result: Enumeration) -
     result.batches = merged([*result.batches, *(engine.batches or [])])
 
 
-def _in_arrays(engine: Engine, checker: Callable, numbers: np.ndarray, result: Enumeration) -> None:
+def _in_arrays(engine: Engine, checker: Checker, numbers: np.ndarray, result: Enumeration) -> None:
     """Machines `numbers` checked at once by the engine's `checker` (`turing.bulk`) into
     `result`; the machines it marks wrong run again through the harness, which reports where
     they leave the reference and counts what they generated (the reference's counts stand for
     the others: they generate it).  A machine marked wrong whose generation the harness finds
     right stops the run with an error: the two checks must agree, and neither may be trusted
     silently."""
+    began = time.perf_counter()
     runs, wrong = checker(numbers)
+    seconds = time.perf_counter() - began
     right = ~wrong
     generated, found = _mismatches(engine, numbers[wrong], result) if wrong.any() else ([], [])
     if len(found) != int(wrong.sum()):
@@ -193,6 +196,8 @@ def _in_arrays(engine: Engine, checker: Callable, numbers: np.ndarray, result: E
     result.halted += int(runs.halted[right].sum()) + sum(run.halted for run in generated)
     result.tokens += int(runs.trace_tokens[right].sum()) + sum(len(run.tokens) for run in generated)
     result.mismatches += found
+    batch = Batch(checker.model.max_seq_len, len(numbers), checker.dtype, checker.summary, seconds)
+    result.batches = merged([*result.batches, batch])
 
 
 CHECKPOINT_FORMAT = "rasp-toolkit enumeration checkpoint"

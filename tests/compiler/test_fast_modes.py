@@ -24,6 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import compiled_model.fast_forward as fast_forward_module
 from compiled_model import Transformer
 from compiled_model.arithmetic import AVERAGE, LATEST, SUM, precision, to_device
 from compiled_model.consistency import consistency_problem
@@ -199,12 +200,12 @@ def _dense(model: Transformer, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return np.asarray(forward(model.device_params("float64"), ids, mask, True, window=model.window))
 
 
-def _fast(model: Transformer, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _fast(model: Transformer, ids: np.ndarray, mask: np.ndarray, table_cells: int | None = None) -> np.ndarray:
     plan = plan_of([model])
     with precision("float64"):
         tables = to_device(tables_of(model, plan), "float64")
         params = model.device_params("float64")
-        return np.asarray(fast_forward(params, tables, ids, mask, plan, model.window))
+        return np.asarray(fast_forward(params, tables, ids, mask, plan, model.window, table_cells=table_cells))
 
 
 def _keyed_reference(text: str, tokens: dict[str, tuple[int, int, int]], head: int) -> list[tuple[str, int]]:
@@ -287,13 +288,21 @@ def test_the_fast_pass_equals_the_dense_pass(tokens: dict[str, tuple[int, int, i
         assert _reads(streams, READ_B) == _keyed_reference(text, tokens, KEYED_B)
 
 
-def test_a_cell_outside_the_table_is_refused_by_the_decoder() -> None:
+def test_a_cell_outside_the_table_is_refused_by_both_passes(monkeypatch) -> None:
     """Three cells hold -1, 0 and 1: `aa` stays inside (head B's targets at the first two
-    positions are 0 and 1), `b` writes cell 2, outside, and so does `e`'s target 3.  The whole
-    pass keeps no table (`keyed_matches`), so it reads those cells as the dense pass does."""
+    positions are 0 and 1), `b` writes cell 2, outside, and so does `e`'s target 3.  A short
+    whole pass keeps no table (`keyed_matches`), so it reads those cells as the dense pass
+    does; past LOGGED_LENGTH it keeps tables, and refuses as the decoder does."""
     for text in ("ab", "e"):
         ids, mask, _ = _batch([text])
         np.testing.assert_allclose(_fast(MODEL, ids, mask)[mask], _dense(MODEL, ids, mask)[mask], atol=1e-9)
+    monkeypatch.setattr(fast_forward_module, "LOGGED_LENGTH", 0)
+    ids, mask, _ = _batch(["aa"])
+    np.testing.assert_allclose(_fast(MODEL, ids, mask, table_cells=3)[mask], _dense(MODEL, ids, mask)[mask], atol=1e-9)
+    for text in ("ab", "e"):
+        ids, mask, _ = _batch([text])
+        with pytest.raises(ModelError, match="table of 3 cells .-1 to 1.: pass a larger table_cells"):
+            _fast(MODEL, ids, mask, table_cells=3)
         with pytest.raises(ModelError, match="table of 3 cells .-1 to 1.: pass a larger table_cells"):
             FastDecoder(MODEL, table_cells=3).outputs(list(text))
     assert FastDecoder(MODEL, table_cells=3).outputs(list("aa")) == MODEL(list("aa"))

@@ -24,10 +24,9 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 import jax
-import numpy as np
 
 from compiled_model.spec import Attention
-from turing.bulk import Runs, check_numbers
+from turing.bulk import MAX_STEPS, Checker
 from turing.engines.base import Batch, Engine, EngineError, Job, TraceDecoder, register
 from turing.engines.compiled import (
     SHORTEST_MODEL,
@@ -188,13 +187,14 @@ class UniversalEngine(Engine):
         for shape, length in self.plan(jobs).items():
             self.model(shape, length)
 
-    def bulk(self, shape: Shape, max_steps: int) -> Callable[[np.ndarray], tuple[Runs, np.ndarray]] | None:
-        """A checker of many machines of `shape` at once, by number (`turing.bulk.check_numbers`:
+    def bulk(self, shape: Shape, max_steps: int) -> Checker | None:
+        """A checker of many machines of `shape` at once, by number (`turing.bulk.Checker`:
         their reference runs and which of them the model gets wrong), when this engine runs the
-        compact program's length-free model; None for any other model, whose outputs the
-        harness checks one machine at a time.  The model is the one the harness would take for
-        the longest run of the shape, so that a machine marked wrong is rerun on it."""
-        if self.trace_format is not COMPACT:
+        compact program's length-free model and the budget is at most `turing.bulk.MAX_STEPS`;
+        None otherwise: the harness checks one machine at a time.  The model is the one the
+        harness would take for the longest run of the shape, so that a machine marked wrong is
+        rerun on it."""
+        if self.trace_format is not COMPACT or max_steps > MAX_STEPS:
             return None
         full = machine_at(machine_count(shape.states, shape.symbols) - 1, shape.states, shape.symbols)  # every entry
         length = self.length_for(full, COMPACT.capacity(COMPACT.reference(full, (), 0)) + max_steps)
@@ -203,7 +203,7 @@ class UniversalEngine(Engine):
         found = self.model(shape, length)
         dtype = found.dtype(self.dtype)
         fast = fast_pass(found.model, dtype)
-        return partial(check_numbers, found.model, shape=shape, max_steps=max_steps, dtype=dtype, fast=fast)
+        return Checker(found.model, shape, max_steps, dtype, fast, found.model.summary())
 
     def decoder(self, machine: Machine, capacity: int | None = None) -> TraceDecoder:
         """One machine's run: a length-free model (the compact program's, hard) streamed from
