@@ -193,7 +193,7 @@ def test_verify_all_refuses_a_model_it_could_not_build(capsys) -> None:
     """100,000 steps would need a model of 2^33 positions (the longest trace of T steps has
     about T^2/2 tokens): refused with the figure and a budget that fits, before any machine."""
     command = ["tm", "verify", "--all", "--states", "2", "--symbols", "2", "--max-steps", "100000"]
-    assert main(command) == 2
+    assert main([*command, "--program", "positional"]) == 2
     err = capsys.readouterr().err
     assert "needs a universal model of 8,589,934,592 positions" in err and "262,144" in err
     assert "--max-steps 719 or fewer" in err and "Traceback" not in err
@@ -205,7 +205,8 @@ def test_verify_all_refuses_a_model_it_could_not_build(capsys) -> None:
     [
         ["tm", "universal", "--states", "2", "--symbols", "2", "--max-len", "1000000000"],
         ["tm", "run", "1RZ---", "--engine", "universal", "--max-len", "1000000000"],
-        ["tm", "verify", "--all", "--states", "1", "--symbols", "2", "--max-steps", "5", "--max-len", "1000000000"],
+        ["tm", "verify", "--all", "--states", "1", "--symbols", "2", "--max-steps", "5", "--max-len", "1000000000",
+         "--program", "positional"],
     ],
     ids=["universal", "run", "verify"],
 )
@@ -215,6 +216,18 @@ def test_an_explicit_length_past_the_limit_is_refused(cache: Path, capsys, comma
     assert "a universal model of 1,000,000,000 positions is longer than the 262,144 that can be built" in err
     assert "warning" not in err and "Traceback" not in err
     assert not list(cache.glob("*.npz"))  # nothing built, nothing cached
+
+
+def test_a_length_free_model_past_its_exact_range_is_refused_by_name(cache: Path, capsys) -> None:
+    """The default of `tm verify --all`, the compact program's length-free model, has no length
+    limit of its own but an exact range: at 10^9 positions its counts' squares pass float64's
+    exact integers, and the compiler refuses, naming the s-op and its line."""
+    command = ["tm", "verify", "--all", "--states", "1", "--symbols", "2", "--max-steps", "5"]
+    assert main([*command, "--max-len", "1000000000"]) == 2
+    err = capsys.readouterr().err
+    assert "universal_turing_compact.rasp:" in err and "cannot compile table_at" in err
+    assert "past float64's exact integers (2^53)" in err and "Traceback" not in err
+    assert not list(cache.glob("*.npz"))
 
 
 def test_a_run_that_needs_a_model_past_the_limit_is_refused(cache: Path, capsys) -> None:
