@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from compiled_model.arithmetic import Params, attention, over_cache, spans
-from compiled_model.blocked_stream import Stream, times
+from compiled_model.blocked_stream import Stream, WholeStream, times
 from compiled_model.errors import InexactQuery, ModelError
 from compiled_model.fast_plan import FastLayer, FastPlan, ScanGroup
 
@@ -474,7 +474,10 @@ def fast_block(
     the dimensions it reads and writes), as `compiled_model.arithmetic.layer` does; a sublayer
     that writes nothing is skipped."""
     positions = start + jnp.arange(token_ids.shape[0], dtype=jnp.int32)
-    x = Stream.embedded(params, token_ids, positions, plan.embedded)
+    if token_ids.shape[0] == 1:  # a decoder's step: one array, as cheap to compile as to run
+        x = WholeStream.embedded(params, token_ids, positions)
+    else:
+        x = Stream.embedded(params, token_ids, positions, plan.embedded)
     off, faults = jnp.zeros((), params["token_embed"].dtype), jnp.zeros((), jnp.int32)
     updated = []
     for table, memory, layer in zip(tables, state, plan.layers):
@@ -512,7 +515,7 @@ def fast_forward(
     on the device; `dims`: only these dimensions of the stream (batch, T, len(dims)), such as
     the unembedding's (`FastPlan.outputs`), so that the whole stream is never assembled.
     Keyed heads match over the whole sequence (`keyed_matches`: no table bounds their keys)
-    up to LOGGED_LENGTH positions, whose comparisons grow as T^2; longer sequences keep a
+    up to LOGGED_LENGTH positions (their comparisons grow as T^2); longer sequences keep a
     table per keyed head (`keyed_cells`, of `table_cells` cells: `table_rows`), linear in T.
     InexactQuery when a categorical query was not one of its scan's vectors; a ModelError when
     a keyed head's key or target is too large to compare exactly, or left its table."""
@@ -523,9 +526,9 @@ def fast_forward(
     return streams
 
 
-LOGGED_LENGTH = 512
+LOGGED_LENGTH = 128
 """The longest whole pass whose keyed heads match over a log of positions (T^2 comparisons per
-head and row: a quarter of a million at this length) rather than through tables."""
+head and row) rather than through tables, whose cost grows with T alone."""
 
 
 @functools.partial(jax.jit, static_argnames=("plan", "window", "dims", "cells", "logged"))
