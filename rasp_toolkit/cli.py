@@ -29,17 +29,15 @@ CLOSED_PIPE = 141
 """128 + SIGPIPE: the status a shell shows for a command whose reader closed the pipe."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from rasp_toolkit import commands_compiler, commands_language, commands_turing
-
+def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of the commands of `modules` (default: every command module, `COMMAND_MODULES`)."""
     parser = argparse.ArgumentParser(
         prog="rasp",
         description="RASP, the programming language of transformers: run, compile, verify.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands_language.register(commands)
-    commands_compiler.register(commands)
-    commands_turing.register(commands)
+    for name in modules or COMMAND_MODULES:
+        importlib.import_module(name).register(commands)
     return parser
 
 
@@ -60,11 +58,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USER_ERROR
 
 
-COMMAND_MODULES = ("rasp_toolkit.commands_language", "rasp_toolkit.commands_compiler", "rasp_toolkit.commands_turing")
+LANGUAGE_MODULE = "rasp_toolkit.commands_language"
+COMMAND_MODULES = (LANGUAGE_MODULE, "rasp_toolkit.commands_compiler", "rasp_toolkit.commands_turing")
+LANGUAGE_COMMANDS = frozenset({"repl", "run", "draw", "check"})
+"""The commands of `rasp.`, which need neither the compiler nor JAX."""
 
 
-def _import_the_toolkit() -> None:
-    """Imports the commands (and JAX behind them) with Ctrl-C only noted, then raised: JAX's
+def modules_for(argv: Sequence[str]) -> tuple[str, ...]:
+    """The command modules a command line needs: the language's alone for the REPL and the
+    language's commands (they start in a fraction of a second, where importing JAX takes two),
+    every module otherwise (the other commands, `--help`, a mistyped command's message)."""
+    if not argv or argv[0] in LANGUAGE_COMMANDS:
+        return (LANGUAGE_MODULE,)
+    return COMMAND_MODULES
+
+
+def _import_the_toolkit(modules: Sequence[str]) -> None:
+    """Imports the command modules (and JAX behind them) with Ctrl-C only noted, then raised: JAX's
     import catches a KeyboardInterrupt raised inside its extension's initialisation, prints it
     and goes on, so a Ctrl-C in that second was lost and the command ran to its end.  (Signal
     handlers are the main thread's: elsewhere the modules are imported as they are.)"""
@@ -72,7 +82,7 @@ def _import_the_toolkit() -> None:
     pressed: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda number, frame: pressed.append(number)) if on_main_thread else None
     try:
-        for name in COMMAND_MODULES:
+        for name in modules:
             importlib.import_module(name)
     finally:
         if on_main_thread:
@@ -82,24 +92,31 @@ def _import_the_toolkit() -> None:
 
 
 def _dispatch(argv: Sequence[str] | None) -> int:
-    _import_the_toolkit()
-    from compiler.errors import CheckFailed
+    argv = sys.argv[1:] if argv is None else list(argv)
+    modules = modules_for(argv)
+    _import_the_toolkit(modules)
     from rasp.errors import RaspError
     from rasp_toolkit.commands_language import command_repl
     from turing.errors import TuringError
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(modules).parse_args(argv)
     if args.command is None:
         return command_repl(argparse.Namespace(files=[]))
     try:
         # the REPL stays on the main thread, where Ctrl-C interrupts a statement, not the session
         return args.handler(args) if args.command == "repl" else deeply(lambda: args.handler(args))
-    except CheckFailed as error:  # a compiled model differs from the interpreter: a failed verification
-        print(str(error), file=sys.stderr)
-        return VERIFICATION_FAILED
     except (RaspError, TuringError) as error:
         print(str(error), file=sys.stderr)
-        return USER_ERROR
+        return VERIFICATION_FAILED if _failed_check(error) else USER_ERROR
+
+
+def _failed_check(error: Exception) -> bool:
+    """Whether `error` is a compiled model found to differ from the interpreter
+    (`compiler.errors.CheckFailed`: a failed verification, exit 1); only a command that loaded
+    the compiler can raise one, so the language's commands never import it to ask."""
+    errors = sys.modules.get("compiler.errors")
+    return errors is not None and isinstance(error, errors.CheckFailed)
+
 
 if __name__ == "__main__":
     sys.exit(main())

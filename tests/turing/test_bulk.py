@@ -82,7 +82,7 @@ def test_the_array_check_agrees_with_the_harness() -> None:
     """Machine by machine: the same halts, trace tokens and verdicts (none wrong: the model is
     exact), on a seeded sample of two states and three symbols, through the engine's checker."""
     shape = Shape(2, 3)
-    numbers = np.unique(np.random.default_rng(23).integers(0, machine_count(shape.states, shape.symbols), 120))
+    numbers = np.unique(np.random.default_rng(23).integers(0, machine_count(shape.states, shape.symbols), 60))
     runs, wrong = _engine(shape).bulk(shape, 10)(numbers)
     halted, tokens, harness_wrong = _harness_counts(shape, numbers, 10)
     assert runs.halted.tolist() == halted and runs.trace_tokens.tolist() == tokens

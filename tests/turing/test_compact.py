@@ -124,7 +124,9 @@ def test_the_universal_compact_program_equals_the_reference_on_random_machines()
 @pytest.mark.slow
 @pytest.mark.parametrize("attention", ["soft", "hard"])
 def test_compiled_compact_models_equal_the_reference(attention: str) -> None:
-    runs = run_machines(CompiledEngine(COMPACT_PROGRAM, attention=attention), cases(3, seed=2), 25)
+    """One machine a shape compiled soft (each its own dense model), three hard."""
+    chosen = cases(1 if attention == "soft" else 3, seed=2)
+    runs = run_machines(CompiledEngine(COMPACT_PROGRAM, attention=attention), chosen, 25)
     assert all(run.matches for run in runs), [r.report() for r in runs if not r.matches]
 
 
