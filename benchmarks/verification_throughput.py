@@ -3,7 +3,7 @@ and tokens/s of teacher-forced verification (`turing.bulk`) and of greedy genera
 (`compiled_model.fast_decoder.batch_fast_generate`), beside the per-machine harness.
 
     python benchmarks/verification_throughput.py [--states 3 --symbols 2] [--steps 30]
-        [--batches 1 8 64 512] [--machines 4096] [--baseline 512] [--gen-machines 512]
+        [--batches 1 8 64 512] [--machines 4096] [--baseline 512] [--tape-copy 64] [--gen-machines 512]
         [--gen-calls 64] [--seed 0] [--repeats 1] [--markdown]
 
 The machines are a seeded random sample (`--machines`, `--seed`) of the numbers of the shape's
@@ -67,7 +67,7 @@ from turing.bulk import check_numbers  # noqa: E402
 from turing.engines.compiled import model_length  # noqa: E402
 from turing.engines.universal import BATCH_TOKENS, UniversalEngine  # noqa: E402
 from turing.enumeration import machine_at, machine_count  # noqa: E402
-from turing.formats import COMPACT  # noqa: E402
+from turing.formats import COMPACT, TAPE_COPY  # noqa: E402
 from turing.harness import TraceRun, run_machines  # noqa: E402
 from turing.machine import Machine  # noqa: E402
 from turing.shape import Shape, input_bound, table_tokens  # noqa: E402
@@ -116,13 +116,21 @@ def teacher_forced_table(
     engine = UniversalEngine(shape=shape, max_len=model.max_seq_len, attention="hard", trace_format=COMPACT)
     runs, harness_seconds = timed(lambda: harness_runs(engine, machines, steps), args.repeats)
     harness_rate = len(runs) / harness_seconds
+    copying, copy_rate, copy_row = tape_copy_row(shape, machines[: args.tape_copy], steps, args.repeats)
     harness_wrong = np.array([not run.matches for run in runs])
     harness_tokens = sum(len(run.expected) for run in runs)
     harness_positions = sum(1 + len(table_tokens(run.machine)) + len(run.expected) for run in runs)
     batches = sorted({BATCH_TOKENS["hard"] // batch.padded_to for batch in engine.batches if batch.padded_to})
     columns = ["path", "batch", "machines", "positions", "trace tokens", "s", "machines/s", "positions/s"]
-    columns += ["trace tokens/s", "wrong", "vs harness"]
+    columns += ["trace tokens/s", "steps/s", "wrong", "vs harness", "steps/s vs tape-copy"]
+    harness_steps = sum(run.steps for run in runs)
     rows = [
+        [
+            *copy_row,
+            str(int(sum(not run.matches for run in copying))),
+            f"{len(copying) / copy_rate[0] / harness_rate:,.2f}x",
+            "1.0x",
+        ],
         [
             "harness",
             "/".join(str(size) for size in reversed(batches)),
@@ -133,11 +141,13 @@ def teacher_forced_table(
             rate(len(runs), harness_seconds),
             rate(harness_positions, harness_seconds),
             rate(harness_tokens, harness_seconds),
+            rate(harness_steps, harness_seconds),
             str(int(harness_wrong.sum())),
             "1.0x",
-        ]
+            f"{harness_steps / harness_seconds / copy_rate[1]:,.1f}x",
+        ],
     ]
-    total_wrong = int(harness_wrong.sum())
+    total_wrong = int(harness_wrong.sum()) + int(sum(not run.matches for run in copying))
     for batch in args.batches:
         (bulk, wrong), seconds = timed(
             lambda batch=batch: check_numbers(model, numbers, shape, steps, dtype, fast, rows=batch), args.repeats
@@ -156,8 +166,10 @@ def teacher_forced_table(
                 rate(len(numbers), seconds),
                 rate(positions, seconds),
                 rate(tokens, seconds),
+                rate(int(bulk.steps.sum()), seconds),
                 str(int(wrong.sum())),
                 f"{len(numbers) / seconds / harness_rate:,.1f}x",
+                f"{int(bulk.steps.sum()) / seconds / copy_rate[1]:,.1f}x",
             ]
         )
     base = 1 + 2 * shape.symbols * (shape.states + 1)  # the enumeration's digits per table entry
@@ -167,12 +179,31 @@ def teacher_forced_table(
         f"{shape.symbols} symbols for {steps} steps, per batch (machines per forward pass)"
     )
     caption = (
+        f"harness, tape-copy: the same on the first {len(copying):,} machines through the hard universal model of the "
+        "tape-copy program (every configuration written out), the per-machine check the issues' first throughput "
+        "figures measured; steps/s: machine steps verified per second; "
         f"harness: turing.harness.run_machines through the universal engine on the sample's first {len(runs):,} "
         f"machines, teacher-forced batches of the engine's size per padded length; turing.bulk: check_numbers, "
         f"the {len(numbers):,} machines in {groups:,} groups sharing all table records but the last; "
         "seconds are the best of --repeats after an untimed run with the same shapes"
     )
     return (title, columns, rows, caption), total_wrong
+
+
+def tape_copy_row(
+    shape: Shape, machines: Sequence[Machine], steps: int, repeats: int
+) -> tuple[list[TraceRun], tuple[float, float], list[str]]:
+    """The baseline of the tape-copy traces (`turing.formats.TAPE_COPY`: each step writes the
+    whole configuration, so a step costs tens of tokens where a compact step costs one): the
+    harness's runs of `machines` through the hard universal model of the tape-copy program, its
+    machines/s and steps/s, and the first cells of its row."""
+    engine = UniversalEngine(shape=shape, attention="hard", trace_format=TAPE_COPY)
+    runs, seconds = timed(lambda: harness_runs(engine, machines, steps), repeats)
+    positions = sum(1 + len(table_tokens(run.machine)) + len(run.expected) for run in runs)
+    tokens, machine_steps = sum(len(run.expected) for run in runs), sum(run.steps for run in runs)
+    cells = ["harness, tape-copy", "", f"{len(runs):,}", f"{positions:,}", f"{tokens:,}", f"{seconds:.2f}"]
+    cells += [rate(len(runs), seconds), rate(positions, seconds), rate(tokens, seconds), rate(machine_steps, seconds)]
+    return runs, (len(runs) / seconds, machine_steps / seconds), cells
 
 
 def agree(runs: list[TraceRun], harness_wrong: np.ndarray, tokens: np.ndarray, wrong: np.ndarray) -> None:
@@ -266,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline", type=int, default=512, help="machines of the sample the harness checks (512: full batches)"
     )
+    parser.add_argument(
+        "--tape-copy", type=int, default=64, help="machines of the sample the tape-copy baseline checks"
+    )
     parser.add_argument("--gen-machines", type=int, default=512, help="machines of the sample each generation row runs")
     parser.add_argument("--gen-calls", type=int, default=64, help="at most this many generation calls per row")
     parser.add_argument("--seed", type=int, default=0)
@@ -273,7 +307,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="*", default=[], choices=["teacher-forced", "generation"])
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     args = parser.parse_args(argv)
-    if min(args.batches) < 1 or args.baseline < 1 or args.gen_machines < 1 or args.gen_calls < 1 or args.repeats < 1:
+    if (
+        min(args.batches) < 1
+        or args.baseline < 1
+        or args.tape_copy < 1
+        or args.gen_machines < 1
+        or args.gen_calls < 1
+        or args.repeats < 1
+    ):
         parser.error("batch sizes, --baseline, --gen-machines, --gen-calls and --repeats must be at least 1")
     shape = Shape(args.states, args.symbols)
     numbers = sample(shape, args.machines, args.seed)

@@ -45,8 +45,15 @@ ROW_TOKENS = 40_000
 pass's memory is a few kilobytes per position)."""
 
 PAD_TO = 16
-"""Inputs are padded to a multiple of this length: a handful of XLA compilations per run (each
-takes seconds; half this length saves about a tenth of the padding and compiles twice as often)."""
+"""Inputs are padded to a multiple of this length: a handful of XLA compilations per call (each
+takes seconds), which short runs and the tests pay."""
+
+FINE_PAD_TO = 8
+"""The padding of a call of at least FINE_FROM machines, whose compilations are few beside its
+work: a machine's own tokens (8 to 40 at 30 steps) waste less of the pass, and the 3x2 class
+checks about a fifth more machines a second than padded to 16 (measured, docs/turing.md §13)."""
+
+FINE_FROM = 4096
 
 
 @dataclass(frozen=True)
@@ -199,8 +206,8 @@ def wrong(runs: Runs, predicted: np.ndarray, vocab: Vocabulary) -> np.ndarray:
     return missed | (~runs.halted & (last == vocab.end))
 
 
-def _padded(length: np.ndarray | int) -> np.ndarray:
-    return -(-np.asarray(length) // PAD_TO) * PAD_TO
+def _padded(length: np.ndarray | int, pad: int) -> np.ndarray:
+    return -(-np.asarray(length) // pad) * pad
 
 
 def check_numbers(
@@ -220,8 +227,8 @@ def check_numbers(
     one: their inputs begin alike, so the model reads that beginning once per group
     (`compiled_model.fast_forward.shared_prefixes`) and each machine's own tokens (the last
     record, `$ |`, the steps) after it (`after_prefixes`), in passes of rows of one padded
-    length (`ROW_TOKENS`, `PAD_TO`).  Inputs are about 55 tokens, of which a machine's own
-    are about 21 (three states, two symbols, 30 steps)."""
+    length (`ROW_TOKENS`; `PAD_TO`, or `FINE_PAD_TO` from FINE_FROM machines).  Inputs are
+    about 55 tokens, of which a machine's own are about 21 (three states, two symbols, 30 steps)."""
     vocab = vocabulary(model, shape)
     runs = reference_runs(numbers, shape, max_steps, vocab)
     numbers = np.asarray(numbers, np.int64)
@@ -229,11 +236,12 @@ def check_numbers(
     _, first, group = np.unique(numbers // base, return_index=True, return_inverse=True)
     begins = 1 + 6 * np.count_nonzero(digits_of(numbers, shape)[:, :-1], axis=1)  # BOS and the shared records
     marked = np.zeros(len(numbers), bool)
-    widths = int(_padded(begins.max())), int(_padded((runs.lengths - begins).max()))
+    pad = FINE_PAD_TO if len(numbers) >= FINE_FROM else PAD_TO
+    widths = int(_padded(begins.max(), pad)), int(_padded((runs.lengths - begins).max(), pad))
     with precision(dtype):
         for low in range(0, len(first), MAX_GROUPS):
             part = Part(first[low : low + MAX_GROUPS], np.flatnonzero((group >= low) & (group < low + MAX_GROUPS)))
-            part_marked = _check_part(model, runs, part, group - low, begins, widths, dtype, fast, vocab, rows)
+            part_marked = _check_part(model, runs, part, group - low, begins, (pad, *widths), dtype, fast, vocab, rows)
             marked[part.members] = part_marked
     return runs, marked
 
@@ -283,7 +291,7 @@ def _check_part(
     part: Part,
     group: np.ndarray,
     begins: np.ndarray,
-    widths: tuple[int, int],
+    widths: tuple[int, int, int],
     dtype: str,
     fast: tuple,
     vocab: Vocabulary,
@@ -291,11 +299,11 @@ def _check_part(
 ) -> np.ndarray:
     """Which members of `part` the model gets wrong: the prefix of each of its groups read once
     (`shared_prefixes`; `group` numbers them from the part's first), then each member's own
-    tokens after it (`after_prefixes`), in rows of one padded length.  `widths`: the padded
-    widths of the prefixes and of the members' own tokens."""
+    tokens after it (`after_prefixes`), in rows of one padded length.  `widths`: the padding,
+    and the padded widths of the prefixes and of the members' own tokens."""
     plan, tables = fast
     params = model.device_params(dtype)
-    prefix_width, own_width = widths
+    pad, prefix_width, own_width = widths
     groups = SMALL_PART if len(part.first) <= SMALL_PART else MAX_GROUPS  # two sizes: two compilations
     shared = np.concatenate([part.first, np.full(groups - len(part.first), part.first[0])])
     prefix_ids = _columns(runs.ids[shared], 0, prefix_width)
@@ -303,7 +311,7 @@ def _check_part(
     states = shared_prefixes(params, tables, prefix_ids, prefix_mask, plan, model.window, prefix_width + own_width)
     unembed = params["unembed"][np.array(plan.outputs, int)]
     own = runs.lengths - begins
-    padded = _padded(own[part.members])
+    padded = _padded(own[part.members], pad)
     marked = np.zeros(len(part.members), bool)
     for length in np.unique(padded).tolist():
         places = np.flatnonzero(padded == length)

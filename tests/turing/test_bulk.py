@@ -78,16 +78,21 @@ def _harness_counts(shape: Shape, numbers: np.ndarray, steps: int) -> tuple[list
     return [run.halted for run in runs], [len(run.tokens) for run in runs], [not run.matches for run in runs]
 
 
-def test_the_array_check_agrees_with_the_harness() -> None:
+def test_the_array_check_agrees_with_the_harness(monkeypatch) -> None:
     """Machine by machine: the same halts, trace tokens and verdicts (none wrong: the model is
-    exact), on a seeded sample of two states and three symbols, through the engine's checker."""
+    exact), on a seeded sample of two states and three symbols, through the engine's checker,
+    with the inputs padded as a small call pads them and as a large one does."""
     shape = Shape(2, 3)
     numbers = np.unique(np.random.default_rng(23).integers(0, machine_count(shape.states, shape.symbols), 60))
-    runs, wrong = _engine(shape).bulk(shape, 10)(numbers)
     halted, tokens, harness_wrong = _harness_counts(shape, numbers, 10)
-    assert runs.halted.tolist() == halted and runs.trace_tokens.tolist() == tokens
-    assert wrong.tolist() == harness_wrong == [False] * len(numbers)
+    assert harness_wrong == [False] * len(numbers)
     assert 0 < sum(halted) < len(numbers)  # both kinds of run are in the sample
+    checker = _engine(shape).bulk(shape, 10)
+    for fine_from in (len(numbers) + 1, 1):  # padded to PAD_TO, then to FINE_PAD_TO
+        monkeypatch.setattr(turing.bulk, "FINE_FROM", fine_from)
+        runs, wrong = checker(numbers)
+        assert runs.halted.tolist() == halted and runs.trace_tokens.tolist() == tokens
+        assert wrong.tolist() == harness_wrong
 
 
 def test_marks_the_machines_whose_checked_positions_change(monkeypatch) -> None:

@@ -246,13 +246,15 @@ def test_a_long_run_reports_its_progress() -> None:
 
 
 def test_the_length_free_universal_compact_model_equals_the_reference() -> None:
-    """Hard universal compact models are length-free: at 2^26 positions, one per shape from
-    2x2 to 4x3 (sum and keyed heads only), they write the reference's trace for random
-    machines and tapes (teacher-forced through the fast pass), and a model's size is the same
-    at 64 positions."""
+    """Hard universal compact models are length-free: at 2^26 positions, one per shape (the
+    smallest and the largest of `SHAPES`: sum and keyed heads only), they write the reference's
+    trace for random machines and tapes (teacher-forced through the fast pass), and a model's
+    size is the same at 64 positions."""
     engine = UniversalEngine(max_len=2**26, attention="hard", trace_format=COMPACT)
-    runs = run_machines(engine, cases(2, seed=13), 40)
-    assert len(runs) == 8 and all(run.matches for run in runs), [r.report() for r in runs if not r.matches]
+    every_shape = cases(2, seed=13)  # two machines of each shape, in the order of SHAPES
+    chosen = every_shape[:2] + every_shape[-2:]
+    runs = run_machines(engine, chosen, 40)
+    assert len(runs) == 4 and all(run.matches for run in runs), [r.report() for r in runs if not r.matches]
     long = engine.model(Shape(2, 2), 2**26).model
     assert {head.kind for layer in long.spec.heads for head in layer} == {"sum", "keyed"}
     short = UniversalEngine(max_len=64, attention="hard", trace_format=COMPACT).model(Shape(2, 2), 64).model

@@ -38,10 +38,10 @@ def engine() -> CompiledEngine:
 
 @pytest.mark.slow
 def test_random_machines_match_the_reference(engine: CompiledEngine) -> None:
-    """12 random machines, 2 to 4 states and 2 to 3 symbols, budgets of up to 30 steps."""
+    """8 random machines, 2 to 4 states and 2 to 3 symbols, budgets of up to 30 steps."""
     cases = [
         case
-        for n_states, n_symbols in ((2, 2), (2, 3), (3, 2), (3, 3), (4, 2), (4, 3))
+        for n_states, n_symbols in ((2, 2), (2, 3), (3, 2), (4, 3))
         for case in random_cases(2, n_states, n_symbols, seed=10 * n_states + n_symbols, n_moves=n_symbols == 3)
     ]
     budgets = [1 + 5 * index % 30 for index in range(len(cases))]

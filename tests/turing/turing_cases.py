@@ -42,9 +42,9 @@ HAND_WRITTEN = [
     ("busy beaver 2", "1RB1LB_1LA1RZ", "", 100),
     ("busy beaver 3", "1RB1RZ_1LB0RC_1LC1LA", "", 100),
     ("busy beaver 4", "1RB1LB_1LA0LC_1RZ1LD_1RD0RA", "", 200),
-    ("never halts, grows right", "1RA1RA", "", 30),
-    ("never halts, grows left", "1LA1LA", "1", 30),
+    ("never halts, grows right", "1RA1RA", "", 22),
+    ("never halts, grows left", "1LA1LA", "1", 22),
     ("never halts, stays put", "1NA0NA", "0 1", 20),
-    ("bounces over a long run of 1s", "1RB1LA_1LA1RB", "1 1 1 1 1 1", 60),
+    ("bounces over a long run of 1s", "1RB1LA_1LA1RB", "1 1 1 1 1 1", 40),
     ("no transition at all", "------", "1 0", 10),
 ]
