@@ -128,7 +128,7 @@ def teacher_forced_table(
         [
             *copy_row,
             str(int(sum(not run.matches for run in copying))),
-            f"{len(copying) / copy_rate[0] / harness_rate:,.2f}x",
+            f"{copy_rate[0] / harness_rate:,.2f}x",
             "1.0x",
         ],
         [
