@@ -61,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 LANGUAGE_MODULE = "rasp_toolkit.commands_language"
 COMMAND_MODULES = (LANGUAGE_MODULE, "rasp_toolkit.commands_compiler", "rasp_toolkit.commands_turing")
 LANGUAGE_COMMANDS = frozenset({"repl", "run", "draw", "check"})
-"""The commands of `rasp.`, which need neither the compiler nor JAX."""
+"""The language's commands (`commands_language`): the interpreter's, which need neither the
+compiler nor JAX."""
 
 
 def modules_for(argv: Sequence[str]) -> tuple[str, ...]:
