@@ -54,6 +54,7 @@ work: a machine's own tokens (8 to 40 at 30 steps) waste less of the pass, and t
 checks about a fifth more machines a second than padded to 16 (measured, docs/turing.md §13)."""
 
 FINE_FROM = 4096
+"""The fewest machines of a call padded to FINE_PAD_TO."""
 
 
 @dataclass(frozen=True)
@@ -241,7 +242,7 @@ def check_numbers(
     with precision(dtype):
         for low in range(0, len(first), MAX_GROUPS):
             part = Part(first[low : low + MAX_GROUPS], np.flatnonzero((group >= low) & (group < low + MAX_GROUPS)))
-            part_marked = _check_part(model, runs, part, group - low, begins, (pad, *widths), dtype, fast, vocab, rows)
+            part_marked = _check_part(model, runs, part, group - low, begins, pad, widths, dtype, fast, vocab, rows)
             marked[part.members] = part_marked
     return runs, marked
 
@@ -291,7 +292,8 @@ def _check_part(
     part: Part,
     group: np.ndarray,
     begins: np.ndarray,
-    widths: tuple[int, int, int],
+    pad: int,
+    widths: tuple[int, int],
     dtype: str,
     fast: tuple,
     vocab: Vocabulary,
@@ -299,11 +301,11 @@ def _check_part(
 ) -> np.ndarray:
     """Which members of `part` the model gets wrong: the prefix of each of its groups read once
     (`shared_prefixes`; `group` numbers them from the part's first), then each member's own
-    tokens after it (`after_prefixes`), in rows of one padded length.  `widths`: the padding,
-    and the padded widths of the prefixes and of the members' own tokens."""
+    tokens after it (`after_prefixes`), in rows of one padded length.  `pad`: the padding
+    (`PAD_TO` or `FINE_PAD_TO`); `widths`: the padded widths of the prefixes and of the members' own tokens."""
     plan, tables = fast
     params = model.device_params(dtype)
-    pad, prefix_width, own_width = widths
+    prefix_width, own_width = widths
     groups = SMALL_PART if len(part.first) <= SMALL_PART else MAX_GROUPS  # two sizes: two compilations
     shared = np.concatenate([part.first, np.full(groups - len(part.first), part.first[0])])
     prefix_ids = _columns(runs.ids[shared], 0, prefix_width)
