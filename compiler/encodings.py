@@ -57,6 +57,7 @@ class Encodings:
         self._squares: dict[ir.Node, Functional] = {}
         self._snapped: dict[ir.Node, Functional] = {}
         self._clamps: dict[Clamp, tuple[Functional, Functional]] = {}  # value and square minus the centre
+        self._matches: dict[tuple[ir.Node, frozenset, float, float], tuple[Functional, Functional]] = {}
         self._joints: dict[tuple[int, ...], ir.SOp] = {}
 
     # ------------------------------------------------------------------------- the reps
@@ -285,6 +286,27 @@ class Encodings:
         key = (node, wide, middle)
         self._clamps[key] = (columns["value"], columns["square"])
         return key
+
+    def matched(
+        self, node: ir.SOp, keys: frozenset[float], outside: float, centre: float
+    ) -> tuple[Functional, Functional]:
+        """v - centre and (v - centre)^2, where v is the value of `node` where a key has it,
+        and `outside` (a value no key has) where none does.
+
+        An equality score reads its queries this way when many of their values lie between
+        the keys' values and equal none (a mean of positions against positions): such a query
+        selects no key wherever it lies, so sending them all to one value selects the same
+        keys, while the MLP steps only around the values that match, and the score's gap is
+        the keys' gap, not the least distance from a query value to a key."""
+        memo = (node, keys, outside, centre)
+        if memo not in self._matches:
+            points = np.array(sorted(float(v) for v in self.ledger.sets.known(node)))
+            snapped = np.array([p if p in keys else outside for p in points.tolist()]) - centre
+            lookup = self.mlp.build(node, self.rep(node), points, np.stack([snapped, snapped**2], axis=1))
+            names = [f"{node.label}~", f"{node.label}^2"]
+            columns = self.mlp.add(node.label, node, lookup, ["value", "square"], names)
+            self._matches[memo] = (columns["value"], columns["square"])
+        return self._matches[memo]
 
     # -------------------------------------------------------------------------- joints
 

@@ -33,7 +33,7 @@ from compiler.blocks import INDICES, ONE, Functional, PositionLookup, combine
 from compiler.encodings import Encodings
 from compiler.errors import CompileError, fail
 from compiler.margins import SCORE_INPUT_ERROR, rounding_apart
-from compiler.valuesets import MAX_VALUES
+from compiler.valuesets import MAX_VALUES, conjuncts_of
 from compiler.valuesets import value_order as _value_order
 from rasp import ir
 from rasp.interpreter import NUMPY_COMPARE
@@ -129,6 +129,30 @@ def _holds(selector: ir.Selector, queries: dict[int, Any], keys: dict[int, Any])
     raise TypeError(f"unknown selector node {type(selector).__name__}")
 
 
+def _only_at_origin(selector: ir.Selector) -> bool:
+    """Whether `selector` selects nothing but key 0 for query 0: a conjunction holding
+    `select(indices, 0, ==)` (key 0) and `select(indices, indices, ==)` (the query itself),
+    the RASP paper's `bos_grab_self`."""
+    conjuncts = list(conjuncts_of(selector))
+    first_key = any(
+        isinstance(c, ir.Select)
+        and c.op == "=="
+        and isinstance(c.keys, ir.Indices)
+        and isinstance(c.queries, ir.Full)
+        and c.queries.value == 0
+        and not isinstance(c.queries.value, bool)
+        for c in conjuncts
+    )
+    itself = any(
+        isinstance(c, ir.Select)
+        and c.op == "=="
+        and isinstance(c.keys, ir.Indices)
+        and isinstance(c.queries, ir.Indices)
+        for c in conjuncts
+    )
+    return first_key and itself
+
+
 #: Most disjoint pieces (one head and one decoder each) a selector width's selector is split into.
 MAX_PIECES = 4
 
@@ -193,6 +217,10 @@ class ScoreBuilder:
     def _score(self, selector: ir.Selector) -> Score:
         if isinstance(selector, ir.Select):
             return self._select(selector)
+        if isinstance(selector, ir.SelectorOr):
+            for kept, extra in ((selector.left, selector.right), (selector.right, selector.left)):
+                if _only_at_origin(extra) and self._always_at_origin(kept):
+                    return self._score(kept)
         if isinstance(selector, (ir.SelectorAnd, ir.SelectorOr)):
             left, right = self._score(selector.left), self._score(selector.right)
             conjunction = isinstance(selector, ir.SelectorAnd)
@@ -212,6 +240,31 @@ class ScoreBuilder:
                 )
             return self._joint_predicate(selector)
         raise TypeError(f"unknown selector node {type(selector).__name__}")
+
+    def _always_at_origin(self, selector: ir.Selector) -> bool:
+        """Whether `selector` selects key 0 for query 0 on every input, as the value sets at
+        position 0 say (`A or B` is A when B selects nothing else: `_only_at_origin`)."""
+        if isinstance(selector, ir.SelectorAnd):
+            return self._always_at_origin(selector.left) and self._always_at_origin(selector.right)
+        if isinstance(selector, ir.SelectorOr):
+            return self._always_at_origin(selector.left) or self._always_at_origin(selector.right)
+        if not isinstance(selector, ir.Select):
+            return False
+        keys, queries = self._at_origin(selector.keys), self._at_origin(selector.queries)
+        if keys is None or queries is None:
+            return False
+        compare = ir.COMPARISONS[selector.op]
+        try:
+            return all(bool(compare(k, q)) for k in keys for q in queries)
+        except TypeError:
+            return False
+
+    def _at_origin(self, sop: ir.SOp) -> frozenset | None:
+        """The values `sop` can take at position 0, or None when unknown."""
+        if isinstance(sop, ir.Full):
+            return frozenset([sop.value])
+        by_position = self.enc.ledger.sets.positional.get(sop)
+        return None if by_position is None else by_position[0]
 
     def _select(self, select: ir.Select, negated: bool = False) -> Score:
         """The score of `select`, or of `not select` when `negated` (always a 0/1 matrix)."""
@@ -292,13 +345,28 @@ class ScoreBuilder:
 
     def _quadratic(self, select: ir.Select) -> Score:
         """1 - (k - q)^2 / g^2.  A query whose square needs an MLP anyway is clamped into the
-        keys' range widened by g (`Encodings.clamped`), which selects the same keys."""
+        keys' range widened by g (`Encodings.clamped`), which selects the same keys; when many
+        of its values lie between the keys' values and equal none (a mean of positions against
+        positions), every value that equals no key is sent to one value below the keys
+        (`Encodings.matched`), and g is the keys' own gap."""
         enc = self.enc
         key_values = sorted(float(v) for v in enc.ledger.sets.known(select.keys))
-        values = sorted({*key_values, *(float(v) for v in enc.ledger.sets.known(select.queries))})
+        query_values = sorted(float(v) for v in enc.ledger.sets.known(select.queries))
+        keys_set = frozenset(key_values)
+        matching = sum(v in keys_set for v in query_values)
+        between = sum(key_values[0] < v < key_values[-1] and v not in keys_set for v in query_values)
+        # worth it when the steps around the matching values (4 units each) are fewer than the
+        # steps at every value (2 each): the jumps to `outside` are as large as the keys' gap
+        matched = between > 2 * matching + 2 and not enc.cheap_square(select.queries)
+        if matched:
+            key_gap = min((b - a for a, b in zip(key_values, key_values[1:])), default=1.0)
+            outside = key_values[0] - key_gap  # as far from every key as the keys are from each other
+            query_values = sorted({outside, *(v for v in query_values if v in keys_set)})
+        values = sorted({*key_values, *query_values})
         gap = min((b - a for a, b in zip(values, values[1:])), default=1.0)
         bounds = (key_values[0] - gap, key_values[-1] + gap)
-        clamp = not enc.cheap_square(select.queries) and (values[0] < bounds[0] or values[-1] > bounds[1])
+        outlying = values[0] < bounds[0] or values[-1] > bounds[1]
+        clamp = not matched and not enc.cheap_square(select.queries) and outlying
         if clamp:
             values = [v for v in values if bounds[0] <= v <= bounds[1]]
         centre = (values[0] + values[-1]) / 2
@@ -316,7 +384,9 @@ class ScoreBuilder:
             if self._feature_error(node):
                 enc.tighten(enc.rep(node), SCORE_INPUT_ERROR * gap * gap)
         key, key_square = centred(select.keys)
-        if clamp:
+        if matched:
+            query, query_square = enc.matched(select.queries, keys_set, outside, centre)
+        elif clamp:
             query, query_square = enc.clamped(select.queries, bounds, centre)
         else:
             query, query_square = centred(select.queries)
@@ -334,15 +404,15 @@ class ScoreBuilder:
             ],
             exact01=False,
             error=error,
-            lookup=self._lookup(select, combine((1.0, query), (centre, {ONE: 1.0}))),
+            lookup=self._lookup(select, combine((1.0, query), (centre, {ONE: 1.0})), query_values),
         )
 
-    def _lookup(self, select: ir.Select, target: Functional) -> PositionLookup | None:
+    def _lookup(self, select: ir.Select, target: Functional, query_values: list[float]) -> PositionLookup | None:
         """A quadratic score of `select(indices + c, Q, ==)` (c an integer constant, 0 or the
         offset of a `shift`) with integer Q selects the key at token index Q - c, or none (then
-        the BOS key wins): `target` is Q (clamped or not)."""
+        the BOS key wins): `target` is Q (clamped or matched or not), `query_values` its values."""
         offset = self._index_offset(select.keys)
-        if offset is None or not all_integers(self.enc.ledger.sets.known(select.queries)):
+        if offset is None or not all_integers(query_values):
             return None
         return PositionLookup(combine((1.0, target), (-offset, {ONE: 1.0})) if offset else target, "bos")
 

@@ -482,30 +482,113 @@ def same_selector(left: ir.Node, right: ir.Node) -> bool:
 def selects_at_most_one(selector: ir.Selector, causal: bool) -> bool:
     """Whether `selector` selects at most one key for every query, on every input: then an
     aggregate copies a value (or gives its default) and never averages, so its value set is
-    its input's, not every mean of it.  Two sufficient reasons, one for some conjunct:
+    its input's, not every mean of it.  Three sufficient reasons:
 
-    - `select(k, q, ==)` whose keys differ at every position: `indices`, or an affine map of
-      it (`shift`'s `indices + n`);
-    - in causal evaluation, `select(c, q, ==) and f` where `f` filters keys alone
-      (`select(x, 1, ==)`) and `c = selector_width(f)` counts the keys it passes at or before
-      each position: that count grows by one at every passing key, so passing keys have
-      distinct counts (`at_b = select(opened, opened, ==) and opens` in the Turing program);
-    - in causal evaluation, the keyed latest match `keyed_latest` recognises.
+    - a conjunct `select(k, q, ==)` whose keys differ at every position: `indices`, or an
+      affine map of it (`shift`'s `indices + n`);
+    - a conjunct `select(K, q, ==)` beside a filter that passes only the first (or the last)
+      key of each value of K (`first_of_value`): the RASP-L library's `firsts`;
+    - in causal evaluation, a conjunct `select(c, q, ==)` whose keys are counts that differ
+      between any two keys the selector can select together (`distinct_counts`): the RASP-L
+      library's `lasts`, `keyed_latest`, the Turing program's `at_b`.
     """
-    if causal and keyed_latest(selector) is not None:
-        return True
-    conjuncts = list(_conjuncts(selector))
-    filters = [c for c in conjuncts if _key_filter(c)]
+    conjuncts = list(conjuncts_of(selector))
     for conjunct in conjuncts:
         if not (isinstance(conjunct, ir.Select) and conjunct.op == "=="):
             continue
         if _injective_in_position(conjunct.keys):
             return True
-        counted = conjunct.keys
-        if causal and isinstance(counted, ir.SelectorWidth) and _key_filter(counted.selector):
-            if any(same_selector(counted.selector, f) for f in filters):
-                return True
+        if causal and distinct_counts(conjunct.keys, conjuncts):
+            return True
+        if any(first_of_value(other, conjunct.keys) for other in conjuncts):
+            return True
     return False
+
+
+def distinct_counts(counts: ir.SOp, conjuncts: list[ir.Selector]) -> bool:
+    """Whether `counts` is `selector_width(C)` (in causal evaluation) where every conjunct of C
+    is either a key filter that is also one of `conjuncts`, or `select(K, K, ==)` for a K that
+    one of `conjuncts` matches by equality (`select(K, Q, ==)`).
+
+    Then any two keys j < j' that the conjunction selects for one query pass C's filters and
+    share each such K (both equal the query's Q), so C at j' counts j' and every key C counts
+    at j: the counts differ, and `select(counts, w, ==)` keeps at most one of them.  With no K,
+    `select(c, w, ==) and f` for `c = selector_width(f)` (the Turing program's `at_b`); with K
+    and no filter, the latest key of a value (`select(K, Q, ==) and select(c, seen, ==)`)."""
+    if not isinstance(counts, ir.SelectorWidth):
+        return False
+    matched = [c.keys for c in conjuncts if isinstance(c, ir.Select) and c.op == "=="]
+    for part in conjuncts_of(counts.selector):
+        if _key_filter(part) and any(same_selector(part, c) for c in conjuncts):
+            continue
+        if (
+            isinstance(part, ir.Select)
+            and part.op == "=="
+            and same_selector(part.keys, part.queries)
+            and any(same_selector(keys, part.keys) for keys in matched)
+        ):
+            continue
+        return False
+    return True
+
+
+def first_of_value(filter_: ir.Selector, value: ir.SOp) -> bool:
+    """Whether `filter_` passes only keys that no earlier key (or no later key) equals in
+    `value`: `select(flag, T, ==)` with `flag = g(aggregate(S, 1, 0))`, S the conjunction of
+    `select(value, value, ==)` and `select(indices, indices, <)` (or `>`), and g(1) != T.  The
+    aggregate is 1 where an earlier (later) key has the same value and 0 where none has, so
+    the passing keys are the first (last) of their value: one per value, in any evaluation.
+    (`not has_focus(...)`, the RASP-L library's `firsts`.)"""
+    if not (_key_filter(filter_) and filter_.op == "=="):  # type: ignore[attr-defined]
+        return False
+    wanted = filter_.queries.value  # type: ignore[attr-defined]
+    flag, chain = filter_.keys, []  # type: ignore[attr-defined]
+    while isinstance(flag, ir.Map):
+        chain.append(flag.fn)
+        flag = flag.inner
+    if not (
+        isinstance(flag, ir.Aggregate)
+        and isinstance(flag.sop, ir.Full)
+        and _same_number(flag.sop.value, 1)
+        and _same_number(flag.default, 0)
+    ):
+        return False
+    parts = list(conjuncts_of(flag.selector))
+    same = [
+        p
+        for p in parts
+        if isinstance(p, ir.Select)
+        and p.op == "=="
+        and same_selector(p.keys, value)
+        and same_selector(p.queries, value)
+    ]
+    order = [
+        p
+        for p in parts
+        if isinstance(p, ir.Select)
+        and p.op in ("<", ">")
+        and isinstance(p.keys, ir.Indices)
+        and isinstance(p.queries, ir.Indices)
+    ]
+    if not (len(parts) == 2 and same and order):
+        return False
+    try:
+        seen = [_apply(chain, one) for one in (1, 1.0)]
+    except Exception:  # g fails on the aggregate's values: no claim
+        return False
+    plain = (bool, int, float)  # values whose == is the interpreter's select's
+    return isinstance(wanted, plain) and all(isinstance(v, plain) and v != wanted for v in seen)
+
+
+def _apply(chain: list[Any], value: Any) -> Any:
+    """The maps of `chain` (outermost first) applied to `value`."""
+    for fn in reversed(chain):
+        value = fn(value)
+    return value
+
+
+def _same_number(value: Any, number: int) -> bool:
+    return is_number(value) and value == number
 
 
 def keyed_latest(selector: ir.Selector) -> tuple[ir.Select, ir.Select] | None:
@@ -519,7 +602,7 @@ def keyed_latest(selector: ir.Selector) -> tuple[ir.Select, ir.Select] | None:
     carry the counts 1, 2, 3, ... in order, and w at the query counts those whose K is the
     query's Q: the one passing key with K = Q whose count is w is the latest of them.  It
     selects that key, or none.  (`programs/turing_compact.rasp` reads the tape so.)"""
-    conjuncts = list(_conjuncts(selector))
+    conjuncts = list(conjuncts_of(selector))
     counts = [c for c in conjuncts if isinstance(c, ir.Select) and c.op == "=="]
     for count in counts:
         visits, seen = count.keys, count.queries
@@ -539,14 +622,14 @@ def keyed_latest(selector: ir.Selector) -> tuple[ir.Select, ir.Select] | None:
 
 def _same_conjuncts(left: ir.Selector, right: ir.Selector) -> bool:
     """Two conjunctions of the same selectors, in any order."""
-    mine, theirs = list(_conjuncts(left)), list(_conjuncts(right))
+    mine, theirs = list(conjuncts_of(left)), list(conjuncts_of(right))
     return len(mine) == len(theirs) and all(any(same_selector(a, b) for b in theirs) for a in mine)
 
 
-def _conjuncts(selector: ir.Selector) -> Iterable[ir.Selector]:
+def conjuncts_of(selector: ir.Selector) -> Iterable[ir.Selector]:
     if isinstance(selector, ir.SelectorAnd):
-        yield from _conjuncts(selector.left)
-        yield from _conjuncts(selector.right)
+        yield from conjuncts_of(selector.left)
+        yield from conjuncts_of(selector.right)
     else:
         yield selector
 

@@ -1,6 +1,8 @@
 """The hostile-input corpus (issue 23, item 5): generated cases of every family the issue found
-defects in, each run through the `rasp` command line in a subprocess under an address-space
-limit and a timeout, each checked against the guarantees docs/cli.md states:
+defects in, each run through the `rasp` command line in a process of its own under an
+address-space limit and a timeout (forked from a server that imported the toolkit once,
+tests/forked_cli.py; a file-size limit, when a case sets one, makes writes past it fail with
+EFBIG as a full disk would), each checked against the guarantees docs/cli.md states:
 
 - the exit code is a documented one (0 success, 1 a failed verification, 2 a user error, 141
   a closed pipe), and the one the case expects;
@@ -23,21 +25,20 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import random
 import struct
 import subprocess
 import sys
 import unicodedata
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow  # about 50 subprocesses, most of which import JAX
+pytestmark = pytest.mark.slow  # about 80 commands, most of which run JAX
 
 ROOT = Path(__file__).resolve().parents[1]
 SORT = ROOT / "programs" / "lib" / "sort.rasp"
@@ -48,14 +49,10 @@ CLOSED_PIPE = 141
 REVERSE = "rev = aggregate(select(indices, length - indices - 1, ==), tokens);\n"
 INTACT_OUTPUT = "abc: c b a"  # what the intact model prints for --input abc
 
-#: Runs `rasp` (the CLI's `main`) under the limits; a file-size limit, when given, makes writes
-#: past it fail with EFBIG as a full disk would (SIGXFSZ ignored, as a shell would not).
+#: Runs `rasp` (the CLI's `main`) in a fresh interpreter under the address-space limit.
 RUNNER = """
-import resource, signal, sys
+import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
-if {fsize}:
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, ({fsize}, {fsize}))
 from rasp_toolkit import cli
 sys.exit(cli.main(sys.argv[1:]))
 """
@@ -387,8 +384,49 @@ HUGE = [
 CASES = [*DAMAGED, *WRITES, *DEEP, *MALFORMED, *INPUTS, *HUGE]
 
 
+@dataclass
+class Commands:
+    """Runs `rasp` commands, each in its own process under the limits: forked from one server
+    that has imported the toolkit once (tests/forked_cli.py), as a fresh interpreter would run it."""
+
+    server: subprocess.Popen[str]
+
+    def __call__(self, argv: list[str], cwd: Path, fsize: int = 0) -> subprocess.CompletedProcess[str]:
+        request = {
+            "argv": argv,
+            "cwd": str(cwd),
+            "env": {"RASP_TOOLKIT_CACHE": str(cwd / "cache")},
+            "limit": LIMIT,
+            "fsize": fsize,
+            "timeout": TIMEOUT,
+        }
+        assert self.server.stdin is not None and self.server.stdout is not None
+        self.server.stdin.write(json.dumps(request) + "\n")
+        self.server.stdin.flush()
+        line = self.server.stdout.readline()
+        assert line, f"the command server ended: {self.server.poll()}"
+        answer = json.loads(line)
+        assert not answer["timed_out"], f"{argv} ran past {TIMEOUT} s"
+        return subprocess.CompletedProcess(argv, answer["returncode"], answer["stdout"], answer["stderr"])
+
+
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def rasp() -> Iterator[Commands]:
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "forked_cli.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    yield Commands(server)
+    assert server.stdin is not None
+    server.stdin.close()
+    assert server.wait(timeout=TIMEOUT) == 0
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory, rasp: Commands) -> Path:
     """The small model every model case damages or overwrites, compiled once."""
     folder = tmp_path_factory.mktemp("shared")
     (folder / "rev.rasp").write_text(REVERSE)
@@ -411,22 +449,6 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def rasp(argv: list[str], cwd: Path, fsize: int = 0) -> subprocess.CompletedProcess[str]:
-    """The command line under the address-space limit, the timeout and `fsize`."""
-    runner = RUNNER.format(limit=LIMIT, fsize=fsize)
-    env = {**os.environ, "RASP_TOOLKIT_CACHE": str(cwd / "cache")}
-    return subprocess.run(
-        [sys.executable, "-c", runner, *argv],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        stdin=subprocess.DEVNULL,
-        timeout=TIMEOUT,
-        env=env,
-    )
-
-
 def raw_controls(text: str) -> list[str]:
     """The control characters of `text` other than newline and tab."""
     return [c for c in text if unicodedata.category(c) == "Cc" and c not in "\n\t"]
@@ -439,7 +461,7 @@ def raw_controls(text: str) -> list[str]:
         for c in CASES
     ],
 )
-def test_hostile_input_ends_as_documented(item: Case, shared: Path, tmp_path: Path) -> None:
+def test_hostile_input_ends_as_documented(item: Case, shared: Path, rasp: Commands, tmp_path: Path) -> None:
     for name in ("rev.rasp", "rev.npz", "rev.safetensors"):
         (tmp_path / name).write_bytes((shared / name).read_bytes())
     ws = Workspace(tmp_path)
@@ -464,7 +486,7 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     141, and no traceback either way."""
     program = tmp_path / "copy.rasp"
     program.write_text("copy = tokens;\n")
-    runner = RUNNER.format(limit=LIMIT, fsize=0)
+    runner = RUNNER.format(limit=LIMIT)
     command = [sys.executable, "-c", runner, "run", str(program), "copy", "--input", "a" * 100_000]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
     assert process.stdout is not None and process.stderr is not None

@@ -102,26 +102,26 @@ def test_a_saved_hard_model_reloads_hard(tmp_path: Path, suffix: str) -> None:
 
 
 def _far_copy(step: int) -> ir.SOp:
-    """Copies the token at the key `step * i` equal to the query `step * i + [token is b]`."""
+    """Copies the token where the key `step * i + [token is a]` equals the query `step * i + 1`."""
     session = rasp.Session()
     session.run(
         f"far = indices * {step};\n"
-        'near = far + indicator(tokens == "b");\n'
-        'copy = aggregate(select(far, near, ==), tokens, "a");\n'
+        'key = far + indicator(tokens == "a");\n'
+        'copy = aggregate(select(key, far + 1, ==), tokens, "b");\n'
     )
     return session["copy"]
 
 
 def test_inseparable_scores_are_refused_with_the_line() -> None:
-    """Keys 10^7 apart against queries at most one further: the equality score's squares reach
-    about 10^15, whose float64 rounding (2^-50 each) can no longer tell a score of 1 from 1/2.
-    With keys 10 apart the same program compiles and copies."""
+    """Keys 10^7 apart, each with a neighbour one above, against queries on the neighbours:
+    the equality score's squares reach about 10^15, whose float64 rounding (2^-50 each) can no
+    longer tell a score of 1 from 1/2.  With keys 10 apart the same program compiles and copies."""
     with pytest.raises(CompileError, match="hard attention cannot separate") as caught:
         compiler.compile(_far_copy(10**7), "ab", 5, attention="hard")
     assert caught.value.line == 3
     near = _far_copy(10)
     model = compiler.compile(near, "ab", 5, attention="hard")
-    assert model(list("abab")) == near(list("abab")) == list("aaaa")
+    assert model(list("abab")) == near(list("abab")) == list("abab")  # a's match, b's take the default b
     assert model(list("aabb")) == near(list("aabb"))
 
 
