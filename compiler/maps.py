@@ -3,8 +3,11 @@
 A map of a categorical s-op is free (an indicator of f(x) is a sum of indicators of x), and so
 is an affine map of a numerical one (a * x + b combines functionals); any other map of a
 numerical s-op is a lookup MLP over its value set.  A linear sequence map is free; one affine
-in one input for each of the few values of the other is a gated product (`mlps.gated_affine`);
-any other is a table: one unit per tuple of classes of input values (`mlps.conjunctions`).
+in one input for each of the few values of the other is a gated product (`mlps.gated_affine`),
+and a numerical choice `a if c else b` two of them; one of two integers that depends on
+their sum or difference only is a map of that (`Maps._through_sum`); any other is a table: one unit per tuple
+of classes of input values (`mlps.conjunctions`).  `g(length * mean of every key)` is g of a
+count where g cannot see the rounding (`Maps._count_of_mean`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from compiler.mlps import conjunctions, gated_affine
 from compiler.reps import Rep, categorical, numerical
 from compiler.valuesets import MAX_VALUES, value_order
 from rasp import ir
-from rasp.values import all_numbers, is_number
+from rasp.values import all_integers, all_numbers, is_number
 
 
 class Maps:
@@ -138,7 +141,69 @@ class Maps:
             gated = self._gated(node, values)
             if gated is not None:
                 return gated
+        if node.choice and all_numbers(values):
+            chosen = self._gated_choice(node, values)
+            if chosen is not None:
+                return chosen
+        if len(inputs) == 2 and all(rep.numeric for rep in inputs):
+            factored = self._through_sum(node, values)
+            if factored is not None:
+                return factored
         return self._table(node, inputs, values)
+
+    def _through_sum(self, node: ir.SequenceMap, values: frozenset) -> Rep | None:
+        """fn(x, y) that depends on x + c y only (c = 1 or -1), for integers: a map of that sum
+        or difference, which is free, where a table takes a unit per pair of classes of x and
+        y.  A comparison `x < y` or `x == y` is a map of x - y; a digit `(a + b) % 10` and its
+        carry `a + b > 9` are maps of a + b.  Only when the sum has fewer values than half the
+        pairs, so that the map's steps are fewer than the table's units."""
+        known = self.ledger.sets.known
+        domains = [value_order(known(child)) for child in node.inputs]
+        if not all(all_integers(domain) for domain in domains) or math.prod(map(len, domains)) > MAX_VALUES:
+            return None
+        for sign in (1, -1):
+            through: dict[float, Any] = {}
+            for x, y in itertools.product(*domains):
+                result = _safe(node.fn, [x, y])
+                total = x + sign * y
+                if result is _FAILED or through.setdefault(total, _Hashable(result)) != _Hashable(result):
+                    break
+            else:
+                if 2 * len(through) > math.prod(map(len, domains)):
+                    return None
+                outer = {total: hashable.value for total, hashable in through.items()}
+                inner = ir.SequenceMap(
+                    fn=_plus if sign == 1 else _minus, inputs=node.inputs, description=node.description,
+                    linear=(1.0, float(sign)), name=f"{node.label}/sum", origin=node.origin,
+                )
+                mapped = ir.Map(fn=outer.__getitem__, inner=inner, description=node.description, name=node.label,
+                                origin=node.origin)
+                self.ledger.analyse(mapped)
+                return _widened(self.enc.rep(mapped), values)
+        return None
+
+    def _gated_choice(self, node: ir.SequenceMap, values: frozenset) -> Rep | None:
+        """`a if c else b` over numbers, with c exact: `[c] a + [not c] b`, each product gated by
+        the 0/1 flag of c (`_gated`: two units for a branch of many values), where a table takes
+        a unit per combination of the values of c, a and b (RASP-L addition's `pairsums`, whose
+        branches come from attention).  None when c passed through attention or a branch is
+        not a number."""
+        condition, *branches = node.inputs
+        if not self.enc.rep(condition).exact or any(self.enc.rep(branch).number is None for branch in branches):
+            return None
+        flag = ir.Map(fn=_truth, inner=condition, description=f"[{condition.label}]", origin=node.origin)
+        parts = tuple(
+            ir.SequenceMap(
+                fn=gate, inputs=(flag, branch), description=f"{flag.description} gates {branch.label}",
+                name=f"{node.label}/{which}", origin=node.origin,
+            )
+            for gate, branch, which in zip((_when_true, _when_false), branches, ("if", "else"))
+        )
+        total = ir.SequenceMap(
+            fn=_plus, inputs=parts, description=node.description, linear=(1.0, 1.0), name=node.label, origin=node.origin
+        )
+        self.ledger.analyse(total)
+        return dataclasses.replace(self.enc.rep(total), values=values)
 
     def _gated(self, node: ir.SequenceMap, values: frozenset) -> Rep | None:
         """fn(x, y) affine in y for each value of an exact input x with few values (at most
@@ -234,7 +299,7 @@ class Maps:
         that fn is defined at the position, and the model checks it like a mixture: such an
         input is refused by its position, not answered.  Nothing is added when the failing
         values never occur together (the value sets of the flag say so)."""
-        defined = _defined_flag(node)
+        defined = defined_flag(node)
         self.ledger.analyse(defined)
         if False not in self.ledger.sets.known(defined):
             return
@@ -260,6 +325,26 @@ class Maps:
         outputs = [f"class{class_of[v]}" for v in points]
         converted = self.enc.mlp.lookup(f"{node.label}/class", node, rep, np.array(points, float), outputs)
         return [converted[f"class{c}"] for c in range(len(classes))]
+
+
+def _truth(value: Any) -> int:
+    return 1 if value else 0
+
+
+def _when_true(flag: int, value: Any) -> Any:
+    return value if flag else 0
+
+
+def _when_false(flag: int, value: Any) -> Any:
+    return 0 if flag else value
+
+
+def _plus(left: Any, right: Any) -> Any:
+    return left + right
+
+
+def _minus(left: Any, right: Any) -> Any:
+    return left - right
 
 
 def _blind_to_rounding(
@@ -338,7 +423,7 @@ def _safe(fn: Any, args: list[Any]) -> Any:
         return _FAILED
 
 
-def _defined_flag(node: ir.Map | ir.SequenceMap) -> ir.SOp:
+def defined_flag(node: ir.Map | ir.SequenceMap) -> ir.SOp:
     """The s-op that is True where `node`'s fn succeeds on its inputs' values and False where
     it fails."""
 

@@ -32,6 +32,7 @@ import numpy as np
 from compiler.blocks import INDICES, ONE, Functional, PositionLookup, combine
 from compiler.encodings import Encodings
 from compiler.errors import CompileError, fail
+from compiler.maps import defined_flag
 from compiler.margins import SCORE_INPUT_ERROR, rounding_apart
 from compiler.valuesets import MAX_VALUES, conjuncts_of
 from compiler.valuesets import value_order as _value_order
@@ -241,6 +242,20 @@ class ScoreBuilder:
             return self._joint_predicate(selector)
         raise TypeError(f"unknown selector node {type(selector).__name__}")
 
+    def _keep_refusals(self, select: ir.Select) -> None:
+        """A constant score reads neither side of `select`, but a side whose map fails on some
+        inputs (the interpreter refuses them) is still lowered, so that its flag makes the model
+        refuse them too (`Maps._flag_undefined`) instead of answering."""
+        for side in (select.keys, select.queries):
+            if any(self._fails_somewhere(node) for node in ir.walk(side) if isinstance(node, (ir.Map, ir.SequenceMap))):
+                self.enc.rep(side)
+
+    def _fails_somewhere(self, node: ir.Map | ir.SequenceMap) -> bool:
+        """Whether `node`'s fn fails on some values its inputs can take together."""
+        defined = defined_flag(node)
+        self.enc.ledger.analyse(defined)
+        return False in self.enc.ledger.sets.known(defined)
+
     def _always_at_origin(self, selector: ir.Selector) -> bool:
         """Whether `selector` selects key 0 for query 0 on every input, as the value sets at
         position 0 say (`A or B` is A when B selects nothing else: `_only_at_origin`)."""
@@ -282,6 +297,7 @@ class ScoreBuilder:
         if len(key_values) * len(query_values) <= MAX_VALUES:
             outcomes = {predicate(q, k) for q in query_values for k in key_values}
             if len(outcomes) == 1:
+                self._keep_refusals(select)
                 return constant_score(outcomes.pop())
         keys, queries = enc.rep(select.keys), enc.rep(select.queries)
         if select.op == "==" and keys.numeric and queries.numeric and not negated:

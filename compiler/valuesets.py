@@ -219,8 +219,9 @@ class _Analysis:
 
     def _positional(self, node: ir.Node) -> Positional:
         """The values `node` can take at each position i < max_seq_len, when that is narrower
-        than one set for all positions: positions themselves, what is computed from them, and
-        prefix means, whose denominator is the position plus one.  `(indices + 1) * frac`,
+        than one set for all positions: positions themselves, causal counts (at most i + 1),
+        what is computed from them, and prefix means, whose denominator is the position plus
+        one.  `(indices + 1) * frac`,
         the RASP paper's count, is then an integer at every position, not any product of a
         position and a fraction.  Past MAX_VALUES values in all (long lengths) there are
         none: every s-op computed from them would exceed that bound too."""
@@ -233,6 +234,10 @@ class _Analysis:
                 return None
         if isinstance(node, ir.Indices):
             return tuple(frozenset([i]) for i in range(n))
+        if isinstance(node, ir.SelectorWidth) and self.causal:  # the query at i sees keys 0..i
+            if n * (n + 3) // 2 > MAX_VALUES:
+                return None
+            return tuple(frozenset(range(i + 2)) for i in range(n))
         if isinstance(node, ir.Length):  # the input reaches past position i
             return tuple(frozenset([i + 1] if self.causal else range(i + 1, n + 1)) for i in range(n))
         if isinstance(node, ir.Map) and self.positional.get(node.inner) is not None:

@@ -4,10 +4,11 @@ library's first/last helpers, mode and copy (Zhou et al. 2023, our translation i
 raspl_programs.rasp), on true traces checked against plain-Python references, and the RASP
 paper's `sort_bos`, `sort_by_most_freq` and `count_a` (paper_programs.rasp) on random inputs.
 
-What makes them small (docs/compiler.md, "Programs of the literature"): selections proved to
-pick at most one key (`firsts`, `lasts`), equality queries matched onto the keys' values,
-`length * mean` read as a count, and an `or` with the first cell dropped where the other side
-selects it already."""
+What makes them small (docs/compiler.md, "Idioms of the RASP literature" and "RASP-L's
+programs"; each lowering has its own tests in test_literature_lowerings.py): selections proved
+to pick at most one key (`firsts`, `lasts`), equality queries matched onto the keys' values,
+numerical choices gated, maps of two integers through their sum or difference, `length * mean`
+read as a count, and an `or` with the first cell dropped where the other side selects it."""
 
 from __future__ import annotations
 

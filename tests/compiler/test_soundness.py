@@ -162,9 +162,8 @@ def test_float_rounding_the_interpreter_sees_is_refused(paper: rasp.Session, nam
 
 
 def test_a_budget_refusal_names_the_line(paper: rasp.Session) -> None:
-    """The paper's `sort_bos` at 50 positions (308,691 parameters since the `or` with the
-    first cell is dropped: test_literature_compiled.py) under a budget of 100,000: refused,
-    naming the line of the s-op over it."""
+    """The paper's `sort_bos` at 50 positions (about 186,000 parameters: test_literature_compiled.py)
+    under a budget of 100,000: refused, naming the line of the s-op over it."""
     with pytest.raises(CompileError, match="budget") as caught:
         compiler.compile(paper["sort_bos"], "abc", 50, budget=100_000)
     assert caught.value.line is not None

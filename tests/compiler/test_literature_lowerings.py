@@ -1,12 +1,20 @@
-"""The value-set analysis's proofs that a selector picks at most one key per query
-(`compiler.valuesets.selects_at_most_one`), which let an aggregate keep its input's value set
-instead of every mean of it: each claim is checked against the selector's rows on generated
-inputs, and near misses of each pattern, which can select two keys, are not claimed.  Then the
-`or` with the first cell and `length * mean` read as a count, against the interpreter."""
+"""The lowerings that make the literature's programs small (docs/compiler.md), each against
+the interpreter, with the near misses that must not take them:
+
+- the value-set analysis's proofs that a selector picks at most one key per query
+  (`compiler.valuesets.selects_at_most_one`), which let an aggregate keep its input's value set
+  instead of every mean of it: each claim checked against the selector's rows on generated
+  inputs, and near misses of each pattern, which can select two keys, not claimed;
+- an `or` with the first cell, dropped where the other side selects it;
+- `length * mean` read as a count;
+- equality queries matched onto the keys' values;
+- numerical choices gated by their condition.
+"""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -171,3 +179,74 @@ def test_a_query_between_the_keys_is_matched_onto_them(attention: str) -> None:
     inputs = [["a" if (i * j + j // 3) % 4 < 2 else "b" for j in range(1 + (i * 7) % n)] for i in range(80)]
     result = compiler.verify(model, session["result"], inputs, host=True)
     assert result.ok and result.total == 80, result.disagreement
+
+
+def test_a_numerical_choice_is_gated_not_tabulated() -> None:
+    """`a if c else b` with a and b from attention (many values each) and c exact: two gated
+    products, a few units, not one per combination of the three inputs' values; exact."""
+    session = rasp.Session()
+    session.run(
+        "set example [1, 2]\n"
+        "a = aggregate(select(indices, indices - 1, ==), tokens_int * 10, 0);\n"
+        "b = aggregate(select(indices, indices + 1, ==), tokens_int, 0) - 50;\n"
+        "result = a if tokens_int > 2 else b;\n"
+    )
+    n = 16
+    vocab = (0, 1, 2, 3, 4, 5, 6, 7)
+    for attention in ("soft", "hard"):
+        model = compiler.compile(session["result"], vocab, n, attention=attention, check=0)
+        units = sum(row.units for row in model.spec.sizes() if row.sop.startswith("result"))
+        assert 0 < units <= 8  # two gates of two units, an offset per branch; a table: 8 x 8 x 2 tuples
+        inputs = [[(i * 5 + j * 3) % 8 for j in range(1 + i % n)] for i in range(60)]
+        result = compiler.verify(model, session["result"], inputs, host=True)
+        assert result.ok and result.total == 60, result.disagreement
+
+
+def _digit(x: int, y: int) -> int:
+    return (x + y) % 10
+
+
+def _product(x: int, y: int) -> int:
+    return x * y
+
+
+@pytest.mark.parametrize(
+    ("make", "steps"),
+    [
+        ("a < b", 1),  # a - b < 0: one step
+        ("a == b", 2),  # a - b == 0: up and down
+        (_digit, 27),  # the last digit of a + b, for a + b in 0..27: a step at each
+        (_product, None),  # no sum or difference: a table
+    ],
+)
+def test_a_map_of_a_sum_or_difference_goes_through_it(make: str | Callable[[int, int], int], steps: int | None) -> None:
+    """fn(a, b) of two integer s-ops (a from attention) that depends on a + b or a - b only is a
+    map of that sum, two units per step of fn along it, not a table over every pair; exact."""
+    session = rasp.Session()
+    session.run("set example [1, 2]\na = aggregate(select(indices, indices - 1, ==), tokens_int, 0);\n")
+    session.run("b = tokens_int * 2;\n")
+    if isinstance(make, str):
+        session.run(f"result = {make};\n")
+        program = session["result"]
+    else:
+        program = rasp.ir.sequence_map(make, session["a"], session["b"])
+    model = compiler.compile(program, tuple(range(10)), 12, check=0)
+    units = model.summary()["mlp_hidden_total"]
+    if steps is not None:
+        assert 0 < units <= 2 * steps
+    inputs = [[(i * 3 + j * 7) % 10 for j in range(1 + i % 12)] for i in range(60)]
+    result = compiler.verify(model, program, inputs, host=True)
+    assert result.ok and result.total == 60, result.disagreement
+
+
+def test_a_causal_count_is_bounded_by_its_position() -> None:
+    """In causal evaluation a selector width at position i counts keys 0..i: `ones - indices`
+    is at most 1 (not n), which the value set keeps; evaluated non-causally it is not bounded so."""
+    session = rasp.Session()
+    session.run("set example [1, 2]\nones = selector_width(select(tokens_int, 1, ==));\nahead = ones - indices;\n")
+    n = 12
+    causal = analyse(session["ahead"], (0, 1), n, causal=True)[session["ahead"]]
+    assert max(causal) == 1 and min(causal) == -(n - 1)
+    assert max(analyse(session["ahead"], (0, 1), n)[session["ahead"]]) == n
+    truth = {v for tokens in itertools.product((0, 1), repeat=6) for v in session["ahead"](list(tokens), causal=True)}
+    assert truth <= causal and max(truth) == 1
