@@ -67,6 +67,9 @@ class Encodings:
             self._reps[node] = self._lower(node)
         return self._reps[node]
 
+    def lowered_already(self, node: ir.SOp) -> bool:
+        return node in self._reps
+
     def lowered(self) -> list[ir.SOp]:
         """The s-ops lowered so far, each after the s-ops it reads (in the order lowering ended)."""
         return list(self._reps)

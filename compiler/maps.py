@@ -2,7 +2,7 @@
 
 A map of a categorical s-op is free (an indicator of f(x) is a sum of indicators of x), and so
 is an affine map of a numerical one (a * x + b combines functionals); any other map of a
-numerical s-op is a lookup MLP over its value set.  A linear sequence map is free; one affine
+numerical s-op is a lookup MLP over its value set, shared by every such map of that s-op.  A linear sequence map is free; one affine
 in one input for each of the few values of the other is a gated product (`mlps.gated_affine`),
 and a numerical choice `a if c else b` two of them; one of two integers that depends on
 their sum or difference only is a map of that (`Maps._through_sum`); any other is a table: one unit per tuple
@@ -39,8 +39,11 @@ class Maps:
         self.length_free = length_free
         self.ledger = encodings.ledger
         self.n = self.ledger.n
+        self._shared: dict[ir.Map, Rep] = {}  # maps lowered in a sibling's MLP, not yet asked for
 
     def map(self, node: ir.Map, values: frozenset) -> Rep:
+        if node in self._shared:  # lowered with a sibling (`_lookups`)
+            return self._shared.pop(node)
         compared = self.length_free.compare(node, values)
         if compared is not None:
             return compared
@@ -71,10 +74,56 @@ class Maps:
         affine = node.affine or _fit_affine(kept, outputs)
         if affine is not None and all_numbers(outputs):
             return self._affine(node, values, inner, affine)
-        functionals = self.enc.mlp.lookup(node.label, node, inner, np.array(kept, float), outputs)
-        if None in functionals:
-            return numerical(values, functionals[None], exact=inner.exact)
-        return categorical(values, functionals, inner.exact)
+        return self._lookups(node, values, inner, kept, outputs)
+
+    def _lookups(self, node: ir.Map, values: frozenset, inner: Rep, points: list[Any], outputs: list[Any]) -> Rep:
+        """The lookup MLP of `node`, shared with every other map of the same numerical s-op
+        that needs one too (`_sibling_outputs`): one set of hidden units stepping where any of
+        them changes, each map writing its own dimensions (`digit = s % 10` and `carry = s > 9`
+        step at the same sums).  The siblings' reps wait in `_shared` until they are asked for."""
+        siblings = [(node, values, outputs)]
+        for sibling in self._siblings(node):
+            found = self._sibling_outputs(sibling, points)
+            if found is not None:
+                siblings.append((sibling, self.ledger.sets.known(sibling), found))
+        tables = [self.enc.mlp.table(member, member_outputs) for member, _, member_outputs in siblings]
+        lookup = self.enc.mlp.build(node, inner, np.array(points, float), np.hstack([table for table, _ in tables]))
+        groups = [(member.label, member, columns) for (member, _, _), (_, columns) in zip(siblings, tables)]
+        for (member, member_values, _), functionals in zip(siblings, self.enc.mlp.add_shared(node, lookup, groups)):
+            if None in functionals:
+                rep = numerical(member_values, functionals[None], exact=inner.exact)
+            else:
+                rep = categorical(member_values, functionals, inner.exact)
+            if member is node:
+                result = rep
+            else:
+                self._shared[member] = rep
+        return result
+
+    def _siblings(self, node: ir.Map) -> list[ir.Map]:
+        """The other maps of `node`'s input in the program, not lowered yet."""
+        return [
+            other
+            for other in self.ledger.sets.values
+            if isinstance(other, ir.Map) and other.inner is node.inner and other is not node
+            and not self.enc.lowered_already(other) and other not in self._shared
+        ]
+
+    def _sibling_outputs(self, sibling: ir.Map, points: list[Any]) -> list[Any] | None:
+        """The outputs of a sibling at `points`, when it would take a lookup MLP of its own and
+        is defined at every point; else None (it is lowered on its own when asked for)."""
+        if sibling.affine is not None or sibling.compare is not None and self.length_free.active:
+            return None
+        if self._count_of_mean(sibling) is not None:
+            return None
+        kept, outputs = _defined(sibling.fn, points)
+        if len(kept) < len(points) or (_fit_affine(kept, outputs) is not None and all_numbers(outputs)):
+            return None
+        try:
+            hash(tuple(outputs))
+        except TypeError:
+            return None
+        return outputs
 
     def _count_of_mean(self, node: ir.Map) -> ir.Map | None:
         """`g(length * aggregate(every key, x))` with x in {0, 1}, lowered as g of the count

@@ -109,30 +109,55 @@ class MLPBuilder:
         first varying column of a categorical output, whose columns sum to one everywhere, is
         one minus the others); returns each column's functional, base included.  Columns are
         categorical values unless `names` (the dimension names of numerical columns) is given."""
-        varying = [c for c in range(len(columns)) if any(out[c] != 0 for _, out in lookup.units)]
-        categorical = names is None and len(columns) > 1
-        derived = varying[0] if categorical and varying else None
+        return self.add_shared(node, lookup, [(name, node, columns)], names)[0]
+
+    def add_shared(
+        self,
+        node: ir.Node,
+        lookup: LookupMLP,
+        groups: list[tuple[str, ir.Node, list[Any]]],
+        names: list[str] | None = None,
+    ) -> list[dict[Any, Functional]]:
+        """`add` for a lookup whose columns are those of several s-ops side by side, each group
+        (name, s-op, columns) with its own dimensions (and its own derived column): one block of
+        shared units, written by `node`; the functionals of each group in order."""
         dims: dict[int, Dim] = {}
-        for c in varying:
-            if c != derived:
-                base, indicates = _column_name(name, columns[c], names, c)
-                dims[c] = self.ledger.fresh(base, node, float(lookup.deviation[c]), indicates)
+        spans = []
+        start = 0
+        for name, member, columns in groups:
+            span = range(start, start + len(columns))
+            start += len(columns)
+            varying = [c for c in span if any(out[c] != 0 for _, out in lookup.units)]
+            categorical = names is None and len(columns) > 1
+            derived = varying[0] if categorical and varying else None
+            for c in varying:
+                if c != derived:
+                    base, indicates = _column_name(name, columns[c - span.start], names, c)
+                    dims[c] = self.ledger.fresh(base, member, float(lookup.deviation[c]), indicates)
+            spans.append((span, columns, derived))
         units = tuple(
             Unit(frozen(pre), frozen({dims[c]: float(out[c]) for c in dims if out[c] != 0}))
             for pre, out in lookup.units
         )
         if dims:
+            name = groups[0][0]
             block = MLPBlock(name, units, tuple(dims.values()), lookup.tolerance, lookup.max_preactivation)
             self.ledger.add_block(block, node)
-        result = {
-            value: combine((1.0, {dims[c]: 1.0} if c in dims else {}), (float(lookup.base[c]), {ONE: 1.0}))
-            for c, value in enumerate(columns)
-            if c != derived
-        }
-        if derived is not None:
-            others = [(-1.0, functional) for functional in result.values()]
-            result[columns[derived]] = combine((1.0, {ONE: 1.0}), *others)
-        return result
+        results = []
+        for span, columns, derived in spans:
+            result = {
+                columns[c - span.start]: _column(dims.get(c), float(lookup.base[c])) for c in span if c != derived
+            }
+            if derived is not None:
+                others = [(-1.0, functional) for functional in result.values()]
+                result[columns[derived - span.start]] = combine((1.0, {ONE: 1.0}), *others)
+            results.append(result)
+        return results
+
+
+def _column(dim: Dim | None, base: float) -> Functional:
+    """A column's functional: its dimension (none where it never varies) plus its base."""
+    return combine((1.0, {dim: 1.0} if dim is not None else {}), (base, {ONE: 1.0}))
 
 
 def _column_name(name: str, value: Any, names: list[str] | None, column: int) -> tuple[str, tuple[Any, ...]]:

@@ -250,3 +250,27 @@ def test_a_causal_count_is_bounded_by_its_position() -> None:
     assert max(analyse(session["ahead"], (0, 1), n)[session["ahead"]]) == n
     truth = {v for tokens in itertools.product((0, 1), repeat=6) for v in session["ahead"](list(tokens), causal=True)}
     assert truth <= causal and max(truth) == 1
+
+
+def test_maps_of_one_input_share_their_hidden_units() -> None:
+    """`s % 10` and `s > 9` of one s-op from attention step at the same values of s: lowered
+    together they take the units of the digit alone, and each keeps its own output."""
+    session = rasp.Session()
+    session.run(
+        "set example [1, 2]\n"
+        "s = aggregate(select(indices, indices - 1, ==), tokens_int, 0) + tokens_int;\n"
+        "digit = s % 10;\n"
+        "carry = s > 9;\n"
+        "both = digit + indicator(carry) * 10;\n"
+    )
+    vocab, n = tuple(range(10)), 8
+
+    def units(name: str) -> int:
+        return compiler.compile(session[name], vocab, n, check=0).summary()["mlp_hidden_total"]
+
+    model = compiler.compile(session["both"], vocab, n, check=0)
+    shared = sum(row.units for row in model.spec.sizes() if row.sop in ("digit", "carry"))
+    assert 0 < shared == units("digit") < units("digit") + units("carry")
+    inputs = [[(i * 3 + j * 7) % 10 for j in range(1 + i % n)] for i in range(60)]
+    result = compiler.verify(model, session["both"], inputs, host=True)
+    assert result.ok and result.total == 60, result.disagreement
