@@ -25,7 +25,7 @@ from compiler.errors import fail
 from compiler.heads import Heads
 from compiler.ledger import Ledger
 from compiler.length_free import LengthFree
-from compiler.maps import Maps
+from compiler.maps import Maps, SharedLookups, shared_lookups
 from compiler.margins import decode_tolerance
 from compiler.reps import Rep
 from compiler.scores import ScoreBuilder
@@ -36,13 +36,13 @@ from rasp import ir
 class Lowering:
     """The concerns of lowering, wired together over one ledger."""
 
-    def __init__(self, ledger: Ledger):
+    def __init__(self, ledger: Ledger, shared: SharedLookups | None = None):
         self.ledger = ledger
         self.encodings = Encodings(ledger, self.lower_node)
         self.scores = ScoreBuilder(self.encodings)
         length_free = LengthFree(self.encodings)
         self.heads = Heads(self.encodings, self.scores, length_free)
-        self.maps = Maps(self.encodings, length_free)
+        self.maps = Maps(self.encodings, length_free, shared or {})
 
     def lower_node(self, node: ir.SOp) -> Rep:
         """The rep of an s-op met for the first time (`Encodings.rep` memoises it).  A
@@ -84,11 +84,11 @@ def lower(
     input the value sets cover, every block's input stays inside the margin that block
     tolerates, and the output inside its decoder's (a CompileError otherwise).  With
     `Attention("hard")` the heads are hard (see margins)."""
-    ledger = Ledger(sets, budget, hard=attention.hard)
-    ledger.check_budget(sop)  # the position table alone may be over it: refused before any block
-    lowering = Lowering(ledger)
+    ledger, lowering, rep = _lowered(sop, sets, budget, attention)
+    shared = shared_lookups(lowering.maps.looked_up, sets.values)
+    if shared:  # again, each group of maps of one s-op in one MLP (`Maps._lookups`)
+        ledger, lowering, rep = _lowered(sop, sets, budget, attention, shared)
     encodings = lowering.encodings
-    rep = encodings.rep(sop)
     # the checks come after the s-ops they read; the output's kinds are checked as it is decoded
     for node in encodings.lowered():
         if node is not sop:
@@ -109,6 +109,18 @@ def lower(
         budget=budget,
         attention=attention,
     )
+
+
+def _lowered(
+    sop: ir.SOp, sets: ValueSets, budget: int, attention: Attention, shared: SharedLookups | None = None
+) -> tuple[Ledger, Lowering, Rep]:
+    """One lowering of `sop` on a ledger of its own.  Maps of one s-op share a lookup MLP only
+    as `shared` groups them: the first lowering finds which maps take one, since a map some
+    shortcut never asks for (a constant selector's keys) must not get columns in it."""
+    ledger = Ledger(sets, budget, hard=attention.hard)
+    ledger.check_budget(sop)  # the position table alone may be over it: refused before any block
+    lowering = Lowering(ledger, shared)
+    return ledger, lowering, lowering.encodings.rep(sop)
 
 
 def _output(rep: Rep, indicators: Any) -> tuple[str, list[Any], list[Functional]]:

@@ -2,12 +2,13 @@
 
 A map of a categorical s-op is free (an indicator of f(x) is a sum of indicators of x), and so
 is an affine map of a numerical one (a * x + b combines functionals); any other map of a
-numerical s-op is a lookup MLP over its value set, shared by every such map of that s-op.  A linear sequence map is free; one affine
-in one input for each of the few values of the other is a gated product (`mlps.gated_affine`),
-and a numerical choice `a if c else b` two of them; one of two integers that depends on
-their sum or difference only is a map of that (`Maps._through_sum`); any other is a table: one unit per tuple
-of classes of input values (`mlps.conjunctions`).  `g(length * mean of every key)` is g of a
-count where g cannot see the rounding (`Maps._count_of_mean`).
+numerical s-op is a lookup MLP over its value set, shared by the maps of one s-op.  A linear
+sequence map is free; one affine in one input for each of the few values of the other is a
+gated product (`mlps.gated_affine`), and a numerical choice `a if c else b` two of them; one
+of two integers that depends on their sum or difference only is a map of that
+(`Maps._through_sum`); any other is a table: one unit per tuple of classes of input values
+(`mlps.conjunctions`).  `g(length * mean of every key)` is g of a count where g cannot see
+the rounding (`Maps._count_of_mean`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dataclasses
 import itertools
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,13 +34,29 @@ from compiler.valuesets import MAX_VALUES, value_order
 from rasp import ir
 from rasp.values import all_integers, all_numbers, is_number
 
+#: The maps of each numerical s-op that take a lookup MLP, when there are two or more: they
+#: share one (`Maps._lookups`).
+SharedLookups = dict[ir.Node, tuple[ir.Map, ...]]
+
+
+def shared_lookups(looked_up: list[ir.Map], program: Mapping[ir.Node, Any]) -> SharedLookups:
+    """The groups of `looked_up` maps (those one lowering gave a lookup MLP) of one input, among
+    the `program`'s own nodes (a lowering makes nodes of its own, new in every lowering)."""
+    groups: dict[ir.Node, list[ir.Map]] = {}
+    for node in looked_up:
+        if node in program:
+            groups.setdefault(node.inner, []).append(node)
+    return {inner: tuple(maps) for inner, maps in groups.items() if len(maps) > 1}
+
 
 class Maps:
-    def __init__(self, encodings: Encodings, length_free: LengthFree):
+    def __init__(self, encodings: Encodings, length_free: LengthFree, shared: SharedLookups):
         self.enc = encodings
         self.length_free = length_free
         self.ledger = encodings.ledger
         self.n = self.ledger.n
+        self.looked_up: list[ir.Map] = []  # the maps given a lookup MLP, in order
+        self._groups = shared
         self._shared: dict[ir.Map, Rep] = {}  # maps lowered in a sibling's MLP, not yet asked for
 
     def map(self, node: ir.Map, values: frozenset) -> Rep:
@@ -77,10 +95,11 @@ class Maps:
         return self._lookups(node, values, inner, kept, outputs)
 
     def _lookups(self, node: ir.Map, values: frozenset, inner: Rep, points: list[Any], outputs: list[Any]) -> Rep:
-        """The lookup MLP of `node`, shared with every other map of the same numerical s-op
-        that needs one too (`_sibling_outputs`): one set of hidden units stepping where any of
-        them changes, each map writing its own dimensions (`digit = s % 10` and `carry = s > 9`
-        step at the same sums).  The siblings' reps wait in `_shared` until they are asked for."""
+        """The lookup MLP of `node`, shared with the other maps of the same numerical s-op that
+        took one in the first lowering (`SharedLookups`): one set of hidden units stepping where
+        any of them changes, each map writing its own dimensions (`digit = s % 10` and `carry =
+        s > 9` step at the same sums).  The siblings' reps wait in `_shared` until asked for."""
+        self.looked_up.append(node)
         siblings = [(node, values, outputs)]
         for sibling in self._siblings(node):
             found = self._sibling_outputs(sibling, points)
@@ -101,27 +120,18 @@ class Maps:
         return result
 
     def _siblings(self, node: ir.Map) -> list[ir.Map]:
-        """The other maps of `node`'s input in the program, not lowered yet."""
+        """The other maps of `node`'s group (`SharedLookups`), not lowered yet."""
         return [
             other
-            for other in self.ledger.sets.values
-            if isinstance(other, ir.Map) and other.inner is node.inner and other is not node
-            and not self.enc.lowered_already(other) and other not in self._shared
+            for other in self._groups.get(node.inner, ())
+            if other is not node and not self.enc.lowered_already(other) and other not in self._shared
         ]
 
     def _sibling_outputs(self, sibling: ir.Map, points: list[Any]) -> list[Any] | None:
-        """The outputs of a sibling at `points`, when it would take a lookup MLP of its own and
-        is defined at every point; else None (it is lowered on its own when asked for)."""
-        if sibling.affine is not None or sibling.compare is not None and self.length_free.active:
-            return None
-        if self._count_of_mean(sibling) is not None:
-            return None
+        """The outputs of a sibling at `points`, when it is defined at every point; else None
+        (it is lowered on its own when asked for)."""
         kept, outputs = _defined(sibling.fn, points)
-        if len(kept) < len(points) or (_fit_affine(kept, outputs) is not None and all_numbers(outputs)):
-            return None
-        try:
-            hash(tuple(outputs))
-        except TypeError:
+        if len(kept) < len(points):
             return None
         return outputs
 
