@@ -264,8 +264,8 @@ SHARDED = textwrap.dedent(
         return generate(*arguments)
 
     decoder._generate_models = spy
-    runs = run_machines(CompiledEngine(), random_cases(3, 2, 2, seed=4), 8)  # 3 machines on 2 devices
-    assert len(runs) == 3 and all(run.matches for run in runs), [run.report() for run in runs]
+    runs = run_machines(CompiledEngine(), random_cases(2, 2, 2, seed=4), 8)  # 2 machines on 2 devices
+    assert len(runs) == 2 and all(run.matches for run in runs), [run.report() for run in runs]
     assert placements and all(devices == 2 for devices in placements), placements
     print("sharded", placements)
     """
