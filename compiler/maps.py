@@ -92,16 +92,20 @@ class Maps:
         affine = node.affine or _fit_affine(kept, outputs)
         if affine is not None and all_numbers(outputs):
             return self._affine(node, values, inner, affine)
-        return self._lookups(node, values, inner, kept, outputs)
+        return self._lookups(node, values, inner, kept, outputs, share=len(kept) == len(points))
 
-    def _lookups(self, node: ir.Map, values: frozenset, inner: Rep, points: list[Any], outputs: list[Any]) -> Rep:
+    def _lookups(
+        self, node: ir.Map, values: frozenset, inner: Rep, points: list[Any], outputs: list[Any], share: bool
+    ) -> Rep:
         """The lookup MLP of `node`, shared with the other maps of the same numerical s-op that
         took one in the first lowering (`SharedLookups`): one set of hidden units stepping where
         any of them changes, each map writing its own dimensions (`digit = s % 10` and `carry =
-        s > 9` step at the same sums).  The siblings' reps wait in `_shared` until asked for."""
+        s > 9` step at the same sums).  The siblings' reps wait in `_shared` until asked for.
+        Not when `node` is undefined at some points of its input (`share` False): the MLP is
+        then built without them, where a sibling needs its values."""
         self.looked_up.append(node)
         siblings = [(node, values, outputs)]
-        for sibling in self._siblings(node):
+        for sibling in self._siblings(node) if share else ():
             found = self._sibling_outputs(sibling, points)
             if found is not None:
                 siblings.append((sibling, self.ledger.sets.known(sibling), found))

@@ -209,6 +209,7 @@ class ScoreBuilder:
         self.enc = encodings
         self._flags: dict[tuple[Any, ...], ir.SOp] = {}
         self._constants: dict[Any, ir.SOp] = {}
+        self._failing: dict[ir.Node, bool] = {}
 
     def score(self, selector: ir.Selector, consumer: ir.Node) -> Score:
         """The score of `selector`; a refusal names `consumer`, the aggregate or width."""
@@ -251,10 +252,13 @@ class ScoreBuilder:
                 self.enc.rep(side)
 
     def _fails_somewhere(self, node: ir.Map | ir.SequenceMap) -> bool:
-        """Whether `node`'s fn fails on some values its inputs can take together."""
-        defined = defined_flag(node)
-        self.enc.ledger.analyse(defined)
-        return False in self.enc.ledger.sets.known(defined)
+        """Whether `node`'s fn fails on some values its inputs can take together (memoised:
+        each question extends the value sets by one flag)."""
+        if node not in self._failing:
+            defined = defined_flag(node)
+            self.enc.ledger.analyse(defined)
+            self._failing[node] = False in self.enc.ledger.sets.known(defined)
+        return self._failing[node]
 
     def _always_at_origin(self, selector: ir.Selector) -> bool:
         """Whether `selector` selects key 0 for query 0 on every input, as the value sets at

@@ -505,7 +505,7 @@ def selects_at_most_one(selector: ir.Selector, causal: bool) -> bool:
             return True
         if causal and distinct_counts(conjunct.keys, conjuncts):
             return True
-        if any(first_of_value(other, conjunct.keys) for other in conjuncts):
+        if any(first_of_value(other, conjunct.keys, causal) for other in conjuncts):
             return True
     return False
 
@@ -537,13 +537,14 @@ def distinct_counts(counts: ir.SOp, conjuncts: list[ir.Selector]) -> bool:
     return True
 
 
-def first_of_value(filter_: ir.Selector, value: ir.SOp) -> bool:
+def first_of_value(filter_: ir.Selector, value: ir.SOp, causal: bool) -> bool:
     """Whether `filter_` passes only keys that no earlier key (or no later key) equals in
     `value`: `select(flag, T, ==)` with `flag = g(aggregate(S, 1, 0))`, S the conjunction of
     `select(value, value, ==)` and `select(indices, indices, <)` (or `>`), and g(1) != T.  The
     aggregate is 1 where an earlier (later) key has the same value and 0 where none has, so
-    the passing keys are the first (last) of their value: one per value, in any evaluation.
-    (`not has_focus(...)`, the RASP-L library's `firsts`.)"""
+    the passing keys are the first (last) of their value: one per value.  (`not
+    has_focus(...)`, the RASP-L library's `firsts`.)  In causal evaluation only `<`: a
+    position sees no later key there, so `>` makes the aggregate 0 everywhere."""
     if not (_key_filter(filter_) and filter_.op == "=="):  # type: ignore[attr-defined]
         return False
     wanted = filter_.queries.value  # type: ignore[attr-defined]
@@ -571,7 +572,7 @@ def first_of_value(filter_: ir.Selector, value: ir.SOp) -> bool:
         p
         for p in parts
         if isinstance(p, ir.Select)
-        and p.op in ("<", ">")
+        and p.op in (("<",) if causal else ("<", ">"))
         and isinstance(p.keys, ir.Indices)
         and isinstance(p.queries, ir.Indices)
     ]

@@ -58,6 +58,7 @@ SELECTORS = {
     "lasts, not causal": ("select(x, q, ==) and select(rank, seen, ==)", False, False),
     "lasts counting another s-op": ("select(x, q, ==) and select(rank_y, seen, ==)", True, False),
     "lasts matched by <=": ("select(x, q, <=) and select(rank, seen, ==)", True, False),
+    "last of each value, causal": ("select(x, q, ==) and select(later, False, ==)", True, False),
 }
 
 
