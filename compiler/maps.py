@@ -224,12 +224,13 @@ class Maps:
         domains = [value_order(known(child)) for child in node.inputs]
         if not all(all_integers(domain) for domain in domains) or math.prod(map(len, domains)) > MAX_VALUES:
             return None
+        results = [(x, y, _Hashable(_safe(node.fn, [x, y]))) for x, y in itertools.product(*domains)]
+        if any(result.value is _FAILED for _, _, result in results):
+            return None  # the table flags where fn fails
         for sign in (1, -1):
-            through: dict[float, Any] = {}
-            for x, y in itertools.product(*domains):
-                result = _safe(node.fn, [x, y])
-                total = x + sign * y
-                if result is _FAILED or through.setdefault(total, _Hashable(result)) != _Hashable(result):
+            through: dict[float, _Hashable] = {}
+            for x, y, result in results:
+                if through.setdefault(x + sign * y, result) != result:
                     break
             else:
                 if 2 * len(through) > math.prod(map(len, domains)):
@@ -266,7 +267,7 @@ class Maps:
             fn=_plus, inputs=parts, description=node.description, linear=(1.0, 1.0), name=node.label, origin=node.origin
         )
         self.ledger.analyse(total)
-        return dataclasses.replace(self.enc.rep(total), values=values)
+        return _widened(self.enc.rep(total), values)
 
     def _gated(self, node: ir.SequenceMap, values: frozenset) -> Rep | None:
         """fn(x, y) affine in y for each value of an exact input x with few values (at most
