@@ -30,9 +30,9 @@ from compiler.errors import fail
 from compiler.length_free import LengthFree
 from compiler.mlps import conjunctions, gated_affine
 from compiler.reps import Rep, categorical, numerical
-from compiler.valuesets import MAX_VALUES, value_order
+from compiler.valuesets import MAX_VALUES, counted_mean, value_order
 from rasp import ir
-from rasp.values import all_integers, all_numbers, is_number
+from rasp.values import all_integers, all_numbers
 
 #: The maps of each numerical s-op that take a lookup MLP, when there are two or more: they
 #: share one (`Maps._lookups`).
@@ -140,41 +140,17 @@ class Maps:
         return outputs
 
     def _count_of_mean(self, node: ir.Map) -> ir.Map | None:
-        """`g(length * aggregate(every key, x))` with x in {0, 1}, lowered as g of the count
-        `selector_width(select(x, 1, ==))`, when g cannot tell the product from the count.
-
-        Every key selected means `length` keys, so the product is the count of the keys where
-        x is 1 up to the float rounding of a mean times a length (49 * (1/49) is
-        0.9999999999999999): the RASP paper's `round(length * frac)`.  A selector width has
-        an exact head, where the product would be tabulated over every pair of a length and a
-        mean.  g must give the count's value on every product the interpreter can compute: a
-        mean m at length l is s / l for a count s up to rounding, so every pair of their value
-        sets with l * m within 1e-6 of an integer s is checked, g(l * m) == g(s)."""
-        product = node.inner
-        if not (isinstance(product, ir.SequenceMap) and len(product.inputs) == 2):
+        """`g(length * aggregate(every key, x))` with x in {0, 1}, where g cannot tell the
+        product from a count (`valuesets.counted_mean`), as g of `selector_width(select(x, 1,
+        ==))`: a selector width has an exact head, where the product would be tabulated over
+        every pair of a length and a mean."""
+        counted = counted_mean(node, self.ledger.sets.values, self.n)
+        if counted is None:
             return None
-        for length, mean in (product.inputs, product.inputs[::-1]):
-            if not (
-                isinstance(length, ir.Length)
-                and isinstance(mean, ir.Aggregate)
-                and _selects_every_key(mean.selector)
-                and is_number(mean.default)
-            ):
-                continue
-            known = self.ledger.sets.known
-            if not set(known(mean.sop)) <= {0, 1} or not all_numbers(known(mean.sop)):
-                continue
-            lengths, means = list(known(length)), list(known(mean))
-            if len(lengths) * len(means) > MAX_VALUES:
-                continue
-            first = length is product.inputs[0]
-            if not _blind_to_rounding(node.fn, product.fn, first, lengths, means):
-                continue
-            count = ir.SelectorWidth(ir.Select(mean.sop, ir.Full(1), "=="))
-            counted = ir.Map(fn=node.fn, inner=count, description=f"{node.description} of the count")
-            self.ledger.analyse(counted)
-            return counted
-        return None
+        count = ir.SelectorWidth(ir.Select(counted, ir.Full(1), "=="))
+        mapped = ir.Map(fn=node.fn, inner=count, description=f"{node.description} of the count")
+        self.ledger.analyse(mapped)
+        return mapped
 
     def _affine(self, node: ir.Map, values: frozenset, inner: Rep, affine: tuple[float, float]) -> Rep:
         """a * x + b: a functional, no block."""
@@ -409,39 +385,6 @@ def _plus(left: Any, right: Any) -> Any:
 
 def _minus(left: Any, right: Any) -> Any:
     return left - right
-
-
-def _blind_to_rounding(
-    fn: Any, product: Any, length_first: bool, lengths: list[Any], means: list[Any]
-) -> bool:
-    """Whether fn(product(length, mean)) == fn(s) for every length and mean whose product is
-    within 1e-6 of a count s from 0 to the length (the arguments in the product's order)."""
-    for size in lengths:
-        for mean in means:
-            count = round(size * mean)
-            if abs(size * mean - count) >= 1e-6 or not 0 <= count <= size:
-                continue
-            arguments = [size, mean] if length_first else [mean, size]
-            if not _same_value(_safe(fn, [_safe(product, arguments)]), _safe(fn, [count])):
-                return False
-    return True
-
-
-def _selects_every_key(selector: ir.Selector) -> bool:
-    """`select(a, b, op)` of two constants that op relates (`select(1, 1, ==)`): every key."""
-    if not isinstance(selector, ir.Select):
-        return False
-    if not (isinstance(selector.keys, ir.Full) and isinstance(selector.queries, ir.Full)):
-        return False
-    try:
-        return bool(ir.COMPARISONS[selector.op](selector.keys.value, selector.queries.value))
-    except Exception:
-        return False
-
-
-def _same_value(left: Any, right: Any) -> bool:
-    """Equal and of one kind (a failure equals only a failure; True is not 1)."""
-    return type(left) is type(right) and left == right if left is not _FAILED else right is _FAILED
 
 
 def _widened(rep: Rep, values: frozenset) -> Rep:

@@ -319,6 +319,8 @@ class _Analysis:
             self._admit(node, n + 1)
             return frozenset(range(n + 1))
         if isinstance(node, ir.Map):
+            if counted_mean(node, self.values, n) is not None:  # g of a count 0..n
+                return _image(node, [range(n + 1)])
             inner = self.values[node.inner]
             if inner is None:
                 return None
@@ -468,6 +470,68 @@ class _Analysis:
             return None
         default = sum(c * agg.default for c, agg in zip(node.linear, aggregates))
         return _with(means(frozenset(combined), self.max_seq_len), default)
+
+
+def counted_mean(node: ir.Map, values: Mapping[ir.Node, ValueSet], max_seq_len: int) -> ir.SOp | None:
+    """x when `node` is `g(length * aggregate(every key, x))` with x in {0, 1} and g cannot tell
+    the product from the count of the keys where x is 1, else None.
+
+    Every key selected means `length` keys, so at a length l the mean is s / l for a count s
+    and the product is s up to float rounding (49 * (1/49) is 0.9999999999999999): the RASP
+    paper's `round(length * frac)`.  g(product(l, s / l)) == g(s) is checked for every l up to
+    max_seq_len and every s from 0 to l, so `round` passes and `== 1` does not.  The lowering
+    then reads g of a selector width (`compiler.maps`), and the value set is g of 0..n, where
+    the product's own set (every length times every mean) grows past MAX_VALUES by n = 100."""
+    product = node.inner
+    if not (isinstance(product, ir.SequenceMap) and len(product.inputs) == 2):
+        return None
+    if max_seq_len * (max_seq_len + 3) // 2 > MAX_VALUES:
+        return None
+    for position, (length, mean) in enumerate((product.inputs, product.inputs[::-1])):
+        if not (
+            isinstance(length, ir.Length)
+            and isinstance(mean, ir.Aggregate)
+            and _selects_every_key(mean.selector)
+            and is_number(mean.default)
+        ):
+            continue
+        counted = values.get(mean.sop)
+        if counted is None or not all_numbers(counted) or not set(counted) <= {0, 1}:
+            continue
+        if all(
+            _same_result(node.fn, product.fn, (size, count / size)[:: 1 if position == 0 else -1], count)
+            for size in range(1, max_seq_len + 1)
+            for count in range(size + 1)
+        ):
+            return mean.sop
+    return None
+
+
+def _selects_every_key(selector: ir.Selector) -> bool:
+    """`select(a, b, op)` of two constants that op relates (`select(1, 1, ==)`): every key."""
+    if not (isinstance(selector, ir.Select) and isinstance(selector.keys, ir.Full)):
+        return False
+    if not isinstance(selector.queries, ir.Full):
+        return False
+    try:
+        return bool(ir.COMPARISONS[selector.op](selector.keys.value, selector.queries.value))
+    except Exception:
+        return False
+
+
+def _same_result(fn: Any, product: Any, arguments: tuple[Any, Any], count: int) -> bool:
+    """Whether fn(product(*arguments)) and fn(count) are equal and of one type, or both fail."""
+    results = []
+    for compute in (lambda: fn(product(*arguments)), lambda: fn(count)):
+        try:
+            results.append(compute())
+        except Exception:
+            results.append(_FAILS)
+    left, right = results
+    return left is right if _FAILS in (left, right) else type(left) is type(right) and left == right
+
+
+_FAILS = object()  # fn raised
 
 
 def same_selector(left: ir.Node, right: ir.Node) -> bool:

@@ -275,3 +275,17 @@ def test_maps_of_one_input_share_their_hidden_units() -> None:
     inputs = [[(i * 3 + j * 7) % 10 for j in range(1 + i % n)] for i in range(60)]
     result = compiler.verify(model, session["both"], inputs, host=True)
     assert result.ok and result.total == 60, result.disagreement
+
+
+def test_a_count_through_a_mean_at_a_length_past_the_products_value_set() -> None:
+    """At N = 300 the product `length * frac` takes more values than the analysis enumerates
+    (every length times every mean); its map `round(...)` is still g of a count 0..300, in the
+    value sets as in the lowering, and the model is exact."""
+    session = rasp.Session()
+    session.run('frac = aggregate(select(1, 1, ==), indicator(tokens == "a"));\nresult = round(length * frac);\n')
+    n = 300
+    assert analyse(session["result"], tuple("ab"), n)[session["result"].inner] is None
+    model = compiler.compile(session["result"], tuple("ab"), n, check=0)
+    inputs = [["a" if (i * j) % 7 < 3 else "b" for j in range(1 + (i * 37) % n)] for i in range(30)] + [["a"] * n]
+    result = compiler.verify(model, session["result"], inputs, host=True)
+    assert result.ok and result.total == 31, result.disagreement
