@@ -77,14 +77,25 @@ class Session:
     [1, 1, 2, 2, 1]
     """
 
-    def __init__(self, stdlib: bool = True, check_examples: bool = True, strict_loads: bool = False) -> None:
+    def __init__(
+        self,
+        stdlib: bool = True,
+        check_examples: bool = True,
+        strict_loads: bool = False,
+        load_root: Path | None = None,
+    ) -> None:
         """`check_examples`: try every new s-op and selector on the running example, as the
         original does (so `tokens_int` fails while the example is "hello").  Tools that build
         programs for other inputs (the Turing machine runner) turn it off.
 
         `strict_loads`: a statement that fails inside a loaded file raises its error (after
-        exporting what the file bound before it) instead of being reported and skipped."""
+        exporting what the file bound before it) instead of being reported and skipped.
+
+        `load_root`: `load` reads only files inside this folder (symbolic links and `..`
+        resolved first); the playground (`rasp serve`) confines its programs to the folder it
+        serves so."""
         self.strict_loads = strict_loads
+        self.load_root = None if load_root is None else load_root.resolve()
         self._loading: list[Path] = []  # the files being loaded, outermost first: a cycle is refused
         self.check_examples = False
         self.builtins = Environment(name="builtins")
@@ -169,6 +180,11 @@ class Session:
         once, where it was last bound, and each statement that failed and was skipped."""
         base = Path(loader.file).parent if loader.file and loader.file != "stdlib.rasp" else None
         path = load_path(name, base)
+        if self.load_root is not None and not path.resolve().is_relative_to(self.load_root):
+            raise RaspEvaluationError(
+                f"cannot load {name!r}: it is outside the folder {self.load_root}",
+                hint="loads are confined to the folder the playground serves",
+            )
         if path.resolve() in self._loading:
             chain = " -> ".join(p.name for p in [*self._loading, path.resolve()])
             raise RaspEvaluationError(f"load cycle: {path} loads itself ({chain})")

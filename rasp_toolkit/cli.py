@@ -59,18 +59,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 LANGUAGE_MODULE = "rasp_toolkit.commands_language"
-COMMAND_MODULES = (LANGUAGE_MODULE, "rasp_toolkit.commands_compiler", "rasp_toolkit.commands_turing")
+SERVE_MODULE = "rasp_toolkit.commands_serve"
+COMMAND_MODULES = (LANGUAGE_MODULE, "rasp_toolkit.commands_compiler", "rasp_toolkit.commands_turing", SERVE_MODULE)
 LANGUAGE_COMMANDS = frozenset({"repl", "run", "draw", "check"})
 """The language's commands (`commands_language`): the interpreter's, which need neither the
 compiler nor JAX."""
 
 
+MAIN_THREAD_COMMANDS = frozenset({"repl", "serve"})
+
+
 def modules_for(argv: Sequence[str]) -> tuple[str, ...]:
     """The command modules a command line needs: the language's alone for the REPL and the
     language's commands (they start in a fraction of a second, where importing JAX takes two),
-    every module otherwise (the other commands, `--help`, a mistyped command's message)."""
+    every module otherwise (the other commands, `--help`, a mistyped command's message); `serve`
+    takes the language's and its own: its web server runs no program itself."""
     if not argv or argv[0] in LANGUAGE_COMMANDS:
         return (LANGUAGE_MODULE,)
+    if argv[0] == "serve":  # the web server routes; its worker process imports the rest
+        return (LANGUAGE_MODULE, SERVE_MODULE)
     return COMMAND_MODULES
 
 
@@ -104,8 +111,11 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     if args.command is None:
         return command_repl(argparse.Namespace(files=[]))
     try:
-        # the REPL stays on the main thread, where Ctrl-C interrupts a statement, not the session
-        return args.handler(args) if args.command == "repl" else deeply(lambda: args.handler(args))
+        # the REPL stays on the main thread, where Ctrl-C interrupts a statement, not the session,
+        # and the playground's server, whose signal handlers only the main thread may install
+        if args.command in MAIN_THREAD_COMMANDS:
+            return args.handler(args)
+        return deeply(lambda: args.handler(args))
     except (RaspError, TuringError) as error:
         print(str(error), file=sys.stderr)
         return VERIFICATION_FAILED if _failed_check(error) else USER_ERROR
