@@ -83,7 +83,7 @@ def test_the_array_check_agrees_with_the_harness(monkeypatch) -> None:
     exact), on a seeded sample of two states and three symbols, through the engine's checker,
     with the inputs padded as a small call pads them and as a large one does."""
     shape = Shape(2, 3)
-    numbers = np.unique(np.random.default_rng(23).integers(0, machine_count(shape.states, shape.symbols), 40))
+    numbers = np.unique(np.random.default_rng(23).integers(0, machine_count(shape.states, shape.symbols), 24))
     halted, tokens, harness_wrong = _harness_counts(shape, numbers, 10)
     assert harness_wrong == [False] * len(numbers)
     assert 0 < sum(halted) < len(numbers)  # both kinds of run are in the sample

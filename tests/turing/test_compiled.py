@@ -38,11 +38,14 @@ def engine() -> CompiledEngine:
 
 @pytest.mark.slow
 def test_random_machines_match_the_reference(engine: CompiledEngine) -> None:
-    """8 random machines, 2 to 4 states and 2 to 3 symbols, budgets of up to 30 steps."""
+    """6 random machines, 2 to 4 states and 2 to 3 symbols, budgets of up to 30 steps (each
+    compiles a model of its own: one machine of each binary shape, two of each ternary one)."""
     cases = [
         case
         for n_states, n_symbols in ((2, 2), (2, 3), (3, 2), (4, 3))
-        for case in random_cases(2, n_states, n_symbols, seed=10 * n_states + n_symbols, n_moves=n_symbols == 3)
+        for case in random_cases(
+            n_symbols - 1, n_states, n_symbols, seed=10 * n_states + n_symbols, n_moves=n_symbols == 3
+        )
     ]
     budgets = [1 + 5 * index % 30 for index in range(len(cases))]
     runs = run_machines(engine, cases, budgets)
@@ -59,13 +62,11 @@ COMPILED_HAND_WRITTEN = [
     for case in HAND_WRITTEN
     if case[0]
     in (
-        "increment 111 (left growth)",
-        "addition 2+3",
-        "copier 111",
-        "busy beaver 4",
-        "never halts, grows left",
-        "never halts, stays put",
-        "no transition at all",
+        "increment 111 (left growth)",  # multi-character states, an N move, growth on the left
+        "addition 2+3",  # multi-character symbols, halting in a halting state
+        "busy beaver 4",  # a long run of 1s, 1,149 tokens
+        "never halts, stays put",  # N moves only, the budget ends the run
+        "no transition at all",  # halting by a missing transition
     )
 ]
 
@@ -80,7 +81,7 @@ def test_hand_written_machines_match_the_reference(engine: CompiledEngine) -> No
     for run, (name, *_), (machine, tape), steps in zip(runs, COMPILED_HAND_WRITTEN, cases, budgets):
         assert run.matches, f"{name}:\n{run.report()}"
         assert run.tokens == trace_of(machine, tape, steps), name
-    assert len(runs) == 7
+    assert len(runs) == 5
     bb4 = runs[[name for name, *_ in COMPILED_HAND_WRITTEN].index("busy beaver 4")]
     assert bb4.halted and len(bb4.tokens) > 1000 and simulate(bb4.machine, ()).steps == 107
 
