@@ -103,8 +103,12 @@ def command_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be from 0 to 65535, not {args.port}")
     sock = _listening_socket(args.port)
-    port = sock.getsockname()[1]
-    settings = _settings(args, port)
+    try:
+        settings = _settings(args, sock.getsockname()[1])
+    except UsageError:
+        sock.close()
+        raise
+    port = settings.port
     url = f"http://{HOST}:{port}/?token={settings.token}"
     print(url, flush=True)
     print("the RASP playground; Ctrl-C stops it", file=sys.stderr)

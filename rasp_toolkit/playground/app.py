@@ -237,4 +237,6 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     guard = Guard(settings.token, settings.port)
-    return Starlette(routes=routes, middleware=[Middleware(GuardMiddleware, guard=guard)], lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=[Middleware(GuardMiddleware, guard=guard)], lifespan=lifespan)
+    app.state.workers = workers  # for the tests, which stop the worker process from outside
+    return app

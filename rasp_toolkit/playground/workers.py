@@ -20,6 +20,9 @@ LINE_LIMIT = 1 << 28
 """The longest answer line read from the worker (a compile's attention patterns are long)."""
 
 
+WORKER_ENDED = {"message": "the worker process ended; the next request starts a new one", "stopped": True}
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one job may take: seconds of wall-clock time and bytes of address space."""
@@ -46,6 +49,7 @@ class Workers:
         self.process: asyncio.subprocess.Process | None = None
         self.reader: asyncio.Task[None] | None = None
         self.queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self.sent_to: dict[str, asyncio.subprocess.Process] = {}  # the worker each job went to
         self.ids = itertools.count()
         self.lock = asyncio.Lock()
 
@@ -74,8 +78,9 @@ class Workers:
             if queue is not None:
                 queue.put_nowait(payload)
         await process.wait()
-        for queue in self.queues.values():
-            queue.put_nowait({"error": {"message": "the worker process ended", "stopped": True}})
+        for job_id, queue in self.queues.items():
+            if self.sent_to.get(job_id) is process:
+                queue.put_nowait({"error": WORKER_ENDED})
 
     async def stream(self, job: str, args: dict[str, Any], time_limit: float | None = None) -> AsyncIterator[dict]:
         """Yields `{"progress": ...}` answers, then `{"result": ...}`; raises JobFailed with the
@@ -89,10 +94,15 @@ class Workers:
             "id": job_id, "job": job, "args": args,
             "time_limit": time_limit or self.limits.time_limit, "memory_limit": self.limits.memory_limit,
         }
+        self.sent_to[job_id] = process
         finished = False
         try:
-            process.stdin.write((json.dumps(request) + "\n").encode())
-            await process.stdin.drain()
+            try:
+                process.stdin.write((json.dumps(request) + "\n").encode())
+                await process.stdin.drain()
+            except ConnectionError:  # the worker died before `_read` saw it end
+                finished = True
+                raise JobFailed(WORKER_ENDED) from None
             while True:
                 payload = await queue.get()
                 if "error" in payload:
@@ -103,7 +113,7 @@ class Workers:
                     finished = True
                     return
         finally:
-            del self.queues[job_id]
+            del self.queues[job_id], self.sent_to[job_id]
             if not finished and process.returncode is None:
                 process.stdin.write((json.dumps({"cancel": job_id}) + "\n").encode())
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rasp import Session
+from compiler.fuzzing import generate
+from rasp import Session, ir
 from rasp.errors import RaspError
 from rasp.interpreter import evaluate
 from rasp_toolkit.playground import jobs
@@ -52,6 +53,33 @@ def test_sort_values_match_a_fresh_session(tokens: list[int]) -> None:
     session = Session()
     session.run(SORT)
     assert shown["sorted"] == evaluate(session["sorted"], tokens) == sorted(tokens)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6), st.randoms(use_true_random=False))
+def test_generated_programs_show_the_interpreters_values(seed: int, rng) -> None:
+    """Programs we did not write (the compiler fuzzer's): every s-op and selector the page
+    shows has the interpreter's value on the input, and each one the interpreter rejects on it
+    is reported as an error instead of shown."""
+    case = generate(seed)
+    tokens = [rng.choice(case.vocab) for _ in range(rng.randint(1, case.max_seq_len))]
+    answer = jobs.evaluate_program(case.source, json.dumps(tokens), case.causal, ROOT)
+    session = Session(check_examples=False)
+    session.run(case.source)
+    shown = {entry["name"]: entry.get("values", entry.get("matrix")) for entry in answer["values"]}
+    rejected = 0
+    for name in session.user_names():
+        node = session[name]
+        if name.startswith("_") or not isinstance(node, ir.Node):
+            continue
+        try:
+            expected = evaluate(node, tokens, causal=case.causal)
+        except RaspError:
+            rejected += 1
+            assert name not in shown
+            continue
+        assert shown[name] == jobs.jsonable(expected), name
+    assert len(answer["errors"]) >= rejected
 
 
 def test_every_error_is_listed_at_its_line_and_the_rest_still_runs(tmp_path: Path) -> None:

@@ -5,9 +5,12 @@ downloads, the streamed verification, and `rasp serve`'s own errors."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,6 +155,18 @@ def test_a_bad_machine_is_told_not_crashed(client: TestClient) -> None:
     assert answer.status_code == 422 and "group" in answer.json()["error"]["message"]
 
 
+def test_a_worker_process_that_dies_is_started_again(client: TestClient) -> None:
+    """Killed from outside while a job runs: that job is answered with an error, and the next
+    one gets a fresh worker process."""
+    workers = client.app.state.workers
+    killer = threading.Timer(1.0, lambda: os.kill(workers.process.pid, signal.SIGKILL))
+    killer.start()
+    answer = evaluate(client, RUNAWAY)
+    killer.join()
+    assert answer.status_code == 422 and "worker process ended" in answer.json()["error"]["message"]
+    assert evaluate(client, "x = indices;").json()["values"][0]["values"] == [0, 1, 2]
+
+
 # ------------------------------------------------------------------------------ rasp serve
 
 
@@ -166,6 +181,23 @@ def test_serve_refuses_a_port_in_use_and_a_file_outside_its_folder(tmp_path: Pat
     argv = ["serve", "--no-browser", "--port", "0", "--root", str(tmp_path / "inside"), str(tmp_path / "outside.rasp")]
     assert main(argv) == 2
     assert "outside the served folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--port", "70000"], "--port must be from 0 to 65535"),
+        (["--time-limit", "0"], "--time-limit must be from 0 to 3600"),
+        (["--compile-time-limit", "1e9"], "--compile-time-limit must be from 0 to 3600"),
+        (["--memory-limit", "0.1"], "--memory-limit must be from 0.25"),
+        (["--root", "no/such/folder"], "no such folder"),
+        (["no-such-file.rasp"], "no such file"),
+    ],
+)
+def test_serve_refuses_bad_options_by_name(tmp_path: Path, monkeypatch, capsys, options: list, message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["serve", "--no-browser", "--port", "0", *options]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_serve_without_the_web_extra_says_how_to_install_it(monkeypatch, capsys) -> None:

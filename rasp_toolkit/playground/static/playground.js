@@ -254,6 +254,8 @@ function renderErrors(errors) {
     if (where) {
       item.append(el("button", { type: "button", onclick: () => goToLine(error.line, error.column) }, where), ": ");
     }
+    // an error inside a loaded file: the server names that file's place, not a line of ours
+    if (error.where) item.append(`${error.where}: `);
     item.append(error.message);
     if (error.hint) item.append(el("span", { class: "hint-text" }, error.hint));
     list.append(item);
