@@ -36,6 +36,9 @@ MAX_BODY = 2 << 20
 """The largest request body taken (bytes): a program of a megabyte and its input."""
 MAX_SERVED_PROGRAMS = 200
 """The most files of the served folder the library lists."""
+SERVED_DEPTH = 2
+"""How many folders below the served one the library looks for programs."""
+SKIPPED = frozenset({"node_modules", "site-packages", "__pycache__"})
 DOWNLOADS = ("model.npz", "model.safetensors")
 HEADERS = {
     # the page loads nothing from elsewhere, and no other site may frame it
@@ -70,9 +73,22 @@ def library(root: Path) -> dict[str, tuple[str, Path]]:
         for path in sorted(shipped.glob(pattern)):
             found[path.relative_to(shipped).as_posix()] = (group, path)
     found["stdlib.rasp"] = ("standard library", shipped / "stdlib.rasp")
-    served = sorted(path for path in root.rglob("*.rasp") if path.is_file() and ".venv" not in path.parts)
-    for path in served[:MAX_SERVED_PROGRAMS]:
+    for path in served_programs(root):
         found[f"served:{path.relative_to(root).as_posix()}"] = ("served folder", path)
+    return found
+
+
+def served_programs(root: Path) -> list[Path]:
+    """The served folder's `.rasp` files, up to SERVED_DEPTH folders down (the page lists them at
+    every load, and the folder may be a home directory), hidden and installed folders left out."""
+    found: list[Path] = []
+    for depth in range(SERVED_DEPTH + 1):
+        for path in sorted(root.glob("/".join(["*"] * depth + ["*.rasp"]))):
+            inside = path.relative_to(root).parts[:-1]
+            if path.is_file() and not any(part.startswith(".") or part in SKIPPED for part in inside):
+                found.append(path)
+                if len(found) == MAX_SERVED_PROGRAMS:
+                    return found
     return found
 
 

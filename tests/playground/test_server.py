@@ -33,6 +33,10 @@ RUNAWAY = "y = 0;\nfor i in range(100000) { for j in range(100000) { y = i * j; 
 def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("served")
     (root / "mine.rasp").write_text("mine = indices + 1;\n")
+    for folder in ("a/b/c", ".hidden", "node_modules/pkg"):
+        (root / folder).mkdir(parents=True)
+    for name in ("a/b/two_down.rasp", "a/b/c/three_down.rasp", ".hidden/secret.rasp", "node_modules/pkg/x.rasp"):
+        (root / name).write_text("x = tokens;\n")
     return root
 
 
@@ -110,6 +114,8 @@ def test_malformed_requests_are_refused(client: TestClient, body: bytes, content
 def test_the_library_lists_the_shipped_and_served_programs(client: TestClient) -> None:
     names = {entry["name"] for entry in client.get("/api/library", headers=AUTH).json()["programs"]}
     assert {"lib/sort.rasp", "stdlib.rasp", "examples/hello.rasp", "served:mine.rasp"} <= names
+    # two folders down at most, hidden and installed folders left out
+    assert {name for name in names if name.startswith("served:")} == {"served:mine.rasp", "served:a/b/two_down.rasp"}
     sort = client.get("/api/program", params={"name": "lib/sort.rasp"}, headers=AUTH).json()
     assert "sorted" in sort["source"] and json.loads(sort["input"])
     for name in ("../../etc/passwd", "served:../outside.rasp", "/etc/passwd"):
