@@ -6,6 +6,7 @@ is a job of the worker process (`playground.workers`); this process only routes,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
@@ -40,6 +41,8 @@ SERVED_DEPTH = 2
 """How many folders below the served one the library looks for programs."""
 SKIPPED = frozenset({"node_modules", "site-packages", "__pycache__"})
 DOWNLOADS = ("model.npz", "model.safetensors")
+DISCONNECT_POLL = 0.1
+"""Seconds between two looks at whether the page still waits for a job."""
 HEADERS = {
     # the page loads nothing from elsewhere, and no other site may frame it
     "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -149,9 +152,19 @@ def create_app(settings: Settings) -> Starlette:
     workers = Workers(settings.root, settings.limits)
     downloads = Path(tempfile.mkdtemp(prefix="rasp-playground-"))
 
-    async def job_response(job: str, args: dict[str, Any], time_limit: float | None = None) -> Response:
+    async def job_response(
+        request: Request, job: str, args: dict[str, Any], time_limit: float | None = None
+    ) -> Response:
+        """The job's answer; the job is killed as soon as the page stops waiting for it (the
+        page cancels the evaluation of text it has since edited, a runaway one included)."""
+        running = asyncio.ensure_future(workers.run(job, args, time_limit))
+        while not running.done():
+            await asyncio.wait({running}, timeout=DISCONNECT_POLL)
+            if not running.done() and await request.is_disconnected():
+                running.cancel()  # `Workers.stream` then tells the worker process to kill the child
+                return Response(status_code=499)
         try:
-            result = await workers.run(job, args, time_limit)
+            result = running.result()
         except JobFailed as failure:
             return JSONResponse({"error": failure.error}, status_code=422, headers=HEADERS)
         return JSONResponse(result, headers=HEADERS)
@@ -161,7 +174,7 @@ def create_app(settings: Settings) -> Starlette:
             payload = await request_json(request)
             if isinstance(payload, Response):
                 return payload
-            return await job_response(job, payload, time_limit)
+            return await job_response(request, job, payload, time_limit)
 
         return endpoint
 
@@ -199,7 +212,8 @@ def create_app(settings: Settings) -> Starlette:
         if isinstance(payload, Response):
             return payload
         job = secrets.token_hex(8)
-        response = await job_response("compile", {**payload, "out": str(downloads / job)}, settings.compile_time_limit)
+        args = {**payload, "out": str(downloads / job)}
+        response = await job_response(request, "compile", args, settings.compile_time_limit)
         if response.status_code == 200:
             result = json.loads(response.body)
             result["downloads"] = {name.split(".")[-1]: f"/api/download/{job}/{name}" for name in result.pop("files")}

@@ -8,9 +8,9 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from rasp_toolkit.cli import main
+from rasp_toolkit.playground import headless
 from rasp_toolkit.playground.app import MAX_BODY, Settings, create_app
 from rasp_toolkit.playground.workers import Limits
 
@@ -212,14 +213,25 @@ def test_serve_without_the_web_extra_says_how_to_install_it(monkeypatch, capsys)
     assert "pip install 'rasp-toolkit[web]'" in capsys.readouterr().err
 
 
+def forkserver_children(root: Path) -> list[str]:
+    """The jobs running in the worker process of the server serving `root` (Linux's /proc)."""
+    for status in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = status.read_bytes().split(b"\0")
+        except OSError:  # a process that ended meanwhile
+            continue
+        if b"rasp_toolkit.playground.forkserver" in command and str(root).encode() in command:
+            pid = status.parent.name
+            return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    raise AssertionError(f"no worker process serves {root}")
+
+
 @pytest.mark.slow
-def test_serve_listens_on_loopback_with_a_token(tmp_path: Path) -> None:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rasp_toolkit.cli", "serve", "--no-browser", "--port", "0"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        url = server.stdout.readline().strip()
+def test_serve_on_loopback_with_a_token_kills_the_jobs_nobody_waits_for(tmp_path: Path) -> None:
+    """`rasp serve` as a user starts it: a random token in the printed address, refused without
+    it; a job whose page stopped waiting (an evaluation of text since edited) is killed at once,
+    not at its time limit."""
+    with headless.served(tmp_path) as url:
         assert url.startswith("http://127.0.0.1:") and "/?token=" in url
         base, token = url.split("/?token=")
         assert len(token) >= 24
@@ -229,6 +241,18 @@ def test_serve_listens_on_loopback_with_a_token(tmp_path: Path) -> None:
         request = urllib.request.Request(base + "/api/library", headers={"authorization": f"token {token}"})
         with urllib.request.urlopen(request, timeout=30) as answer:
             assert json.load(answer)["programs"]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        body = json.dumps({"source": RUNAWAY, "input": "ab"}).encode()
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as connection:
+            connection.sendall(
+                f"POST /api/evaluate HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: token {token}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+            deadline = time.monotonic() + 5
+            while not forkserver_children(tmp_path) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(forkserver_children(tmp_path)) == 1  # the runaway evaluation
+        left = time.monotonic()  # the page went away
+        while forkserver_children(tmp_path) and time.monotonic() < left + 5:
+            time.sleep(0.05)
+        assert forkserver_children(tmp_path) == []  # killed long before the 10 s time limit
