@@ -113,6 +113,11 @@ class Session:
         self.show_selector_examples = True
         self.full_display = False
         self.exit_requested = False
+        #: What a statement that fails on the running example is told (`{example}`: the example).
+        self.example_hint = (
+            "the statement was tried on the running example {example!r}; "
+            "use `set example ...` to give one that suits the program"
+        )
 
     # ------------------------------------------------------------------ running programs
 
@@ -254,10 +259,7 @@ class Session:
         try:
             evaluate(node, self.sop_example)
         except RaspError as error:
-            error.hint = error.hint or (
-                f"the statement was tried on the running example {self.sop_example!r}; "
-                "use `set example ...` to give one that suits the program"
-            )
+            error.hint = error.hint or self.example_hint.format(example=self.sop_example)
             raise
 
     def exit(self) -> None:

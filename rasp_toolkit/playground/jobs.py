@@ -111,6 +111,7 @@ def run_program(source: str, tokens: list[Any], root: Path) -> tuple[Session, li
     its line), and the errors."""
     session = Session(check_examples=False, load_root=root)
     session.sop_example = session.selector_example = tokens
+    session.example_hint = "the statement fails on the input {example!r}"
     session.check_examples = True
     results = session.run_each(_checked_source(source), str(root / PROGRAM_FILE))
     errors = [error_json(result.value) for result in results if result.kind == "error"]
@@ -151,21 +152,22 @@ def evaluate_program(source: str, input_text: str, causal: bool, root: Path) -> 
     }
 
 
-def _sop(session: Session, name: str) -> ir.SOp:
-    node = program_nodes(session).get(name)
-    if not isinstance(node, ir.SOp):
-        raise UsageError(f"the program binds no s-op named {name!r}")
-    return node
-
-
-def _program_sop(source: str, name: str, tokens: list[Any], root: Path) -> ir.SOp:
-    """The s-op `name` of the page's program; the program's first error when it has one."""
+def _program_sop(source: str, name: str, tokens: list[Any], root: Path) -> tuple[ir.SOp, list[dict[str, Any]]]:
+    """The s-op `name` of the page's program and the program's errors. Statements that fail
+    are skipped, as the values view skips them, so an error elsewhere does not stop a compile
+    of `name` as the page shows it; where `name` is not bound, the first error says why."""
     session, errors = run_program(source, tokens, root)
+    node = program_nodes(session).get(name)
+    if isinstance(node, ir.SOp):
+        return node, errors
     if errors:
         first = errors[0]
-        where = f" (line {first['line']}, column {first['column']})" if first["line"] else ""
-        raise UsageError(f"the program has an error{where}: {first['message']}", hint="fix it first")
-    return _sop(session, name)
+        where = f" at line {first['line']}, column {first['column']}" if first["line"] else ""
+        raise UsageError(
+            f"the program binds no s-op named {name!r}; its first error{where}: {first['message']}",
+            hint="fix it first",
+        )
+    raise UsageError(f"the program binds no s-op named {name!r}")
 
 
 def draw(source: str, input_text: str, causal: bool, name: str, root: Path) -> dict[str, Any]:
@@ -173,7 +175,7 @@ def draw(source: str, input_text: str, causal: bool, name: str, root: Path) -> d
     from rasp.draw import draw_program
 
     tokens = tokens_of(input_text)
-    sop = _program_sop(source, name, tokens, root)
+    sop, _ = _program_sop(source, name, tokens, root)
     with tempfile.TemporaryDirectory() as folder:
         path = draw_program(sop, tokens, Path(folder) / "drawing.svg", causal=causal)
         return {"svg": path.read_text(encoding="utf-8")}
@@ -201,7 +203,7 @@ def compile_sop(request: dict[str, Any], root: Path, out: Path) -> dict[str, Any
     vocab = [token.strip() for token in str(request.get("vocab", "")).split(",") if token.strip()]
     causal = bool(request.get("causal", False))
     tokens = tokens_of(str(request.get("input", "")))
-    sop = _program_sop(str(request.get("source", "")), str(request.get("name", "out")), tokens, root)
+    sop, errors = _program_sop(str(request.get("source", "")), str(request.get("name", "out")), tokens, root)
     start = time.perf_counter()
     model = compiler.compile(
         sop, vocab, max_len, causal=causal, check=0, attention=str(request.get("attention", "soft"))
@@ -241,6 +243,7 @@ def compile_sop(request: dict[str, Any], root: Path, out: Path) -> dict[str, Any
         "outputs": outputs,
         "heads": heads,
         "files": ["model.npz", "model.safetensors"],
+        "program_errors": len(errors),
         "seconds": round(time.perf_counter() - start, 3),
     }
 

@@ -148,6 +148,12 @@ def test_compile_checks_the_model_and_runs_it_on_the_input(tmp_path: Path, atten
         assert compiler.load(tmp_path / "out" / name)(list("abca")) == list("acba")
 
 
+def test_an_error_elsewhere_does_not_stop_the_compile_but_is_counted(tmp_path: Path) -> None:
+    answer = jobs.compile_sop(compile_request(source=PROGRAM + "broken = (;\n"), tmp_path, tmp_path / "out")
+    assert answer["program_errors"] == 1 and answer["check"]["passed"]
+    assert answer["outputs"]["model"] == list("acba")
+
+
 def test_compile_says_why_it_cannot_run_the_input(tmp_path: Path) -> None:
     answer = jobs.compile_sop(compile_request(input="abcz"), tmp_path, tmp_path / "out")
     assert answer["outputs"]["model"] is None and "outside the vocabulary" in answer["outputs"]["note"]

@@ -518,7 +518,11 @@ async function compileProgram(event) {
   try {
     const result = await api("/api/compile", request);
     renderCompile(result);
-    setStatus(`Compiled in ${Number(result.seconds || 0).toFixed(1)} s.`, result.check && result.check.passed === false ? "error" : "ok");
+    const skipped = result.program_errors
+      ? ` The program has ${result.program_errors} error${result.program_errors > 1 ? "s" : ""} elsewhere: ` +
+        `${request.name} was compiled as the Program view shows it, those statements skipped.`
+      : "";
+    setStatus(`Compiled in ${Number(result.seconds || 0).toFixed(1)} s.${skipped}`, result.check && result.check.passed === false ? "error" : "ok");
   } catch (error) {
     showApiError(error, "Compiling");
   } finally {
@@ -537,7 +541,7 @@ function renderCompile(result) {
     badge.textContent = `✓ model = interpreter on ${check.inputs} inputs`;
   } else if (check.passed === false) {
     badge.className = "badge fail";
-    badge.textContent = `✗ the model differs from the interpreter (${check.inputs} inputs checked)`;
+    badge.textContent = "✗ the model differs from the interpreter: a compiler bug, please report it";
   } else {
     badge.className = "badge info";
     badge.textContent = "Not checked.";
