@@ -22,7 +22,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -33,6 +33,8 @@ from rasp_toolkit.playground.guard import Guard, GuardMiddleware
 from rasp_toolkit.playground.workers import JobFailed, Limits, Workers
 
 STATIC = Path(__file__).resolve().parent / "static"
+INITIAL_MARK = "<!-- the first program -->"
+"""Where index.html takes the first program and its values (`create_app`'s `index`)."""
 MAX_BODY = 2 << 20
 """The largest request body taken (bytes): a program of a megabyte and its input."""
 MAX_SERVED_PROGRAMS = 200
@@ -150,6 +152,7 @@ async def request_json(request: Request) -> dict[str, Any] | Response:
 def create_app(settings: Settings) -> Starlette:
     """The application `rasp serve` runs (and the tests call through Starlette's TestClient)."""
     workers = Workers(settings.root, settings.limits)
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
     downloads = Path(tempfile.mkdtemp(prefix="rasp-playground-"))
 
     async def job_response(
@@ -178,20 +181,30 @@ def create_app(settings: Settings) -> Starlette:
 
         return endpoint
 
-    async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers=HEADERS)
-
-    async def initial(request: Request) -> Response:
-        """The program shown first, with its values (`evaluation`, as /api/evaluate answers):
-        the page shows them without a second round trip."""
+    async def first_program() -> dict[str, Any]:
+        """The program shown first, with its values (`evaluation`, as /api/evaluate answers), or
+        the `error` that stopped its evaluation."""
         path = settings.initial or programs_dir() / "examples" / "hello.rasp"
         name = f"served:{path.relative_to(settings.root).as_posix()}" if settings.initial else "examples/hello.rasp"
         shown = program_json(name, path)
         try:
-            evaluation = await workers.run("evaluate", {"source": shown["source"], "input": shown["input"]})
+            shown["evaluation"] = await workers.run("evaluate", {"source": shown["source"], "input": shown["input"]})
         except JobFailed as failure:
-            return JSONResponse({"error": failure.error}, status_code=422, headers=HEADERS)
-        return JSONResponse({**shown, "evaluation": evaluation}, headers=HEADERS)
+            shown["error"] = failure.error
+        return shown
+
+    async def index(request: Request) -> Response:
+        """The page, with the first program and its values inside it (a JSON data block, which
+        no browser runs): the page shows them without a request of its own."""
+        data = json.dumps(await first_program()).replace("<", "\\u003c")  # no `</script>` inside
+        block = f'<script type="application/json" id="initial-program">{data}</script>'
+        return HTMLResponse(page.replace(INITIAL_MARK, block), headers=HEADERS)
+
+    async def initial(request: Request) -> Response:
+        shown = await first_program()
+        if "error" in shown:
+            return JSONResponse({"error": shown["error"]}, status_code=422, headers=HEADERS)
+        return JSONResponse(shown, headers=HEADERS)
 
     async def listing(request: Request) -> Response:
         programs = [{"name": name, "group": group} for name, (group, _) in library(settings.root).items()]

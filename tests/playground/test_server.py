@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -27,13 +28,14 @@ PORT = 8765
 TOKEN = "test-token-123"
 BASE = f"http://127.0.0.1:{PORT}"
 AUTH = {"authorization": f"token {TOKEN}"}
+MINE = "# a comment that must not end the page's data block: </script><script>alert(1)</script>\nmine = indices + 1;\n"
 RUNAWAY = "y = 0;\nfor i in range(100000) { for j in range(100000) { y = i * j; } }"
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("served")
-    (root / "mine.rasp").write_text("mine = indices + 1;\n")
+    (root / "mine.rasp").write_text(MINE)
     for folder in ("a/b/c", ".hidden", "node_modules/pkg"):
         (root / folder).mkdir(parents=True)
     for name in ("a/b/two_down.rasp", "a/b/c/three_down.rasp", ".hidden/secret.rasp", "node_modules/pkg/x.rasp"):
@@ -65,6 +67,11 @@ def test_the_page_needs_the_token(client: TestClient) -> None:
     client.cookies.clear()  # the other tests say who they are themselves
     assert page.status_code == 200 and "<html" in page.text.lower()
     assert "default-src 'self'" in page.headers["content-security-policy"]
+    # the first program and its values come inside the page, as data no browser runs
+    block = re.search(r'<script type="application/json" id="initial-program">(.*?)</script>', page.text, re.S)
+    assert block is not None and page.text.count("</script>") == 2  # the page's module and this block
+    embedded = json.loads(block.group(1))
+    assert embedded["source"] == MINE and embedded["evaluation"]["values"][0]["values"] == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.parametrize(

@@ -1005,8 +1005,10 @@ async function start() {
     if (shared.steps) $("tm-max-steps").value = shared.steps;
   } else {
     try {
-      // the first program comes evaluated: one round trip to the first values, not two
-      const initial = await api("/api/initial");
+      // the first program comes evaluated, inside the page itself: no round trip to its values
+      const embedded = document.getElementById("initial-program");
+      const initial = embedded ? JSON.parse(embedded.textContent) : await api("/api/initial");
+      if (initial.error) throw new ApiError(422, initial.error);
       setProgram(initial);
       showEvaluation(initial.evaluation);
       document.body.dataset.ready = "1";
