@@ -67,7 +67,7 @@ def _listening_socket(port: int) -> socket.socket:
 
 
 def _settings(args: argparse.Namespace, port: int) -> Any:
-    from rasp_toolkit.playground.app import Settings
+    from rasp_toolkit.playground.app import Settings, program_text
     from rasp_toolkit.playground.workers import Limits
 
     root = Path(args.root).resolve()
@@ -80,6 +80,7 @@ def _settings(args: argparse.Namespace, port: int) -> Any:
             raise UsageError(f"{args.file}: no such file")
         if not initial.is_relative_to(root):
             raise UsageError(f"{args.file} is outside the served folder {root}", hint="pass --root DIR")
+        program_text(initial)  # a binary or huge file is refused now, not on every page load
     for value, option in ((args.time_limit, "--time-limit"), (args.compile_time_limit, "--compile-time-limit")):
         if not 0 < value <= 3600:
             raise UsageError(f"{option} must be from 0 to 3600 seconds, not {value:g}")

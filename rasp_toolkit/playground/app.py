@@ -26,10 +26,12 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from rasp.errors import RaspError
+from rasp.errors import RaspError, UsageError
+from rasp.session import read_source
 from rasp.shipped import programs_dir
 from rasp_toolkit.playground.famous import FAMOUS
 from rasp_toolkit.playground.guard import Guard, GuardMiddleware
+from rasp_toolkit.playground.jobs import MAX_SOURCE, error_json
 from rasp_toolkit.playground.workers import JobFailed, Limits, Workers
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -120,7 +122,20 @@ def suggested_input(path: Path) -> str:
 
 
 def program_json(name: str, path: Path) -> dict[str, Any]:
-    return {"name": name, "source": path.read_text(encoding="utf-8"), "input": suggested_input(path)}
+    """A program file as the page opens it; a UsageError when it is too large or not UTF-8 text
+    (the served folder's files are the user's, not ours)."""
+    return {"name": name, "source": program_text(path), "input": suggested_input(path)}
+
+
+def program_text(path: Path) -> str:
+    """The text of a program the page may open, read only when it is small enough to edit."""
+    try:
+        size = path.stat().st_size
+    except OSError as problem:
+        raise UsageError(f"cannot open {path}: {problem.strerror}") from None
+    if size > MAX_SOURCE:
+        raise UsageError(f"cannot open {path}: it has {size:,} bytes; the playground opens at most {MAX_SOURCE:,}")
+    return read_source(path, "open", UsageError)
 
 
 def error_response(message: str, status: int, hint: str | None = None) -> JSONResponse:
@@ -144,6 +159,8 @@ async def request_json(request: Request) -> dict[str, Any] | Response:
         payload = json.loads(body)
     except ValueError:
         return error_response("the request is not valid JSON", 400)
+    except RecursionError:
+        return error_response("the request nests deeper than the playground reads", 400)
     if not isinstance(payload, dict):
         return error_response("the request must be a JSON object", 400)
     return payload
@@ -186,7 +203,10 @@ def create_app(settings: Settings) -> Starlette:
         the `error` that stopped its evaluation."""
         path = settings.initial or programs_dir() / "examples" / "hello.rasp"
         name = f"served:{path.relative_to(settings.root).as_posix()}" if settings.initial else "examples/hello.rasp"
-        shown = program_json(name, path)
+        try:
+            shown = program_json(name, path)
+        except UsageError as problem:  # the file changed since `rasp serve` read it
+            return {"name": name, "source": "", "input": "", "error": error_json(problem)}
         try:
             shown["evaluation"] = await workers.run("evaluate", {"source": shown["source"], "input": shown["input"]})
         except JobFailed as failure:
@@ -215,7 +235,10 @@ def create_app(settings: Settings) -> Starlette:
         found = library(settings.root).get(name)
         if found is None:
             return error_response(f"no program named {name!r} in the library or the served folder", 404)
-        return JSONResponse(program_json(name, found[1]), headers=HEADERS)
+        try:
+            return JSONResponse(program_json(name, found[1]), headers=HEADERS)
+        except UsageError as problem:
+            return JSONResponse({"error": error_json(problem)}, status_code=422, headers=HEADERS)
 
     async def famous(request: Request) -> Response:
         return JSONResponse({"machines": [machine.json() for machine in FAMOUS]}, headers=HEADERS)

@@ -53,10 +53,10 @@ NOUNS = {
 
 JOBS: dict[str, Job] = {
     "evaluate": lambda a, root, emit: jobs.evaluate_program(
-        str(a.get("source", "")), str(a.get("input", "")), bool(a.get("causal", False)), root
+        jobs.text(a, "source"), jobs.text(a, "input"), jobs.flag(a, "causal"), root
     ),
     "draw": lambda a, root, emit: jobs.draw(
-        str(a.get("source", "")), str(a.get("input", "")), bool(a.get("causal", False)), str(a.get("name", "")), root
+        jobs.text(a, "source"), jobs.text(a, "input"), jobs.flag(a, "causal"), jobs.text(a, "name"), root
     ),
     "compile": lambda a, root, emit: jobs.compile_sop(a, root, Path(a["out"])),
     "turing_run": lambda a, root, emit: jobs.run_turing(a),
@@ -102,7 +102,11 @@ def run_child(request: dict[str, Any], root: Path, answer_fd: int) -> None:
         result = deeply(lambda: job(request.get("args") or {}, root, lambda p: send({"progress": p})))
         send({"result": result})
     except (RaspError, TuringError) as error:
-        send({"error": {**jobs.error_json(error), "stopped": False}})
+        send({"error": jobs.error_json(error)})
+    except OSError as error:  # a file the job writes (a compile's weights) on a full disk, say
+        where = f" {error.filename}" if error.filename else ""
+        send({"error": {**stopped(f"the {NOUNS[request['job']]} could not write{where}: {error.strerror}"),
+                        "stopped": False}})
     except (MemoryError, RecursionError) as error:
         what = "memory limit" if isinstance(error, MemoryError) else "recursion limit"
         send({"error": stopped(f"stopped: the {NOUNS[request['job']]} reached the {what} ({_gib(limit)})")})
@@ -148,7 +152,14 @@ class ForkServer:
         read_fd, write_fd = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as error:  # too many processes, or no memory for one more
+            os.close(read_fd)
+            os.close(write_fd)
+            message = f"stopped: no process could be started ({error.strerror})"
+            self.send({"id": request["id"], "error": stopped(message)})
+            return
         if pid == 0:
             os.close(read_fd)
             run_child(request, self.root, write_fd)

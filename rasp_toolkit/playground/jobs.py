@@ -76,7 +76,7 @@ def error_json(error: RaspError | TuringError) -> dict[str, Any]:
     machine text's error says its column in `where`."""
     if isinstance(error, TuringError):
         where = None if error.column is None else f"the machine text, column {error.column}"
-        return {"message": error.message, "hint": None, "line": None, "column": None, "where": where}
+        return {"message": error.message, "hint": None, "line": None, "column": None, "where": where, "stopped": False}
     in_program = error.location is not None and (error.file or "").endswith(PROGRAM_FILE)
     return {
         "message": error.message,
@@ -84,6 +84,7 @@ def error_json(error: RaspError | TuringError) -> dict[str, Any]:
         "line": error.line if in_program else None,
         "column": error.column if in_program else None,
         "where": None if error.location is None or in_program else str(error.location),
+        "stopped": False,
     }
 
 
@@ -190,6 +191,23 @@ def _bounded(value: Any, name: str, low: int, high: int) -> int:
     return value
 
 
+def text(request: dict[str, Any], key: str, default: str = "") -> str:
+    """The request's text field `key` (`default` when absent); a JSON number or list there is
+    the page's mistake, refused by name rather than turned into text."""
+    value = request.get(key, default)
+    if not isinstance(value, str):
+        raise UsageError(f"{key} must be text, not {type(value).__name__} {value!r:.40}")
+    return value
+
+
+def flag(request: dict[str, Any], key: str) -> bool:
+    """The request's true-or-false field `key` (false when absent)."""
+    value = request.get(key, False)
+    if not isinstance(value, bool):
+        raise UsageError(f"{key} must be true or false, not {value!r:.40}")
+    return value
+
+
 def compile_sop(request: dict[str, Any], root: Path, out: Path) -> dict[str, Any]:
     """Compiles the s-op `request["name"]`, checks the model against the interpreter, runs both
     on the input and returns the summary, the residual layout, every head's attention beside
@@ -200,13 +218,13 @@ def compile_sop(request: dict[str, Any], root: Path, out: Path) -> dict[str, Any
 
     max_len = _bounded(request.get("max_len"), "the maximum length", 1, MAX_COMPILE_LENGTH)
     count = _bounded(request.get("check", 100), "the number of check inputs", 0, MAX_CHECK)
-    vocab = [token.strip() for token in str(request.get("vocab", "")).split(",") if token.strip()]
-    causal = bool(request.get("causal", False))
-    tokens = tokens_of(str(request.get("input", "")))
-    sop, errors = _program_sop(str(request.get("source", "")), str(request.get("name", "out")), tokens, root)
+    vocab = [token.strip() for token in text(request, "vocab").split(",") if token.strip()]
+    causal = flag(request, "causal")
+    tokens = tokens_of(text(request, "input"))
+    sop, errors = _program_sop(text(request, "source"), text(request, "name", "out"), tokens, root)
     start = time.perf_counter()
     model = compiler.compile(
-        sop, vocab, max_len, causal=causal, check=0, attention=str(request.get("attention", "soft"))
+        sop, vocab, max_len, causal=causal, check=0, attention=text(request, "attention", "soft")
     )
     try:
         verification = check(model, sop, count)
@@ -292,14 +310,13 @@ def machine_of(spec: str) -> Any:
     text is not a path the server would read."""
     from turing.machine import Machine
 
-    text = str(spec)
-    if len(text) > MAX_SOURCE:
-        raise UsageError(f"the machine text has {len(text):,} characters; at most {MAX_SOURCE:,}")
-    return Machine.from_json(text) if text.lstrip().startswith("{") else Machine.from_text(text)
+    if len(spec) > MAX_SOURCE:
+        raise UsageError(f"the machine text has {len(spec):,} characters; at most {MAX_SOURCE:,}")
+    return Machine.from_json(spec) if spec.lstrip().startswith("{") else Machine.from_text(spec)
 
 
-def _tape(text: str, machine: Any) -> tuple[str, ...]:
-    tape = tuple(str(cell) for cell in parse_input(str(text or ""), machine.symbols))
+def _tape(written: str, machine: Any) -> tuple[str, ...]:
+    tape = tuple(str(cell) for cell in parse_input(written, machine.symbols))
     unknown = sorted({cell for cell in tape} - set(machine.symbols))
     if unknown:
         raise UsageError(f"the tape has {', '.join(map(repr, unknown))}, not symbols of the machine "
@@ -322,10 +339,10 @@ def run_turing(request: dict[str, Any]) -> dict[str, Any]:
     from turing.harness import run_machine
     from turing.plot import configuration_spans, spacetime
 
-    machine = machine_of(request.get("spec", ""))
-    tape = _tape(request.get("tape", ""), machine)
+    machine = machine_of(text(request, "spec"))
+    tape = _tape(text(request, "tape"), machine)
     max_steps = _bounded(request.get("max_steps", 100), "the step budget", 0, MAX_STEPS)
-    run = run_machine(_engine(str(request.get("engine", "reference"))), machine, tape, max_steps)
+    run = run_machine(_engine(text(request, "engine", "reference")), machine, tape, max_steps)
     grid = spacetime(machine, tape, max_steps)
     trace = [" ".join(run.tokens[start:end]) for start, end in configuration_spans(run.tokens)]
     return {
@@ -355,8 +372,8 @@ def turing_attention(request: dict[str, Any]) -> dict[str, Any]:
     `rasp tm plot --attention`'s data."""
     from turing.engines.compiled import configuration_attention
 
-    machine = machine_of(request.get("spec", ""))
-    tape = _tape(request.get("tape", ""), machine)
+    machine = machine_of(text(request, "spec"))
+    tape = _tape(text(request, "tape"), machine)
     max_steps = _bounded(request.get("max_steps", 100), "the step budget", 0, MAX_STEPS)
     step = _bounded(request.get("step"), "the step", 1, MAX_STEPS)
     tokens, heads, queries, keys = configuration_attention(machine, tape, step, max_steps)
@@ -380,7 +397,7 @@ def verify_turing(request: dict[str, Any], emit: Emit) -> dict[str, Any]:
     count = _bounded(request.get("count", 20), "the number of machines", 1, MAX_MACHINES)
     seed = _bounded(request.get("seed", 0), "the seed", 0, 2**31)
     max_steps = _bounded(request.get("max_steps", 20), "the step budget", 0, MAX_STEPS)
-    engine = _engine(str(request.get("engine", "interpreter")))
+    engine = _engine(text(request, "engine", "interpreter"))
     done = 0
 
     def advance(_: Any) -> None:

@@ -61,12 +61,13 @@ def compile_args(out: Path) -> dict:
 
 
 def test_a_child_past_its_deadline_is_killed_and_answered(worker: Worker) -> None:
-    start = time.monotonic()
+    """Only the server's kill at the deadline answers "ran past the time limit" (the child
+    itself never says it), and the killed child is reaped."""
     worker.send("slow", "evaluate", {"source": RUNAWAY, "input": "ab"}, time_limit=1.5)
     answer = worker.answer()
     assert answer["id"] == "slow" and answer["error"]["stopped"]
-    assert "time limit of 1.5 s" in answer["error"]["message"]
-    assert 1.5 <= time.monotonic() - start < 30
+    assert "ran past the time limit of 1.5 s" in answer["error"]["message"]
+    assert worker.children_after_reaping(0) == []
 
 
 def test_a_child_dead_at_its_memory_limit_is_answered(worker: Worker, tmp_path: Path) -> None:

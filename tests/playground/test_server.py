@@ -38,6 +38,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "mine.rasp").write_text(MINE)
     for folder in ("a/b/c", ".hidden", "node_modules/pkg"):
         (root / folder).mkdir(parents=True)
+    (root / "binary.rasp").write_bytes(b"x = tokens;\n\xff\xfe not text\n")
     for name in ("a/b/two_down.rasp", "a/b/c/three_down.rasp", ".hidden/secret.rasp", "node_modules/pkg/x.rasp"):
         (root / name).write_text("x = tokens;\n")
     return root
@@ -112,18 +113,43 @@ def test_a_program_out_of_memory_is_told_and_the_server_lives_on(client: TestCli
 @pytest.mark.parametrize(
     "body, content_type, status",
     [(b"{", "application/json", 400), (b"[1]", "application/json", 400), (b"{}", "text/plain", 415),
-     (b"{" + b" " * MAX_BODY + b"}", "application/json", 413)],
+     (b"{" + b" " * MAX_BODY + b"}", "application/json", 413),
+     (b"[" * 500_000 + b"]" * 500_000, "application/json", 400)],  # deeper than Python's json recurses
 )
 def test_malformed_requests_are_refused(client: TestClient, body: bytes, content_type: str, status: int) -> None:
     answer = client.post("/api/evaluate", content=body, headers={**AUTH, "content-type": content_type})
     assert answer.status_code == status and answer.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    "path, request_body, message",
+    [
+        ("/api/evaluate", {"source": 5, "input": "ab"}, "source must be text, not int 5"),
+        ("/api/evaluate", {"source": "x = tokens;", "input": None}, "input must be text"),
+        ("/api/evaluate", {"source": "x = tokens;", "causal": "yes"}, "causal must be true or false"),
+        ("/api/draw", {"source": "x = tokens;", "name": ["x"]}, "name must be text"),
+        ("/api/turing/run", {"spec": "1RB1LB_1LA1RZ", "engine": ["x"]}, "engine must be text"),
+        ("/api/turing/verify", {"engine": 3}, "engine must be text"),
+    ],
+)
+def test_fields_of_the_wrong_type_are_refused_by_name(
+    client: TestClient, path: str, request_body: dict, message: str
+) -> None:
+    answer = client.post(path, json=request_body, headers=AUTH)
+    if path.endswith("verify"):  # a stream: its error is its last line
+        assert answer.status_code == 200 and message in json.loads(answer.text.splitlines()[-1])["error"]["message"]
+    else:
+        assert answer.status_code == 422 and message in answer.json()["error"]["message"]
+
+
 def test_the_library_lists_the_shipped_and_served_programs(client: TestClient) -> None:
     names = {entry["name"] for entry in client.get("/api/library", headers=AUTH).json()["programs"]}
     assert {"lib/sort.rasp", "stdlib.rasp", "examples/hello.rasp", "served:mine.rasp"} <= names
     # two folders down at most, hidden and installed folders left out
-    assert {name for name in names if name.startswith("served:")} == {"served:mine.rasp", "served:a/b/two_down.rasp"}
+    served = {name for name in names if name.startswith("served:")}
+    assert served == {"served:mine.rasp", "served:binary.rasp", "served:a/b/two_down.rasp"}
+    binary = client.get("/api/program", params={"name": "served:binary.rasp"}, headers=AUTH)
+    assert binary.status_code == 422 and "not UTF-8 text (byte 12)" in binary.json()["error"]["message"]
     sort = client.get("/api/program", params={"name": "lib/sort.rasp"}, headers=AUTH).json()
     assert "sorted" in sort["source"] and json.loads(sort["input"])
     for name in ("../../etc/passwd", "served:../outside.rasp", "/etc/passwd"):
@@ -206,10 +232,12 @@ def test_serve_refuses_a_port_in_use_and_a_file_outside_its_folder(tmp_path: Pat
         (["--memory-limit", "0.1"], "--memory-limit must be from 0.25"),
         (["--root", "no/such/folder"], "no such folder"),
         (["no-such-file.rasp"], "no such file"),
+        (["binary.rasp"], "not UTF-8 text"),
     ],
 )
 def test_serve_refuses_bad_options_by_name(tmp_path: Path, monkeypatch, capsys, options: list, message: str) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "binary.rasp").write_bytes(b"\xff\xfe")
     assert main(["serve", "--no-browser", "--port", "0", *options]) == 2
     assert message in capsys.readouterr().err
 
